@@ -1,0 +1,41 @@
+/* nbdswap: the logging interface of the shared code.
+ *
+ * Only plugin/swapfile.c talks to nbdkit.  Everything else (the plugin's
+ * modules, the nbdswap command, the unit tests) logs through these
+ * functions; the host program installs a sink that routes the formatted
+ * line to nbdkit_error/nbdkit_debug, to stderr, or to a test buffer.
+ *
+ * Messages are formatted into a buffer on the stack: logging never
+ * allocates, so it is safe on the I/O path.  errno is preserved, so "%m"
+ * in a format refers to the caller's errno.
+ */
+#ifndef NBDSWAP_LOG_H
+#define NBDSWAP_LOG_H
+
+enum log_level {
+  LOG_LEVEL_ERROR,
+  LOG_LEVEL_WARNING,
+  LOG_LEVEL_INFO,
+  LOG_LEVEL_DEBUG,
+};
+
+/* The longest line a sink receives, including the NUL. */
+#define LOG_LINE_MAX 1024
+
+typedef void (*log_sink_fn) (enum log_level level, const char *line);
+
+/* Install a sink; NULL restores the default (stderr, "nbdswap: " prefix,
+ * debug lines dropped unless log_set_debug (1)). */
+extern void log_set_sink (log_sink_fn sink);
+extern void log_set_debug (int enabled);
+
+extern void log_error (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+extern void log_warning (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+extern void log_info (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+extern void log_debug (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+
+#endif /* NBDSWAP_LOG_H */
