@@ -1,0 +1,264 @@
+# nbdswap VM tests: helpers for the guest's scenario scripts (bash).
+#
+# Sourced by guest-scenario after /results/config.sh.  Every check ends in
+# pass or fail, which append one "ok NAME: detail" or "FAIL NAME: detail"
+# line to /results/checks; the host prints them and derives the verdict.
+
+RESULTS=/results
+SCRATCH=/mnt/scratch
+SOCKDIR=/run/nbdswap
+NBD=/dev/nbd0
+PAGE_KIB=4
+# Task flags from include/linux/sched.h (stable since 5.10).
+PF_MEMALLOC_NOIO=0x00080000
+PF_LOCAL_THROTTLE=0x00100000
+
+log () { echo "nbdswap-guest: $*"; }
+
+# Record a passed check.
+pass ()
+{
+  echo "ok $1${2:+: $2}" >> "$RESULTS/checks"
+  log "ok $1${2:+: $2}"
+}
+
+# Record a failed check.
+fail ()
+{
+  echo "FAIL $1${2:+: $2}" >> "$RESULTS/checks"
+  log "FAIL $1${2:+: $2}"
+}
+
+# Record check $1 as passed if the command after it succeeds, else failed
+# with the command's last line of output as the reason.
+check_cmd ()
+{
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    pass "$name"
+  else
+    fail "$name" "$* failed: $(echo "$out" | tail -n 1)"
+    return 1
+  fi
+}
+
+# Record a benchmark figure (not a pass/fail condition).
+bench ()
+{
+  echo "$1 $2" >> "$RESULTS/bench"
+  log "bench $1 = $2"
+}
+
+# Make a filesystem of type $1 on the scratch disk and mount it at $SCRATCH.
+fs_make ()
+{
+  local fs=$1
+  modprobe "$fs" || return 1
+  case "$fs" in
+    ext4) mkfs.ext4 -F -q "$VM_DISK" ;;
+    xfs) mkfs.xfs -f -q "$VM_DISK" ;;
+    btrfs) mkfs.btrfs -f -q "$VM_DISK" ;;
+    *) log "unknown filesystem $fs"; return 1 ;;
+  esac || return 1
+  mkdir -p "$SCRATCH" && mount "$VM_DISK" "$SCRATCH"
+}
+
+# Create a fully written backing file $1 of $2 MiB.  Stand-in for
+# `nbdswap create`: on btrfs the file is made NOCOW while still empty,
+# which is the only time chattr +C takes effect.
+backing_create ()
+{
+  local path=$1 mib=$2
+  rm -f "$path"
+  : > "$path" || return 1
+  if [ "$(stat -f -c %T "$(dirname "$path")")" = btrfs ]; then
+    chattr +C "$path" || return 1
+  fi
+  dd if=/dev/zero of="$path" bs=1M count="$mib" oflag=direct conv=fsync \
+     status=none
+}
+
+# Start the server on backing file $1 in the foreground (as a child of this
+# shell) with its socket at $2 and its output in $3; set SERVER_PID.  Wait
+# until the socket exists; return 1 if the server exits first.
+server_start ()
+{
+  local file=$1 sock=$2 logf=$3 i
+  mkdir -p "$(dirname "$sock")"
+  rm -f "$sock"
+  nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" > "$logf" 2>&1 &
+  SERVER_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    [ -S "$sock" ] && return 0
+    server_running || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# True while the server started by server_start runs.  A server that has
+# exited stays a zombie until this shell waits for it, so look at its state
+# rather than asking kill -0.
+server_running ()
+{
+  local state
+  state=$(sed 's/.*) //' "/proc/$SERVER_PID/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Stop the server started by server_start (call it directly, not in a
+# subshell, which could not reap it); return 1 if it needed SIGKILL.
+server_stop ()
+{
+  local i
+  kill -TERM "$SERVER_PID" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    server_running || { wait "$SERVER_PID"; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$SERVER_PID"
+  wait "$SERVER_PID"
+  return 1
+}
+
+# Attach the kernel nbd device to the server's socket $1.
+client_attach ()
+{
+  modprobe nbd nbds_max=4 || return 1
+  nbd-client -unix "$1" "$NBD" -b 4096
+}
+
+# Print the /proc/vmstat counter $1.
+vmstat_get ()
+{
+  awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
+
+# Create the memory cgroup the workload runs in (once per boot).
+cgroup_setup ()
+{
+  local cg=/sys/fs/cgroup/workload
+  [ -d "$cg" ] && return 0
+  echo +memory > /sys/fs/cgroup/cgroup.subtree_control || return 1
+  mkdir "$cg" || return 1
+  echo "${VM_CGROUP_MIB}M" > "$cg/memory.max" || return 1
+  echo max > "$cg/memory.swap.max"
+}
+
+# Run the workload inside the memory cgroup, its output in
+# $RESULTS/workload-$1.log.  Sets WL_RC, WL_SECS (wall time), WL_OUT_MIB
+# and WL_IN_MIB (pswpout/pswpin moved) and WL_OOM (OOM kills, guest-wide).
+workload_run ()
+{
+  local label=$1 out0 in0 oom0 t0 t1
+  cgroup_setup || { WL_RC=2; return; }
+  out0=$(vmstat_get pswpout) in0=$(vmstat_get pswpin)
+  oom0=$(vmstat_get oom_kill)
+  t0=$(date +%s.%N)
+  bash -c 'echo $$ > /sys/fs/cgroup/workload/cgroup.procs && exec "$@"' \
+    workload "$VM_WORKLOAD" "$VM_WORKLOAD_MIB" \
+    > "$RESULTS/workload-$label.log" 2>&1
+  WL_RC=$?
+  t1=$(date +%s.%N)
+  WL_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  WL_OUT_MIB=$(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 ))
+  WL_IN_MIB=$(( ($(vmstat_get pswpin) - in0) * PAGE_KIB / 1024 ))
+  WL_OOM=$(( $(vmstat_get oom_kill) - oom0 ))
+  log "workload $label: exit $WL_RC in ${WL_SECS}s, swapped out" \
+      "$WL_OUT_MIB MiB, in $WL_IN_MIB MiB, $WL_OOM OOM kills"
+}
+
+# Check the results of the last workload_run, for checks named $1-*.
+workload_checks ()
+{
+  local p=$1 min=$VM_MIN_SWAP_MIB
+  if [ "$WL_RC" = 0 ]; then
+    pass "$p-verify" "every word of $VM_WORKLOAD_MIB MiB verified in ${WL_SECS}s"
+  else
+    fail "$p-verify" "workload exit $WL_RC: $(grep -m 3 -E 'MISMATCH|bad words|FAILED|rror' \
+      "$RESULTS/workload-$p.log" | tr '\n' ' ')"
+  fi
+  if [ "$WL_OUT_MIB" -ge "$min" ]; then
+    pass "$p-pswpout" "$WL_OUT_MIB MiB >= $min MiB"
+  else
+    fail "$p-pswpout" "only $WL_OUT_MIB MiB swapped out, want >= $min MiB"
+  fi
+  if [ "$WL_IN_MIB" -ge "$min" ]; then
+    pass "$p-pswpin" "$WL_IN_MIB MiB >= $min MiB"
+  else
+    fail "$p-pswpin" "only $WL_IN_MIB MiB swapped in, want >= $min MiB"
+  fi
+  if [ "$WL_OOM" = 0 ]; then
+    pass "$p-no-oom"
+  else
+    fail "$p-no-oom" "$WL_OOM processes OOM-killed"
+  fi
+}
+
+# Fail check $1 if the kernel log has swap or nbd I/O errors or OOM kills.
+dmesg_checks ()
+{
+  local bad
+  bad=$(dmesg | grep -E -i 'Write-error on swap|Read-error on swap|nbd[0-9]+: .*(error|timed out|dead)|blk_update_request|I/O error|Out of memory|Killed process|hung_task|blocked for more than' \
+        | head -n 3 | tr '\n' ' ')
+  if [ -z "$bad" ]; then
+    pass "$1"
+  else
+    fail "$1" "kernel log: $bad"
+  fi
+}
+
+# The swap cycle through nbdswap on filesystem $1, then the same workload
+# against a local swap file on the same disk as a baseline.
+swap_cycle ()
+{
+  local fs=$1 sock=$SOCKDIR/swap.sock backing local_swap nbd_secs
+  backing=$SCRATCH/nbdswap-backing.img
+  local_swap=$SCRATCH/local.swap
+
+  check_cmd "$fs-mkfs" fs_make "$fs" || return
+  check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
+  if ! server_start "$backing" "$sock" "$RESULTS/server.log"; then
+    fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
+    return
+  fi
+  pass server-start
+  check_cmd attach client_attach "$sock" || { server_stop; return; }
+  check_cmd mkswap mkswap "$NBD" || return
+  check_cmd swapon swapon "$NBD" || return
+  log "$(cat /proc/swaps)"
+
+  workload_run nbd
+  workload_checks nbd
+  nbd_secs=$WL_SECS
+  if server_running; then
+    pass server-alive
+  else
+    fail server-alive "the server exited during the workload"
+  fi
+  check_cmd swapoff swapoff "$NBD"
+  check_cmd detach nbd-client -d "$NBD"
+  if server_stop; then
+    pass server-stop
+  else
+    fail server-stop "the server ignored SIGTERM for 10 s"
+  fi
+  dmesg_checks nbd-kernel-log
+
+  # Baseline: a local swap file on the same virtio disk.
+  rm -f "$backing"
+  check_cmd local-create backing_create "$local_swap" "$VM_SWAP_MIB" || return
+  chmod 600 "$local_swap"
+  check_cmd local-mkswap mkswap "$local_swap" || return
+  check_cmd local-swapon swapon "$local_swap" || return
+  workload_run local
+  workload_checks local
+  check_cmd local-swapoff swapoff "$local_swap"
+
+  bench "$fs-nbd-seconds" "$nbd_secs"
+  bench "$fs-local-seconds" "$WL_SECS"
+  bench "$fs-ratio" "$(awk -v a="$nbd_secs" -v b="$WL_SECS" \
+    'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+  umount "$SCRATCH"
+}
