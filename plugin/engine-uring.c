@@ -75,6 +75,11 @@ uring_worker_init (struct worker *w)
 static void
 uring_worker_fini (struct worker *w)
 {
+  /* Unregister first: a registered file is only let go by the ring's
+   * deferred teardown, which would keep the backing file's OFD lock held
+   * for a moment after we exit and make a quick restart fail. */
+  if (w->fixed_file)
+    io_uring_unregister_files (&w->ring);
   if (w->has_ring)
     io_uring_queue_exit (&w->ring);
   w->has_ring = false;

@@ -22,11 +22,19 @@ owner_lock (int fd, pid_t *holder)
   };
 
   *holder = 0;
-  if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
-    return 0;
-  if (errno != EAGAIN && errno != EACCES)
-    return -errno;
-  *holder = owner_find_holder (fd);
+  /* A server that was just killed lets go of the lock only when the
+   * kernel has torn down its io_uring rings, a moment after it exited:
+   * when no living holder can be seen, wait for that, up to 5 s. */
+  for (int tries = 0; tries < 50; tries++) {
+    if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
+      return 0;
+    if (errno != EAGAIN && errno != EACCES)
+      return -errno;
+    *holder = owner_find_holder (fd);
+    if (*holder > 0)
+      break;
+    usleep (100000);
+  }
   return -EBUSY;
 }
 

@@ -104,10 +104,18 @@ swapfile_config (const char *key, const char *value)
   char *path = NULL;
   int r;
 
+  /* Resolve file= now: nbdkit changes directory when it forks. */
   if (strcmp (key, "file") == 0) {
-    path = nbdkit_realpath (value);
-    if (path == NULL)
+    path = realpath (value, NULL);
+    if (path == NULL && errno == ENOENT) {
+      nbdkit_error ("%s: no such file: create it with "
+                    "'nbdswap create %s SIZE'", value, value);
       return -1;
+    }
+    if (path == NULL) {
+      nbdkit_error ("realpath: %s: %m", value);
+      return -1;
+    }
     value = path;
   }
   r = config_set (&cfg, key, value, err, sizeof err);
@@ -168,6 +176,10 @@ open_backing_file (void)
   if (errno == ENOENT)
     nbdkit_error ("%s: no such file: create it with "
                   "'nbdswap create %s SIZE'", cfg.file, cfg.file);
+  else if (errno == EISDIR)
+    nbdkit_error ("%s: is neither a regular file nor a block device: "
+                  "give a swap backing file made by 'nbdswap create'",
+                  cfg.file);
   else if (errno == ETXTBSY)
     nbdkit_error ("%s: is an active kernel swap file (see /proc/swaps): "
                   "run 'swapoff %s' first; the kernel and nbdswap must "
@@ -268,8 +280,10 @@ lock_backing_file (void)
                   "swap file must have one server; stop that one first",
                   cfg.file, (int) holder);
   else if (r == -EBUSY)
-    nbdkit_error ("%s: already served by another process: one swap file "
-                  "must have one server; stop that one first", cfg.file);
+    nbdkit_error ("%s: already served by another process (its PID is not "
+                  "visible from here: another PID namespace?): one swap "
+                  "file must have one server; stop that one first",
+                  cfg.file);
   else if (r < 0) {
     errno = -r;
     nbdkit_error ("fcntl F_OFD_SETLK: %s: %m", cfg.file);
