@@ -1,0 +1,78 @@
+/* nbdswap: the I/O engines and the workers that own their resources.
+ *
+ * A worker is what one serving thread needs to do I/O without allocating:
+ * an io_uring ring (for the io_uring engine) and an aligned bounce buffer.
+ * Workers are made before serving (worker_pool_init, in .after_fork) and
+ * handed out one per nbdkit thread on its first request; a thread keeps
+ * its worker until it exits, when the worker goes back to the pool.  So
+ * the I/O path takes no lock to find its ring, and no two threads ever
+ * share a ring (no submission lock either).
+ *
+ * An engine runs a batch of operations (at most queue-depth) to full
+ * completion: short transfers are resumed, transient errors retried
+ * (retry.h); it returns 0 or the first error as -errno.
+ */
+#ifndef NBDSWAP_ENGINE_H
+#define NBDSWAP_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+struct engine_op {
+  void *buf;
+  uint64_t off;
+  uint32_t len;
+  uint32_t done;                /* bytes transferred so far */
+  bool write;
+  int res;                      /* 0, or -errno once failed */
+};
+
+struct worker_params {
+  int fd;                       /* the backing file */
+  unsigned queue_depth;         /* ring entries = largest batch */
+  uint32_t bounce_size;         /* bytes, a multiple of buf_align */
+  uint32_t buf_align;           /* bounce buffer alignment */
+};
+
+struct worker {
+  int fd;
+  unsigned queue_depth;
+  struct io_uring ring;
+  bool has_ring;
+  bool fixed_file;              /* fd registered as fixed file 0 */
+  unsigned char *bounce;
+  uint32_t bounce_size;
+  struct worker *next;          /* pool free list */
+};
+
+struct engine {
+  const char *name;
+  int (*worker_init) (struct worker *w);
+  void (*worker_fini) (struct worker *w);
+  int (*run) (struct worker *w, struct engine_op *ops, unsigned n, bool fua);
+  int (*sync) (struct worker *w);
+};
+
+extern const struct engine engine_uring;
+extern const struct engine engine_pread;
+
+/* Can this process set up an io_uring?  0, or -errno with the reason in
+ * words (seccomp, sysctl, old kernel, memlock limit) in why. */
+extern int engine_uring_probe (char *why, size_t whylen);
+
+/* Prepare n workers for engine e.  Returns 0 or -errno. */
+extern int worker_pool_init (const struct engine *e,
+                             const struct worker_params *wp, unsigned n);
+extern void worker_pool_fini (void);
+
+/* The calling thread's worker (made on the spot, with a warning, only if
+ * more threads serve than were prepared).  NULL with errno on failure. */
+extern struct worker *worker_get (void);
+
+/* How many workers exist (prepared + made later). */
+extern unsigned worker_count (void);
+
+#endif /* NBDSWAP_ENGINE_H */

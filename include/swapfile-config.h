@@ -1,0 +1,53 @@
+/* nbdswap: the plugin's parameters and their parser.
+ *
+ * The parser is pure (no nbdkit, no I/O) so that the unit tests and the
+ * nbdswap command share it with the plugin.  swapfile_config in the
+ * callbacks file only resolves file= to an absolute path first.
+ */
+#ifndef NBDSWAP_SWAPFILE_CONFIG_H
+#define NBDSWAP_SWAPFILE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum engine_kind {
+  ENGINE_AUTO,                  /* io_uring, else pread with a warning */
+  ENGINE_IO_URING,              /* io_uring or refuse to start */
+  ENGINE_PREAD,                 /* pread/pwrite, chosen by the operator */
+};
+
+struct swapfile_config {
+  char *file;                   /* backing file (owned; absolute in the plugin) */
+  enum engine_kind engine;
+  bool direct;                  /* O_DIRECT (default true) */
+  unsigned queue_depth;         /* io_uring entries per serving thread */
+  unsigned workers;             /* serving threads prepared before serving */
+};
+
+#define CONFIG_QUEUE_DEPTH_DEFAULT 8
+#define CONFIG_QUEUE_DEPTH_MAX 1024
+#define CONFIG_WORKERS_DEFAULT 64     /* 4 connections x nbdkit's 16 threads */
+#define CONFIG_WORKERS_MAX 4096
+
+/* The one-screen help shown by nbdkit swapfile --help. */
+extern const char config_help_text[];
+
+/* Set the defaults. */
+extern void config_init (struct swapfile_config *c);
+
+/* Free what config_set allocated. */
+extern void config_free (struct swapfile_config *c);
+
+/* Apply key=value.  Returns 0, or -EINVAL with a message naming the key,
+ * the bad value and the accepted values in err; -ENOMEM on no memory. */
+extern int config_set (struct swapfile_config *c, const char *key,
+                       const char *value, char *err, size_t errlen);
+
+/* Check that the parameters form a whole (file= given).  Same returns. */
+extern int config_check (const struct swapfile_config *c,
+                         char *err, size_t errlen);
+
+/* The name of an engine kind, as the parameter spells it. */
+extern const char *config_engine_name (enum engine_kind e);
+
+#endif /* NBDSWAP_SWAPFILE_CONFIG_H */

@@ -1,0 +1,179 @@
+/* nbdswap: parsing the plugin's key=value parameters. */
+#include <config.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "align.h"
+#include "swapfile-config.h"
+
+const char config_help_text[] =
+  "file=<FILENAME>     (required) The swap backing file (or block device).\n"
+  "engine=auto|io_uring|pread\n"
+  "                    I/O engine (default auto: io_uring, falling back to\n"
+  "                    pread/pwrite with a warning if io_uring is denied).\n"
+  "direct=true|false   O_DIRECT I/O (default true).  false serves through\n"
+  "                    the server's page cache: not recommended for swap.\n"
+  "queue-depth=N       io_uring entries per serving thread (default 8).\n"
+  "workers=N           serving threads to prepare rings and buffers for\n"
+  "                    before serving (default 64).";
+
+static const char *const engine_names[] = {
+  [ENGINE_AUTO] = "auto",
+  [ENGINE_IO_URING] = "io_uring",
+  [ENGINE_PREAD] = "pread",
+};
+
+void
+config_init (struct swapfile_config *c)
+{
+  memset (c, 0, sizeof *c);
+  c->engine = ENGINE_AUTO;
+  c->direct = true;
+  c->queue_depth = CONFIG_QUEUE_DEPTH_DEFAULT;
+  c->workers = CONFIG_WORKERS_DEFAULT;
+}
+
+void
+config_free (struct swapfile_config *c)
+{
+  free (c->file);
+  c->file = NULL;
+}
+
+const char *
+config_engine_name (enum engine_kind e)
+{
+  return engine_names[e];
+}
+
+/* Parse a boolean the way nbdkit does: true/false, yes/no, on/off, 1/0. */
+static int
+parse_bool (const char *value, bool *out)
+{
+  static const char *const yes[] = { "1", "true", "yes", "on" };
+  static const char *const no[] = { "0", "false", "no", "off" };
+
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    if (strcasecmp (value, yes[i]) == 0) {
+      *out = true;
+      return 0;
+    }
+    if (strcasecmp (value, no[i]) == 0) {
+      *out = false;
+      return 0;
+    }
+  }
+  return -EINVAL;
+}
+
+/* Parse a decimal unsigned integer in [min, max]; no sign, no suffix. */
+static int
+parse_uint (const char *value, unsigned min, unsigned max, unsigned *out)
+{
+  char *end;
+  unsigned long v;
+
+  if (value[0] < '0' || value[0] > '9')
+    return -EINVAL;
+  errno = 0;
+  v = strtoul (value, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max)
+    return -EINVAL;
+  *out = (unsigned) v;
+  return 0;
+}
+
+static int
+set_engine (struct swapfile_config *c, const char *value)
+{
+  for (size_t i = 0; i < sizeof engine_names / sizeof engine_names[0]; i++) {
+    if (strcmp (value, engine_names[i]) == 0) {
+      c->engine = (enum engine_kind) i;
+      return 0;
+    }
+  }
+  return -EINVAL;
+}
+
+static int
+set_queue_depth (struct swapfile_config *c, const char *value)
+{
+  unsigned v;
+
+  if (parse_uint (value, 1, CONFIG_QUEUE_DEPTH_MAX, &v) < 0
+      || !is_power_of_2 (v))
+    return -EINVAL;
+  c->queue_depth = v;
+  return 0;
+}
+
+int
+config_set (struct swapfile_config *c, const char *key, const char *value,
+            char *err, size_t errlen)
+{
+  if (strcmp (key, "file") == 0) {
+    char *copy;
+
+    if (value[0] == '\0') {
+      snprintf (err, errlen, "file: the file name is empty: "
+                "give the swap backing file, e.g. file=/srv/swap/host1.img");
+      return -EINVAL;
+    }
+    copy = strdup (value);
+    if (copy == NULL)
+      return -ENOMEM;
+    free (c->file);
+    c->file = copy;
+    return 0;
+  }
+  if (strcmp (key, "engine") == 0) {
+    if (set_engine (c, value) == 0)
+      return 0;
+    snprintf (err, errlen, "engine=%s: unknown engine: "
+              "use engine=auto, engine=io_uring or engine=pread", value);
+    return -EINVAL;
+  }
+  if (strcmp (key, "direct") == 0) {
+    if (parse_bool (value, &c->direct) == 0)
+      return 0;
+    snprintf (err, errlen, "direct=%s: not a boolean: "
+              "use direct=true (the default) or direct=false", value);
+    return -EINVAL;
+  }
+  if (strcmp (key, "queue-depth") == 0) {
+    if (set_queue_depth (c, value) == 0)
+      return 0;
+    snprintf (err, errlen, "queue-depth=%s: must be a power of two "
+              "from 1 to %d (default %d)", value,
+              CONFIG_QUEUE_DEPTH_MAX, CONFIG_QUEUE_DEPTH_DEFAULT);
+    return -EINVAL;
+  }
+  if (strcmp (key, "workers") == 0) {
+    if (parse_uint (value, 1, CONFIG_WORKERS_MAX, &c->workers) == 0)
+      return 0;
+    snprintf (err, errlen, "workers=%s: must be a number from 1 to %d "
+              "(default %d)", value, CONFIG_WORKERS_MAX,
+              CONFIG_WORKERS_DEFAULT);
+    return -EINVAL;
+  }
+  snprintf (err, errlen, "%s=%s: unknown parameter: "
+            "see nbdkit swapfile --help for the parameters", key, value);
+  return -EINVAL;
+}
+
+int
+config_check (const struct swapfile_config *c, char *err, size_t errlen)
+{
+  if (c->file == NULL) {
+    snprintf (err, errlen, "file=<FILENAME> is required: "
+              "name the swap backing file, e.g. nbdkit swapfile "
+              "file=/srv/swap/host1.img");
+    return -EINVAL;
+  }
+  return 0;
+}

@@ -1,0 +1,88 @@
+/* nbdswap: bounded retry of transient I/O errors (see include/retry.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "retry.h"
+#include "stats.h"
+
+unsigned retry_timeout = RETRY_TIMEOUT_DEFAULT;
+
+#define DELAY_MIN_US 1000
+#define DELAY_MAX_US 1000000
+
+/* The kinds of error retried, and when each was last logged (seconds). */
+static const int transient[] = { EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT };
+static atomic_uint_fast64_t last_logged[sizeof transient / sizeof transient[0]];
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+static int
+transient_index (int err)
+{
+  for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+    if (transient[i] == err)
+      return (int) i;
+  return -1;
+}
+
+bool
+retry_is_transient (int err)
+{
+  return transient_index (err) >= 0;
+}
+
+/* Log at most one line per second for each kind of transient error. */
+static void
+log_rate_limited (int kind, int err, const char *what, uint64_t offset)
+{
+  uint64_t sec = now_ns () / 1000000000;
+  uint_fast64_t last = atomic_load (&last_logged[kind]);
+
+  if (last != sec
+      && atomic_compare_exchange_strong (&last_logged[kind], &last, sec))
+    log_warning ("%s: offset %" PRIu64 ": %s: transient error, retrying "
+                 "for up to %u s", what, offset, strerror (err),
+                 retry_timeout);
+}
+
+int
+retry_after (struct retry *r, int err, const char *what, uint64_t offset)
+{
+  int kind = transient_index (err);
+  uint64_t now;
+  struct timespec ts;
+
+  if (kind < 0)
+    return -err;
+  now = now_ns ();
+  if (r->deadline_ns == 0) {
+    r->deadline_ns = now + (uint64_t) retry_timeout * 1000000000;
+    r->delay_us = DELAY_MIN_US;
+  }
+  if (now >= r->deadline_ns) {
+    log_error ("%s: offset %" PRIu64 ": %s persisted for %u s "
+               "(retry-timeout): reporting EIO", what, offset,
+               strerror (err), retry_timeout);
+    return -EIO;
+  }
+  log_rate_limited (kind, err, what, offset);
+  STATS_ADD (retries, 1);
+  ts.tv_sec = r->delay_us / 1000000;
+  ts.tv_nsec = (long) (r->delay_us % 1000000) * 1000;
+  nanosleep (&ts, NULL);
+  r->delay_us = r->delay_us * 2 > DELAY_MAX_US ? DELAY_MAX_US : r->delay_us * 2;
+  return 0;
+}

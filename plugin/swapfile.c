@@ -1,0 +1,572 @@
+/* nbdkit-swapfile-plugin: serve one swap backing file over NBD with
+ * O_DIRECT I/O through io_uring.
+ *
+ * This is the only file that talks to nbdkit.  The data path, as a reader
+ * should find it here:
+ *
+ *   NBD request -> swapfile_pread/pwrite/zero (this file: take the
+ *   thread's worker, then one call) -> io_read/io_write (io.c: plan the
+ *   O_DIRECT segments, bounce what is unaligned, lock for RMW) -> the
+ *   engine (engine-uring.c: submit to the thread's own ring and wait;
+ *   resume short transfers; retry transient errors) -> 0, or -1 with
+ *   errno for the client.
+ *
+ * Lifecycle: .config parses, .config_complete checks the parameters,
+ * .get_ready opens, checks and locks the file and picks the engine (before
+ * nbdkit forks, so that errors reach the terminal), .after_fork makes the
+ * rings and buffers (rings must not cross a fork).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "align.h"
+#include "dioalign.h"
+#include "engine.h"
+#include "io.h"
+#include "log.h"
+#include "owner.h"
+#include "stats.h"
+#include "swapfile-config.h"
+
+/* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
+ * requests to move in big chunks. */
+#define BOUNCE_SIZE (256 * 1024)
+/* The shared zero page used by NBD_CMD_WRITE_ZEROES. */
+#define ZERO_SIZE (1024 * 1024)
+/* nbdkit 1.32 refuses reads and writes above 64 MiB. */
+#define MAX_REQUEST (64 * 1024 * 1024)
+/* The kernel swaps in 4 KiB pages; the export is cut to match. */
+#define SWAP_PAGE 4096
+
+
+static struct swapfile_config cfg;
+static int fd = -1;
+static bool writable;
+static struct dio_align dio;
+static struct io_target target;
+
+/* Route the shared code's log lines to nbdkit.  nbdkit has no warning
+ * level: warnings are errors in its log, so they are never missed. */
+static void
+nbdkit_sink (enum log_level level, const char *line)
+{
+  switch (level) {
+  case LOG_LEVEL_ERROR:
+    nbdkit_error ("%s", line);
+    break;
+  case LOG_LEVEL_WARNING:
+    nbdkit_error ("warning: %s", line);
+    break;
+  default:
+    nbdkit_debug ("%s", line);
+  }
+}
+
+static void
+swapfile_load (void)
+{
+  log_set_sink (nbdkit_sink);
+  config_init (&cfg);
+}
+
+static void
+swapfile_unload (void)
+{
+  worker_pool_fini ();
+  if (target.zero_buf) {
+    rangelock_destroy (&target.locks);
+    free ((void *) target.zero_buf);
+  }
+  if (fd >= 0)
+    close (fd);
+  config_free (&cfg);
+}
+
+static int
+swapfile_config (const char *key, const char *value)
+{
+  char err[512];
+  char *path = NULL;
+  int r;
+
+  /* Resolve file= now: nbdkit changes directory when it forks. */
+  if (strcmp (key, "file") == 0) {
+    path = realpath (value, NULL);
+    if (path == NULL && errno == ENOENT) {
+      nbdkit_error ("%s: no such file: create it with "
+                    "'nbdswap create %s SIZE'", value, value);
+      return -1;
+    }
+    if (path == NULL) {
+      nbdkit_error ("realpath: %s: %m", value);
+      return -1;
+    }
+    value = path;
+  }
+  r = config_set (&cfg, key, value, err, sizeof err);
+  free (path);
+  if (r == -ENOMEM) {
+    nbdkit_error ("%s: %s", key, strerror (ENOMEM));
+    return -1;
+  }
+  if (r < 0) {
+    nbdkit_error ("%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+swapfile_config_complete (void)
+{
+  char err[512];
+
+  if (config_check (&cfg, err, sizeof err) < 0) {
+    nbdkit_error ("%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+swapfile_dump_plugin (void)
+{
+  char why[256];
+  int r = engine_uring_probe (why, sizeof why);
+
+  printf ("swapfile_version=%s\n", PACKAGE_VERSION);
+  printf ("swapfile_io_uring=%s\n", r == 0 ? "yes" : "no");
+  if (r < 0)
+    printf ("swapfile_io_uring_reason=%s\n", why);
+}
+
+/* Open the backing file: read-write if we may, O_DIRECT unless
+ * direct=false, with an error that names the fix otherwise. */
+static int
+open_backing_file (void)
+{
+  int flags = O_CLOEXEC | (cfg.direct ? O_DIRECT : 0);
+
+  fd = open (cfg.file, O_RDWR | flags);
+  writable = fd >= 0;
+  if (fd == -1 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    fd = open (cfg.file, O_RDONLY | flags);
+    if (fd >= 0)
+      nbdkit_error ("warning: %s: opened read-only (%s for read-write): "
+                    "clients cannot write, so it cannot be used as swap",
+                    cfg.file, strerror (EACCES));
+  }
+  if (fd >= 0)
+    return 0;
+  if (errno == ENOENT)
+    nbdkit_error ("%s: no such file: create it with "
+                  "'nbdswap create %s SIZE'", cfg.file, cfg.file);
+  else if (errno == EISDIR)
+    nbdkit_error ("%s: is neither a regular file nor a block device: "
+                  "give a swap backing file made by 'nbdswap create'",
+                  cfg.file);
+  else if (errno == ETXTBSY)
+    nbdkit_error ("%s: is an active kernel swap file (see /proc/swaps): "
+                  "run 'swapoff %s' first; the kernel and nbdswap must "
+                  "never share a swap file", cfg.file, cfg.file);
+  else if (errno == EINVAL && cfg.direct)
+    nbdkit_error ("%s: the filesystem refuses O_DIRECT (open: %m): swap "
+                  "pages must not go through the server's page cache; put "
+                  "the file on a filesystem with direct I/O, or add "
+                  "direct=false to serve through the page cache anyway "
+                  "(not recommended)", cfg.file);
+  else
+    nbdkit_error ("open: %s: %m", cfg.file);
+  return -1;
+}
+
+/* The export size: the file's or the device's; a whole number of pages. */
+static int
+learn_size (void)
+{
+  struct stat st;
+  uint64_t size;
+
+  if (fstat (fd, &st) == -1) {
+    nbdkit_error ("fstat: %s: %m", cfg.file);
+    return -1;
+  }
+  if (S_ISBLK (st.st_mode)) {
+    if (ioctl (fd, BLKGETSIZE64, &size) == -1) {
+      nbdkit_error ("ioctl BLKGETSIZE64: %s: %m", cfg.file);
+      return -1;
+    }
+  }
+  else if (S_ISREG (st.st_mode))
+    size = (uint64_t) st.st_size;
+  else {
+    nbdkit_error ("%s: is neither a regular file nor a block device: "
+                  "give a swap backing file made by 'nbdswap create'",
+                  cfg.file);
+    return -1;
+  }
+  if (size == 0 || !is_aligned (size, SWAP_PAGE)
+      || !is_aligned (size, dio.offset)) {
+    nbdkit_error ("%s: size %" PRIu64 " is %s: recreate it with "
+                  "'nbdswap create %s SIZE' and a SIZE that is a multiple "
+                  "of %u bytes", cfg.file, size,
+                  size == 0 ? "zero" : "not a whole number of 4 KiB pages "
+                  "and O_DIRECT blocks", cfg.file,
+                  dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE);
+    return -1;
+  }
+  target.size = size;
+  return 0;
+}
+
+/* Learn the O_DIRECT alignment, and prove direct reads work at all: some
+ * filesystems accept O_DIRECT at open and fail every I/O. */
+static int
+learn_alignment (void)
+{
+  void *buf;
+  int r;
+
+  if (!cfg.direct) {
+    dio = (struct dio_align) { 1, 1, "direct=false: no alignment" };
+    return 0;
+  }
+  r = dio_align_learn (fd, &dio);
+  if (r == 0) {
+    if (posix_memalign (&buf, dio.mem > 4096 ? dio.mem : 4096,
+                        dio.offset) != 0) {
+      nbdkit_error ("posix_memalign: %m");
+      return -1;
+    }
+    if (pread (fd, buf, dio.offset, 0) == -1)
+      r = -errno;
+    free (buf);
+  }
+  if (r < 0) {
+    errno = -r;
+    nbdkit_error ("%s: direct I/O fails here (%m): put the file on a "
+                  "filesystem with direct I/O, or add direct=false to "
+                  "serve through the page cache (not recommended)",
+                  cfg.file);
+    return -1;
+  }
+  return 0;
+}
+
+/* One owner: no second server, no kernel swapon on the same file. */
+static int
+lock_backing_file (void)
+{
+  pid_t holder;
+  int r = owner_lock (fd, &holder);
+
+  if (r == -EBUSY && holder > 0)
+    nbdkit_error ("%s: already served by another process (PID %d): one "
+                  "swap file must have one server; stop that one first",
+                  cfg.file, (int) holder);
+  else if (r == -EBUSY)
+    nbdkit_error ("%s: already served by another process (its PID is not "
+                  "visible from here: another PID namespace?): one swap "
+                  "file must have one server; stop that one first",
+                  cfg.file);
+  else if (r < 0) {
+    errno = -r;
+    nbdkit_error ("fcntl F_OFD_SETLK: %s: %m", cfg.file);
+  }
+  return r < 0 ? -1 : 0;
+}
+
+/* io_uring unless denied; pread/pwrite as the loud fallback. */
+static int
+choose_engine (void)
+{
+  char why[256];
+
+  if (cfg.engine == ENGINE_PREAD) {
+    target.engine = &engine_pread;
+    return 0;
+  }
+  if (engine_uring_probe (why, sizeof why) == 0) {
+    target.engine = &engine_uring;
+    return 0;
+  }
+  if (cfg.engine == ENGINE_IO_URING) {
+    nbdkit_error ("engine=io_uring: %s: allow io_uring (e.g. in the "
+                  "container's seccomp profile), or use engine=auto to fall "
+                  "back to pread/pwrite", why);
+    return -1;
+  }
+  nbdkit_error ("warning: io_uring is unavailable: %s.  FALLING BACK to "
+                "the pread/pwrite engine: it still does O_DIRECT, but each "
+                "request blocks a thread.  Allow io_uring to fix this, or "
+                "set engine=pread to say this is intended", why);
+  target.engine = &engine_pread;
+  return 0;
+}
+
+static int
+swapfile_get_ready (void)
+{
+  if (open_backing_file () < 0 || learn_alignment () < 0
+      || learn_size () < 0 || lock_backing_file () < 0
+      || choose_engine () < 0)
+    return -1;
+  nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
+                "%u (memory %u) from %s", cfg.file, target.size,
+                target.engine->name, cfg.direct ? "O_DIRECT" : "page cache",
+                dio.offset, dio.mem, dio.source);
+  return 0;
+}
+
+/* Make what serving needs, after nbdkit forked: rings do not survive a
+ * fork, and nothing may be allocated once requests arrive. */
+static int
+swapfile_after_fork (void)
+{
+  struct worker_params wp = {
+    .fd = fd,
+    .queue_depth = cfg.queue_depth,
+    .bounce_size = BOUNCE_SIZE,
+    .buf_align = dio.mem > 4096 ? dio.mem : 4096,
+  };
+  void *zero;
+  int r;
+
+  target.align = dio.offset;
+  target.mem_align = dio.mem;
+  target.bounce_size = BOUNCE_SIZE;
+  target.zero_size = ZERO_SIZE;
+  if (posix_memalign (&zero, wp.buf_align, ZERO_SIZE) != 0) {
+    nbdkit_error ("posix_memalign: %m");
+    return -1;
+  }
+  memset (zero, 0, ZERO_SIZE);
+  r = rangelock_init (&target.locks);
+  if (r < 0) {
+    free (zero);
+    errno = -r;
+    nbdkit_error ("pthread_rwlock_init: %m");
+    return -1;
+  }
+  target.zero_buf = zero;
+  r = worker_pool_init (target.engine, &wp, cfg.workers);
+  if (r < 0) {
+    errno = -r;
+    nbdkit_error ("%s: preparing %u workers: %m", target.engine->name,
+                  cfg.workers);
+    return -1;
+  }
+  return 0;
+}
+
+static void *
+swapfile_open (int readonly)
+{
+  return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static int64_t
+swapfile_get_size (void *handle)
+{
+  return (int64_t) target.size;
+}
+
+/* Hints only: Linux's nbd client ignores them, so every size and offset
+ * still works (through the bounce buffer). */
+static int
+swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                     uint32_t *maximum)
+{
+  *minimum = dio.offset;
+  *preferred = dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE;
+  *maximum = MAX_REQUEST;
+  return 0;
+}
+
+static int
+swapfile_can_write (void *handle)
+{
+  return writable;
+}
+
+static int
+swapfile_can_flush (void *handle)
+{
+  return 1;
+}
+
+static int
+swapfile_can_fua (void *handle)
+{
+  return NBDKIT_FUA_NATIVE;
+}
+
+/* Trim is not offered: punching holes would leave the file needing
+ * allocation on the swap-out path, and a trim that does nothing would
+ * only cost round trips (see docs/design.md). */
+static int
+swapfile_can_trim (void *handle)
+{
+  return 0;
+}
+
+static int
+swapfile_can_zero (void *handle)
+{
+  return 1;
+}
+
+/* Zeroing writes zeroes: it is never faster than a write. */
+static int
+swapfile_can_fast_zero (void *handle)
+{
+  return 0;
+}
+
+/* There is no cache: every connection sees the same bytes. */
+static int
+swapfile_can_multi_conn (void *handle)
+{
+  return 1;
+}
+
+static int
+swapfile_can_extents (void *handle)
+{
+  return 1;
+}
+
+/* The calling thread's worker, or -1 for the client. */
+static struct worker *
+get_worker (const char *op)
+{
+  struct worker *w = worker_get ();
+
+  if (w == NULL)
+    nbdkit_error ("%s: no I/O worker for this thread: %m", op);
+  return w;
+}
+
+/* Report a failed request once, at the boundary: errno for the client,
+ * a log line naming the file, offset and length. */
+static int
+report (const char *op, int r, uint32_t count, uint64_t offset)
+{
+  STATS_ADD (errors, 1);
+  errno = -r;
+  nbdkit_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %m",
+                op, cfg.file, offset, count);
+  return -1;
+}
+
+static int
+swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  struct worker *w = get_worker ("pread");
+  int r;
+
+  if (w == NULL)
+    return -1;
+  r = io_read (&target, w, buf, count, offset);
+  return r < 0 ? report ("pread", r, count, offset) : 0;
+}
+
+static int
+swapfile_pwrite (void *handle, const void *buf, uint32_t count,
+                 uint64_t offset, uint32_t flags)
+{
+  struct worker *w = get_worker ("pwrite");
+  int r;
+
+  if (w == NULL)
+    return -1;
+  r = io_write (&target, w, buf, count, offset, flags & NBDKIT_FLAG_FUA);
+  return r < 0 ? report ("pwrite", r, count, offset) : 0;
+}
+
+/* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
+ * purpose: the file must stay allocated. */
+static int
+swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct worker *w = get_worker ("zero");
+  int r;
+
+  if (w == NULL)
+    return -1;
+  r = io_zero (&target, w, count, offset, flags & NBDKIT_FLAG_FUA);
+  return r < 0 ? report ("zero", r, count, offset) : 0;
+}
+
+static int
+swapfile_flush (void *handle, uint32_t flags)
+{
+  struct worker *w = get_worker ("flush");
+  int r;
+
+  if (w == NULL)
+    return -1;
+  r = io_flush (&target, w);
+  return r < 0 ? report ("flush", r, 0, 0) : 0;
+}
+
+/* The file was verified fully allocated: all of it is data. */
+static int
+swapfile_extents (void *handle, uint32_t count, uint64_t offset,
+                  uint32_t flags, struct nbdkit_extents *extents)
+{
+  return nbdkit_add_extent (extents, offset, count, 0);
+}
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static struct nbdkit_plugin plugin = {
+  .name = "swapfile",
+  .longname = "nbdswap swap backing file plugin",
+  .version = PACKAGE_VERSION,
+  .description = "Serve a swap backing file with O_DIRECT io_uring I/O",
+  .load = swapfile_load,
+  .unload = swapfile_unload,
+  .config = swapfile_config,
+  .config_complete = swapfile_config_complete,
+  .config_help = config_help_text,
+  .magic_config_key = "file",
+  .dump_plugin = swapfile_dump_plugin,
+  .get_ready = swapfile_get_ready,
+  .after_fork = swapfile_after_fork,
+  .open = swapfile_open,
+  .get_size = swapfile_get_size,
+  .block_size = swapfile_block_size,
+  .can_write = swapfile_can_write,
+  .can_flush = swapfile_can_flush,
+  .can_fua = swapfile_can_fua,
+  .can_trim = swapfile_can_trim,
+  .can_zero = swapfile_can_zero,
+  .can_fast_zero = swapfile_can_fast_zero,
+  .can_multi_conn = swapfile_can_multi_conn,
+  .can_extents = swapfile_can_extents,
+  .pread = swapfile_pread,
+  .pwrite = swapfile_pwrite,
+  .zero = swapfile_zero,
+  .flush = swapfile_flush,
+  .extents = swapfile_extents,
+  .errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)

@@ -1,0 +1,169 @@
+/* nbdswap: the pool of workers (see include/engine.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+
+static const struct engine *pool_engine;
+static struct worker_params pool_params;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker *free_list;        /* protected by pool_lock */
+static unsigned made;                   /* protected by pool_lock */
+static pthread_key_t worker_key;
+static bool key_made;
+
+/* The calling thread's worker, for a lock-free fast path. */
+static __thread struct worker *current;
+
+/* Make one worker: its bounce buffer and its engine resources. */
+static struct worker *
+worker_new (void)
+{
+  struct worker *w = calloc (1, sizeof *w);
+  int r;
+
+  if (w == NULL)
+    return NULL;
+  w->fd = pool_params.fd;
+  w->queue_depth = pool_params.queue_depth;
+  w->bounce_size = pool_params.bounce_size;
+  r = posix_memalign ((void **) &w->bounce, pool_params.buf_align,
+                      w->bounce_size);
+  if (r != 0) {
+    free (w);
+    errno = r;
+    return NULL;
+  }
+  r = pool_engine->worker_init (w);
+  if (r < 0) {
+    free (w->bounce);
+    free (w);
+    errno = -r;
+    return NULL;
+  }
+  return w;
+}
+
+static void
+worker_free (struct worker *w)
+{
+  pool_engine->worker_fini (w);
+  free (w->bounce);
+  free (w);
+}
+
+/* Thread exit: the worker goes back to the pool for the next thread. */
+static void
+worker_release (void *wv)
+{
+  struct worker *w = wv;
+
+  pthread_mutex_lock (&pool_lock);
+  w->next = free_list;
+  free_list = w;
+  pthread_mutex_unlock (&pool_lock);
+}
+
+int
+worker_pool_init (const struct engine *e, const struct worker_params *wp,
+                  unsigned n)
+{
+  int r;
+
+  pool_engine = e;
+  pool_params = *wp;
+  if (!key_made) {
+    r = pthread_key_create (&worker_key, worker_release);
+    if (r != 0)
+      return -r;
+    key_made = true;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    struct worker *w = worker_new ();
+    if (w == NULL) {
+      r = -errno;
+      worker_pool_fini ();
+      return r;
+    }
+    w->next = free_list;
+    free_list = w;
+    made++;
+  }
+  return 0;
+}
+
+void
+worker_pool_fini (void)
+{
+  pthread_mutex_lock (&pool_lock);
+  while (free_list) {
+    struct worker *w = free_list;
+    free_list = w->next;
+    worker_free (w);
+    made--;
+  }
+  pthread_mutex_unlock (&pool_lock);
+}
+
+unsigned
+worker_count (void)
+{
+  unsigned n;
+
+  pthread_mutex_lock (&pool_lock);
+  n = made;
+  pthread_mutex_unlock (&pool_lock);
+  return n;
+}
+
+/* Slow path: take a prepared worker, or make one if none is left. */
+static struct worker *
+worker_take (void)
+{
+  struct worker *w;
+  static bool warned;
+
+  pthread_mutex_lock (&pool_lock);
+  w = free_list;
+  if (w)
+    free_list = w->next;
+  else {
+    w = worker_new ();
+    if (w) {
+      made++;
+      if (!warned)
+        log_warning ("more threads are serving than workers= prepared "
+                     "(now %u): made another at run time; raise workers= "
+                     "so that nothing is allocated while serving", made);
+      warned = true;
+    }
+  }
+  pthread_mutex_unlock (&pool_lock);
+  return w;
+}
+
+struct worker *
+worker_get (void)
+{
+  struct worker *w = current;
+  int r;
+
+  if (w)
+    return w;
+  w = worker_take ();
+  if (w == NULL)
+    return NULL;
+  r = pthread_setspecific (worker_key, w);
+  if (r != 0) {
+    worker_release (w);
+    errno = r;
+    return NULL;
+  }
+  current = w;
+  return w;
+}

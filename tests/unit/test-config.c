@@ -1,0 +1,127 @@
+/* Unit tests: the plugin's parameter parser. */
+#include <config.h>
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swapfile-config.h"
+
+static struct swapfile_config c;
+static char err[512];
+
+static void
+setup (void)
+{
+  config_init (&c);
+  err[0] = '\0';
+}
+
+static void
+teardown (void)
+{
+  config_free (&c);
+}
+
+START_TEST (test_defaults)
+{
+  ck_assert_int_eq (c.engine, ENGINE_AUTO);
+  ck_assert (c.direct);
+  ck_assert_uint_eq (c.queue_depth, CONFIG_QUEUE_DEPTH_DEFAULT);
+  ck_assert_uint_eq (c.workers, CONFIG_WORKERS_DEFAULT);
+  ck_assert_ptr_null (c.file);
+}
+END_TEST
+
+START_TEST (test_file_required)
+{
+  ck_assert_int_eq (config_check (&c, err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "file="));
+  ck_assert_int_eq (config_set (&c, "file", "/srv/a.img", err, sizeof err), 0);
+  ck_assert_str_eq (c.file, "/srv/a.img");
+  ck_assert_int_eq (config_check (&c, err, sizeof err), 0);
+  ck_assert_int_eq (config_set (&c, "file", "", err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "empty"));
+}
+END_TEST
+
+START_TEST (test_engine)
+{
+  ck_assert_int_eq (config_set (&c, "engine", "pread", err, sizeof err), 0);
+  ck_assert_int_eq (c.engine, ENGINE_PREAD);
+  ck_assert_int_eq (config_set (&c, "engine", "io_uring", err, sizeof err), 0);
+  ck_assert_int_eq (c.engine, ENGINE_IO_URING);
+  ck_assert_int_eq (config_set (&c, "engine", "aio", err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "engine=aio"));
+  ck_assert_ptr_nonnull (strstr (err, "engine=auto"));
+  ck_assert_int_eq (c.engine, ENGINE_IO_URING);  /* unchanged on error */
+  ck_assert_str_eq (config_engine_name (ENGINE_AUTO), "auto");
+}
+END_TEST
+
+START_TEST (test_direct)
+{
+  ck_assert_int_eq (config_set (&c, "direct", "false", err, sizeof err), 0);
+  ck_assert (!c.direct);
+  ck_assert_int_eq (config_set (&c, "direct", "ON", err, sizeof err), 0);
+  ck_assert (c.direct);
+  ck_assert_int_eq (config_set (&c, "direct", "maybe", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "direct=maybe"));
+}
+END_TEST
+
+START_TEST (test_numbers)
+{
+  ck_assert_int_eq (config_set (&c, "queue-depth", "32", err, sizeof err), 0);
+  ck_assert_uint_eq (c.queue_depth, 32);
+  ck_assert_int_eq (config_set (&c, "queue-depth", "33", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "power of two"));
+  ck_assert_int_eq (config_set (&c, "queue-depth", "0", err, sizeof err),
+                    -EINVAL);
+  ck_assert_int_eq (config_set (&c, "queue-depth", "-8", err, sizeof err),
+                    -EINVAL);
+  ck_assert_int_eq (config_set (&c, "queue-depth", "8k", err, sizeof err),
+                    -EINVAL);
+  ck_assert_int_eq (config_set (&c, "queue-depth", "2048", err, sizeof err),
+                    -EINVAL);
+  ck_assert_int_eq (config_set (&c, "workers", "4", err, sizeof err), 0);
+  ck_assert_uint_eq (c.workers, 4);
+  ck_assert_int_eq (config_set (&c, "workers", "99999999999999999999",
+                                err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "workers="));
+}
+END_TEST
+
+START_TEST (test_unknown_key)
+{
+  ck_assert_int_eq (config_set (&c, "size", "1G", err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "size=1G"));
+  ck_assert_ptr_nonnull (strstr (err, "unknown parameter"));
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *s = suite_create ("config");
+  TCase *tc = tcase_create ("parse");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_test (tc, test_defaults);
+  tcase_add_test (tc, test_file_required);
+  tcase_add_test (tc, test_engine);
+  tcase_add_test (tc, test_direct);
+  tcase_add_test (tc, test_numbers);
+  tcase_add_test (tc, test_unknown_key);
+  suite_add_tcase (s, tc);
+  sr = srunner_create (s);
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
