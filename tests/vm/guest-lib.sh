@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # nbdswap VM tests: helpers for the guest's scenario scripts (bash).
 #
 # Sourced by guest-scenario after /results/config.sh.  Every check ends in
@@ -9,9 +10,6 @@ SCRATCH=/mnt/scratch
 SOCKDIR=/run/nbdswap
 NBD=/dev/nbd0
 PAGE_KIB=4
-# Task flags from include/linux/sched.h (stable since 5.10).
-PF_MEMALLOC_NOIO=0x00080000
-PF_LOCAL_THROTTLE=0x00100000
 
 log () { echo "nbdswap-guest: $*"; }
 
