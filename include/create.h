@@ -46,7 +46,9 @@ extern void create_options_init (struct create_options *opts);
  * VERIFY_MIN_SIZE) and verifies it into *res.  Returns 0 when the file
  * was created and verified (the verdict is in *res, to be freed with
  * verify_result_free), or -errno: -EINVAL bad size, -EEXIST exists
- * without force, -ENOSPC not enough free space, -ECANCELED cancelled;
+ * without force (or not a regular file), -EBUSY the existing file is
+ * kernel swap or served (even with force), -ENOSPC not enough free space,
+ * -ECANCELED cancelled;
  * on error no file is left behind. */
 extern int create_file (const char *path, uint64_t size,
                         const struct create_options *opts,

@@ -21,6 +21,7 @@
 
 #include "create.h"
 #include "log.h"
+#include "verify-internal.h"
 
 #define DEFAULT_CHUNK (8 * 1024 * 1024)
 
@@ -79,9 +80,36 @@ check_size (const char *path, uint64_t size)
   return 0;
 }
 
+/* Whether the existing file st at path is in use as swap: an active
+ * kernel swap area, or locked by a server (the plugin holds an OFD write
+ * lock).  Replacing it would leave the user swapping to a deleted file. */
+static bool
+in_use (const char *path, const struct stat *st)
+{
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  char name[256];
+  bool active = false;
+  int fd;
+
+  if (verify_find_kernel_swap ("/proc/swaps", st, &active, name,
+                               sizeof name) == 0 && active) {
+    log_error ("%s: is an active kernel swap area: swapoff it first", path);
+    return true;
+  }
+  fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+    active = true;
+  if (fd >= 0)
+    close (fd);
+  if (active)
+    log_error ("%s: is being served by another process: stop it first",
+               path);
+  return active;
+}
+
 /* Handles an existing path: refuse it, or with force remove it if it is a
- * regular file (never a device or directory).  *freed gets the space the
- * removal gives back. */
+ * regular file not in use (never a device or directory).  *freed gets the
+ * space the removal gives back. */
 static int
 remove_existing (const char *path, bool force, uint64_t *freed)
 {
@@ -100,6 +128,8 @@ remove_existing (const char *path, bool force, uint64_t *freed)
                "it, even with --force", path);
     return -EEXIST;
   }
+  if (in_use (path, &st))
+    return -EBUSY;
   if (unlink (path) == -1) {
     log_error ("%s: cannot remove the existing file: %m", path);
     return -errno;

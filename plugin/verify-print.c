@@ -73,9 +73,10 @@ verify_print_text (FILE *fp, const struct verify_result *res)
   fprintf (fp, "Filesystem:  %s", res->fs_type[0] ? res->fs_type : "unknown");
   if (res->mount_point)
     fprintf (fp, " on %s (%s)", res->mount_point, res->mount_options);
-  fprintf (fp, "\nSize:        %" PRIu64 " bytes (%s), alignment %" PRIu32
-           "%s\n", res->size, verify_human_size (res->size, h, sizeof h),
-           res->dio_alignment,
+  fprintf (fp, "\nSize:        %" PRIu64 " bytes", res->size);
+  if (res->size >= 1024)
+    fprintf (fp, " (%s)", verify_human_size (res->size, h, sizeof h));
+  fprintf (fp, ", alignment %" PRIu32 "%s\n", res->dio_alignment,
            res->direct_checked ? ", O_DIRECT checked" : "");
   fprintf (fp, "Extents:     ");
   print_extent_summary (fp, res);

@@ -249,10 +249,12 @@ check_regular (int fd, const struct stat *st, struct verify_result *res)
 {
   int r;
 
-  if (res->fs_magic == NFS_SUPER_MAGIC)
-    return check_nfs (st, fd, res);
+  /* Flush dirty pages first: on NFS st_blocks then counts them, and
+   * locally FIEMAP sees final extents. */
   if (fsync (fd) == -1)
     return -errno;
+  if (res->fs_magic == NFS_SUPER_MAGIC)
+    return check_nfs (st, fd, res);
   r = check_extents (fd, res);
   if (r == -EOPNOTSUPP || r == -ENOTTY)
     r = verify_add_problem (res, VERIFY_NO_EXTENT_MAP, VERIFY_ERROR,

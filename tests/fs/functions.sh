@@ -233,6 +233,13 @@ common_cases ()
   grep -q locked "$WORK/lock.out" || fail "ofd-lock helper did not lock"
   expect "$MNT/locked" 2 "locked"
   expect_text "$MNT/locked" "is already served by another process"
+  # --force does not replace a file that is being served.
+  rc=0
+  "$NBDSWAP" create --quiet --force "$MNT/locked" 16M 2>"$WORK/create.err" ||
+    rc=$?
+  [ "$rc" -eq 3 ] && grep -q "is being served by another process" \
+    "$WORK/create.err" && [ -e "$MNT/locked" ] ||
+    fail "create --force over a served file: exit $rc: $(cat "$WORK/create.err")"
   kill "${PIDS[-1]}"
   wait "${PIDS[-1]}" 2>/dev/null || true
   unset 'PIDS[-1]'

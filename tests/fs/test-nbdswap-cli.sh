@@ -62,4 +62,25 @@ status 2 '"code":"not-regular"' verify --json "$WORK/d"
 status 3 'exists and is not a regular file: refusing to replace it' \
   create --force "$WORK/d" 1M
 
+# Progress: lines per 10% when stderr is not a terminal, a bar with
+# MiB/s on a terminal (script(1) gives it one), nothing with --quiet.
+# The file lands on /var/tmp's filesystem: the report may find it unfit
+# there (exit 2); the progress is what is checked here.
+rc=0
+"$NBDSWAP" create "$WORK/p1" 8M >/dev/null 2>"$WORK/progress" || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || fail "create p1: exit $rc"
+[ "$(grep -c '^nbdswap: create: ' "$WORK/progress")" -eq 1 ] &&
+  grep -q '^nbdswap: create: 100% (8.0 of 8.0 MiB), [0-9.]* MiB/s$' \
+    "$WORK/progress" || fail "plain progress: $(cat "$WORK/progress")"
+rc=0
+"$NBDSWAP" create --quiet "$WORK/p2" 8M >"$WORK/quiet.out" 2>&1 || rc=$?
+if [ "$rc" -eq 0 ]; then
+  [ ! -s "$WORK/quiet.out" ] || fail "--quiet printed: $(cat "$WORK/quiet.out")"
+fi
+if command -v script >/dev/null; then
+  script -qec "$NBDSWAP create $WORK/p3 8M" /dev/null >"$WORK/tty" 2>&1 || true
+  grep -qE '100% \[#{30}\] +[0-9.]+ MiB/s in [0-9]+:[0-9]{2}' "$WORK/tty" ||
+    fail "terminal progress bar: $(cat -v "$WORK/tty")"
+fi
+
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }

@@ -220,6 +220,45 @@ START_TEST (test_check_flags)
 }
 END_TEST
 
+START_TEST (test_check_flag_codes)
+{
+  static const struct {
+    uint32_t flags;
+    enum verify_code code;
+  } cases[] = {
+    { FIEMAP_EXTENT_DELALLOC, VERIFY_DELALLOC },
+    { FIEMAP_EXTENT_UNKNOWN, VERIFY_DELALLOC },
+    { FIEMAP_EXTENT_UNWRITTEN, VERIFY_UNWRITTEN },
+    { FIEMAP_EXTENT_SHARED, VERIFY_SHARED },
+    { FIEMAP_EXTENT_DATA_INLINE, VERIFY_INLINE },
+    { FIEMAP_EXTENT_DATA_TAIL, VERIFY_INLINE },
+    { FIEMAP_EXTENT_ENCODED, VERIFY_ENCODED },
+    { FIEMAP_EXTENT_DATA_ENCRYPTED, VERIFY_ENCRYPTED },
+    { FIEMAP_EXTENT_NOT_ALIGNED, VERIFY_NOT_ALIGNED },
+  };
+  struct verify_result res;
+  struct verify_extent e;
+  size_t i;
+
+  for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    e = ext (0, 1 * MiB, 64 * KiB, cases[i].flags);
+    result_init (&res, 64 * KiB);
+    check_list (&res, &e, 1);
+    ck_assert_uint_eq (res.nr_problems, 1);
+    ck_assert_int_eq (res.problems[0].code, cases[i].code);
+    ck_assert_int_eq (res.problems[0].severity, VERIFY_ERROR);
+    ck_assert_int_eq (res.nr_errors, 1);
+    verify_result_free (&res);
+  }
+  /* Flags that say nothing about the data are no problem. */
+  e = ext (0, 1 * MiB, 64 * KiB, 0);
+  result_init (&res, 64 * KiB);
+  check_list (&res, &e, 1);
+  ck_assert_uint_eq (res.nr_problems, 0);
+  verify_result_free (&res);
+}
+END_TEST
+
 START_TEST (test_check_cap)
 {
   struct verify_extent v[20];
@@ -475,6 +514,7 @@ verify_suite (void)
   tcase_add_test (tc, test_check_hole_and_unwritten);
   tcase_add_test (tc, test_check_tail_hole_and_eof);
   tcase_add_test (tc, test_check_flags);
+  tcase_add_test (tc, test_check_flag_codes);
   tcase_add_test (tc, test_check_cap);
   tcase_add_test (tc, test_same_map);
   tcase_add_test (tc, test_mountinfo_nfs);
