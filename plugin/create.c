@@ -29,6 +29,7 @@
  * any DIO alignment we have seen (4 KiB sectors). */
 #define WRITE_ALIGNMENT 4096
 
+/* Zeroes opts and sets the verification defaults. */
 void
 create_options_init (struct create_options *opts)
 {
@@ -36,6 +37,7 @@ create_options_init (struct create_options *opts)
   verify_options_init (&opts->verify);
 }
 
+/* strtoull, then one optional K/M/G/T with an optional "iB". */
 int
 create_parse_size (const char *s, uint64_t *size)
 {
@@ -282,6 +284,7 @@ fill_file (int fd, const char *path, uint64_t size,
   return r;
 }
 
+/* Refusals first, then create, fill, verify; removes the file on error. */
 int
 create_file (const char *path, uint64_t size,
              const struct create_options *opts, struct verify_result *res)

@@ -23,6 +23,7 @@
  * differ or stop two extents from merging. */
 #define IGNORED_FLAGS (FIEMAP_EXTENT_LAST | FIEMAP_EXTENT_MERGED)
 
+/* Appends e, merging it into the last extent when contiguous (see header). */
 int
 extent_list_append (struct extent_list *list, const struct verify_extent *e)
 {
@@ -79,6 +80,7 @@ append_batch (struct extent_list *list, const struct fiemap *fm,
   return 0;
 }
 
+/* Walks the map in batches until FIEMAP says LAST or size is reached. */
 int
 verify_read_extents (int fd, uint64_t size, struct extent_list *list)
 {
@@ -244,6 +246,7 @@ update_runs (struct run *runs, uint32_t flags, uint64_t start,
   return 0;
 }
 
+/* Holes between extents and runs of problem flags, clipped to the size. */
 int
 verify_check_extents (const struct extent_list *list,
                       struct verify_result *res)
@@ -281,6 +284,7 @@ verify_check_extents (const struct extent_list *list,
   return 0;
 }
 
+/* Every [SEEK_HOLE, SEEK_DATA) range below the size is a hole. */
 int
 verify_check_seek_holes (int fd, struct verify_result *res)
 {
@@ -306,6 +310,7 @@ verify_check_seek_holes (int fd, struct verify_result *res)
   return 0;
 }
 
+/* Equal size and extent for extent equal: nothing moved or became shared. */
 bool
 verify_same_map (const struct verify_result *a, const struct verify_result *b)
 {

@@ -63,6 +63,7 @@ print_extent_summary (FILE *fp, const struct verify_result *res)
            verify_human_size (smallest, h2, sizeof h2));
 }
 
+/* Headline fields, then each problem with its fix, then the verdict. */
 void
 verify_print_text (FILE *fp, const struct verify_result *res)
 {
@@ -111,6 +112,7 @@ json_field (FILE *fp, const char *key, const char *value)
   fputc (',', fp);
 }
 
+/* "problems": [...], in the order found. */
 static void
 json_problems (FILE *fp, const struct verify_result *res)
 {
@@ -133,6 +135,7 @@ json_problems (FILE *fp, const struct verify_result *res)
   fputs ("],", fp);
 }
 
+/* "extents": [...], flags by name. */
 static void
 json_extents (FILE *fp, const struct verify_result *res)
 {
@@ -157,6 +160,7 @@ json_extents (FILE *fp, const struct verify_result *res)
   fputc (']', fp);
 }
 
+/* One JSON object on one line; keys documented in docs/verify.md. */
 void
 verify_print_json (FILE *fp, const struct verify_result *res)
 {

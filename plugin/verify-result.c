@@ -36,6 +36,7 @@ static const char *const code_names[] = {
   [VERIFY_NO_EXTENT_MAP] = "no-extent-map",
 };
 
+/* The stable name of code, "unknown" for a value out of range. */
 const char *
 verify_code_name (enum verify_code code)
 {
@@ -87,6 +88,7 @@ count_code (const struct verify_result *res, enum verify_code code)
   return n;
 }
 
+/* Appends one problem (see verify-internal.h). */
 int
 verify_add_problem (struct verify_result *res, enum verify_code code,
                     enum verify_severity severity,
@@ -129,6 +131,7 @@ verify_add_problem (struct verify_result *res, enum verify_code code,
   return 0;
 }
 
+/* Frees every string and array of res and zeroes it. */
 void
 verify_result_free (struct verify_result *res)
 {

@@ -37,6 +37,7 @@ static const struct {
   { ZFS_SUPER_MAGIC, "zfs" },
 };
 
+/* Looks magic up in the table above. */
 const char *
 verify_fs_name (uint64_t magic)
 {
@@ -115,6 +116,7 @@ mountinfo_parse_line (char *line, struct mountinfo_entry *e)
   return 0;
 }
 
+/* Scans the comma-separated list for a whole option name. */
 bool
 mount_has_option (const char *options, const char *name)
 {
@@ -202,6 +204,7 @@ same_swap (const char *name, const struct stat *st)
   return sst.st_dev == st->st_dev && sst.st_ino == st->st_ino;
 }
 
+/* Compares st with every area of swaps_path by device and inode. */
 int
 verify_find_kernel_swap (const char *swaps_path, const struct stat *st,
                          bool *active, char *name, size_t name_len)
@@ -233,6 +236,7 @@ verify_find_kernel_swap (const char *swaps_path, const struct stat *st,
   return 0;
 }
 
+/* Quotes and escapes s per RFC 8259 (bytes >= 0x80 pass through). */
 void
 json_print_string (FILE *fp, const char *s)
 {

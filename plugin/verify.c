@@ -371,6 +371,7 @@ run_checks (int fd, const struct stat *st, const struct verify_options *opts,
   return r;
 }
 
+/* Fills *res: file type, filesystem and mount, then the checks. */
 int
 verify_fd (int fd, const char *path, const struct verify_options *opts,
            struct verify_result *res)

@@ -15,6 +15,7 @@
 /* Set by SIGINT/SIGTERM; create_file checks it between chunks. */
 static volatile sig_atomic_t cancelled;
 
+/* Asks create_file to stop; it removes the partial file. */
 static void
 on_signal (int sig)
 {
@@ -34,6 +35,7 @@ install_handlers (void)
   sigaction (SIGTERM, &sa, NULL);
 }
 
+/* The subcommand's --help text. */
 static void
 usage (void)
 {
@@ -86,6 +88,7 @@ run_create (const char *path, uint64_t size, struct create_options *opts,
   return r;
 }
 
+/* Parses options, FILE and SIZE, then creates. */
 int
 cmd_create (int argc, char **argv)
 {

@@ -12,6 +12,7 @@
 #include "nbdswap.h"
 #include "verify.h"
 
+/* The subcommand's --help text. */
 static void
 usage (void)
 {
@@ -36,6 +37,7 @@ open_for_verify (const char *path)
   return open (path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 }
 
+/* Parses options, opens FILE, verifies and prints the report. */
 int
 cmd_verify (int argc, char **argv)
 {

@@ -47,6 +47,7 @@ usage (FILE *fp)
            "\nRun 'nbdswap <command> --help' for a command's options.\n");
 }
 
+/* One line naming the problem and where to find help. */
 int
 usage_error (const char *cmd, const char *fmt, ...)
 {
@@ -61,6 +62,7 @@ usage_error (const char *cmd, const char *fmt, ...)
   return EXIT_USAGE;
 }
 
+/* Global options, then the subcommand from the table. */
 int
 main (int argc, char **argv)
 {

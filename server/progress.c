@@ -13,6 +13,7 @@
 /* Redraw a terminal bar at most this often (seconds). */
 #define REDRAW_INTERVAL 0.1
 
+/* A bar when fp is a terminal, plain lines otherwise. */
 void
 progress_init (struct progress *p, FILE *fp)
 {
@@ -56,6 +57,7 @@ draw_bar (struct progress *p, const struct create_progress *cp,
   fflush (p->fp);
 }
 
+/* Redraws the bar (rate-limited) or prints a line per 10%. */
 void
 progress_update (const struct create_progress *cp, void *opaque)
 {

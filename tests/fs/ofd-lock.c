@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Locks, says so, waits for the kill. */
 int
 main (int argc, char **argv)
 {

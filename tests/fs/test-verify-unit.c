@@ -26,6 +26,7 @@
 /* The last error line logged (the code under test logs, never prints). */
 static char last_error[LOG_LINE_MAX];
 
+/* Keeps the last error line for the assertions. */
 static void
 capture_sink (enum log_level level, const char *line)
 {
@@ -77,6 +78,7 @@ END_TEST
 
 /* extent_list_append */
 
+/* An extent literal. */
 static struct verify_extent
 ext (uint64_t logical, uint64_t physical, uint64_t length, uint32_t flags)
 {
@@ -110,6 +112,7 @@ END_TEST
 
 /* verify_check_extents */
 
+/* An empty result for a file "f" of size bytes. */
 static void
 result_init (struct verify_result *res, uint64_t size)
 {
@@ -118,6 +121,7 @@ result_init (struct verify_result *res, uint64_t size)
   res->size = size;
 }
 
+/* Runs verify_check_extents on the extents v[0..n). */
 static void
 check_list (struct verify_result *res, const struct verify_extent *v,
             size_t n)
@@ -502,6 +506,7 @@ START_TEST (test_human_size)
 }
 END_TEST
 
+/* Every test in one case: all are fast. */
 static Suite *
 verify_suite (void)
 {
@@ -530,6 +535,7 @@ verify_suite (void)
   return s;
 }
 
+/* Runs the suite with the log captured. */
 int
 main (void)
 {
