@@ -175,8 +175,12 @@ verify_read_mount (int fd, const struct stat *st, struct verify_result *res)
   int r = 0;
 
   fp = fopen ("/proc/self/mountinfo", "re");
-  if (fp == NULL)
-    return -errno;
+  if (fp == NULL) {
+    /* No /proc (a minimal container): report what can be checked. */
+    log_warning ("/proc/self/mountinfo: %m: mount options (NFS soft) "
+                 "not checked");
+    return 0;
+  }
   while (getline (&line, &cap, fp) != -1) {
     if (mountinfo_parse_line (line, &e) < 0)
       continue;
@@ -236,14 +240,50 @@ verify_find_kernel_swap (const char *swaps_path, const struct stat *st,
   return 0;
 }
 
-/* Quotes and escapes s per RFC 8259 (bytes >= 0x80 pass through). */
+/* The length of the UTF-8 sequence at p (1 to 4 bytes), or 0 when it is
+ * not valid UTF-8 (a path is any bytes; JSON must be UTF-8). */
+static size_t
+utf8_length (const unsigned char *p)
+{
+  size_t n, i;
+
+  if (*p < 0x80)
+    return 1;
+  if (*p >= 0xc2 && *p <= 0xdf)
+    n = 2;
+  else if (*p >= 0xe0 && *p <= 0xef)
+    n = 3;
+  else if (*p >= 0xf0 && *p <= 0xf4)
+    n = 4;
+  else
+    return 0;
+  for (i = 1; i < n; ++i)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+/* Quotes and escapes s per RFC 8259; a byte that is not valid UTF-8
+ * becomes U+FFFD so that the output stays valid JSON. */
 void
 json_print_string (FILE *fp, const char *s)
 {
   const unsigned char *p = (const unsigned char *) s;
+  size_t n;
 
   fputc ('"', fp);
-  for (; *p; ++p) {
+  while (*p) {
+    n = utf8_length (p);
+    if (n == 0) {
+      fputs ("\\ufffd", fp);
+      p++;
+      continue;
+    }
+    if (n > 1) {
+      fwrite (p, 1, n, fp);
+      p += n;
+      continue;
+    }
     switch (*p) {
     case '"': fputs ("\\\"", fp); break;
     case '\\': fputs ("\\\\", fp); break;
@@ -258,6 +298,7 @@ json_print_string (FILE *fp, const char *s)
       else
         fputc (*p, fp);
     }
+    p++;
   }
   fputc ('"', fp);
 }

@@ -51,6 +51,8 @@ cleanup ()
   [ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A signal (make check timeout, Ctrl-C) must still run the cleanup.
+trap 'exit 130' INT TERM HUP
 
 # requires CMD PACKAGE: skip when a tool is missing.
 requires ()

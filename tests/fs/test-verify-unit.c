@@ -384,6 +384,15 @@ START_TEST (test_json_string)
   fclose (fp);
   ck_assert_str_eq (buf, "\"a\\\"b\\\\c\\n\\u0001\\u007f/\xc3\xa9\"");
   free (buf);
+
+  /* Bytes that are not UTF-8 (a Latin-1 file name, a cut sequence). */
+  buf = NULL;
+  fp = open_memstream (&buf, &len);
+  json_print_string (fp, "caf\xe9 \xe2\x82\xac \xe2\x82 \xf0\x9f\x98\x80");
+  fclose (fp);
+  ck_assert_str_eq (buf, "\"caf\\ufffd \xe2\x82\xac \\ufffd\\ufffd "
+                    "\xf0\x9f\x98\x80\"");
+  free (buf);
 }
 END_TEST
 
