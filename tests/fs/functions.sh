@@ -139,6 +139,17 @@ expect_text ()
   }
 }
 
+# create_refused MESSAGE CREATE-ARGS...: nbdswap create exits 3 (system
+# error) with MESSAGE on stderr.
+create_refused ()
+{
+  local msg=$1 rc=0
+  shift
+  "$NBDSWAP" create --quiet "$@" 2>"$WORK/create.err" || rc=$?
+  [ "$rc" -eq 3 ] && grep -q -- "$msg" "$WORK/create.err" ||
+    fail "create $*: exit $rc, not 3 with '$msg': $(cat "$WORK/create.err")"
+}
+
 # good FILE SIZE: nbdswap create, which must succeed quietly.
 good ()
 {
@@ -167,18 +178,13 @@ written ()
 # The cases every filesystem shares.
 common_cases ()
 {
-  local rc
-
   # A file made by nbdswap create passes, 0600 and all.
   good "$MNT/good" 16M
   expect "$MNT/good" 0 ""
   [ "$(stat -c %a "$MNT/good")" = 600 ] || fail "good: mode is not 0600"
-  # An existing file is not replaced without --force (exit 3).
-  rc=0
-  "$NBDSWAP" create --quiet "$MNT/good" 16M 2>"$WORK/create.err" || rc=$?
-  [ "$rc" -eq 3 ] || fail "create over an existing file: exit $rc, not 3"
-  grep -q "already exists: not overwriting it without --force" \
-    "$WORK/create.err" || fail "create over an existing file: no message"
+  # An existing file is not replaced without --force.
+  create_refused "already exists: not overwriting it without --force" \
+    "$MNT/good" 16M
   "$NBDSWAP" create --quiet --force "$MNT/good" 32M ||
     fail "create --force failed"
   [ "$(stat -c %s "$MNT/good")" = 33554432 ] || fail "--force: wrong size"
@@ -236,12 +242,9 @@ common_cases ()
   expect "$MNT/locked" 2 "locked"
   expect_text "$MNT/locked" "is already served by another process"
   # --force does not replace a file that is being served.
-  rc=0
-  "$NBDSWAP" create --quiet --force "$MNT/locked" 16M 2>"$WORK/create.err" ||
-    rc=$?
-  [ "$rc" -eq 3 ] && grep -q "is being served by another process" \
-    "$WORK/create.err" && [ -e "$MNT/locked" ] ||
-    fail "create --force over a served file: exit $rc: $(cat "$WORK/create.err")"
+  create_refused "is being served by another process" --force \
+    "$MNT/locked" 16M
+  [ -e "$MNT/locked" ] || fail "create --force removed a served file"
   kill "${PIDS[-1]}"
   wait "${PIDS[-1]}" 2>/dev/null || true
   unset 'PIDS[-1]'
