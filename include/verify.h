@@ -158,6 +158,11 @@ extern bool verify_same_map (const struct verify_result *a,
 /* The stable name of a code ("hole", "shared", ...), see enum above. */
 extern const char *verify_code_name (enum verify_code code);
 
+/* Logs the result through log.h (for the plugin): each problem as an
+ * error or warning line "MESSAGE (fix: FIX)", then one info line with the
+ * verdict, filesystem, size and extent count, noting a limited check. */
+extern void verify_log_result (const struct verify_result *res);
+
 /* A human report: file, filesystem, size, extents, problems, verdict. */
 extern void verify_print_text (FILE *fp, const struct verify_result *res);
 

@@ -6,6 +6,7 @@
 
 #include <linux/fiemap.h>
 
+#include "log.h"
 #include "verify-internal.h"
 
 static const char *const type_names[] = {
@@ -98,6 +99,33 @@ verify_print_text (FILE *fp, const struct verify_result *res)
            res->verdict == VERIFY_FIT ? "fit to serve" : "UNFIT",
            res->nr_errors, res->nr_errors == 1 ? "" : "s",
            res->nr_warnings, res->nr_warnings == 1 ? "" : "s");
+}
+
+/* One log line per problem, then the verdict. */
+void
+verify_log_result (const struct verify_result *res)
+{
+  char h[32];
+  size_t i;
+
+  for (i = 0; i < res->nr_problems; ++i) {
+    const struct verify_problem *p = &res->problems[i];
+
+    if (p->severity == VERIFY_ERROR)
+      log_error ("%s (fix: %s)", p->message, p->fix);
+    else
+      log_warning ("%s (fix: %s)", p->message, p->fix);
+  }
+  if (res->nr_omitted)
+    log_error ("%s: %zu more problems of the same kinds", res->path,
+               res->nr_omitted);
+  log_info ("%s: %s: %s, %s, %zu extent%s%s", res->path,
+            res->verdict == VERIFY_FIT ? "fit to serve" : "UNFIT",
+            res->fs_type[0] ? res->fs_type : "unknown filesystem",
+            verify_human_size (res->size, h, sizeof h), res->nr_extents,
+            res->nr_extents == 1 ? "" : "s",
+            res->limited ? " (limited: shared or compressed extents on "
+            "the server cannot be seen from here)" : "");
 }
 
 /* "key": string-or-null, */

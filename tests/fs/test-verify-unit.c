@@ -23,15 +23,22 @@
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024)
 
-/* The last error line logged (the code under test logs, never prints). */
+/* The last error and the last info line logged (the code under test
+ * logs, never prints), and how many warnings. */
 static char last_error[LOG_LINE_MAX];
+static char last_info[LOG_LINE_MAX];
+static int nr_warnings_logged;
 
-/* Keeps the last error line for the assertions. */
+/* Keeps the last lines for the assertions. */
 static void
 capture_sink (enum log_level level, const char *line)
 {
   if (level == LOG_LEVEL_ERROR)
     snprintf (last_error, sizeof last_error, "%s", line);
+  else if (level == LOG_LEVEL_INFO)
+    snprintf (last_info, sizeof last_info, "%s", line);
+  else if (level == LOG_LEVEL_WARNING)
+    nr_warnings_logged++;
 }
 
 /* create_parse_size */
@@ -430,6 +437,29 @@ START_TEST (test_json_result)
 }
 END_TEST
 
+START_TEST (test_log_result)
+{
+  struct verify_problem p[2] = {
+    { .code = VERIFY_HOLE, .severity = VERIFY_ERROR,
+      .message = (char *) "f: a hole", .fix = (char *) "recreate" },
+    { .code = VERIFY_PERMISSIONS, .severity = VERIFY_WARNING,
+      .message = (char *) "f: mode", .fix = (char *) "chmod" },
+  };
+  struct verify_result res = {
+    .verdict = VERIFY_UNFIT, .path = (char *) "f", .size = 16 * MiB,
+    .fs_type = "nfs", .limited = true, .problems = p, .nr_problems = 2,
+  };
+
+  nr_warnings_logged = 0;
+  verify_log_result (&res);
+  ck_assert_str_eq (last_error, "f: a hole (fix: recreate)");
+  ck_assert_int_eq (nr_warnings_logged, 1);
+  ck_assert_str_eq (last_info, "f: UNFIT: nfs, 16.0 MiB, 0 extents (limited: "
+                    "shared or compressed extents on the server cannot be "
+                    "seen from here)");
+}
+END_TEST
+
 /* /proc/swaps */
 
 START_TEST (test_kernel_swap)
@@ -537,6 +567,7 @@ verify_suite (void)
   tcase_add_test (tc, test_unescape);
   tcase_add_test (tc, test_json_string);
   tcase_add_test (tc, test_json_result);
+  tcase_add_test (tc, test_log_result);
   tcase_add_test (tc, test_kernel_swap);
   tcase_add_test (tc, test_create_refusals);
   tcase_add_test (tc, test_human_size);
