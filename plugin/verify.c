@@ -178,7 +178,7 @@ static int
 check_extents (int fd, struct verify_result *res)
 {
   struct extent_list list = { 0 };
-  size_t i, holes_before = res->nr_problems;
+  size_t i, before = res->nr_problems;
   bool shared = false;
   int r;
 
@@ -201,7 +201,7 @@ check_extents (int fd, struct verify_result *res)
   res->extents_checked = true;
   /* SEEK_HOLE reports unwritten extents as holes on ext4 and xfs: only
    * cross-check a map that FIEMAP found clean. */
-  if (res->nr_problems == holes_before)
+  if (res->nr_problems == before)
     r = verify_check_seek_holes (fd, res);
   return r;
 }
@@ -209,13 +209,18 @@ check_extents (int fd, struct verify_result *res)
 /* Check 12: NFS.  No FIEMAP: count allocated blocks, look for holes,
  * refuse a soft mount. */
 static int
-check_nfs (const struct stat *st, int fd, struct verify_result *res)
+check_nfs (int fd, struct verify_result *res)
 {
-  uint64_t allocated = (uint64_t) st->st_blocks * 512;
+  uint64_t allocated;
   char h1[32], h2[32];
+  struct stat st;
   int r;
 
   res->limited = true;
+  /* After the fsync, so that the server has counted every block. */
+  if (fstat (fd, &st) == -1)
+    return -errno;
+  allocated = (uint64_t) st.st_blocks * 512;
   if (mount_has_option (res->mount_options, "soft")
       || mount_has_option (res->mount_options, "softerr")) {
     r = verify_add_problem (res, VERIFY_NFS_SOFT, VERIFY_ERROR, 0, res->size,
@@ -245,7 +250,7 @@ check_nfs (const struct stat *st, int fd, struct verify_result *res)
 
 /* Checks 3-8 and 12 for a regular file, by filesystem. */
 static int
-check_regular (int fd, const struct stat *st, struct verify_result *res)
+check_regular (int fd, struct verify_result *res)
 {
   int r;
 
@@ -254,7 +259,7 @@ check_regular (int fd, const struct stat *st, struct verify_result *res)
   if (fsync (fd) == -1)
     return -errno;
   if (res->fs_magic == NFS_SUPER_MAGIC)
-    return check_nfs (st, fd, res);
+    return check_nfs (fd, res);
   r = check_extents (fd, res);
   if (r == -EOPNOTSUPP || r == -ENOTTY)
     r = verify_add_problem (res, VERIFY_NO_EXTENT_MAP, VERIFY_ERROR,
@@ -362,7 +367,7 @@ run_checks (int fd, const struct stat *st, const struct verify_options *opts,
     return -errno;
   r = check_size (opts, res);
   if (r == 0 && res->type == VERIFY_TYPE_REGULAR && res->size > 0)
-    r = check_regular (fd, st, res);
+    r = check_regular (fd, res);
   if (r == 0 && opts->direct)
     r = check_direct (fd, res);
   if (r == 0)
