@@ -92,6 +92,19 @@ make_fs ()
   MOUNTS+=("$MNT")
 }
 
+# make_tmpfs SIZE_MIB: a tmpfs mounted on $MNT (no loop device).
+make_tmpfs ()
+{
+  [ "$(id -u)" -eq 0 ] || skip "needs root (mount)"
+  [ -x "$NBDSWAP" ] || { echo "$NBDSWAP not built" >&2; exit 99; }
+  WORK=$(mktemp -d /var/tmp/nbdswap-fs.XXXXXX)
+  MNT=$WORK/mnt
+  mkdir "$MNT"
+  mount -t tmpfs -o "size=${1}M,mode=0700" tmpfs "$MNT" \
+    2>"$WORK/mount.err" || skip "cannot mount tmpfs: $(cat "$WORK/mount.err")"
+  MOUNTS+=("$MNT")
+}
+
 # codes_of JSON_FILE: the sorted reason codes in a verify --json output.
 codes_of ()
 {
