@@ -139,14 +139,42 @@ check_permissions (const struct stat *st, struct verify_result *res)
                              (unsigned) (st->st_mode & 07777));
 }
 
-/* Check 8: btrfs needs NOCOW and no compression on the file. */
+/* Check 7, encrypted by the filesystem, from the inode: ext4 and f2fs
+ * do not flag the extents of an fscrypt file, and O_DIRECT on one
+ * silently falls back to the page cache without inline encryption. */
 static int
-check_btrfs_flags (int fd, struct verify_result *res)
+check_encrypt_flag (int flags, struct verify_result *res)
 {
+  size_t i;
+
+  if (!(flags & FS_ENCRYPT_FL))
+    return 0;
+  for (i = 0; i < res->nr_problems; ++i)
+    if (res->problems[i].code == VERIFY_ENCRYPTED)
+      return 0;                 /* the extents said so already */
+  return verify_add_problem (res, VERIFY_ENCRYPTED, VERIFY_ERROR,
+                             0, res->size,
+                             "put the swap file outside the encrypted "
+                             "directory; nbdswap attach --encrypt protects "
+                             "swapped memory instead",
+                             "%s: is encrypted by the filesystem (fscrypt): "
+                             "direct I/O to it goes through the page cache",
+                             res->path);
+}
+
+/* Checks 7 (fscrypt) and 8 (btrfs: NOCOW, no compression) on the inode
+ * flags.  Only btrfs must answer FS_IOC_GETFLAGS. */
+static int
+check_inode_flags (int fd, struct verify_result *res)
+{
+  bool btrfs = res->fs_magic == BTRFS_SUPER_MAGIC;
   int flags = 0, r;
 
   if (ioctl (fd, FS_IOC_GETFLAGS, &flags) == -1)
-    return -errno;
+    return btrfs ? -errno : 0;
+  r = check_encrypt_flag (flags, res);
+  if (r < 0 || !btrfs)
+    return r;
   if (!(flags & FS_NOCOW_FL)) {
     r = verify_add_problem (res, VERIFY_BTRFS_COW, VERIFY_ERROR,
                             0, res->size,
@@ -269,8 +297,8 @@ check_regular (int fd, struct verify_result *res)
                             "file's extents (FIEMAP), so holes and shared "
                             "blocks cannot be ruled out", res->path,
                             res->fs_type[0] ? res->fs_type : "unknown");
-  if (r == 0 && res->fs_magic == BTRFS_SUPER_MAGIC)
-    r = check_btrfs_flags (fd, res);
+  if (r == 0)
+    r = check_inode_flags (fd, res);
   return r;
 }
 
