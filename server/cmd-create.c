@@ -49,7 +49,8 @@ usage (void)
           "G or T\n(also KiB, MiB, GiB, TiB); a multiple of 4096, at least "
           "40K.\n"
           "\nOptions:\n"
-          " -f, --force   replace FILE if it exists (a regular file only)\n"
+          " -f, --force   replace FILE if it exists (a regular file that no\n"
+          "               server or kernel swap is using)\n"
           " -q, --quiet   no progress and no report (errors still print)\n"
           " -h, --help    display this help\n"
           "\nCtrl-C stops the creation and removes the partial file.\n"
@@ -110,7 +111,7 @@ cmd_create (int argc, char **argv)
     case 'f': opts.force = true; break;
     case 'q': quiet = true; break;
     case 'h': usage (); return EXIT_FIT;
-    default: return usage_error ("create", "bad option");
+    default: return try_help ("create");   /* getopt said why */
     }
   }
   if (argc - optind != 2)

@@ -54,7 +54,7 @@ cmd_verify (int argc, char **argv)
     switch (c) {
     case 'j': json = true; break;
     case 'h': usage (); return EXIT_FIT;
-    default: return usage_error ("verify", "bad option");
+    default: return try_help ("verify");   /* getopt said why */
     }
   }
   if (argc - optind != 1)

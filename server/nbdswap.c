@@ -47,6 +47,15 @@ usage (FILE *fp)
            "\nRun 'nbdswap <command> --help' for a command's options.\n");
 }
 
+/* Where to find help; for errors getopt has already described. */
+int
+try_help (const char *cmd)
+{
+  fprintf (stderr, "Try 'nbdswap%s%s --help' for more information.\n",
+           cmd ? " " : "", cmd ? cmd : "");
+  return EXIT_USAGE;
+}
+
 /* One line naming the problem and where to find help. */
 int
 usage_error (const char *cmd, const char *fmt, ...)
@@ -57,15 +66,15 @@ usage_error (const char *cmd, const char *fmt, ...)
   va_start (args, fmt);
   vfprintf (stderr, fmt, args);
   va_end (args);
-  fprintf (stderr, "\nTry 'nbdswap%s%s --help' for more information.\n",
-           cmd ? " " : "", cmd ? cmd : "");
-  return EXIT_USAGE;
+  fputc ('\n', stderr);
+  return try_help (cmd);
 }
 
 /* Global options, then the subcommand from the table. */
 int
 main (int argc, char **argv)
 {
+  static char name[64];
   size_t i;
 
   if (argc < 2)
@@ -79,7 +88,11 @@ main (int argc, char **argv)
     return EXIT_FIT;
   }
   for (i = 0; i < NR_COMMANDS; ++i)
-    if (strcmp (argv[1], commands[i].name) == 0)
+    if (strcmp (argv[1], commands[i].name) == 0) {
+      /* getopt names argv[0] in its messages: "nbdswap create: ..." */
+      snprintf (name, sizeof name, "nbdswap %s", commands[i].name);
+      argv[1] = name;
       return commands[i].run (argc - 1, argv + 1);
+    }
   return usage_error (NULL, "unknown command '%s'", argv[1]);
 }

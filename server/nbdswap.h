@@ -28,7 +28,10 @@ struct command {
 extern int cmd_create (int argc, char **argv);
 extern int cmd_verify (int argc, char **argv);
 
-/* Prints "Run 'nbdswap CMD --help'..." to stderr; returns EXIT_USAGE. */
+/* Prints "Try 'nbdswap CMD --help'..." to stderr; returns EXIT_USAGE. */
+extern int try_help (const char *cmd);
+
+/* Prints "nbdswap: MESSAGE" and try_help's line; returns EXIT_USAGE. */
 extern int usage_error (const char *cmd, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 

@@ -47,7 +47,8 @@ status 1 "expected FILE and SIZE" create "$WORK/f"
 status 1 "'12Q' is not a size" create "$WORK/f" 12Q
 status 1 "'1MB' is not a size" create "$WORK/f" 1MB
 status 1 "'-5' is not a size" create -- "$WORK/f" -5
-status 1 "invalid option -- '5'" create "$WORK/f" -5
+status 1 "^nbdswap create: invalid option -- '5'" create "$WORK/f" -5
+status 1 "^nbdswap verify: unrecognized option '--bogus'" verify --bogus x
 status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 1000
 status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 36K
 status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 0
