@@ -52,6 +52,28 @@ extent_list_append (struct extent_list *list, const struct verify_extent *e)
   return 0;
 }
 
+/* Drops the part of e that the list already covers: a filesystem may
+ * report the extent that straddles fm_start again in the next batch. */
+static void
+clip_front (const struct extent_list *list, struct verify_extent *e)
+{
+  uint64_t end, cut;
+
+  if (list->n == 0)
+    return;
+  end = list->v[list->n - 1].logical + list->v[list->n - 1].length;
+  if (e->logical >= end)
+    return;
+  cut = end - e->logical;
+  if (cut >= e->length) {
+    e->length = 0;
+    return;
+  }
+  e->logical += cut;
+  e->physical += cut;
+  e->length -= cut;
+}
+
 /* Appends the extents of one FIEMAP answer; sets *last at the end. */
 static int
 append_batch (struct extent_list *list, const struct fiemap *fm,
@@ -71,6 +93,7 @@ append_batch (struct extent_list *list, const struct fiemap *fm,
 
     if (fe->fe_flags & FIEMAP_EXTENT_LAST)
       *last = true;
+    clip_front (list, &e);
     if (e.length == 0)
       continue;
     r = extent_list_append (list, &e);

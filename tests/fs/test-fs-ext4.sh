@@ -13,6 +13,32 @@ common_cases
 expect "$LOOP" 0 ""
 expect_text "$LOOP" "^Extents: +not checked \(a block device has no extents\)"
 
+# A fragmented file: more extents than one FIEMAP batch (256).  600
+# punched 4 KiB holes first (16 reported, the rest counted), then the
+# holes written again: 1198 extents, no hole, fit.
+requires xfs_io xfsprogs
+requires filefrag e2fsprogs
+punch=(-c "pwrite -S 0 0 4800k" -c fsync)
+refill=()
+for i in $(seq 0 599); do
+  punch+=(-c "fpunch $((i * 8 + 4))k 4k")
+  refill+=(-c "pwrite -S 0 $((i * 8 + 4))k 4k")
+done
+xfs_io -f "${punch[@]}" -c fsync "$MNT/frag" >/dev/null
+chmod 0600 "$MNT/frag"
+expect "$MNT/frag" 2 "hole"
+[ "$(grep -o '"code":"hole"' "$WORK/verify.json" | wc -l)" -eq 16 ] &&
+  grep -q '"omitted":584' "$WORK/verify.json" ||
+  fail "frag: not 16 holes reported and 584 omitted"
+expect_text "$MNT/frag" "^\(584 more problems of the same kinds not shown\)$"
+xfs_io "${refill[@]}" -c fsync "$MNT/frag" >/dev/null
+expect "$MNT/frag" 0 ""
+extents=$(grep -o '"logical"' "$WORK/verify.json" | wc -l)
+frag=$(filefrag "$MNT/frag" | sed 's/.*: \([0-9]*\) extents\? found/\1/')
+[ "$extents" -gt 256 ] && [ "$extents" -eq "$frag" ] ||
+  fail "frag: $extents extents in the map, filefrag says $frag"
+rm "$MNT/frag"
+
 # An active kernel swap file (skipped alone if swapon is refused here).
 good "$MNT/swap" 16M
 if mkswap "$MNT/swap" >/dev/null 2>&1 && swapon "$MNT/swap" 2>"$WORK/swapon.err"; then
