@@ -22,6 +22,13 @@ extern int verify_add_problem (struct verify_result *res,
                                const char *fix, const char *fmt, ...)
   __attribute__ ((format (printf, 7, 8)));
 
+/* fix with the words FILE and DEVICE replaced by res->path (quoted for
+ * the shell when needed) and SIZE by a size to use (the file's, rounded
+ * up to the alignment and the minimum; left as SIZE for an empty file).
+ * Returns a string to free, or NULL when out of memory. */
+extern char *verify_expand_fix (const struct verify_result *res,
+                                const char *fix);
+
 /* Formats a byte count for humans ("16.0 MiB", "4096 bytes") into buf. */
 extern const char *verify_human_size (uint64_t bytes, char *buf, size_t len);
 

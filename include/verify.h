@@ -67,7 +67,8 @@ enum verify_severity {
 };
 
 /* One problem.  offset/length is the byte range concerned (0/size for
- * whole-file problems).  message and fix are complete sentences. */
+ * whole-file problems).  message names the file and the range; fix is
+ * what to do, with the file's own path and a usable size filled in. */
 struct verify_problem {
   enum verify_code code;
   enum verify_severity severity;
@@ -116,6 +117,7 @@ struct verify_result {
   enum verify_file_type type;
   uint64_t size;
   uint32_t dio_alignment;       /* the alignment the checks used */
+  uint64_t min_size;            /* the minimum size the checks used */
   bool direct_checked;          /* false when direct=false */
   char fs_type[32];             /* "ext4", "xfs", "btrfs", "nfs", ... */
   uint64_t fs_magic;            /* statfs f_type */

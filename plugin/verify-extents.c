@@ -157,9 +157,7 @@ static const struct flag_check flag_checks[] = {
   { FIEMAP_EXTENT_UNWRITTEN, VERIFY_UNWRITTEN,
     "are allocated but unwritten (fallocate without writing): the first "
     "write converts the extent, a metadata transaction on the swap-out path",
-    "write every block once: " FIX_RECREATE
-    " (or dd if=/dev/zero of=FILE bs=1M count=N oflag=direct "
-    "conv=notrunc,fsync)" },
+    "write every block once: " FIX_RECREATE },
   { FIEMAP_EXTENT_SHARED, VERIFY_SHARED,
     "share their disk blocks with another file (a reflink copy, a "
     "snapshot or deduplication): a write would have to copy them first",

@@ -194,9 +194,10 @@ verify_print_json (FILE *fp, const struct verify_result *res)
 {
   fputc ('{', fp);
   json_field (fp, "path", res->path);
-  fprintf (fp, "\"type\":\"%s\",\"size\":%" PRIu64 ",\"dio_alignment\":%"
-           PRIu32 ",\"direct_checked\":%s,", type_names[res->type],
-           res->size, res->dio_alignment,
+  fprintf (fp, "\"type\":\"%s\",\"size\":%" PRIu64 ",\"min_size\":%" PRIu64
+           ",\"dio_alignment\":%" PRIu32 ",\"direct_checked\":%s,",
+           type_names[res->type], res->size, res->min_size,
+           res->dio_alignment,
            res->direct_checked ? "true" : "false");
   json_field (fp, "filesystem", res->fs_type[0] ? res->fs_type : NULL);
   fprintf (fp, "\"fs_magic\":\"0x%" PRIx64 "\",", res->fs_magic);

@@ -1,6 +1,7 @@
 /* nbdswap: the verification result: problems, names, freeing. */
 #include <config.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -88,6 +89,93 @@ count_code (const struct verify_result *res, enum verify_code code)
   return n;
 }
 
+/* Writes path, in single quotes when the shell would split or expand
+ * it. */
+static void
+write_shell_word (FILE *fp, const char *path)
+{
+  const char *p;
+
+  if (path[0] && strspn (path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                         "qrstuvwxyz0123456789/._+,:@%-") == strlen (path)) {
+    fputs (path, fp);
+    return;
+  }
+  fputc ('\'', fp);
+  for (p = path; *p; ++p) {
+    if (*p == '\'')
+      fputs ("'\\''", fp);
+    else
+      fputc (*p, fp);
+  }
+  fputc ('\'', fp);
+}
+
+/* The size to suggest: the file's, rounded up to the alignment and to
+ * the minimum, with the largest exact binary suffix. */
+static void
+write_size (FILE *fp, const struct verify_result *res)
+{
+  static const char suffixes[] = "TGMK";
+  uint64_t a = res->dio_alignment ? res->dio_alignment : 4096;
+  uint64_t s = (res->size + a - 1) / a * a;
+  uint64_t min = res->min_size ? res->min_size : VERIFY_MIN_SIZE;
+  size_t i;
+
+  if (s < min)
+    s = min;
+  for (i = 0; i < 4; ++i) {
+    uint64_t unit = 1ULL << (10 * (4 - i));
+
+    if (s % unit == 0) {
+      fprintf (fp, "%" PRIu64 "%c", s / unit, suffixes[i]);
+      return;
+    }
+  }
+  fprintf (fp, "%" PRIu64, s);
+}
+
+/* Whether p starts the whole word w (not part of a longer name). */
+static bool
+word_at (const char *start, const char *p, const char *w)
+{
+  size_t n = strlen (w);
+
+  return strncmp (p, w, n) == 0
+    && (p == start || !(isalnum ((unsigned char) p[-1]) || p[-1] == '_'))
+    && !(isalnum ((unsigned char) p[n]) || p[n] == '_');
+}
+
+char *
+verify_expand_fix (const struct verify_result *res, const char *fix)
+{
+  char *out = NULL;
+  size_t len = 0;
+  const char *p;
+  FILE *fp;
+
+  fp = open_memstream (&out, &len);
+  if (fp == NULL)
+    return NULL;
+  for (p = fix; *p; ) {
+    if (word_at (fix, p, "FILE") || word_at (fix, p, "DEVICE")) {
+      write_shell_word (fp, res->path);
+      p += *p == 'F' ? 4 : 6;
+    }
+    else if (word_at (fix, p, "SIZE") && res->size > 0) {
+      write_size (fp, res);
+      p += 4;
+    }
+    else
+      fputc (*p++, fp);
+  }
+  if (fclose (fp) != 0) {
+    free (out);
+    return NULL;
+  }
+  return out;
+}
+
 /* Appends one problem (see verify-internal.h). */
 int
 verify_add_problem (struct verify_result *res, enum verify_code code,
@@ -118,7 +206,7 @@ verify_add_problem (struct verify_result *res, enum verify_code code,
   va_end (args);
   if (r == -1)
     return -ENOMEM;
-  p->fix = strdup (fix);
+  p->fix = verify_expand_fix (res, fix);
   if (p->fix == NULL) {
     free (p->message);
     return -ENOMEM;

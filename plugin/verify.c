@@ -74,8 +74,8 @@ check_type (const struct stat *st, struct verify_result *res)
     return 0;
   return verify_add_problem (res, VERIFY_NOT_REGULAR, VERIFY_ERROR,
                              0, 0,
-                             "give the path of a swap file (nbdswap create "
-                             "FILE SIZE makes one) or of a block device",
+                             "give the path of a swap file or of a block "
+                             "device (nbdswap create makes a swap file)",
                              "%s: is %s, not a regular file or a block "
                              "device", res->path,
                              res->type == VERIFY_TYPE_DIRECTORY
@@ -86,7 +86,7 @@ check_type (const struct stat *st, struct verify_result *res)
 static int
 check_size (const struct verify_options *opts, struct verify_result *res)
 {
-  uint64_t min = opts->min_size ? opts->min_size : VERIFY_MIN_SIZE;
+  uint64_t min = res->min_size;
   uint64_t a = res->dio_alignment, tail = res->size % a;
   char h[32];
   int r;
@@ -430,6 +430,7 @@ verify_fd (int fd, const char *path, const struct verify_options *opts,
   if (res->type == VERIFY_TYPE_REGULAR)
     res->size = st.st_size;
   res->dio_alignment = dio_alignment (fd, opts);
+  res->min_size = opts->min_size ? opts->min_size : VERIFY_MIN_SIZE;
   r = read_filesystem (fd, &st, res);
   if (r == 0)
     r = check_type (&st, res);

@@ -210,6 +210,8 @@ common_cases ()
   expect "$MNT/sparse" 2 "hole"
   expect_text "$MNT/sparse" \
     "^error \[hole\]: $MNT/sparse: bytes 0-16777215 \(16\.0 MiB\) are a hole"
+  expect_text "$MNT/sparse" \
+    "^    fix: recreate the file fully written \(nbdswap create $MNT/sparse 16M --force\)"
 
   # A hole in the middle of a written file.
   written "$MNT/holey" 16M

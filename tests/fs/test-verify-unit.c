@@ -412,6 +412,7 @@ START_TEST (test_json_result)
   struct verify_extent e = ext (0, 1 * MiB, 4096, FIEMAP_EXTENT_SHARED);
   struct verify_result res = {
     .verdict = VERIFY_UNFIT, .path = (char *) "/x", .size = 12288,
+    .min_size = 40960,
     .dio_alignment = 4096, .fs_type = "xfs", .fs_magic = 0x58465342,
     .extents_checked = true, .nr_errors = 1, .problems = &p,
     .nr_problems = 1, .extents = &e, .nr_extents = 1,
@@ -424,6 +425,7 @@ START_TEST (test_json_result)
   fclose (fp);
   ck_assert_str_eq (buf,
     "{\"path\":\"/x\",\"type\":\"regular\",\"size\":12288,"
+    "\"min_size\":40960,"
     "\"dio_alignment\":4096,\"direct_checked\":false,"
     "\"filesystem\":\"xfs\",\"fs_magic\":\"0x58465342\","
     "\"mount_point\":null,\"mount_options\":null,\"limited\":false,"
@@ -534,6 +536,38 @@ START_TEST (test_create_refusals)
 }
 END_TEST
 
+START_TEST (test_expand_fix)
+{
+  struct verify_result res = {
+    .path = (char *) "/srv/swap", .size = 16 * MiB + 100,
+    .dio_alignment = 4096, .min_size = 40960,
+  };
+  char *f;
+
+  f = verify_expand_fix (&res, "nbdswap create FILE SIZE --force; "
+                         "FILE.new, FILES, NEWFILE, DEVICE");
+  ck_assert_str_eq (f, "nbdswap create /srv/swap 16388K --force; "
+                    "/srv/swap.new, FILES, NEWFILE, /srv/swap");
+  free (f);
+
+  res.path = (char *) "/mnt/my swap's";
+  res.size = 2 * 1024 * MiB;
+  f = verify_expand_fix (&res, "chmod 0600 FILE; SIZE");
+  ck_assert_str_eq (f, "chmod 0600 '/mnt/my swap'\\''s'; 2G");
+  free (f);
+
+  res.size = 4096;                            /* too small: the minimum */
+  f = verify_expand_fix (&res, "SIZE");
+  ck_assert_str_eq (f, "40K");
+  free (f);
+
+  res.size = 0;                               /* no size to suggest */
+  f = verify_expand_fix (&res, "create FILE SIZE");
+  ck_assert_str_eq (f, "create '/mnt/my swap'\\''s' SIZE");
+  free (f);
+}
+END_TEST
+
 START_TEST (test_human_size)
 {
   char h[32];
@@ -570,6 +604,7 @@ verify_suite (void)
   tcase_add_test (tc, test_log_result);
   tcase_add_test (tc, test_kernel_swap);
   tcase_add_test (tc, test_create_refusals);
+  tcase_add_test (tc, test_expand_fix);
   tcase_add_test (tc, test_human_size);
   suite_add_tcase (s, tc);
   return s;
