@@ -500,6 +500,53 @@ START_TEST (test_kernel_swap)
 }
 END_TEST
 
+/* Whether res has a problem with code. */
+static bool
+has_code (const struct verify_result *res, enum verify_code code)
+{
+  size_t i;
+
+  for (i = 0; i < res->nr_problems; ++i)
+    if (res->problems[i].code == code)
+      return true;
+  return false;
+}
+
+/* The plugin's lock: seen through another open file description, not
+ * through its own (so the plugin can re-verify through its fd). */
+START_TEST (test_lock)
+{
+  char path[] = "/var/tmp/nbdswap-unit-lock.XXXXXX";
+  struct verify_result res;
+  int fd1, fd2;
+
+  fd1 = mkstemp (path);
+  ck_assert_int_ge (fd1, 0);
+  fd2 = open (path, O_RDWR);
+  ck_assert_int_ge (fd2, 0);
+  ck_assert_int_eq (ftruncate (fd1, 64 * KiB), 0);
+
+  ck_assert_int_eq (verify_fd (fd2, path, NULL, &res), 0);
+  ck_assert (!has_code (&res, VERIFY_LOCKED));
+  verify_result_free (&res);
+
+  ck_assert_int_eq (verify_lock (fd1), 0);
+  ck_assert_int_eq (verify_lock (fd2), -EAGAIN);
+  ck_assert_int_eq (verify_fd (fd1, path, NULL, &res), 0);
+  ck_assert (!has_code (&res, VERIFY_LOCKED));
+  verify_result_free (&res);
+  ck_assert_int_eq (verify_fd (fd2, path, NULL, &res), 0);
+  ck_assert (has_code (&res, VERIFY_LOCKED));
+  ck_assert_int_eq (res.verdict, VERIFY_UNFIT);
+  verify_result_free (&res);
+
+  close (fd1);                  /* closing the description drops it */
+  ck_assert_int_eq (verify_lock (fd2), 0);
+  close (fd2);
+  unlink (path);
+}
+END_TEST
+
 /* create_file: refusals and cancellation leave nothing behind. */
 
 START_TEST (test_create_refusals)
@@ -603,6 +650,7 @@ verify_suite (void)
   tcase_add_test (tc, test_json_result);
   tcase_add_test (tc, test_log_result);
   tcase_add_test (tc, test_kernel_swap);
+  tcase_add_test (tc, test_lock);
   tcase_add_test (tc, test_create_refusals);
   tcase_add_test (tc, test_expand_fix);
   tcase_add_test (tc, test_human_size);
