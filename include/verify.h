@@ -144,17 +144,12 @@ struct verify_result {
  * with verify_result_free), or -errno when it could not run (then *res
  * holds nothing to free).  Locks held through fd's own open file
  * description do not count as "served by another process", so the plugin
- * re-verifies through the fd that holds its lock. */
+ * re-verifies through the fd that holds its lock (owner_lock: an
+ * exclusive OFD write lock on the whole file; flock(2) locks would be
+ * invisible to this check). */
 extern int verify_fd (int fd, const char *path,
                       const struct verify_options *opts,
                       struct verify_result *res);
-
-/* Takes the lock that marks fd's file as served: an exclusive OFD write
- * lock on the whole file, held until fd's open file description is
- * closed.  This is the lock verify_fd's "locked" check sees (flock(2)
- * locks are invisible to it).  Returns 0, -EAGAIN when another open file
- * description holds a lock on the file, or -errno. */
-extern int verify_lock (int fd);
 
 /* Frees what verify_fd allocated in *res (not res itself). */
 extern void verify_result_free (struct verify_result *res);

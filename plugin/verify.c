@@ -383,21 +383,6 @@ check_lock (int fd, struct verify_result *res)
                              pid, fl.l_type == F_WRLCK ? "write" : "read");
 }
 
-/* F_OFD_SETLK, not F_SETLK: a POSIX lock belongs to the process and is
- * dropped when any of its fds for the file closes; an OFD lock stays with
- * the open file description, across threads and fork. */
-int
-verify_lock (int fd)
-{
-  struct flock fl = {
-    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0,
-  };
-
-  if (fcntl (fd, F_OFD_SETLK, &fl) == -1)
-    return errno == EACCES ? -EAGAIN : -errno;
-  return 0;
-}
-
 /* Everything after the type check, in the order. */
 static int
 run_checks (int fd, const struct stat *st, const struct verify_options *opts,
