@@ -22,12 +22,17 @@ struct swapfile_config {
   bool direct;                  /* O_DIRECT (default true) */
   unsigned queue_depth;         /* io_uring entries per serving thread */
   unsigned workers;             /* serving threads prepared before serving */
+  unsigned recheck;             /* seconds between re-verifications; 0 off */
+  unsigned retry_timeout;       /* seconds a transient error is retried */
 };
 
 #define CONFIG_QUEUE_DEPTH_DEFAULT 8
 #define CONFIG_QUEUE_DEPTH_MAX 1024
 #define CONFIG_WORKERS_DEFAULT 64     /* 4 connections x nbdkit's 16 threads */
 #define CONFIG_WORKERS_MAX 4096
+#define CONFIG_RECHECK_DEFAULT 300
+#define CONFIG_RETRY_TIMEOUT_DEFAULT 60
+#define CONFIG_SECONDS_MAX 86400
 
 /* The one-screen help shown by nbdkit swapfile --help. */
 extern const char config_help_text[];

@@ -20,7 +20,13 @@ const char config_help_text[] =
   "                    the server's page cache: not recommended for swap.\n"
   "queue-depth=N       io_uring entries per serving thread (default 8).\n"
   "workers=N           serving threads to prepare rings and buffers for\n"
-  "                    before serving (default 64).";
+  "                    before serving (default 64).\n"
+  "recheck=SECONDS     re-verify the file's extent map this often, and on\n"
+  "                    SIGHUP (default 300; 0: on SIGHUP only).  A changed\n"
+  "                    map makes writes fail with EIO.\n"
+  "retry-timeout=SECONDS\n"
+  "                    how long a transient I/O error (EAGAIN, ENOMEM,\n"
+  "                    ETIMEDOUT...) is retried before EIO (default 60).";
 
 static const char *const engine_names[] = {
   [ENGINE_AUTO] = "auto",
@@ -36,6 +42,8 @@ config_init (struct swapfile_config *c)
   c->direct = true;
   c->queue_depth = CONFIG_QUEUE_DEPTH_DEFAULT;
   c->workers = CONFIG_WORKERS_DEFAULT;
+  c->recheck = CONFIG_RECHECK_DEFAULT;
+  c->retry_timeout = CONFIG_RETRY_TIMEOUT_DEFAULT;
 }
 
 void
@@ -159,6 +167,15 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
     snprintf (err, errlen, "workers=%s: must be a number from 1 to %d "
               "(default %d)", value, CONFIG_WORKERS_MAX,
               CONFIG_WORKERS_DEFAULT);
+    return -EINVAL;
+  }
+  if (strcmp (key, "recheck") == 0 || strcmp (key, "retry-timeout") == 0) {
+    unsigned *field = strcmp (key, "recheck") == 0
+      ? &c->recheck : &c->retry_timeout;
+    if (parse_uint (value, 0, CONFIG_SECONDS_MAX, field) == 0)
+      return 0;
+    snprintf (err, errlen, "%s=%s: must be a number of seconds from 0 to "
+              "%d", key, value, CONFIG_SECONDS_MAX);
     return -EINVAL;
   }
   snprintf (err, errlen, "%s=%s: unknown parameter: "

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,11 @@
 #include "io.h"
 #include "log.h"
 #include "owner.h"
+#include "recheck.h"
+#include "retry.h"
 #include "stats.h"
 #include "swapfile-config.h"
+#include "verify.h"
 
 /* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
  * requests to move in big chunks. */
@@ -59,6 +63,9 @@ static int fd = -1;
 static bool writable;
 static struct dio_align dio;
 static struct io_target target;
+static struct verify_options verify_opts;
+static struct verify_result verified;   /* the map verified at start */
+static bool have_verified;
 
 /* Route the shared code's log lines to nbdkit.  nbdkit has no warning
  * level: warnings are errors in its log, so they are never missed. */
@@ -87,6 +94,9 @@ swapfile_load (void)
 static void
 swapfile_unload (void)
 {
+  recheck_stop ();
+  if (have_verified)
+    verify_result_free (&verified);
   worker_pool_fini ();
   if (target.zero_buf) {
     rangelock_destroy (&target.locks);
@@ -140,6 +150,7 @@ swapfile_config_complete (void)
     nbdkit_error ("%s", err);
     return -1;
   }
+  retry_timeout = cfg.retry_timeout;
   return 0;
 }
 
@@ -291,6 +302,36 @@ lock_backing_file (void)
   return r < 0 ? -1 : 0;
 }
 
+/* The full verification (holes, unwritten, shared, inline or compressed
+ * extents, btrfs NOCOW, NFS soft mounts...; docs/verify.md), through the
+ * locked descriptor so that our own lock does not count against us.  The
+ * result is kept: it is the map that re-verification compares with. */
+static int
+verify_backing_file (void)
+{
+  int r;
+
+  verify_options_init (&verify_opts);
+  verify_opts.direct = cfg.direct;
+  verify_opts.dio_alignment = cfg.direct ? dio.offset : 0;
+  r = verify_fd (fd, cfg.file, &verify_opts, &verified);
+  if (r < 0) {
+    errno = -r;
+    nbdkit_error ("%s: cannot verify the file: %m", cfg.file);
+    return -1;
+  }
+  have_verified = true;
+  verify_log_result (&verified);
+  if (verified.verdict != VERIFY_FIT) {
+    nbdkit_error ("%s: refusing to serve: the file is not fit for swap "
+                  "(%zu problem%s above); 'nbdswap verify %s' prints a full "
+                  "report", cfg.file, verified.nr_errors,
+                  verified.nr_errors == 1 ? "" : "s", cfg.file);
+    return -1;
+  }
+  return 0;
+}
+
 /* io_uring unless denied; pread/pwrite as the loud fallback. */
 static int
 choose_engine (void)
@@ -324,12 +365,40 @@ swapfile_get_ready (void)
 {
   if (open_backing_file () < 0 || learn_alignment () < 0
       || learn_size () < 0 || lock_backing_file () < 0
-      || choose_engine () < 0)
+      || verify_backing_file () < 0 || choose_engine () < 0)
     return -1;
   nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
                 "%u (memory %u) from %s", cfg.file, target.size,
                 target.engine->name, cfg.direct ? "O_DIRECT" : "page cache",
                 dio.offset, dio.mem, dio.source);
+  return 0;
+}
+
+static void
+on_sighup (int sig)
+{
+  recheck_request ();
+}
+
+/* Re-verify every recheck= seconds and on SIGHUP (which nbdkit leaves at
+ * its default, terminate: an operator's "check again" must not stop the
+ * swap server). */
+static int
+start_recheck (void)
+{
+  struct sigaction sa = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
+  int r = recheck_start (fd, &verify_opts, &verified, cfg.recheck);
+
+  if (r < 0) {
+    errno = -r;
+    nbdkit_error ("starting the re-verification thread: %m");
+    return -1;
+  }
+  sigemptyset (&sa.sa_mask);
+  if (sigaction (SIGHUP, &sa, NULL) == -1) {
+    nbdkit_error ("sigaction SIGHUP: %m");
+    return -1;
+  }
   return 0;
 }
 
@@ -371,7 +440,7 @@ swapfile_after_fork (void)
                   cfg.workers);
     return -1;
   }
-  return 0;
+  return start_recheck ();
 }
 
 static void *
@@ -487,6 +556,18 @@ swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return r < 0 ? report ("pread", r, count, offset) : 0;
 }
 
+/* Once the extent map changed, writes fail (logged once, loudly, by the
+ * re-verification). */
+static bool
+writes_refused (void)
+{
+  if (!recheck_map_changed ())
+    return false;
+  STATS_ADD (errors, 1);
+  errno = EIO;
+  return true;
+}
+
 static int
 swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
@@ -494,7 +575,7 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
   struct worker *w = get_worker ("pwrite");
   int r;
 
-  if (w == NULL)
+  if (w == NULL || writes_refused ())
     return -1;
   r = io_write (&target, w, buf, count, offset, flags & NBDKIT_FLAG_FUA);
   return r < 0 ? report ("pwrite", r, count, offset) : 0;
@@ -508,7 +589,7 @@ swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   struct worker *w = get_worker ("zero");
   int r;
 
-  if (w == NULL)
+  if (w == NULL || writes_refused ())
     return -1;
   r = io_zero (&target, w, count, offset, flags & NBDKIT_FLAG_FUA);
   return r < 0 ? report ("zero", r, count, offset) : 0;

@@ -146,5 +146,7 @@ main (void)
   close (fd);
   CHECK (memcmp (buf, model, SIZE) == 0, "backing file differs from model");
   harness_cleanup (&s);
+  free (buf);
+  free (model);
   return harness_exit ("test-concurrent");
 }

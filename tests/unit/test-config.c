@@ -92,6 +92,19 @@ START_TEST (test_numbers)
   ck_assert_int_eq (config_set (&c, "workers", "99999999999999999999",
                                 err, sizeof err), -EINVAL);
   ck_assert_ptr_nonnull (strstr (err, "workers="));
+  ck_assert_uint_eq (c.recheck, CONFIG_RECHECK_DEFAULT);
+  ck_assert_int_eq (config_set (&c, "recheck", "0", err, sizeof err), 0);
+  ck_assert_uint_eq (c.recheck, 0);
+  ck_assert_uint_eq (c.retry_timeout, CONFIG_RETRY_TIMEOUT_DEFAULT);
+  ck_assert_int_eq (config_set (&c, "retry-timeout", "5", err, sizeof err), 0);
+  ck_assert_uint_eq (c.retry_timeout, 5);
+  ck_assert_uint_eq (c.recheck, 0);
+  ck_assert_int_eq (config_set (&c, "retry-timeout", "1m", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "retry-timeout=1m: must be a number "
+                                 "of seconds"));
+  ck_assert_int_eq (config_set (&c, "recheck", "86401", err, sizeof err),
+                    -EINVAL);
 }
 END_TEST
 

@@ -1,0 +1,103 @@
+#!/bin/sh
+# nbdswap: set up, build, and run the main job or the tests.
+#
+#   ./build.sh run [FILE]   install what is missing, build, then serve FILE
+#                           (default: a 256 MiB backing file made under
+#                           build/) on a unix socket, in the foreground,
+#                           printing the NBD URI and the attach commands.
+#   ./build.sh test         install what is missing, build, and run every
+#                           test: unit, integration, filesystem and kernel
+#                           VM tests, then again under ASan+UBSan, and the
+#                           unit tests under valgrind.  Ends with one line
+#                           "N passed, N failed".
+#   ./build.sh build        install what is missing and build only.
+#
+# Builds go to build/ (and build-asan/ for the sanitizer pass), never in
+# the source tree.
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Configure (once) and build in directory $1 with configure flags $2...
+build_in () {
+  dir=$1; shift
+  [ -x configure ] || autoreconf -fi >/dev/null
+  mkdir -p "$dir"
+  if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/Makefile" ]; then
+    (cd "$dir" && "$top/configure" -q "$@")
+  fi
+  make -s -C "$dir" -j"$jobs" >/dev/null
+}
+
+# Totals from automake's test-suite.log files.
+passed=0
+failed=0
+count_results () {
+  log=$1/tests/test-suite.log
+  [ -f "$log" ] || return 0
+  p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+  f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+  e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+# make check in $1 with extra make arguments; never stops the script.
+check_in () {
+  dir=$1; shift
+  echo "== make check in $dir $*" >&2
+  make -s -C "$dir" -j"$jobs" check "$@" >&2 || true
+  count_results "$dir"
+}
+
+cmd_run () {
+  file=${1:-}
+  build_in build
+  if [ -z "$file" ]; then
+    file=$top/build/default-swap.img
+    if [ ! -f "$file" ]; then
+      echo "nbdswap: making a 256 MiB backing file: $file" >&2
+      (umask 077 && dd if=/dev/zero of="$file" bs=1M count=256 \
+         oflag=direct conv=fsync status=none)
+    fi
+  fi
+  sock=$top/build/nbdswap.sock
+  plugin=$top/build/plugin/.libs/nbdkit-swapfile-plugin.so
+  cat <<MSG
+nbdswap: serving $file
+  NBD URI:  nbd+unix:///?socket=$sock
+  attach:   modprobe nbd && nbd-client -unix $sock /dev/nbd0 -b 4096
+            mkswap /dev/nbd0 && swapon /dev/nbd0
+  stop:     Ctrl-C (swapoff /dev/nbd0 && nbd-client -d /dev/nbd0 first)
+MSG
+  exec nbdkit -f -U "$sock" "$plugin" file="$file"
+}
+
+cmd_test () {
+  build_in build
+  check_in build
+  # Sanitizers: the plugin is loaded into an uninstrumented nbdkit, so
+  # the server gets the runtimes preloaded (and leak checks off: nbdkit's
+  # own allocations at exit are not ours); tests themselves are checked
+  # in full.  The VM tests are not repeated there.
+  build_in build-asan --enable-sanitizers
+  preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  check_in build-asan TESTS="$(make -s -C build-asan print-fast-tests)" \
+    NBDSWAP_SERVER_PRELOAD="$preload"
+  # valgrind on the unit tests (no fork, so valgrind sees the test body).
+  check_in build TESTS="$(make -s -C build print-unit-tests)" \
+    LOG_COMPILER="valgrind" \
+    AM_LOG_FLAGS="-q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite" \
+    CK_FORK=no
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+case ${1:-} in
+  run)   shift; "$top/scripts/deps.sh"; cmd_run "$@" ;;
+  test)  "$top/scripts/deps.sh"; cmd_test ;;
+  build) "$top/scripts/deps.sh"; build_in build ;;
+  *)     sed -n '2,17s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac
