@@ -62,14 +62,23 @@ fs_make ()
   mkdir -p "$SCRATCH" && mount "$VM_DISK" "$SCRATCH"
 }
 
-# Create a fully written backing file $1 of $2 MiB.  Stand-in for
-# `nbdswap create`: on btrfs the file is made NOCOW while still empty,
-# which is the only time chattr +C takes effect.
+# Create a backing file $1 of $2 MiB with `nbdswap create` (on btrfs it
+# is NOCOW and uncompressed; every block written; verified).
 backing_create ()
+{
+  rm -f "$1"
+  "$NBDSWAP_CMD" create "$1" "$2M" --quiet
+}
+
+# Create a fully written local swap file $1 of $2 MiB the usual way, for
+# the baseline: on btrfs the file is made NOCOW while still empty, which
+# is the only time chattr +C takes effect.
+local_file_create ()
 {
   local path=$1 mib=$2
   rm -f "$path"
   : > "$path" || return 1
+  chmod 600 "$path" || return 1
   if [ "$(stat -f -c %T "$(dirname "$path")")" = btrfs ]; then
     chattr +C "$path" || return 1
   fi
@@ -255,8 +264,7 @@ swap_cycle ()
 
   # Baseline: a local swap file on the same virtio disk.
   rm -f "$backing"
-  check_cmd local-create backing_create "$local_swap" "$VM_SWAP_MIB" || return
-  chmod 600 "$local_swap"
+  check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
   check_cmd local-mkswap mkswap "$local_swap" || return
   check_cmd local-swapon swapon "$local_swap" || return
   workload_run local
