@@ -223,36 +223,27 @@ dmesg_checks ()
   fi
 }
 
-# The swap cycle through nbdswap on filesystem $1, then the same workload
-# against a local swap file on the same disk as a baseline.
-swap_cycle ()
+# Swap through nbdswap with the backing file $1 (already created): start
+# the server, attach, mkswap, swapon, workload with its checks, swapoff,
+# detach, stop.  Sets NBD_SECS to the workload's time.  Returns 1 if the
+# cycle could not get as far as the workload.
+nbd_swap_cycle ()
 {
-  local fs=$1 sock=$SOCKDIR/swap.sock backing local_swap nbd_secs
-  backing=$SCRATCH/nbdswap-backing.img
-  local_swap=$SCRATCH/local.swap
-
-  check_cmd "$fs-mkfs" fs_make "$fs" || return
-  check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
-  if [ "$fs" = btrfs ]; then
-    if lsattr "$backing" | cut -d' ' -f1 | grep -q C; then
-      pass backing-nocow
-    else
-      fail backing-nocow "$(lsattr "$backing")"
-    fi
-  fi
+  local backing=$1 sock=$SOCKDIR/swap.sock
+  NBD_SECS=
   if ! server_start "$backing" "$sock" "$RESULTS/server.log"; then
     fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
-    return
+    return 1
   fi
   pass server-start
-  check_cmd attach client_attach "$sock" || { server_stop; return; }
-  check_cmd mkswap mkswap "$NBD" || return
-  check_cmd swapon swapon "$NBD" || return
+  check_cmd attach client_attach "$sock" || { server_stop; return 1; }
+  check_cmd mkswap mkswap "$NBD" || return 1
+  check_cmd swapon swapon "$NBD" || return 1
   log "$(cat /proc/swaps)"
 
   workload_run nbd
   workload_checks nbd
-  nbd_secs=$WL_SECS
+  NBD_SECS=$WL_SECS
   if server_running; then
     pass server-alive
   else
@@ -266,19 +257,44 @@ swap_cycle ()
     fail server-stop "the server ignored SIGTERM for 10 s"
   fi
   dmesg_checks nbd-kernel-log
+}
 
-  # Baseline: a local swap file on the same virtio disk.
-  rm -f "$backing"
+# The baseline for filesystem label $1: the same workload against a local
+# swap file on the scratch filesystem; records the time ratio to NBD_SECS.
+local_baseline ()
+{
+  local label=$1 local_swap=$SCRATCH/local.swap
   check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
   check_cmd local-mkswap mkswap "$local_swap" || return
   check_cmd local-swapon swapon "$local_swap" || return
   workload_run local
   workload_checks local
   check_cmd local-swapoff swapoff "$local_swap"
+  rm -f "$local_swap"
 
-  bench "$fs-nbd-seconds" "$nbd_secs"
-  bench "$fs-local-seconds" "$WL_SECS"
-  bench "$fs-ratio" "$(awk -v a="$nbd_secs" -v b="$WL_SECS" \
-    'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+  bench "$label-nbd-seconds" "$NBD_SECS"
+  bench "$label-local-seconds" "$WL_SECS"
+  bench "$label-ratio" "$(awk -v a="$NBD_SECS" -v b="$WL_SECS" \
+    'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')"
+}
+
+# Scenarios 1-3: the swap cycle with the backing file on filesystem $1,
+# then the local-swap-file baseline on the same disk.
+swap_cycle ()
+{
+  local fs=$1 backing=$SCRATCH/nbdswap-backing.img
+
+  check_cmd "$fs-mkfs" fs_make "$fs" || return
+  check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
+  if [ "$fs" = btrfs ]; then
+    if lsattr "$backing" | cut -d' ' -f1 | grep -q C; then
+      pass backing-nocow
+    else
+      fail backing-nocow "$(lsattr "$backing")"
+    fi
+  fi
+  nbd_swap_cycle "$backing" || return
+  rm -f "$backing"
+  local_baseline "$fs"
   umount "$SCRATCH"
 }
