@@ -52,19 +52,21 @@ check_in () {
   count_results "$dir"
 }
 
+# Serve FILE (default: build/default-swap.img, made by nbdswap create)
+# in the foreground.  NBDSWAP_BUILD_DIR names another build directory
+# (the test of this command uses the one under test).
 cmd_run () {
   file=${1:-}
-  build_in build
+  bdir=${NBDSWAP_BUILD_DIR:-$top/build}
   if [ -z "$file" ]; then
-    file=$top/build/default-swap.img
+    file=$bdir/default-swap.img
     if [ ! -f "$file" ]; then
       echo "nbdswap: making a 256 MiB backing file: $file" >&2
-      (umask 077 && dd if=/dev/zero of="$file" bs=1M count=256 \
-         oflag=direct conv=fsync status=none)
+      "$bdir/server/nbdswap" create --quiet "$file" 256M
     fi
   fi
-  sock=$top/build/nbdswap.sock
-  plugin=$top/build/plugin/.libs/nbdkit-swapfile-plugin.so
+  sock=$bdir/nbdswap.sock
+  plugin=$bdir/plugin/.libs/nbdkit-swapfile-plugin.so
   cat <<MSG
 nbdswap: serving $file
   NBD URI:  nbd+unix:///?socket=$sock
@@ -96,7 +98,12 @@ cmd_test () {
 }
 
 case ${1:-} in
-  run)   shift; "$top/scripts/deps.sh"; cmd_run "$@" ;;
+  run)   shift
+         if [ -z "${NBDSWAP_BUILD_DIR:-}" ]; then
+           "$top/scripts/deps.sh"
+           build_in build
+         fi
+         cmd_run "$@" ;;
   test)  "$top/scripts/deps.sh"; cmd_test ;;
   build) "$top/scripts/deps.sh"; build_in build ;;
   *)     sed -n '2,17s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;

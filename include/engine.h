@@ -28,6 +28,7 @@ struct engine_op {
   uint32_t done;                /* bytes transferred so far */
   bool write;
   int res;                      /* 0, or -errno once failed */
+  int injected;                 /* test builds: errno injected (fault.h) */
 };
 
 struct worker_params {

@@ -24,6 +24,7 @@ struct swapfile_config {
   unsigned workers;             /* serving threads prepared before serving */
   unsigned recheck;             /* seconds between re-verifications; 0 off */
   unsigned retry_timeout;       /* seconds a transient error is retried */
+  bool mlock;                   /* mlockall the serving process */
 };
 
 #define CONFIG_QUEUE_DEPTH_DEFAULT 8

@@ -26,7 +26,8 @@ const char config_help_text[] =
   "                    map makes writes fail with EIO.\n"
   "retry-timeout=SECONDS\n"
   "                    how long a transient I/O error (EAGAIN, ENOMEM,\n"
-  "                    ETIMEDOUT...) is retried before EIO (default 60).";
+  "                    ETIMEDOUT...) is retried before EIO (default 60).\n"
+  "mlock=true|false    lock the serving process in memory (default true).";
 
 static const char *const engine_names[] = {
   [ENGINE_AUTO] = "auto",
@@ -44,6 +45,7 @@ config_init (struct swapfile_config *c)
   c->workers = CONFIG_WORKERS_DEFAULT;
   c->recheck = CONFIG_RECHECK_DEFAULT;
   c->retry_timeout = CONFIG_RETRY_TIMEOUT_DEFAULT;
+  c->mlock = true;
 }
 
 void
@@ -151,6 +153,13 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
       return 0;
     snprintf (err, errlen, "direct=%s: not a boolean: "
               "use direct=true (the default) or direct=false", value);
+    return -EINVAL;
+  }
+  if (strcmp (key, "mlock") == 0) {
+    if (parse_bool (value, &c->mlock) == 0)
+      return 0;
+    snprintf (err, errlen, "mlock=%s: not a boolean: "
+              "use mlock=true (the default) or mlock=false", value);
     return -EINVAL;
   }
   if (strcmp (key, "queue-depth") == 0) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fault.h"
 #include "log.h"
 #include "retry.h"
 
@@ -37,7 +38,12 @@ run_one (struct worker *w, struct engine_op *op, bool fua)
     off_t off = (off_t) (op->off + op->done);
     ssize_t r;
 
-    if (op->write)
+    op->injected = fault_check (op->write);
+    if (op->injected) {
+      errno = op->injected;             /* fails as the call would */
+      r = -1;
+    }
+    else if (op->write)
       r = pwritev2 (w->fd, &iov, 1, off, fua ? RWF_DSYNC : 0);
     else
       r = preadv2 (w->fd, &iov, 1, off, 0);

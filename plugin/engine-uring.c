@@ -13,6 +13,7 @@
 #include <liburing.h>
 
 #include "engine.h"
+#include "fault.h"
 #include "log.h"
 #include "retry.h"
 
@@ -96,6 +97,12 @@ prep_op (struct worker *w, struct engine_op *op, unsigned i, bool fua)
   /* Batches never exceed the ring, and every SQE is submitted before the
    * next is prepared, so an entry is always free. */
   assert (sqe != NULL);
+  op->injected = fault_check (op->write);
+  if (op->injected) {
+    io_uring_prep_nop (sqe);            /* fails on completion, no I/O */
+    io_uring_sqe_set_data64 (sqe, i);
+    return;
+  }
   if (op->write)
     io_uring_prep_write (sqe, fd, buf, op->len - op->done, op->off + op->done);
   else
@@ -166,6 +173,8 @@ uring_run (struct worker *w, struct engine_op *ops, unsigned n, bool fua)
 
       io_uring_cqe_seen (&w->ring, cqe);
       assert (i < n);
+      if (ops[i].injected)
+        res = -ops[i].injected;
       if (complete_op (w, &ops[i], i, res, fua, &rt))
         inflight--;
     }

@@ -38,6 +38,7 @@
 #include "align.h"
 #include "dioalign.h"
 #include "engine.h"
+#include "harden.h"
 #include "io.h"
 #include "log.h"
 #include "owner.h"
@@ -402,6 +403,36 @@ start_recheck (void)
   return 0;
 }
 
+/* Lock memory (an error unless mlock=false) and leave the OOM killer's
+ * list (a warning when not permitted).  After the fork: locks are not
+ * inherited by a child. */
+static int
+harden_process (void)
+{
+  int r;
+
+  if (cfg.mlock) {
+    r = harden_mlock ();
+    if (r < 0) {
+      errno = -r;
+      nbdkit_error ("mlockall: %m: the swap server must not be paged out; "
+                    "raise RLIMIT_MEMLOCK (ulimit -l unlimited, or "
+                    "LimitMEMLOCK=infinity in its systemd unit) or grant "
+                    "CAP_IPC_LOCK, or add mlock=false to run unlocked "
+                    "(not recommended)");
+      return -1;
+    }
+  }
+  r = harden_oom_exempt ();
+  if (r < 0) {
+    errno = -r;
+    nbdkit_error ("warning: oom_score_adj -1000: %m: the OOM killer may "
+                  "pick this server, and every client swapping through "
+                  "it would lose its pages; it needs CAP_SYS_RESOURCE");
+  }
+  return 0;
+}
+
 /* Make what serving needs, after nbdkit forked: rings do not survive a
  * fork, and nothing may be allocated once requests arrive. */
 static int
@@ -416,6 +447,8 @@ swapfile_after_fork (void)
   void *zero;
   int r;
 
+  if (harden_process () < 0)
+    return -1;
   target.align = dio.offset;
   target.mem_align = dio.mem;
   target.bounce_size = BOUNCE_SIZE;
@@ -436,8 +469,14 @@ swapfile_after_fork (void)
   r = worker_pool_init (target.engine, &wp, cfg.workers);
   if (r < 0) {
     errno = -r;
-    nbdkit_error ("%s: preparing %u workers: %m", target.engine->name,
-                  cfg.workers);
+    if (r == -ENOMEM && target.engine == &engine_uring)
+      nbdkit_error ("io_uring: preparing %u workers: %m: without "
+                    "CAP_IPC_LOCK, rings count against RLIMIT_MEMLOCK; "
+                    "raise it (ulimit -l, LimitMEMLOCK=), or lower workers= "
+                    "or queue-depth=, or use engine=pread", cfg.workers);
+    else
+      nbdkit_error ("%s: preparing %u workers: %m", target.engine->name,
+                    cfg.workers);
     return -1;
   }
   return start_recheck ();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "harden.h"
 #include "log.h"
 
 static const struct engine *pool_engine;
@@ -165,5 +166,7 @@ worker_get (void)
     return NULL;
   }
   current = w;
+  /* First request of this thread: it serves I/O from now on. */
+  harden_serving_thread ();
   return w;
 }

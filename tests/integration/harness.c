@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ harness_init (struct server *s, const char *name)
   }
   snprintf (s->sock, sizeof s->sock, "%s/sock", s->dir);
   snprintf (s->log, sizeof s->log, "%s/server.log", s->dir);
+  snprintf (s->pidfile, sizeof s->pidfile, "%s/server.pid", s->dir);
 }
 
 void
@@ -91,6 +93,8 @@ exec_server (const struct server *s, const char *const *opts,
   argv[n++] = "-v";
   argv[n++] = "-U";
   argv[n++] = s->sock;
+  argv[n++] = "-P";
+  argv[n++] = s->pidfile;
   for (; opts && *opts; opts++)
     argv[n++] = *opts;
   argv[n++] = plugin_path ();
@@ -114,6 +118,26 @@ exec_server (const struct server *s, const char *const *opts,
   _exit (127);
 }
 
+static bool unloaded (const struct server *s);
+
+/* Does the server complete an NBD handshake?  Only a server whose
+ * plugin finished starting does (nbdkit writes its pidfile a little
+ * before .after_fork has run, and removes it when it fails). */
+static bool
+handshake (const struct server *s)
+{
+  struct nbd_handle *h = nbd_create ();
+  bool ok;
+
+  if (h == NULL)
+    return false;
+  ok = nbd_connect_unix (h, s->sock) == 0;
+  if (ok)
+    nbd_shutdown (h, 0);
+  nbd_close (h);
+  return ok;
+}
+
 int
 server_start (struct server *s, const char *const *opts,
               const char *const *params)
@@ -122,6 +146,7 @@ server_start (struct server *s, const char *const *opts,
   int status;
 
   unlink (s->sock);
+  unlink (s->pidfile);
   s->pid = fork ();
   if (s->pid == -1) {
     perror ("fork");
@@ -131,9 +156,18 @@ server_start (struct server *s, const char *const *opts,
     exec_server (s, opts, params);
   /* Up to 60 s: sanitizer and valgrind builds start slowly. */
   for (int i = 0; i < 6000; i++) {
-    if (stat (s->sock, &st) == 0)
+    if (stat (s->pidfile, &st) == 0 && st.st_size > 0 && handshake (s))
       return 0;
     if (waitpid (s->pid, &status, WNOHANG) == s->pid) {
+      s->pid = 0;
+      return -1;
+    }
+    /* A failed start stuck in the sanitizer exit deadlock (see
+     * wait_with_timeout) has failed all the same. */
+    if (i % 50 == 49 && getenv ("NBDSWAP_SERVER_PRELOAD")
+        && *getenv ("NBDSWAP_SERVER_PRELOAD") && unloaded (s)) {
+      kill (s->pid, SIGKILL);
+      waitpid (s->pid, &status, 0);
       s->pid = 0;
       return -1;
     }
@@ -158,8 +192,8 @@ unloaded (const struct server *s)
 /* Reap the server.  An nbdkit running with the sanitizer runtimes
  * preloaded can deadlock after our plugin is gone, in p11-kit's exit
  * handler (freelocale); that is not ours to test, so once the log shows
- * the plugin fully unloaded, a server stuck for 20 s is killed and
- * counted as a clean exit.  Anything else stuck is a failure. */
+ * the plugin fully unloaded, a server stuck for 2 s is killed and counted
+ * as a clean exit.  Anything else stuck for 20 s is a failure. */
 static int
 wait_with_timeout (struct server *s, int *status)
 {
@@ -172,9 +206,12 @@ wait_with_timeout (struct server *s, int *status)
       return 0;
     if (r == -1)
       return -1;
+    /* Stuck after the plugin is gone: no need to wait the full 20 s. */
+    if (preloaded && i >= 200 && i % 50 == 0 && unloaded (s))
+      break;
     usleep (10000);
   }
-  fprintf (stderr, "server %d still running 20 s after SIGTERM%s\n",
+  fprintf (stderr, "server %d still running after SIGTERM%s\n",
            (int) s->pid, preloaded && unloaded (s)
            ? " (after unloading the plugin: known sanitizer exit deadlock)"
            : "");

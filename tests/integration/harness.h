@@ -14,6 +14,7 @@ struct server {
   char dir[256];                /* private directory (socket, log, file) */
   char sock[300];
   char log[300];
+  char pidfile[300];            /* written by nbdkit once ready to serve */
 };
 
 /* Report and count a failed check; tests end with harness_exit (). */
@@ -37,8 +38,9 @@ extern void harness_init (struct server *s, const char *name);
 extern void make_file (const char *path, uint64_t size, unsigned seed);
 
 /* Start nbdkit -f: opts go before the plugin, params after it (both
- * NULL-terminated, may be NULL).  Returns 0 once the socket exists, -1 if
- * the server exited first (its log is kept in s->log). */
+ * NULL-terminated, may be NULL).  Returns 0 once the server completes an
+ * NBD handshake (the socket alone appears before the plugin has finished
+ * starting), -1 if the server exited first (its log is kept in s->log). */
 extern int server_start (struct server *s, const char *const *opts,
                          const char *const *params);
 

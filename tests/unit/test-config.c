@@ -69,6 +69,11 @@ START_TEST (test_direct)
   ck_assert_int_eq (config_set (&c, "direct", "maybe", err, sizeof err),
                     -EINVAL);
   ck_assert_ptr_nonnull (strstr (err, "direct=maybe"));
+  ck_assert (c.mlock);
+  ck_assert_int_eq (config_set (&c, "mlock", "no", err, sizeof err), 0);
+  ck_assert (!c.mlock);
+  ck_assert_int_eq (config_set (&c, "mlock", "2", err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "mlock=2: not a boolean"));
 }
 END_TEST
 

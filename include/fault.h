@@ -1,0 +1,32 @@
+/* nbdswap: fault injection, compiled into test builds only.
+ *
+ * The check-only plugin nbdkit-swapfile-faulty-plugin.so is built from
+ * the same sources with NBDSWAP_FAULT_INJECTION defined.  There, the
+ * environment variable
+ *
+ *   NBDSWAP_FAULT=OP:ERRNO:after=N:for=MS     e.g. write:EAGAIN:after=20:for=1500
+ *
+ * makes every OP (read, write or any) issued during a window fail with
+ * ERRNO instead of reaching the file: the window opens at the (N+1)-th
+ * such operation and stays open for MS milliseconds.  The operation is
+ * not performed at all, exactly as when the system call fails, so what
+ * follows (retry, backoff, EIO, the log) is the real code path.  In the
+ * shipped plugin fault_check is a constant 0 and compiles away.
+ */
+#ifndef NBDSWAP_FAULT_H
+#define NBDSWAP_FAULT_H
+
+#include <stdbool.h>
+
+#ifdef NBDSWAP_FAULT_INJECTION
+/* The errno to fail this operation with, or 0 to perform it. */
+extern int fault_check (bool write);
+#else
+static inline int
+fault_check (bool write)
+{
+  return 0;
+}
+#endif
+
+#endif /* NBDSWAP_FAULT_H */

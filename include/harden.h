@@ -1,0 +1,26 @@
+/* nbdswap: making the serving process safe in the kernel's reclaim path.
+ *
+ * When the client host is short of memory it swaps out through us.  A
+ * server that faults pages in, is throttled or recursed into reclaim, or
+ * is OOM-killed while serving can deadlock the machine.  So:
+ *   - mlockall (MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) in the serving process
+ *     (locks are not inherited across fork: call it after nbdkit forked);
+ *     ONFAULT keeps only touched pages locked (thread stacks stay small);
+ *   - PR_SET_IO_FLUSHER on every thread that serves I/O (per thread: the
+ *     kernel then allocates for it with GFP_NOIO and does not throttle it
+ *     as a dirtier);
+ *   - oom_score_adj -1000.
+ * Each returns 0 or -errno; the caller decides how loud a failure is.
+ */
+#ifndef NBDSWAP_HARDEN_H
+#define NBDSWAP_HARDEN_H
+
+extern int harden_mlock (void);
+extern int harden_oom_exempt (void);
+extern int harden_io_flusher (void);
+
+/* Called on each serving thread's first request: PR_SET_IO_FLUSHER,
+ * warning once per process if it is not permitted. */
+extern void harden_serving_thread (void);
+
+#endif /* NBDSWAP_HARDEN_H */

@@ -1,0 +1,90 @@
+/* nbdswap: fault injection for test builds (see include/fault.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fault.h"
+#include "log.h"
+
+#ifndef NBDSWAP_FAULT_INJECTION
+#error "fault.c belongs to test builds only"
+#endif
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int op;                  /* 0 read, 1 write, 2 any; -1 off */
+static int err;
+static unsigned long after;
+static unsigned long window_ms;
+static atomic_ulong seen;
+static atomic_ullong opened_ms; /* 0 until the window opens */
+
+static unsigned long long
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (unsigned long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+errno_by_name (const char *name)
+{
+  static const struct { const char *name; int err; } names[] = {
+    { "EAGAIN", EAGAIN }, { "EINTR", EINTR }, { "ENOMEM", ENOMEM },
+    { "ENOBUFS", ENOBUFS }, { "ETIMEDOUT", ETIMEDOUT }, { "EIO", EIO },
+    { "ENOSPC", ENOSPC },
+  };
+
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp (name, names[i].name) == 0)
+      return names[i].err;
+  return 0;
+}
+
+/* Parse NBDSWAP_FAULT once. */
+static void
+parse (void)
+{
+  const char *spec = getenv ("NBDSWAP_FAULT");
+  char opname[16], errname[16];
+
+  op = -1;
+  if (spec == NULL || *spec == '\0')
+    return;
+  if (sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:for=%lu", opname, errname,
+              &after, &window_ms) != 4
+      || (err = errno_by_name (errname)) == 0) {
+    log_error ("NBDSWAP_FAULT=%s: expected OP:ERRNO:after=N:for=MS", spec);
+    return;
+  }
+  op = strcmp (opname, "read") == 0 ? 0 : strcmp (opname, "write") == 0
+    ? 1 : 2;
+  log_warning ("fault injection: %s fails with %s for %lu ms after %lu "
+               "operations", opname, errname, window_ms, after);
+}
+
+int
+fault_check (bool write)
+{
+  unsigned long long t, opened;
+
+  pthread_once (&once, parse);
+  if (op < 0 || (op != 2 && op != (int) write))
+    return 0;
+  opened = atomic_load (&opened_ms);
+  if (opened == 0) {
+    if (atomic_fetch_add (&seen, 1) < after)
+      return 0;
+    t = now_ms ();
+    atomic_compare_exchange_strong (&opened_ms, &opened, t);
+    opened = atomic_load (&opened_ms);
+  }
+  return now_ms () - opened < window_ms ? err : 0;
+}

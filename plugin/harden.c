@@ -1,0 +1,66 @@
+/* nbdswap: memory locking, IO_FLUSHER and OOM exemption (see
+ * include/harden.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "harden.h"
+#include "log.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57            /* Linux 5.6 */
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4                   /* Linux 4.4 */
+#endif
+
+int
+harden_mlock (void)
+{
+  if (mlockall (MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == -1)
+    return -errno;
+  return 0;
+}
+
+int
+harden_oom_exempt (void)
+{
+  int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  int r = 0;
+
+  if (fd == -1)
+    return -errno;
+  if (write (fd, "-1000", 5) != 5)
+    r = -errno;
+  close (fd);
+  return r;
+}
+
+int
+harden_io_flusher (void)
+{
+  if (prctl (PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
+    return -errno;
+  return 0;
+}
+
+void
+harden_serving_thread (void)
+{
+  static atomic_bool warned;
+  int r = harden_io_flusher ();
+
+  if (r < 0 && !atomic_exchange (&warned, true))
+    log_warning ("PR_SET_IO_FLUSHER: %s: serving threads are not marked "
+                 "as I/O flushers (it needs CAP_SYS_RESOURCE), so they may "
+                 "be throttled or recurse into reclaim while the client "
+                 "swaps; run the server as root with that capability",
+                 strerror (-r));
+}

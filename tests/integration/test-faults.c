@@ -1,0 +1,151 @@
+/* Integration test: transient storage errors, injected for real into the
+ * test-only plugin build (include/fault.h).  Errors that clear within
+ * retry-timeout are invisible to the client and lose nothing; errors
+ * that outlast it give the client EIO with a clear log line, the server
+ * keeps serving, and writes work again once the storage recovers.  Every
+ * write the client was told succeeded is in the file afterwards. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SIZE (UINT64_C (4) << 20)
+#define BLOCK 4096
+#define NBLOCKS 256
+
+static struct server s;
+static char path[400], filearg[420];
+static bool acked[NBLOCKS];
+
+static void
+pattern (unsigned char *buf, int block, int round)
+{
+  for (int i = 0; i < BLOCK; i++)
+    buf[i] = (unsigned char) (block * 131 + round * 17 + i);
+}
+
+/* Start the faulty plugin with fault spec and extra params. */
+static void
+start (const char *spec, const char *p1, const char *p2)
+{
+  const char *params[] = { filearg, p1, p2, NULL };
+
+  setenv ("NBDSWAP_FAULT", spec, 1);
+  setenv ("NBDSWAP_PLUGIN", FAULTY_PLUGIN, 1);
+  CHECK (server_start (&s, NULL, params) == 0, "start with %s", spec);
+  unsetenv ("NBDSWAP_FAULT");
+  unsetenv ("NBDSWAP_PLUGIN");
+}
+
+static bool
+log_has (const char *text)
+{
+  char *log = server_log (&s);
+  bool r = strstr (log, text) != NULL;
+
+  free (log);
+  return r;
+}
+
+/* The file must hold round's pattern in every acknowledged block. */
+static void
+check_file (int round)
+{
+  unsigned char want[BLOCK], got[BLOCK];
+  int fd = open (path, O_RDONLY);
+
+  for (int b = 0; b < NBLOCKS; b++) {
+    if (!acked[b])
+      continue;
+    pattern (want, b, round);
+    CHECK (pread (fd, got, BLOCK, (off_t) b * BLOCK) == BLOCK, "read file");
+    CHECK (memcmp (want, got, BLOCK) == 0,
+           "round %d: acknowledged block %d lost", round, b);
+  }
+  close (fd);
+}
+
+/* Short window: every write succeeds, the retries are logged. */
+static void
+test_short_window (const char *spec, const char *engine, int round)
+{
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK];
+
+  start (spec, engine, "retry-timeout=30");
+  h = server_connect (&s, true);
+  for (int b = 0; b < NBLOCKS; b++) {
+    pattern (buf, b, round);
+    acked[b] = nbd_pwrite (h, buf, BLOCK, (uint64_t) b * BLOCK, 0) == 0;
+    CHECK (acked[b], "%s: write %d failed during a short window: %s",
+           spec, b, nbd_get_error ());
+  }
+  for (int b = 0; b < NBLOCKS; b++) {
+    unsigned char want[BLOCK];
+    pattern (want, b, round);
+    CHECK (nbd_pread (h, buf, BLOCK, (uint64_t) b * BLOCK, 0) == 0,
+           "%s: read %d: %s", spec, b, nbd_get_error ());
+    CHECK (memcmp (buf, want, BLOCK) == 0, "%s: block %d", spec, b);
+  }
+  nbd_close (h);
+  CHECK (log_has ("transient error, retrying"), "%s: no retry logged", spec);
+  CHECK (server_stop (&s) == 0, "server exit");
+  check_file (round);
+}
+
+/* Long window: EIO with a clear log, the server survives, and writes
+ * succeed again after the window. */
+static void
+test_long_window (const char *spec, const char *engine, int round)
+{
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK];
+  int failed = 0, ok_after = 0;
+
+  start (spec, engine, "retry-timeout=1");
+  h = server_connect (&s, true);
+  for (int b = 0; b < NBLOCKS; b++) {
+    pattern (buf, b, round);
+    acked[b] = nbd_pwrite (h, buf, BLOCK, (uint64_t) b * BLOCK, 0) == 0;
+    if (!acked[b]) {
+      CHECK (nbd_get_errno () == EIO, "errno %d, not EIO", nbd_get_errno ());
+      failed++;
+    }
+    else if (failed)
+      ok_after++;
+  }
+  CHECK (failed > 0, "%s: no write failed in a window longer than the "
+         "budget", spec);
+  CHECK (ok_after > 0, "%s: writes did not recover after the window", spec);
+  CHECK (log_has ("(retry-timeout): reporting EIO"), "%s: no EIO line", spec);
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit");
+  check_file (round);
+}
+
+int
+main (void)
+{
+  harness_init (&s, "faults");
+  snprintf (path, sizeof path, "%s/backing.img", s.dir);
+  snprintf (filearg, sizeof filearg, "file=%s", path);
+  make_file (path, SIZE, 7);
+
+  test_short_window ("write:EAGAIN:after=20:for=1500", "engine=io_uring", 1);
+  test_short_window ("write:ETIMEDOUT:after=20:for=1500", "engine=pread", 2);
+  test_short_window ("any:ENOMEM:after=100:for=800", "engine=io_uring", 3);
+  /* 256 writes at 1 s each while the window is open: a 4 s window fails
+   * about four of them, then the rest succeed. */
+  test_long_window ("write:ENOBUFS:after=10:for=4000", "engine=io_uring", 4);
+  test_long_window ("write:EAGAIN:after=10:for=4000", "engine=pread", 5);
+  harness_cleanup (&s);
+  return harness_exit ("test-faults");
+}
