@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
@@ -37,6 +36,7 @@
 #include <nbdkit-plugin.h>
 
 #include "align.h"
+#include "clock.h"
 #include "dioalign.h"
 #include "engine.h"
 #include "harden.h"
@@ -629,15 +629,6 @@ get_worker (const char *op)
   return w;
 }
 
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
-
 /* Report a failed request once, at the boundary: errno for the client,
  * a log line naming the file, offset and length. */
 static int
@@ -660,9 +651,9 @@ swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
 
   if (w == NULL)
     return -1;
-  t0 = now_ns ();
+  t0 = clock_now_ns ();
   r = io_read (&target, w, buf, count, offset);
-  stats_latency (now_ns () - t0);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("pread", r, count, offset) : 0;
 }
 
@@ -688,9 +679,9 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
 
   if (w == NULL || writes_refused ())
     return -1;
-  t0 = now_ns ();
+  t0 = clock_now_ns ();
   r = io_write (&target, w, buf, count, offset, flags & NBDKIT_FLAG_FUA);
-  stats_latency (now_ns () - t0);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("pwrite", r, count, offset) : 0;
 }
 
@@ -705,9 +696,9 @@ swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 
   if (w == NULL || writes_refused ())
     return -1;
-  t0 = now_ns ();
+  t0 = clock_now_ns ();
   r = io_zero (&target, w, count, offset, flags & NBDKIT_FLAG_FUA);
-  stats_latency (now_ns () - t0);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("zero", r, count, offset) : 0;
 }
 
@@ -720,9 +711,9 @@ swapfile_flush (void *handle, uint32_t flags)
 
   if (w == NULL)
     return -1;
-  t0 = now_ns ();
+  t0 = clock_now_ns ();
   r = io_flush (&target, w);
-  stats_latency (now_ns () - t0);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("flush", r, 0, 0) : 0;
 }
 
