@@ -37,7 +37,7 @@ errno_by_name (const char *name)
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp (name, names[i].name) == 0)
       return names[i].err;
-  return 0;
+  return strcmp (name, "SHORT") == 0 ? FAULT_SHORT : 0;
 }
 
 /* Parse NBDSWAP_FAULT once. */
