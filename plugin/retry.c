@@ -17,7 +17,7 @@ unsigned retry_timeout = RETRY_TIMEOUT_DEFAULT;
 #define DELAY_MIN_US 1000
 #define DELAY_MAX_US 1000000
 
-/* The kinds of error retried, and when each was last logged (seconds). */
+/* The kinds of error retried, and when each was last logged (ns). */
 static const int transient[] = { EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT };
 static atomic_uint_fast64_t last_logged[sizeof transient / sizeof transient[0]];
 
@@ -40,11 +40,11 @@ retry_is_transient (int err)
 static void
 log_rate_limited (int kind, int err, const char *what, uint64_t offset)
 {
-  uint64_t sec = clock_now_ns () / 1000000000;
+  uint64_t now = clock_now_ns ();
   uint_fast64_t last = atomic_load (&last_logged[kind]);
 
-  if (last != sec
-      && atomic_compare_exchange_strong (&last_logged[kind], &last, sec))
+  if ((last == 0 || now - last >= 1000000000)
+      && atomic_compare_exchange_strong (&last_logged[kind], &last, now))
     log_warning ("%s: offset %" PRIu64 ": %s: transient error, retrying "
                  "for up to %u s", what, offset, strerror (err),
                  retry_timeout);

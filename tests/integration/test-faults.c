@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,41 @@ test_short_transfers (const char *engine, int round)
   }
 }
 
+/* SIGTERM while a write is being retried: nbdkit stops accepting, the
+ * write completes and is acknowledged, the server exits 0 with its
+ * final stats, and the lock is released (a new server starts). */
+static void
+test_shutdown_finishes_io (void)
+{
+  const char *params[] = { filearg, NULL };
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK], back[BLOCK];
+  int64_t cookie;
+  int r = 0, fd;
+
+  start ("write:EAGAIN:after=0:for=1500", "engine=io_uring", NULL);
+  h = server_connect (&s, true);
+  pattern (buf, 0, 9);
+  cookie = nbd_aio_pwrite (h, buf, BLOCK, 0, NBD_NULL_COMPLETION, 0);
+  CHECK (cookie > 0, "aio_pwrite: %s", nbd_get_error ());
+  usleep (300000);
+  kill (s.pid, SIGTERM);
+  while ((r = nbd_aio_command_completed (h, cookie)) == 0)
+    if (nbd_poll (h, -1) == -1)
+      break;
+  CHECK (r == 1, "the in-flight write was not acknowledged: %s",
+         nbd_get_error ());
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit status after SIGTERM");
+  CHECK (log_has ("stats: reads=0 writes=1"), "no final stats line");
+  fd = open (path, O_RDONLY);
+  CHECK (pread (fd, back, BLOCK, 0) == BLOCK && memcmp (buf, back, BLOCK) == 0,
+         "the acknowledged write is not in the file");
+  close (fd);
+  CHECK (server_start (&s, NULL, params) == 0, "lock not released");
+  CHECK (server_stop (&s) == 0, "server exit");
+}
+
 /* Long window: EIO with a clear log, the server survives, and writes
  * succeed again after the window. */
 static void
@@ -174,6 +210,7 @@ main (void)
   test_short_window ("any:ENOMEM:after=100:for=800", "engine=io_uring", 3);
   test_short_transfers ("engine=io_uring", 6);
   test_short_transfers ("engine=pread", 7);
+  test_shutdown_finishes_io ();
   /* 256 writes at 1 s each while the window is open: a 4 s window fails
    * about four of them, then the rest succeed. */
   test_long_window ("write:ENOBUFS:after=10:for=4000", "engine=io_uring", 4);
