@@ -8,7 +8,10 @@
  *
  * makes every OP (read, write or any) issued during a window fail with
  * ERRNO instead of reaching the file: the window opens at the (N+1)-th
- * such operation and stays open for MS milliseconds.  The operation is
+ * such operation and stays open for MS milliseconds.  ERRNO may also be
+ * SHORT: the operation is issued for only half of what is left (in whole
+ * 4 KiB blocks, when at least 8 KiB is left), a short transfer that the
+ * engine must resume.  The operation is
  * not performed at all, exactly as when the system call fails, so what
  * follows (retry, backoff, EIO, the log) is the real code path.  In the
  * shipped plugin fault_check is a constant 0 and compiles away.
@@ -18,8 +21,19 @@
 
 #include <stdbool.h>
 
+/* fault_check's answer for "issue this operation short". */
+#define FAULT_SHORT (-1)
+
+/* How many bytes to issue of len left under fault f (FAULT_SHORT or not). */
+static inline unsigned
+fault_len (int f, unsigned len)
+{
+  return f == FAULT_SHORT && len >= 8192 ? (len / 2) & ~4095u : len;
+}
+
 #ifdef NBDSWAP_FAULT_INJECTION
-/* The errno to fail this operation with, or 0 to perform it. */
+/* The errno to fail this operation with, FAULT_SHORT, or 0 to perform it
+ * as asked. */
 extern int fault_check (bool write);
 #else
 static inline int

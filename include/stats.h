@@ -1,13 +1,19 @@
-/* nbdswap: counters of the serving process.
+/* nbdswap: counters and latency histogram of the serving process.
  *
  * Plain relaxed atomics: the counters are statistics, read only for
- * reports, and they must never cost a lock on the I/O path.
+ * reports, and they must never cost a lock on the I/O path.  Latency is
+ * kept as a histogram of power-of-two microsecond buckets: bucket b holds
+ * requests that took [2^(b-1), 2^b) µs (bucket 0: under 1 µs), so a
+ * percentile is known to within a factor of two, without allocation.
  */
 #ifndef NBDSWAP_STATS_H
 #define NBDSWAP_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#define STATS_LAT_BUCKETS 32
 
 struct stats {
   atomic_uint_fast64_t reads, writes, zeroes, flushes;
@@ -16,6 +22,7 @@ struct stats {
   atomic_uint_fast64_t bounced;       /* requests copied through a bounce buffer */
   atomic_uint_fast64_t retries;       /* transient errors retried */
   atomic_uint_fast64_t errors;        /* requests that failed */
+  atomic_uint_fast64_t latency[STATS_LAT_BUCKETS];
 };
 
 extern struct stats stats;
@@ -24,5 +31,18 @@ extern struct stats stats;
   atomic_fetch_add_explicit (&stats.field, (n), memory_order_relaxed)
 #define STATS_GET(field) \
   atomic_load_explicit (&stats.field, memory_order_relaxed)
+
+/* Count one request that took ns nanoseconds. */
+extern void stats_latency (uint64_t ns);
+
+/* The latency (µs, the upper bound of its bucket) under which the
+ * fraction q (0 < q <= 1) of requests finished; 0 with no requests. */
+extern uint64_t stats_percentile_us (double q);
+
+/* The counters as one line of "name=value" pairs. */
+extern void stats_format_line (char *buf, size_t len);
+
+/* The counters as a JSON object (one line, newline-terminated). */
+extern void stats_format_json (char *buf, size_t len);
 
 #endif /* NBDSWAP_STATS_H */

@@ -25,6 +25,7 @@ struct swapfile_config {
   unsigned recheck;             /* seconds between re-verifications; 0 off */
   unsigned retry_timeout;       /* seconds a transient error is retried */
   bool mlock;                   /* mlockall the serving process */
+  char *stats_file;             /* JSON counters, on SIGUSR1 and at exit */
 };
 
 #define CONFIG_QUEUE_DEPTH_DEFAULT 8

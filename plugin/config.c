@@ -27,7 +27,9 @@ const char config_help_text[] =
   "retry-timeout=SECONDS\n"
   "                    how long a transient I/O error (EAGAIN, ENOMEM,\n"
   "                    ETIMEDOUT...) is retried before EIO (default 60).\n"
-  "mlock=true|false    lock the serving process in memory (default true).";
+  "mlock=true|false    lock the serving process in memory (default true).\n"
+  "stats-file=FILE     write the counters (JSON) here on SIGUSR1 and at exit;\n"
+  "                    they are also logged then.";
 
 static const char *const engine_names[] = {
   [ENGINE_AUTO] = "auto",
@@ -52,7 +54,8 @@ void
 config_free (struct swapfile_config *c)
 {
   free (c->file);
-  c->file = NULL;
+  free (c->stats_file);
+  c->file = c->stats_file = NULL;
 }
 
 const char *
@@ -126,19 +129,21 @@ int
 config_set (struct swapfile_config *c, const char *key, const char *value,
             char *err, size_t errlen)
 {
-  if (strcmp (key, "file") == 0) {
+  if (strcmp (key, "file") == 0 || strcmp (key, "stats-file") == 0) {
+    char **field = key[0] == 'f' ? &c->file : &c->stats_file;
     char *copy;
 
     if (value[0] == '\0') {
-      snprintf (err, errlen, "file: the file name is empty: "
-                "give the swap backing file, e.g. file=/srv/swap/host1.img");
+      snprintf (err, errlen, "%s: the file name is empty: give a path, "
+                "e.g. %s=/srv/swap/host1.%s", key, key,
+                key[0] == 'f' ? "img" : "stats");
       return -EINVAL;
     }
     copy = strdup (value);
     if (copy == NULL)
       return -ENOMEM;
-    free (c->file);
-    c->file = copy;
+    free (*field);
+    *field = copy;
     return 0;
   }
   if (strcmp (key, "engine") == 0) {

@@ -31,14 +31,15 @@ run_one (struct worker *w, struct engine_op *op, bool fua)
 
   op->done = 0;
   while (op->done < op->len) {
+    int f = fault_check (op->write);
     struct iovec iov = {
       .iov_base = (char *) op->buf + op->done,
-      .iov_len = op->len - op->done,
+      .iov_len = fault_len (f, op->len - op->done),
     };
     off_t off = (off_t) (op->off + op->done);
     ssize_t r;
 
-    op->injected = fault_check (op->write);
+    op->injected = f > 0 ? f : 0;
     if (op->injected) {
       errno = op->injected;             /* fails as the call would */
       r = -1;

@@ -97,16 +97,19 @@ prep_op (struct worker *w, struct engine_op *op, unsigned i, bool fua)
   /* Batches never exceed the ring, and every SQE is submitted before the
    * next is prepared, so an entry is always free. */
   assert (sqe != NULL);
-  op->injected = fault_check (op->write);
+  int f = fault_check (op->write);
+  unsigned len = fault_len (f, op->len - op->done);
+
+  op->injected = f > 0 ? f : 0;
   if (op->injected) {
     io_uring_prep_nop (sqe);            /* fails on completion, no I/O */
     io_uring_sqe_set_data64 (sqe, i);
     return;
   }
   if (op->write)
-    io_uring_prep_write (sqe, fd, buf, op->len - op->done, op->off + op->done);
+    io_uring_prep_write (sqe, fd, buf, len, op->off + op->done);
   else
-    io_uring_prep_read (sqe, fd, buf, op->len - op->done, op->off + op->done);
+    io_uring_prep_read (sqe, fd, buf, len, op->off + op->done);
   if (op->write && fua)
     sqe->rw_flags = RWF_DSYNC;
   if (w->fixed_file)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "log.h"
 
@@ -24,15 +25,6 @@ static unsigned long window_ms;
 static atomic_ulong seen;
 static atomic_ullong opened_ms; /* 0 until the window opens */
 
-static unsigned long long
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (unsigned long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 errno_by_name (const char *name)
 {
@@ -45,7 +37,7 @@ errno_by_name (const char *name)
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp (name, names[i].name) == 0)
       return names[i].err;
-  return 0;
+  return strcmp (name, "SHORT") == 0 ? FAULT_SHORT : 0;
 }
 
 /* Parse NBDSWAP_FAULT once. */
@@ -82,9 +74,9 @@ fault_check (bool write)
   if (opened == 0) {
     if (atomic_fetch_add (&seen, 1) < after)
       return 0;
-    t = now_ms ();
+    t = (clock_now_ns () / 1000000);
     atomic_compare_exchange_strong (&opened_ms, &opened, t);
     opened = atomic_load (&opened_ms);
   }
-  return now_ms () - opened < window_ms ? err : 0;
+  return (clock_now_ns () / 1000000) - opened < window_ms ? err : 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "retry.h"
 #include "stats.h"
@@ -16,18 +17,9 @@ unsigned retry_timeout = RETRY_TIMEOUT_DEFAULT;
 #define DELAY_MIN_US 1000
 #define DELAY_MAX_US 1000000
 
-/* The kinds of error retried, and when each was last logged (seconds). */
+/* The kinds of error retried, and when each was last logged (ns). */
 static const int transient[] = { EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT };
 static atomic_uint_fast64_t last_logged[sizeof transient / sizeof transient[0]];
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
 
 static int
 transient_index (int err)
@@ -48,11 +40,11 @@ retry_is_transient (int err)
 static void
 log_rate_limited (int kind, int err, const char *what, uint64_t offset)
 {
-  uint64_t sec = now_ns () / 1000000000;
+  uint64_t now = clock_now_ns ();
   uint_fast64_t last = atomic_load (&last_logged[kind]);
 
-  if (last != sec
-      && atomic_compare_exchange_strong (&last_logged[kind], &last, sec))
+  if ((last == 0 || now - last >= 1000000000)
+      && atomic_compare_exchange_strong (&last_logged[kind], &last, now))
     log_warning ("%s: offset %" PRIu64 ": %s: transient error, retrying "
                  "for up to %u s", what, offset, strerror (err),
                  retry_timeout);
@@ -67,7 +59,7 @@ retry_after (struct retry *r, int err, const char *what, uint64_t offset)
 
   if (kind < 0)
     return -err;
-  now = now_ns ();
+  now = clock_now_ns ();
   if (r->deadline_ns == 0) {
     r->deadline_ns = now + (uint64_t) retry_timeout * 1000000000;
     r->delay_us = DELAY_MIN_US;

@@ -1,6 +1,73 @@
 /* nbdswap: the process's counters (see include/stats.h). */
 #include <config.h>
 
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "stats.h"
 
 struct stats stats;
+
+void
+stats_latency (uint64_t ns)
+{
+  uint64_t us = ns / 1000;
+  unsigned b = 0;
+
+  while (us > 0 && b < STATS_LAT_BUCKETS - 1) {
+    us >>= 1;
+    b++;
+  }
+  STATS_ADD (latency[b], 1);
+}
+
+uint64_t
+stats_percentile_us (double q)
+{
+  uint64_t n[STATS_LAT_BUCKETS], total = 0, seen = 0;
+
+  for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++)
+    total += n[b] = STATS_GET (latency[b]);
+  if (total == 0)
+    return 0;
+  for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++) {
+    seen += n[b];
+    if ((double) seen >= q * (double) total)
+      return UINT64_C (1) << b;
+  }
+  return UINT64_C (1) << (STATS_LAT_BUCKETS - 1);
+}
+
+/* The counters in report order, with their names. */
+#define STATS_FIELDS(X)                                                 \
+  X (reads) X (writes) X (zeroes) X (flushes) X (read_bytes)            \
+  X (write_bytes) X (rmw) X (bounced) X (retries) X (errors)
+
+void
+stats_format_line (char *buf, size_t len)
+{
+#define FMT(f) #f "=%" PRIuFAST64 " "
+#define ARG(f) STATS_GET (f),
+  snprintf (buf, len, STATS_FIELDS (FMT)
+            "p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64,
+            STATS_FIELDS (ARG)
+            stats_percentile_us (0.5), stats_percentile_us (0.99),
+            stats_percentile_us (0.999));
+#undef FMT
+#undef ARG
+}
+
+void
+stats_format_json (char *buf, size_t len)
+{
+#define FMT(f) "\"" #f "\":%" PRIuFAST64 ","
+#define ARG(f) STATS_GET (f),
+  snprintf (buf, len, "{" STATS_FIELDS (FMT)
+            "\"latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
+            ",\"p999\":%" PRIu64 "}}\n",
+            STATS_FIELDS (ARG)
+            stats_percentile_us (0.5), stats_percentile_us (0.99),
+            stats_percentile_us (0.999));
+#undef FMT
+#undef ARG
+}

@@ -36,13 +36,14 @@
 #include <nbdkit-plugin.h>
 
 #include "align.h"
+#include "clock.h"
 #include "dioalign.h"
 #include "engine.h"
 #include "harden.h"
 #include "io.h"
 #include "log.h"
 #include "owner.h"
-#include "recheck.h"
+#include "monitor.h"
 #include "retry.h"
 #include "stats.h"
 #include "swapfile-config.h"
@@ -67,6 +68,7 @@ static struct io_target target;
 static struct verify_options verify_opts;
 static struct verify_result verified;   /* the map verified at start */
 static bool have_verified;
+static bool serving;                    /* .after_fork succeeded */
 
 /* Route the shared code's log lines to nbdkit.  nbdkit has no warning
  * level: warnings are errors in its log, so they are never missed. */
@@ -92,10 +94,14 @@ swapfile_load (void)
   config_init (&cfg);
 }
 
+static void report_stats (void);
+
 static void
 swapfile_unload (void)
 {
-  recheck_stop ();
+  monitor_stop ();
+  if (serving)
+    report_stats ();
   if (have_verified)
     verify_result_free (&verified);
   worker_pool_fini ();
@@ -125,6 +131,16 @@ swapfile_config (const char *key, const char *value)
     }
     if (path == NULL) {
       nbdkit_error ("realpath: %s: %m", value);
+      return -1;
+    }
+    value = path;
+  }
+  /* stats-file= is written after nbdkit changed directory: anchor it. */
+  if (strcmp (key, "stats-file") == 0 && value[0] != '/') {
+    char cwd[4096];
+    if (getcwd (cwd, sizeof cwd) == NULL
+        || asprintf (&path, "%s/%s", cwd, value) == -1) {
+      nbdkit_error ("stats-file: %m");
       return -1;
     }
     value = path;
@@ -375,29 +391,69 @@ swapfile_get_ready (void)
   return 0;
 }
 
+/* The counters: logged (nbdkit 1.32 has no log level that shows without
+ * -v other than its error log, hence the "stats:" prefix there), and
+ * written as JSON to stats-file= (atomically: temporary file, rename). */
+static void
+report_stats (void)
+{
+  char line[1024], tmp[4200];
+  FILE *fp;
+
+  stats_format_line (line, sizeof line);
+  nbdkit_error ("stats: %s", line);
+  if (cfg.stats_file == NULL)
+    return;
+  snprintf (tmp, sizeof tmp, "%s.tmp", cfg.stats_file);
+  fp = fopen (tmp, "we");
+  if (fp == NULL) {
+    nbdkit_error ("stats-file: %s: %m", tmp);
+    return;
+  }
+  stats_format_json (line, sizeof line);
+  fputs (line, fp);
+  if (fclose (fp) == EOF || rename (tmp, cfg.stats_file) == -1)
+    nbdkit_error ("stats-file: %s: %m", cfg.stats_file);
+}
+
 static void
 on_sighup (int sig)
 {
-  recheck_request ();
+  monitor_request_recheck ();
 }
 
-/* Re-verify every recheck= seconds and on SIGHUP (which nbdkit leaves at
- * its default, terminate: an operator's "check again" must not stop the
- * swap server). */
-static int
-start_recheck (void)
+static void
+on_sigusr1 (int sig)
 {
+  monitor_request_stats ();
+}
+
+/* The monitor thread: re-verify every recheck= seconds and on SIGHUP
+ * (which nbdkit leaves at its default, terminate: an operator's "check
+ * again" must not stop the swap server); report stats on SIGUSR1. */
+static int
+start_monitor (void)
+{
+  struct monitor_params mp = {
+    .fd = fd, .verify = verify_opts, .baseline = &verified,
+    .recheck = cfg.recheck, .report_stats = report_stats,
+  };
   struct sigaction sa = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
-  int r = recheck_start (fd, &verify_opts, &verified, cfg.recheck);
+  int r = monitor_start (&mp);
 
   if (r < 0) {
     errno = -r;
-    nbdkit_error ("starting the re-verification thread: %m");
+    nbdkit_error ("starting the monitor thread: %m");
     return -1;
   }
   sigemptyset (&sa.sa_mask);
   if (sigaction (SIGHUP, &sa, NULL) == -1) {
     nbdkit_error ("sigaction SIGHUP: %m");
+    return -1;
+  }
+  sa.sa_handler = on_sigusr1;
+  if (sigaction (SIGUSR1, &sa, NULL) == -1) {
+    nbdkit_error ("sigaction SIGUSR1: %m");
     return -1;
   }
   return 0;
@@ -479,7 +535,10 @@ swapfile_after_fork (void)
                     cfg.workers);
     return -1;
   }
-  return start_recheck ();
+  if (start_monitor () < 0)
+    return -1;
+  serving = true;
+  return 0;
 }
 
 static void *
@@ -587,11 +646,14 @@ swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
   struct worker *w = get_worker ("pread");
+  uint64_t t0;
   int r;
 
   if (w == NULL)
     return -1;
+  t0 = clock_now_ns ();
   r = io_read (&target, w, buf, count, offset);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("pread", r, count, offset) : 0;
 }
 
@@ -600,7 +662,7 @@ swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
 static bool
 writes_refused (void)
 {
-  if (!recheck_map_changed ())
+  if (!monitor_map_changed ())
     return false;
   STATS_ADD (errors, 1);
   errno = EIO;
@@ -612,11 +674,14 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
   struct worker *w = get_worker ("pwrite");
+  uint64_t t0;
   int r;
 
   if (w == NULL || writes_refused ())
     return -1;
+  t0 = clock_now_ns ();
   r = io_write (&target, w, buf, count, offset, flags & NBDKIT_FLAG_FUA);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("pwrite", r, count, offset) : 0;
 }
 
@@ -626,11 +691,14 @@ static int
 swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   struct worker *w = get_worker ("zero");
+  uint64_t t0;
   int r;
 
   if (w == NULL || writes_refused ())
     return -1;
+  t0 = clock_now_ns ();
   r = io_zero (&target, w, count, offset, flags & NBDKIT_FLAG_FUA);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("zero", r, count, offset) : 0;
 }
 
@@ -638,11 +706,14 @@ static int
 swapfile_flush (void *handle, uint32_t flags)
 {
   struct worker *w = get_worker ("flush");
+  uint64_t t0;
   int r;
 
   if (w == NULL)
     return -1;
+  t0 = clock_now_ns ();
   r = io_flush (&target, w);
+  stats_latency (clock_now_ns () - t0);
   return r < 0 ? report ("flush", r, 0, 0) : 0;
 }
 

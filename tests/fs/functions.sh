@@ -19,6 +19,7 @@ MNT=
 MOUNTS=()
 PIDS=()
 SWAPS=()
+EXTRA_LOOPS=()                  # loop devices a test attaches itself
 FAILURES=0
 
 skip ()
@@ -43,6 +44,9 @@ cleanup ()
   done
   for i in "${SWAPS[@]}"; do
     swapoff "$i" 2>/dev/null
+  done
+  for i in "${EXTRA_LOOPS[@]}"; do
+    losetup -d "$i" 2>/dev/null
   done
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
     umount "${MOUNTS[i]}" || umount -l "${MOUNTS[i]}"

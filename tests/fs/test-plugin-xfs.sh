@@ -40,4 +40,16 @@ out=$(nbd_io "read -P 0x55 0 64k")
 echo "$out" | grep -q "read 65536/65536" ||
   fail "read after the change failed: $out"
 stop_server
+
+# A block device is served too (no extent checks apply): a loop device
+# over a file on this filesystem, with O_DIRECT through the device.
+good "$MNT/blk" 16M
+BLK=$(losetup -f --show --direct-io=on "$MNT/blk")
+EXTRA_LOOPS+=("$BLK")
+serve "$BLK" recheck=0 || fail "server refused a block device: $(cat "$SERVER_LOG")"
+out=$(nbd_io "write -P 0x61 12288 8k")
+echo "$out" | grep -q "wrote 8192/8192" || fail "block device write: $out"
+stop_server
+cmp <(head -c 20480 "$BLK" | tail -c 8192) <(head -c 8192 /dev/zero | tr '\0' '\141') ||
+  fail "the block device does not hold what was written"
 finish

@@ -128,6 +128,27 @@ test_seccomp_fallback (void)
   CHECK (strstr (log, "seccomp") != NULL, "the reason is not named");
   free (log);
 
+  /* --dump-plugin tells the operator the same, with the reason. */
+  {
+    char cmd[1200], out[4096] = "";
+    const char *pl = getenv ("NBDSWAP_PLUGIN") ? getenv ("NBDSWAP_PLUGIN")
+      : PLUGIN_PATH;
+    FILE *fp;
+    size_t n;
+
+    snprintf (cmd, sizeof cmd, "%s nbdkit --dump-plugin %s", SECCOMP_WRAPPER,
+              pl);
+    fp = popen (cmd, "r");
+    n = fp ? fread (out, 1, sizeof out - 1, fp) : 0;
+    out[n] = '\0';
+    if (fp)
+      pclose (fp);
+    CHECK (strstr (out, "swapfile_io_uring=no\n") != NULL
+           && strstr (out, "swapfile_io_uring_reason=io_uring_setup was "
+                      "denied (EPERM)") != NULL,
+           "--dump-plugin under seccomp:\n%s", out);
+  }
+
   harness_init (&b, "seccomp");
   CHECK (server_start (&b, NULL, uring_params) == -1,
          "engine=io_uring started under seccomp");

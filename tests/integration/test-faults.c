@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,71 @@ test_short_window (const char *spec, const char *engine, int round)
   check_file (round);
 }
 
+/* Every transfer comes back short (half, in whole pages) for the whole
+ * run: large requests are resumed until complete, and the data is
+ * exact. */
+static void
+test_short_transfers (const char *engine, int round)
+{
+  struct nbd_handle *h;
+  static unsigned char big[1 << 20], back[1 << 20];
+
+  start ("any:SHORT:after=0:for=600000", engine, "recheck=0");
+  h = server_connect (&s, true);
+  for (size_t i = 0; i < sizeof big; i++)
+    big[i] = (unsigned char) (i * 13 + (size_t) round);
+  CHECK (nbd_pwrite (h, big, sizeof big, 1 << 20, 0) == 0, "%s: 1 MiB "
+         "write with short transfers: %s", engine, nbd_get_error ());
+  CHECK (nbd_pread (h, back, sizeof back, 1 << 20, 0) == 0, "%s: read: %s",
+         engine, nbd_get_error ());
+  CHECK (memcmp (big, back, sizeof big) == 0, "%s: data after short "
+         "transfers differs", engine);
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit");
+  {
+    int fd = open (path, O_RDONLY);
+    CHECK (pread (fd, back, sizeof back, 1 << 20) == (ssize_t) sizeof back,
+           "read file");
+    close (fd);
+    CHECK (memcmp (big, back, sizeof big) == 0, "%s: file differs", engine);
+  }
+}
+
+/* SIGTERM while a write is being retried: nbdkit stops accepting, the
+ * write completes and is acknowledged, the server exits 0 with its
+ * final stats, and the lock is released (a new server starts). */
+static void
+test_shutdown_finishes_io (void)
+{
+  const char *params[] = { filearg, NULL };
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK], back[BLOCK];
+  int64_t cookie;
+  int r = 0, fd;
+
+  start ("write:EAGAIN:after=0:for=1500", "engine=io_uring", NULL);
+  h = server_connect (&s, true);
+  pattern (buf, 0, 9);
+  cookie = nbd_aio_pwrite (h, buf, BLOCK, 0, NBD_NULL_COMPLETION, 0);
+  CHECK (cookie > 0, "aio_pwrite: %s", nbd_get_error ());
+  usleep (300000);
+  kill (s.pid, SIGTERM);
+  while ((r = nbd_aio_command_completed (h, cookie)) == 0)
+    if (nbd_poll (h, -1) == -1)
+      break;
+  CHECK (r == 1, "the in-flight write was not acknowledged: %s",
+         nbd_get_error ());
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit status after SIGTERM");
+  CHECK (log_has ("stats: reads=0 writes=1"), "no final stats line");
+  fd = open (path, O_RDONLY);
+  CHECK (pread (fd, back, BLOCK, 0) == BLOCK && memcmp (buf, back, BLOCK) == 0,
+         "the acknowledged write is not in the file");
+  close (fd);
+  CHECK (server_start (&s, NULL, params) == 0, "lock not released");
+  CHECK (server_stop (&s) == 0, "server exit");
+}
+
 /* Long window: EIO with a clear log, the server survives, and writes
  * succeed again after the window. */
 static void
@@ -142,6 +208,9 @@ main (void)
   test_short_window ("write:EAGAIN:after=20:for=1500", "engine=io_uring", 1);
   test_short_window ("write:ETIMEDOUT:after=20:for=1500", "engine=pread", 2);
   test_short_window ("any:ENOMEM:after=100:for=800", "engine=io_uring", 3);
+  test_short_transfers ("engine=io_uring", 6);
+  test_short_transfers ("engine=pread", 7);
+  test_shutdown_finishes_io ();
   /* 256 writes at 1 s each while the window is open: a 4 s window fails
    * about four of them, then the rest succeed. */
   test_long_window ("write:ENOBUFS:after=10:for=4000", "engine=io_uring", 4);

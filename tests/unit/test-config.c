@@ -43,6 +43,13 @@ START_TEST (test_file_required)
   ck_assert_int_eq (config_check (&c, err, sizeof err), 0);
   ck_assert_int_eq (config_set (&c, "file", "", err, sizeof err), -EINVAL);
   ck_assert_ptr_nonnull (strstr (err, "empty"));
+  ck_assert_int_eq (config_set (&c, "stats-file", "/run/a.stats", err,
+                                sizeof err), 0);
+  ck_assert_str_eq (c.stats_file, "/run/a.stats");
+  ck_assert_str_eq (c.file, "/srv/a.img");
+  ck_assert_int_eq (config_set (&c, "stats-file", "", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "stats-file: the file name is empty"));
 }
 END_TEST
 

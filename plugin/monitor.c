@@ -1,5 +1,4 @@
-/* nbdswap: re-verifying the backing file while serving (see
- * include/recheck.h). */
+/* nbdswap: the monitor thread (see include/monitor.h). */
 #include <config.h>
 
 #include <errno.h>
@@ -11,47 +10,58 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "recheck.h"
+#include "monitor.h"
 
 static pthread_t thread;
 static bool started;
-static int wake[2] = { -1, -1 };        /* pipe: request / stop */
+static int wake[2] = { -1, -1 };        /* pipe: 'r'echeck, 's'tats, 'q'uit */
 static atomic_bool changed;
 static atomic_uint done;
-static int file_fd;
-static struct verify_options options;
-static const struct verify_result *base;
-static unsigned every;
+static struct monitor_params params;
 
 bool
-recheck_map_changed (void)
+monitor_map_changed (void)
 {
   return atomic_load_explicit (&changed, memory_order_relaxed);
 }
 
 unsigned
-recheck_count (void)
+monitor_rechecks (void)
 {
   return atomic_load (&done);
 }
 
-void
-recheck_request (void)
+/* Async-signal-safe: one byte into the pipe, errno kept. */
+static void
+request (char c)
 {
   int saved = errno;
 
-  if (wake[1] >= 0 && write (wake[1], "r", 1) == -1) {
-    /* A full pipe already holds a request: nothing is lost. */
+  if (wake[1] >= 0 && write (wake[1], &c, 1) == -1) {
+    /* A full pipe already holds requests: nothing is lost. */
   }
   errno = saved;
+}
+
+void
+monitor_request_recheck (void)
+{
+  request ('r');
+}
+
+void
+monitor_request_stats (void)
+{
+  request ('s');
 }
 
 /* Verify once; on a changed or unfit file, raise the flag (once). */
 static void
 recheck_once (void)
 {
+  const struct verify_result *base = params.baseline;
   struct verify_result now;
-  int r = verify_fd (file_fd, base->path, &options, &now);
+  int r = verify_fd (params.fd, base->path, &params.verify, &now);
 
   if (r < 0) {
     errno = -r;
@@ -72,39 +82,44 @@ recheck_once (void)
   verify_result_free (&now);
 }
 
-/* Wait for a request, a stop or the interval; re-verify. */
+/* Wait for a request, a stop or the interval, and act on it. */
 static void *
-recheck_thread (void *arg)
+monitor_thread (void *arg)
 {
+  unsigned every = params.recheck;
+  int timeout = every ? (int) (every > INT32_MAX / 1000
+                               ? INT32_MAX : every * 1000) : -1;
+
   for (;;) {
     struct pollfd p = { .fd = wake[0], .events = POLLIN };
-    int timeout = every ? (int) (every > INT32_MAX / 1000
-                                 ? INT32_MAX : every * 1000) : -1;
-    char c = 0;
+    char c = 'r';                       /* the interval passed */
     int r = poll (&p, 1, timeout);
 
     if (r == -1 && errno == EINTR)
       continue;
-    if (r > 0 && read (wake[0], &c, 1) == 1 && c == 'q')
+    if (r > 0 && read (wake[0], &c, 1) != 1)
+      continue;
+    if (c == 'q')
       return NULL;
+    if (c == 's') {
+      if (params.report_stats)
+        params.report_stats ();
+      continue;
+    }
     recheck_once ();
     atomic_fetch_add (&done, 1);
   }
 }
 
 int
-recheck_start (int fd, const struct verify_options *opts,
-               const struct verify_result *baseline, unsigned interval)
+monitor_start (const struct monitor_params *p)
 {
   int r;
 
-  file_fd = fd;
-  options = *opts;
-  base = baseline;
-  every = interval;
+  params = *p;
   if (pipe2 (wake, O_CLOEXEC | O_NONBLOCK) == -1)
     return -errno;
-  r = pthread_create (&thread, NULL, recheck_thread, NULL);
+  r = pthread_create (&thread, NULL, monitor_thread, NULL);
   if (r != 0) {
     close (wake[0]);
     close (wake[1]);
@@ -116,12 +131,12 @@ recheck_start (int fd, const struct verify_options *opts,
 }
 
 void
-recheck_stop (void)
+monitor_stop (void)
 {
   if (!started)
     return;
-  /* The pipe is non-blocking for the signal handler; the stop byte must
-   * get through, so wait for room if a burst of SIGHUPs filled it. */
+  /* The pipe is non-blocking for the signal handlers; the stop byte must
+   * get through, so wait for room if a burst of signals filled it. */
   while (write (wake[1], "q", 1) == -1 && errno == EAGAIN)
     usleep (1000);
   pthread_join (thread, NULL);

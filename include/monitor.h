@@ -1,0 +1,50 @@
+/* nbdswap: the monitor thread of the serving process: re-verification
+ * of the backing file, and statistics reports.
+ *
+ * Re-verification.  The file was verified at start, but a defrag,
+ * balance, dedupe or snapshot can later move or share its extents: the
+ * next swap-out would then make the filesystem allocate or copy under
+ * memory pressure.  The thread re-verifies the file every `recheck=`
+ * seconds and whenever the server gets SIGHUP; if the extent map changed
+ * or the file became unfit, it logs a loud error and from then on writes
+ * fail with EIO (reads still work, so the client can swap pages back in).
+ *
+ * Statistics.  On SIGUSR1 and at exit the counters (stats.h) are written
+ * to `stats-file=` (if given) and logged.
+ *
+ * The thread allocates (verify_fd does); it is never on the I/O path,
+ * which only reads one atomic flag.  Signal handlers only write a byte
+ * to the thread's pipe.
+ */
+#ifndef NBDSWAP_MONITOR_H
+#define NBDSWAP_MONITOR_H
+
+#include <stdbool.h>
+
+#include "verify.h"
+
+struct monitor_params {
+  int fd;                               /* the backing file */
+  struct verify_options verify;
+  const struct verify_result *baseline; /* kept by the caller */
+  unsigned recheck;                     /* seconds; 0: on request only */
+  void (*report_stats) (void);          /* called on a stats request */
+};
+
+/* Start the thread.  Returns 0 or -errno. */
+extern int monitor_start (const struct monitor_params *p);
+
+/* Stop and join the thread (if started). */
+extern void monitor_stop (void);
+
+/* Ask for a re-verification / a stats report now.  Async-signal-safe. */
+extern void monitor_request_recheck (void);
+extern void monitor_request_stats (void);
+
+/* How many re-verifications have completed. */
+extern unsigned monitor_rechecks (void);
+
+/* True once the map changed: writes must fail with EIO. */
+extern bool monitor_map_changed (void);
+
+#endif /* NBDSWAP_MONITOR_H */
