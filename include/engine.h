@@ -29,6 +29,7 @@ struct engine_op {
   bool write;
   int res;                      /* 0, or -errno once failed */
   int injected;                 /* test builds: errno injected (fault.h) */
+  bool pending;                 /* io_uring: submitted, not yet finished */
 };
 
 struct worker_params {
@@ -47,6 +48,7 @@ struct worker {
   unsigned char *bounce;
   uint32_t bounce_size;
   struct worker *next;          /* pool free list */
+  struct worker *all_next;      /* list of every worker, for unload */
 };
 
 struct engine {

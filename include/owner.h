@@ -10,13 +10,16 @@
 #ifndef NBDSWAP_OWNER_H
 #define NBDSWAP_OWNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Take the lock.  Returns 0; -EBUSY when another process holds it, with
+/* Take the lock: exclusive (F_WRLCK) on a read-write descriptor, shared
+ * (F_RDLCK, which still excludes every writer) on a read-only one.
+ * Returns 0; -EBUSY when another process holds a conflicting lock, with
  * that process's PID in *holder if the system can tell (else 0); or
  * another -errno. */
-extern int owner_lock (int fd, pid_t *holder);
+extern int owner_lock (int fd, bool exclusive, pid_t *holder);
 
 /* The PID holding an OFD or POSIX lock on fd's file, from /proc/locks;
  * 0 if none is listed. */

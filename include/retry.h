@@ -35,4 +35,9 @@ extern bool retry_is_transient (int err);
 extern int retry_after (struct retry *r, int err, const char *what,
                         uint64_t offset);
 
+/* Sleep before trying again something that must not be given up (a
+ * refused io_uring submission with our operations in flight): the same
+ * backoff and rate-limited log line, but no deadline. */
+extern void retry_pause (struct retry *r, int err, const char *what);
+
 #endif /* NBDSWAP_RETRY_H */

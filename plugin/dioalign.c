@@ -120,6 +120,12 @@ dio_align_learn (int fd, struct dio_align *a)
    * an unset (0) value means "same as offset". */
   if (a->mem == 0)
     a->mem = a->offset;
+  /* Bounce slots and edge blocks sit at multiples of the offset alignment
+   * inside an aligned buffer: a device that wants more of memory than of
+   * offsets (dma_alignment 4095 on a 512-byte device) gets its I/O
+   * planned at the memory alignment. */
+  if (a->mem > a->offset)
+    a->offset = a->mem;
   if (!is_power_of_2 (a->offset) || a->offset > DIO_ALIGN_MAX
       || !is_power_of_2 (a->mem) || a->mem > DIO_ALIGN_MAX)
     return -EINVAL;

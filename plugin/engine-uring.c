@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,41 +147,75 @@ complete_op (struct worker *w, struct engine_op *op, unsigned i, int res,
   return true;
 }
 
+/* user_data of the fsync SQE: never an operation's index. */
+#define SYNC_TAG UINT64_MAX
+
+/* Submit what is queued and wait for at least one completion.  Nothing
+ * of ours that is queued or in flight is ever abandoned: returning early
+ * would let the next request submit our stale SQEs, or reuse buffers the
+ * kernel still writes into.  So a refused submission that is transient
+ * (EAGAIN, ENOMEM, EBUSY: memory pressure) is waited out with backoff,
+ * EINTR just waits again, and anything else is a bug in this file, where
+ * stopping is the only answer that corrupts nothing. */
+static void
+submit_and_wait (struct worker *w, struct retry *backoff)
+{
+  int r = io_uring_submit_and_wait (&w->ring, 1);
+
+  if (r >= 0 || r == -EINTR)
+    return;
+  if (r == -EAGAIN || r == -ENOMEM || r == -EBUSY) {
+    retry_pause (backoff, -r, "io_uring_enter");
+    return;
+  }
+  log_error ("io_uring_enter: %s: the ring is unusable, stopping",
+             strerror (-r));
+  abort ();
+}
+
+/* A completion that belongs to no operation in flight (it cannot happen
+ * by design): log once and ignore it, never count it. */
+static void
+stray_completion (uint64_t tag, int res)
+{
+  static atomic_bool warned;
+
+  if (!atomic_exchange (&warned, true))
+    log_warning ("io_uring: ignoring a completion for no pending "
+                 "operation (tag %" PRIu64 ", result %d)", tag, res);
+}
+
 static int
 uring_run (struct worker *w, struct engine_op *ops, unsigned n, bool fua)
 {
-  struct retry rt = RETRY_INIT;
+  struct retry rt = RETRY_INIT, backoff = RETRY_INIT;
   struct io_uring_cqe *cqe;
   unsigned inflight = n;
-  int r;
 
   assert (n <= w->queue_depth);
   for (unsigned i = 0; i < n; i++) {
     ops[i].done = 0;
     ops[i].res = 0;
+    ops[i].pending = true;
     prep_op (w, &ops[i], i, fua);
   }
   while (inflight > 0) {
-    r = io_uring_submit_and_wait (&w->ring, 1);
-    if (r < 0 && r != -EINTR
-        && retry_after (&rt, -r, "io_uring_enter", 0) != 0) {
-      /* Only a bug gets here (EFAULT, EINVAL...).  Earlier operations of
-       * this batch may still be in flight into buffers we would hand
-       * back: stopping is the only way not to corrupt memory. */
-      log_error ("io_uring_enter: %s: the ring is unusable, stopping",
-                 strerror (-r));
-      abort ();
-    }
+    submit_and_wait (w, &backoff);
     while (io_uring_peek_cqe (&w->ring, &cqe) == 0) {
-      unsigned i = (unsigned) io_uring_cqe_get_data64 (cqe);
+      uint64_t tag = io_uring_cqe_get_data64 (cqe);
       int res = cqe->res;
 
       io_uring_cqe_seen (&w->ring, cqe);
-      assert (i < n);
-      if (ops[i].injected)
-        res = -ops[i].injected;
-      if (complete_op (w, &ops[i], i, res, fua, &rt))
+      if (tag >= n || !ops[tag].pending) {
+        stray_completion (tag, res);
+        continue;
+      }
+      if (ops[tag].injected)
+        res = -ops[tag].injected;
+      if (complete_op (w, &ops[tag], (unsigned) tag, res, fua, &rt)) {
+        ops[tag].pending = false;
         inflight--;
+      }
     }
   }
   for (unsigned i = 0; i < n; i++)
@@ -188,32 +224,50 @@ uring_run (struct worker *w, struct engine_op *ops, unsigned n, bool fua)
   return 0;
 }
 
+/* Queue one fdatasync. */
+static void
+prep_sync (struct worker *w)
+{
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
+
+  assert (sqe != NULL);         /* the ring holds nothing else now */
+  io_uring_prep_fsync (sqe, w->fixed_file ? 0 : w->fd,
+                       IORING_FSYNC_DATASYNC);
+  if (w->fixed_file)
+    sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64 (sqe, SYNC_TAG);
+}
+
+/* fdatasync through the ring: one fsync outstanding at a time; a new one
+ * is queued only after the previous one's completion was collected. */
 static int
 uring_sync (struct worker *w)
 {
-  struct retry rt = RETRY_INIT;
-  struct io_uring_sqe *sqe;
+  struct retry rt = RETRY_INIT, backoff = RETRY_INIT;
   struct io_uring_cqe *cqe;
-  int r;
 
   for (;;) {
-    sqe = io_uring_get_sqe (&w->ring);
-    assert (sqe != NULL);
-    io_uring_prep_fsync (sqe, w->fixed_file ? 0 : w->fd,
-                         IORING_FSYNC_DATASYNC);
-    if (w->fixed_file)
-      sqe->flags |= IOSQE_FIXED_FILE;
-    r = io_uring_submit_and_wait (&w->ring, 1);
-    if (r >= 0) {
-      r = io_uring_wait_cqe (&w->ring, &cqe);
-      if (r == 0) {
-        r = cqe->res;
+    bool done = false;
+    int res = 0, r;
+
+    prep_sync (w);
+    while (!done) {
+      submit_and_wait (w, &backoff);
+      while (io_uring_peek_cqe (&w->ring, &cqe) == 0) {
+        uint64_t tag = io_uring_cqe_get_data64 (cqe);
+
+        if (tag == SYNC_TAG) {
+          res = cqe->res;
+          done = true;
+        }
+        else
+          stray_completion (tag, cqe->res);
         io_uring_cqe_seen (&w->ring, cqe);
       }
     }
-    if (r >= 0)
+    if (res >= 0)
       return 0;
-    r = retry_after (&rt, -r, "fdatasync", 0);
+    r = retry_after (&rt, -res, "fdatasync", 0);
     if (r < 0)
       return r;
   }

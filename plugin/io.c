@@ -127,7 +127,6 @@ batch_read_edges (struct io_target *t, struct worker *w, struct batch *b)
   }
   if (n == 0)
     return 0;
-  STATS_ADD (rmw, 1);
   /* The ring holds queue_depth entries: run the edges in slices. */
   for (unsigned i = 0; i < n; i += w->queue_depth) {
     unsigned k = n - i < w->queue_depth ? n - i : w->queue_depth;
@@ -193,6 +192,8 @@ locked_write (struct io_target *t, struct worker *w, const void *buf,
   bool rmw = plan_needs_rmw (offset, count, t->align);
   int r;
 
+  if (rmw)
+    STATS_ADD (rmw, 1);
   rangelock_lock (&t->locks, mask, rmw);
   r = write_range (t, w, buf, count, offset, fua);
   rangelock_unlock (&t->locks, mask);

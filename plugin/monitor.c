@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "monitor.h"
 
@@ -83,31 +84,46 @@ recheck_once (void)
 }
 
 /* Wait for a request, a stop or the interval, and act on it. */
+/* Milliseconds until the deadline (0 if past), or -1 for none. */
+static int
+ms_until (uint64_t deadline)
+{
+  uint64_t now = clock_now_ns ();
+
+  if (deadline == 0)
+    return -1;
+  return now >= deadline ? 0 : (int) ((deadline - now + 999999) / 1000000);
+}
+
+/* Wait for a request, a stop or the interval, and act on it.  The next
+ * periodic re-verification is an absolute deadline, so that stats
+ * requests (or signals) arriving more often than recheck= cannot keep
+ * postponing it. */
 static void *
 monitor_thread (void *arg)
 {
-  unsigned every = params.recheck;
-  int timeout = every ? (int) (every > INT32_MAX / 1000
-                               ? INT32_MAX : every * 1000) : -1;
+  uint64_t period = (uint64_t) params.recheck * 1000000000;
+  uint64_t next = period ? clock_now_ns () + period : 0;
 
   for (;;) {
     struct pollfd p = { .fd = wake[0], .events = POLLIN };
-    char c = 'r';                       /* the interval passed */
-    int r = poll (&p, 1, timeout);
+    char c = 0;
+    int r = poll (&p, 1, ms_until (next));
 
-    if (r == -1 && errno == EINTR)
-      continue;
-    if (r > 0 && read (wake[0], &c, 1) != 1)
-      continue;
-    if (c == 'q')
-      return NULL;
-    if (c == 's') {
-      if (params.report_stats)
+    if (r == -1 && errno != EINTR)
+      log_warning ("monitor: poll: %m");
+    if (r > 0 && read (wake[0], &c, 1) == 1) {
+      if (c == 'q')
+        return NULL;
+      if (c == 's' && params.report_stats)
         params.report_stats ();
-      continue;
     }
-    recheck_once ();
-    atomic_fetch_add (&done, 1);
+    if (c == 'r' || (next && clock_now_ns () >= next)) {
+      recheck_once ();
+      atomic_fetch_add (&done, 1);
+      if (next)
+        next = clock_now_ns () + period;
+    }
   }
 }
 

@@ -15,10 +15,11 @@
 #include "owner.h"
 
 int
-owner_lock (int fd, pid_t *holder)
+owner_lock (int fd, bool exclusive, pid_t *holder)
 {
   struct flock fl = {
-    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0,
+    .l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+    .l_start = 0, .l_len = 0,
   };
 
   *holder = 0;

@@ -50,12 +50,36 @@ log_rate_limited (int kind, int err, const char *what, uint64_t offset)
                  retry_timeout);
 }
 
+/* Sleep r's current delay, then double it (up to the cap). */
+static void
+backoff_sleep (struct retry *r)
+{
+  struct timespec ts;
+
+  if (r->delay_us == 0)
+    r->delay_us = DELAY_MIN_US;
+  ts.tv_sec = r->delay_us / 1000000;
+  ts.tv_nsec = (long) (r->delay_us % 1000000) * 1000;
+  nanosleep (&ts, NULL);
+  r->delay_us = r->delay_us * 2 > DELAY_MAX_US ? DELAY_MAX_US : r->delay_us * 2;
+}
+
+void
+retry_pause (struct retry *r, int err, const char *what)
+{
+  int kind = transient_index (err);
+
+  if (kind >= 0)
+    log_rate_limited (kind, err, what, 0);
+  STATS_ADD (retries, 1);
+  backoff_sleep (r);
+}
+
 int
 retry_after (struct retry *r, int err, const char *what, uint64_t offset)
 {
   int kind = transient_index (err);
   uint64_t now;
-  struct timespec ts;
 
   if (kind < 0)
     return -err;
@@ -72,9 +96,6 @@ retry_after (struct retry *r, int err, const char *what, uint64_t offset)
   }
   log_rate_limited (kind, err, what, offset);
   STATS_ADD (retries, 1);
-  ts.tv_sec = r->delay_us / 1000000;
-  ts.tv_nsec = (long) (r->delay_us % 1000000) * 1000;
-  nanosleep (&ts, NULL);
-  r->delay_us = r->delay_us * 2 > DELAY_MAX_US ? DELAY_MAX_US : r->delay_us * 2;
+  backoff_sleep (r);
   return 0;
 }

@@ -99,6 +99,10 @@ static void report_stats (void);
 static void
 swapfile_unload (void)
 {
+  /* First: nbdkit unmaps this plugin right after .unload, and a late
+   * SIGHUP or SIGUSR1 must not jump into unmapped code. */
+  signal (SIGHUP, SIG_IGN);
+  signal (SIGUSR1, SIG_IGN);
   monitor_stop ();
   if (serving)
     report_stats ();
@@ -193,11 +197,15 @@ open_backing_file (void)
   fd = open (cfg.file, O_RDWR | flags);
   writable = fd >= 0;
   if (fd == -1 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    int rw_errno = errno;
+
     fd = open (cfg.file, O_RDONLY | flags);
     if (fd >= 0)
       nbdkit_error ("warning: %s: opened read-only (%s for read-write): "
                     "clients cannot write, so it cannot be used as swap",
-                    cfg.file, strerror (EACCES));
+                    cfg.file, strerror (rw_errno));
+    else
+      errno = rw_errno;
   }
   if (fd >= 0)
     return 0;
@@ -301,7 +309,7 @@ static int
 lock_backing_file (void)
 {
   pid_t holder;
-  int r = owner_lock (fd, &holder);
+  int r = owner_lock (fd, writable, &holder);
 
   if (r == -EBUSY && holder > 0)
     nbdkit_error ("%s: already served by another process (PID %d): one "
@@ -625,7 +633,10 @@ get_worker (const char *op)
   struct worker *w = worker_get ();
 
   if (w == NULL)
-    nbdkit_error ("%s: no I/O worker for this thread: %m", op);
+    nbdkit_error ("%s: no I/O worker for this thread: %m: the server "
+                  "could not make one while serving; give it the memory "
+                  "(RLIMIT_MEMLOCK for rings) or raise workers= so that all "
+                  "are made at start", op);
   return w;
 }
 

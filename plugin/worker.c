@@ -14,6 +14,7 @@ static const struct engine *pool_engine;
 static struct worker_params pool_params;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *free_list;        /* protected by pool_lock */
+static struct worker *all;              /* every worker made (all_next) */
 static unsigned made;                   /* protected by pool_lock */
 static pthread_key_t worker_key;
 static bool key_made;
@@ -47,6 +48,8 @@ worker_new (void)
     errno = -r;
     return NULL;
   }
+  w->all_next = all;
+  all = w;
   return w;
 }
 
@@ -84,10 +87,12 @@ worker_pool_init (const struct engine *e, const struct worker_params *wp,
       return -r;
     key_made = true;
   }
+  pthread_mutex_lock (&pool_lock);
   for (unsigned i = 0; i < n; i++) {
     struct worker *w = worker_new ();
     if (w == NULL) {
       r = -errno;
+      pthread_mutex_unlock (&pool_lock);
       worker_pool_fini ();
       return r;
     }
@@ -95,19 +100,30 @@ worker_pool_init (const struct engine *e, const struct worker_params *wp,
     free_list = w;
     made++;
   }
+  pthread_mutex_unlock (&pool_lock);
   return 0;
 }
 
+/* At unload, no thread serves any more, but some may still hold their
+ * worker (with --threads=1 or -s nbdkit serves on a thread that outlives
+ * the connection): free every worker made, not only the free ones, so
+ * that every ring lets go of the backing file now.  Deleting the key
+ * first keeps the destructor from running after the plugin is gone. */
 void
 worker_pool_fini (void)
 {
   pthread_mutex_lock (&pool_lock);
-  while (free_list) {
-    struct worker *w = free_list;
-    free_list = w->next;
-    worker_free (w);
-    made--;
+  if (key_made) {
+    pthread_key_delete (worker_key);
+    key_made = false;
   }
+  while (all) {
+    struct worker *w = all;
+    all = w->all_next;
+    worker_free (w);
+  }
+  free_list = NULL;
+  made = 0;
   pthread_mutex_unlock (&pool_lock);
 }
 
