@@ -22,6 +22,7 @@ struct stats {
   atomic_uint_fast64_t bounced;       /* requests copied through a bounce buffer */
   atomic_uint_fast64_t retries;       /* transient errors retried */
   atomic_uint_fast64_t errors;        /* requests that failed */
+  atomic_uint_fast64_t rechecks;      /* re-verifications of the file */
   atomic_uint_fast64_t latency[STATS_LAT_BUCKETS];
 };
 

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "monitor.h"
+#include "stats.h"
 
 static pthread_t thread;
 static bool started;
@@ -121,6 +122,7 @@ monitor_thread (void *arg)
     if (c == 'r' || (next && clock_now_ns () >= next)) {
       recheck_once ();
       atomic_fetch_add (&done, 1);
+      STATS_ADD (rechecks, 1);
       if (next)
         next = clock_now_ns () + period;
     }

@@ -41,7 +41,7 @@ stats_percentile_us (double q)
 /* The counters in report order, with their names. */
 #define STATS_FIELDS(X)                                                 \
   X (reads) X (writes) X (zeroes) X (flushes) X (read_bytes)            \
-  X (write_bytes) X (rmw) X (bounced) X (retries) X (errors)
+  X (write_bytes) X (rmw) X (bounced) X (retries) X (errors) X (rechecks)
 
 void
 stats_format_line (char *buf, size_t len)

@@ -4,12 +4,17 @@
  * stop the server. */
 #include <config.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -48,6 +53,105 @@ wait_for_file (const char *file)
   return false;
 }
 
+/* Signal every thread of the server, every 200 µs, for ms. */
+static void
+signal_storm (pid_t pid, int sig, int ms)
+{
+  uint64_t end = 0;
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  end = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000 + ms;
+  for (;;) {
+    char dir[64];
+    DIR *d;
+    struct dirent *e;
+
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    if ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000 >= end)
+      return;
+    snprintf (dir, sizeof dir, "/proc/%d/task", (int) pid);
+    d = opendir (dir);
+    while (d && (e = readdir (d)) != NULL)
+      if (e->d_name[0] != '.')
+        syscall (SYS_tgkill, pid, atoi (e->d_name), sig);
+    if (d)
+      closedir (d);
+    usleep (200);
+  }
+}
+
+struct storm { pid_t pid; int ms; };
+
+static void *
+storm_thread (void *arg)
+{
+  struct storm *st = arg;
+  signal_storm (st->pid, SIGUSR1, st->ms);
+  return NULL;
+}
+
+/* Flushes while every server thread is showered with SIGUSR1 and the
+ * file has dirty pages (so fdatasync is slow and gets interrupted): no
+ * flush may fail, and the requests after them must neither fail nor
+ * hang (a flush once left stale completions in its thread's ring). */
+static void
+test_flush_under_signals (const char *filearg, const char *path)
+{
+  struct nbd_handle *h;
+  static char buf[65536];
+  pthread_t t;
+  struct storm st;
+  int fd;
+
+  const char *params[] = { filearg, "recheck=0", NULL };
+  CHECK (server_start (&s, NULL, params) == 0, "start");
+  h = server_connect (&s, true);
+  fd = open (path, O_WRONLY);
+  st = (struct storm) { s.pid, 3000 };
+  pthread_create (&t, NULL, storm_thread, &st);
+  alarm (120);                          /* a hang fails the test */
+  for (int i = 0; i < 20; i++) {
+    for (int j = 0; j < 64 && fd >= 0; j++)
+      if (pwrite (fd, buf, sizeof buf, (off_t) j * 65536) != sizeof buf)
+        break;                          /* dirty the page cache */
+    CHECK (nbd_flush (h, 0) == 0, "flush %d: %s", i, nbd_get_error ());
+  }
+  pthread_join (t, NULL);
+  for (int i = 0; i < 200; i++) {
+    CHECK (nbd_pwrite (h, buf, 4096, (uint64_t) i * 4096, 0) == 0,
+           "write %d after the storm: %s", i, nbd_get_error ());
+    CHECK (nbd_pread (h, buf, 4096, (uint64_t) i * 4096, 0) == 0,
+           "read %d after the storm: %s", i, nbd_get_error ());
+  }
+  alarm (0);
+  if (fd >= 0)
+    close (fd);
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit");
+  CHECK (strstr (server_log (&s), "no progress") == NULL,
+         "stale completions taken for data");
+}
+
+/* Stats requests more often than recheck= must not postpone it. */
+static void
+test_recheck_not_postponed (const char *filearg, const char *statsarg,
+                            const char *stats)
+{
+  const char *params[] = { filearg, statsarg, "recheck=1", NULL };
+
+  CHECK (server_start (&s, NULL, params) == 0, "start");
+  for (int i = 0; i < 14; i++) {       /* 3.5 s of SIGUSR1 every 0.25 s */
+    kill (s.pid, SIGUSR1);
+    usleep (250000);
+  }
+  usleep (300000);
+  CHECK (json_value (stats, "rechecks") >= 2, "%lld re-verifications in "
+         "3.5 s with recheck=1 and frequent SIGUSR1",
+         json_value (stats, "rechecks"));
+  CHECK (server_stop (&s) == 0, "server exit");
+}
+
 int
 main (void)
 {
@@ -62,7 +166,7 @@ main (void)
   snprintf (stats, sizeof stats, "%s/server.stats", s.dir);
   /* Relative on purpose: the plugin anchors it before nbdkit's chdir. */
   snprintf (statsarg, sizeof statsarg, "stats-file=%s", stats);
-  make_file (path, 1 << 20, 8);
+  make_file (path, 8 << 20, 8);
   const char *params[] = { filearg, statsarg, NULL };
   CHECK (server_start (&s, NULL, params) == 0, "start");
 
@@ -101,6 +205,8 @@ main (void)
   CHECK (strstr (log, "stats: reads=51 writes=20") != NULL,
          "the counters were not logged at exit");
   free (log);
+  test_recheck_not_postponed (filearg, statsarg, stats);
+  test_flush_under_signals (filearg, path);
   harness_cleanup (&s);
   return harness_exit ("test-stats");
 }
