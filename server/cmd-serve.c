@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harden.h"
@@ -56,6 +58,7 @@ struct serve_opts {
   int nr_extra;
   char socket_buf[PATH_MAX];
   char stats_buf[PATH_MAX];
+  char pid_buf[PATH_MAX];
 };
 
 /* The subcommand's --help text. */
@@ -464,6 +467,10 @@ prepare_paths (struct serve_opts *o)
   if (!o->dry_run && (r = make_runtime_dir (dir)) != 0)
     return r;
   snprintf (o->stats_buf, sizeof o->stats_buf, "%s/%s.stats", dir, name);
+  if (o->pidfile == NULL) {
+    snprintf (o->pid_buf, sizeof o->pid_buf, "%s/%s.pid", dir, name);
+    o->pidfile = o->pid_buf;
+  }
   if (o->activated || o->port || o->bind)
     return 0;
   if (o->socket == NULL) {
@@ -480,7 +487,7 @@ prepare_paths (struct serve_opts *o)
     return 0;
   if ((r = clear_stale_socket (o->socket)) != 0)
     return r;
-  return bind_socket (o);
+  return o->foreground ? bind_socket (o) : 0;
 }
 
 /* TLS credentials must exist before nbdkit is asked to load them. */
@@ -577,9 +584,13 @@ build_args (struct serve_opts *o, char ***out)
   ADD (nbdkit && nbdkit[0] ? nbdkit : "nbdkit");
   if (o->foreground)
     ADD ("-f");
-  /* A unix socket is bound by us and passed as LISTEN_FDS (bind_socket);
-   * an activated one is passed through. */
-  if (o->port || o->bind) {
+  /* In the foreground a unix socket is bound by us and passed as
+   * LISTEN_FDS (bind_socket); an activated one is passed through. */
+  if (o->socket && !o->foreground) {
+    ADD ("-U");
+    ADD (o->socket);
+  }
+  else if (o->port || o->bind) {
     ADD ("-p");
     ADD (o->port ? o->port : SERVE_DEFAULT_PORT);
     ADD ("-i");
@@ -657,6 +668,84 @@ print_args (char **args)
   putchar ('\n');
 }
 
+/* Replaces this process with nbdkit; returns only on failure. */
+static int
+exec_nbdkit (const struct serve_opts *o, char **args)
+{
+  int r;
+
+  if (o->listen_fd >= 0 && (r = pass_socket (o)) != 0)
+    return r;
+  fflush (NULL);
+  execvp (args[0], args);
+  log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
+             "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
+  return EXIT_SYSTEM;
+}
+
+/* Reads a PID from a pidfile; 0 if there is none yet. */
+static pid_t
+read_pidfile (const char *path)
+{
+  FILE *fp = fopen (path, "re");
+  int pid = 0;
+
+  if (fp == NULL)
+    return 0;
+  if (fscanf (fp, "%d", &pid) != 1)
+    pid = 0;
+  fclose (fp);
+  return pid;
+}
+
+/* Background: nbdkit forks itself once the plugin accepted the file and
+ * the socket is bound (its parent's exit status says whether it got
+ * that far); then the socket is made 0600.  nbdkit's -U socket is 0755
+ * for that moment, in a 0700 directory, and 0755 gives others no write
+ * permission, which connect needs.  (serve does not hand nbdkit a
+ * socket here: nbdkit runs in the foreground then and sets
+ * PR_SET_PDEATHSIG, so it would die with this process.) */
+static int
+run_background (const struct serve_opts *o, char **args)
+{
+  struct timespec pause = { 0, 200 * 1000 * 1000 };
+  int status;
+  pid_t pid;
+
+  unlink (o->pidfile);
+  fflush (NULL);
+  pid = fork ();
+  if (pid == -1) {
+    log_error ("fork: %m");
+    return EXIT_SYSTEM;
+  }
+  if (pid == 0) {
+    execvp (args[0], args);
+    log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
+               "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
+    _exit (EXIT_SYSTEM);
+  }
+  if (waitpid (pid, &status, 0) == -1 || !WIFEXITED (status)
+      || WEXITSTATUS (status) != 0) {
+    log_error ("%s: nbdkit did not start: the lines above say why",
+               o->file);
+    return EXIT_SYSTEM;
+  }
+  if (o->socket && chmod (o->socket, 0600) == -1)
+    log_warning ("%s: chmod 0600: %m", o->socket);
+  /* The plugin locks memory after the fork; give it a moment to fail. */
+  nanosleep (&pause, NULL);
+  pid = read_pidfile (o->pidfile);
+  if (pid <= 0 || kill (pid, 0) == -1) {
+    log_error ("%s: nbdkit stopped after starting: see the system log "
+               "(journalctl -t nbdkit) for why", o->file);
+    return EXIT_SYSTEM;
+  }
+  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
+          o->socket ? o->socket : "TCP", (int) pid);
+  return EXIT_FIT;
+}
+
 /* Everything before the exec; 0 or an exit status. */
 static int
 prepare (struct serve_opts *o)
@@ -697,20 +786,15 @@ cmd_serve (int argc, char **argv)
     return EXIT_SYSTEM;
   }
   if (o.dry_run) {
-    if (o.socket)
+    if (o.socket && o.foreground)
       printf ("# nbdswap binds %s (mode 0600) and passes it to nbdkit as "
               "fd 3 (LISTEN_FDS=1)\n", o.socket);
     print_args (args);
     free (args);
     return EXIT_FIT;
   }
-  if (o.listen_fd >= 0 && (r = pass_socket (&o)) != 0)
-    return r;
   harden_before_exec ();
-  fflush (NULL);
-  execvp (args[0], args);
-  log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
-             "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
+  r = o.foreground ? exec_nbdkit (&o, args) : run_background (&o, args);
   free (args);
-  return EXIT_SYSTEM;
+  return r;
 }
