@@ -1,15 +1,20 @@
 /* nbdswap serve FILE [options] [-- nbdkit args]: verify FILE, prepare
- * what must be set before nbdkit starts, then exec nbdkit with the
+ * what must be set before nbdkit starts, then run nbdkit with the
  * swapfile plugin.
  *
  * What survives execve and is therefore set here: PR_SET_IO_FLUSHER
  * (a task flag, kept across exec and inherited by nbdkit's threads),
- * oom_score_adj, RLIMIT_MEMLOCK, and the listening unix socket: nbdkit
- * sets its own umask (022) before binding -U, so serve binds the socket
- * itself with mode 0600 and hands it over as systemd socket activation
- * does (fd 3, LISTEN_FDS=1, LISTEN_PID = this PID, which exec keeps).
- * Memory locking does not survive exec: the plugin locks after nbdkit's
- * fork.
+ * oom_score_adj and RLIMIT_MEMLOCK.  Memory locking does not survive
+ * exec: the plugin locks after nbdkit's fork.
+ *
+ * Foreground (--foreground, systemd): exec nbdkit -f.  nbdkit sets its
+ * own umask (022) before binding -U, so serve binds the unix socket
+ * itself, mode 0600, and hands it over as socket activation does (fd 3,
+ * LISTEN_FDS=1, LISTEN_PID = this PID, which exec keeps).
+ * Background (the default by hand): fork and exec nbdkit -U, let nbdkit
+ * fork into the background, then chmod the socket 0600.  Not the
+ * handed-over socket here: nbdkit then stays in the foreground and sets
+ * PR_SET_PDEATHSIG, so it would die when serve exits.
  */
 #include <config.h>
 
