@@ -345,15 +345,27 @@ write_prometheus (const char *path, const struct status *st)
   return 0;
 }
 
-/* Resolves FILE arguments in place; missing ones keep their spelling. */
-static void
+/* FILE arguments resolved to absolute paths (missing ones keep their
+ * spelling), in a new array the caller frees with free_files. */
+static char **
 resolve_files (char **files, int n)
 {
-  for (int i = 0; i < n; i++) {
-    char *abs = realpath (files[i], NULL);
-    if (abs)
-      files[i] = abs;           /* freed at exit */
+  char **out = calloc ((size_t) n + 1, sizeof *out);
+
+  for (int i = 0; out && i < n; i++) {
+    out[i] = realpath (files[i], NULL);
+    if (out[i] == NULL)
+      out[i] = strdup (files[i]);
   }
+  return out;
+}
+
+static void
+free_files (char **files, int n)
+{
+  for (int i = 0; files && i < n; i++)
+    free (files[i]);
+  free (files);
 }
 
 /* Parses options, scans and prints. */
@@ -368,6 +380,7 @@ cmd_status (int argc, char **argv)
   };
   const char *prom = NULL;
   struct status st;
+  char **files;
   bool json = false;
   int c, r;
 
@@ -382,8 +395,9 @@ cmd_status (int argc, char **argv)
   if (json && prom)
     return usage_error ("status", "--json and --prometheus exclude each "
                         "other: choose one output");
-  resolve_files (argv + optind, argc - optind);
-  r = status_scan (&st, argv + optind, (size_t) (argc - optind));
+  files = resolve_files (argv + optind, argc - optind);
+  r = files ? status_scan (&st, files, (size_t) (argc - optind)) : -ENOMEM;
+  free_files (files, argc - optind);
   if (r < 0) {
     log_error ("cannot read /proc: %s: mount /proc", strerror (-r));
     return EXIT_SYSTEM;
