@@ -525,11 +525,13 @@ status_scan (struct status *st, char **files, size_t nr_files)
     status_free (st);
     return r;
   }
-  qsort (st->served, st->nr_served, sizeof *st->served, by_pid);
+  if (st->nr_served > 1)
+    qsort (st->served, st->nr_served, sizeof *st->served, by_pid);
   for (size_t i = 0; i < st->nr_served; i++)
     if (st->served[i].activated)
       st->served[i].socket = inherited_socket (st->served[i].pid);
-  qsort (st->attached, st->nr_attached, sizeof *st->attached, by_name);
+  if (st->nr_attached > 1)
+    qsort (st->attached, st->nr_attached, sizeof *st->attached, by_name);
   collect_stats (st);
   scan_swaps (st);
   return 0;

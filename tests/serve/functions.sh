@@ -61,10 +61,13 @@ requires qemu-io qemu-utils
 
 # nbdswap with the sanitizer runtime preloaded into the nbdkit it execs
 # (build-asan: the plugin needs it; see tests/Makefile.am).
+# Leak checks stay on for status and the other commands; for serve they
+# would also run in nbdkit, whose own allocations at exit are not ours.
 nbdswap ()
 {
-  if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
-    LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD "$NBDSWAP" "$@"
+  if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ] && [ "$1" = serve ]; then
+    LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD ASAN_OPTIONS=detect_leaks=0 \
+      "$NBDSWAP" "$@"
   else
     "$NBDSWAP" "$@"
   fi
@@ -110,12 +113,19 @@ serve_bg ()
   LAST_PID=$pidfile
 }
 
-# stop PID: stop one server this test started and wait for it.
+# stop PID: stop one server this test started and wait for it.  An
+# nbdkit with the sanitizer runtimes preloaded can deadlock in p11-kit's
+# exit handler after the plugin is gone (see integration/harness.c):
+# there a server still stuck after 3 s is killed, not failed.
 stop ()
 {
   kill "$1" 2>/dev/null || true
-  for _ in $(seq 50); do
+  for i in $(seq 100); do
     kill -0 "$1" 2>/dev/null || return 0
+    if [ "$i" -eq 30 ] && [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
+      echo "$TEST_NAME: server $1 stuck at exit under the sanitizers: SIGKILL"
+      kill -KILL "$1" 2>/dev/null || true
+    fi
     sleep 0.1
   done
   fail "server $1 did not stop"
