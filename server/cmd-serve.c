@@ -77,8 +77,9 @@ usage (void)
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
           "               [-- nbdkit arguments or plugin parameters]\n"
           "\nVerify FILE like 'nbdswap verify', then run nbdkit with the "
-          "swapfile plugin\non it (exec: nbdkit takes this process's "
-          "place).  By default it listens on\n/run/nbdswap/NAME.sock (mode "
+          "swapfile plugin\non it: in the background, returning once it "
+          "serves; with --foreground (and\nunder systemd) nbdkit takes this "
+          "process's place.  By default it listens on\n/run/nbdswap/NAME.sock (mode "
           "0600, directory 0700), NAME being FILE's base\nname without its "
           "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
           "('nbdswap status' reads them).  Under systemd socket activation "
@@ -110,8 +111,10 @@ usage (void)
           "\nEnvironment: NBDSWAP_RUNTIME_DIR (instead of /run/nbdswap), "
           "NBDSWAP_PLUGIN (the\nplugin to load), NBDSWAP_NBDKIT (the nbdkit "
           "to run).\n"
-          "\nExit status: 1 usage error, 2 FILE is unfit to serve, 3 system "
-          "error; once\nnbdkit runs, nbdkit's own status.\n",
+          "\nExit status: 0 serving (in the background), 1 usage error, 2 "
+          "FILE is unfit to\nserve, 3 system error (also: nbdkit failed to "
+          "start, or cannot enforce\n--allow); in the foreground, once nbdkit "
+          "runs, nbdkit's own status.\n",
           SERVE_DEFAULT_THREADS);
 }
 
