@@ -16,6 +16,10 @@ static const struct command commands[] = {
     "create a backing file that passes verify", cmd_create },
   { "verify", "FILE [--json]",
     "check that FILE is fit to serve as swap", cmd_verify },
+  { "serve", "FILE [options] [-- nbdkit args]",
+    "verify FILE, then serve it with nbdkit", cmd_serve },
+  { "status", "[--json | --prometheus FILE]",
+    "what is served and attached, with counters", cmd_status },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

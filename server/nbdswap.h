@@ -27,6 +27,8 @@ struct command {
 
 extern int cmd_create (int argc, char **argv);
 extern int cmd_verify (int argc, char **argv);
+extern int cmd_serve (int argc, char **argv);
+extern int cmd_status (int argc, char **argv);
 
 /* Prints "Try 'nbdswap CMD --help'..." to stderr; returns EXIT_USAGE. */
 extern int try_help (const char *cmd);

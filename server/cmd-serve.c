@@ -1,0 +1,842 @@
+/* nbdswap serve FILE [options] [-- nbdkit args]: verify FILE, prepare
+ * what must be set before nbdkit starts, then run nbdkit with the
+ * swapfile plugin.
+ *
+ * What survives execve and is therefore set here: PR_SET_IO_FLUSHER
+ * (a task flag, kept across exec and inherited by nbdkit's threads),
+ * oom_score_adj and RLIMIT_MEMLOCK.  Memory locking does not survive
+ * exec: the plugin locks after nbdkit's fork.
+ *
+ * Foreground (--foreground, systemd): exec nbdkit -f.  nbdkit sets its
+ * own umask (022) before binding -U, so serve binds the unix socket
+ * itself, mode 0600, and hands it over as socket activation does (fd 3,
+ * LISTEN_FDS=1, LISTEN_PID = this PID, which exec keeps).
+ * Background (the default by hand): fork and exec nbdkit -U, let nbdkit
+ * fork into the background, then chmod the socket 0600.  Not the
+ * handed-over socket here: nbdkit then stays in the foreground and sets
+ * PR_SET_PDEATHSIG, so it would die when serve exits.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harden.h"
+#include "log.h"
+#include "nbdswap.h"
+#include "serve.h"
+#include "verify.h"
+
+#define MAX_ALLOW 64
+
+struct serve_opts {
+  const char *file;
+  const char *socket;           /* --socket, or the default under runtime */
+  const char *port;
+  const char *bind;
+  const char *tls_psk;
+  const char *tls_certs;
+  const char *export;
+  const char *pidfile;
+  const char *allow[MAX_ALLOW];
+  size_t nr_allow;
+  unsigned threads;
+  bool foreground;
+  bool dry_run;
+  bool activated;               /* systemd passed the listening socket */
+  bool direct;                  /* false when the extras say direct=false */
+  int listen_fd;                /* the unix socket we bound, or -1 */
+  char **extra;                 /* after "--" */
+  int nr_extra;
+  char socket_buf[PATH_MAX];
+  char stats_buf[PATH_MAX];
+  char pid_buf[PATH_MAX];
+};
+
+/* The subcommand's --help text. */
+static void
+usage (void)
+{
+  printf ("\nUsage:\n"
+          " nbdswap serve FILE [--socket PATH | --port N [--bind ADDR]]\n"
+          "               [--tls-psk FILE | --tls-certificates DIR]\n"
+          "               [--export NAME] [--allow CIDR]... [--threads N]\n"
+          "               [--foreground] [--pidfile FILE] [--dry-run]\n"
+          "               [-- nbdkit arguments or plugin parameters]\n"
+          "\nVerify FILE like 'nbdswap verify', then run nbdkit with the "
+          "swapfile plugin\non it: in the background, returning once it "
+          "serves; with --foreground (and\nunder systemd) nbdkit takes this "
+          "process's place.  By default it listens on\n/run/nbdswap/NAME.sock (mode "
+          "0600, directory 0700), NAME being FILE's base\nname without its "
+          "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
+          "('nbdswap status' reads them).  Under systemd socket activation "
+          "(LISTEN_FDS)\nit serves the socket it was given.\n"
+          "\nOptions:\n"
+          " -s, --socket PATH        listen on this unix socket instead\n"
+          " -p, --port N             listen on TCP port N (loopback only, "
+          "unless --bind)\n"
+          " -b, --bind ADDR          listen on this numeric address (port "
+          SERVE_DEFAULT_PORT "\n"
+          "                          unless --port); a non-loopback ADDR "
+          "needs --allow\n"
+          " -a, --allow CIDR[,...]   only these clients may connect (repeat "
+          "or list)\n"
+          "     --tls-psk FILE       require TLS with the pre-shared keys in "
+          "FILE\n"
+          "     --tls-certificates DIR\n"
+          "                          require TLS with the certificates in DIR\n"
+          " -e, --export NAME        serve only the export NAME\n"
+          " -t, --threads N          nbdkit threads per connection (default %d)\n"
+          " -f, --foreground         do not fork (the default under systemd)\n"
+          " -P, --pidfile FILE       write nbdkit's PID to FILE\n"
+          " -n, --dry-run            print the nbdkit command, do not run it\n"
+          " -h, --help               display this help\n"
+          "\nSwap pages are the clients' process memory: whoever can connect "
+          "can read and\nwrite them.  The kernel's nbd client cannot use "
+          "TLS: remote swap over an\nuntrusted network needs 'nbdswap attach "
+          "--encrypt' plus a tunnel or a trusted\nnetwork.\n"
+          "\nEnvironment: NBDSWAP_RUNTIME_DIR (instead of /run/nbdswap), "
+          "NBDSWAP_PLUGIN (the\nplugin to load), NBDSWAP_NBDKIT (the nbdkit "
+          "to run).\n"
+          "\nExit status: 0 serving (in the background), 1 usage error, 2 "
+          "FILE is unfit to\nserve, 3 system error (also: nbdkit failed to "
+          "start, or cannot enforce\n--allow); in the foreground, once nbdkit "
+          "runs, nbdkit's own status.\n",
+          SERVE_DEFAULT_THREADS);
+}
+
+/* Adds the comma-separated CIDRs in list to o->allow. */
+static int
+add_allow (struct serve_opts *o, char *list)
+{
+  char *save = NULL;
+
+  for (char *s = strtok_r (list, ",", &save); s;
+       s = strtok_r (NULL, ",", &save)) {
+    if (!netaddr_is_cidr (s))
+      return usage_error ("serve", "--allow %s: not an address or "
+                          "ADDR/PREFIX (e.g. 192.0.2.0/24 or 2001:db8::/32)",
+                          s);
+    if (o->nr_allow == MAX_ALLOW)
+      return usage_error ("serve", "--allow: more than %d entries: "
+                          "use wider prefixes", MAX_ALLOW);
+    o->allow[o->nr_allow++] = s;
+  }
+  return 0;
+}
+
+/* A decimal number in [min, max]. */
+static bool
+parse_number (const char *s, unsigned long min, unsigned long max,
+              unsigned long *out)
+{
+  char *end;
+
+  if (s[0] < '0' || s[0] > '9')
+    return false;
+  errno = 0;
+  *out = strtoul (s, &end, 10);
+  return errno == 0 && *end == '\0' && *out >= min && *out <= max;
+}
+
+/* Splits argv at "--": nbdswap's own arguments before, nbdkit's after. */
+static int
+split_extra (int argc, char **argv, struct serve_opts *o)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp (argv[i], "--") == 0) {
+      o->extra = argv + i + 1;
+      o->nr_extra = argc - i - 1;
+      argv[i] = NULL;
+      return i;
+    }
+  return argc;
+}
+
+/* getopt over nbdswap's own arguments; 0 or an exit status (-1: help). */
+static int
+parse_options (int argc, char **argv, struct serve_opts *o)
+{
+  static const struct option longopts[] = {
+    { "socket", required_argument, NULL, 's' },
+    { "port", required_argument, NULL, 'p' },
+    { "bind", required_argument, NULL, 'b' },
+    { "allow", required_argument, NULL, 'a' },
+    { "tls-psk", required_argument, NULL, 'K' },
+    { "tls-certificates", required_argument, NULL, 'C' },
+    { "export", required_argument, NULL, 'e' },
+    { "threads", required_argument, NULL, 't' },
+    { "foreground", no_argument, NULL, 'f' },
+    { "pidfile", required_argument, NULL, 'P' },
+    { "dry-run", no_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  unsigned long n;
+  int c, r;
+
+  while ((c = getopt_long (argc, argv, "s:p:b:a:e:t:fP:nh", longopts,
+                           NULL)) != -1) {
+    switch (c) {
+    case 's': o->socket = optarg; break;
+    case 'p':
+      if (!parse_number (optarg, 1, 65535, &n))
+        return usage_error ("serve", "--port %s: not a port number "
+                            "(1-65535)", optarg);
+      o->port = optarg;
+      break;
+    case 'b': o->bind = optarg; break;
+    case 'a':
+      if ((r = add_allow (o, optarg)) != 0)
+        return r;
+      break;
+    case 'K': o->tls_psk = optarg; break;
+    case 'C': o->tls_certs = optarg; break;
+    case 'e': o->export = optarg; break;
+    case 't':
+      if (!parse_number (optarg, 1, 1024, &n))
+        return usage_error ("serve", "--threads %s: not a number from 1 "
+                            "to 1024 (default %d)", optarg,
+                            SERVE_DEFAULT_THREADS);
+      o->threads = (unsigned) n;
+      break;
+    case 'f': o->foreground = true; break;
+    case 'P': o->pidfile = optarg; break;
+    case 'n': o->dry_run = true; break;
+    case 'h': usage (); return -1;
+    default: return try_help ("serve");   /* getopt said why */
+    }
+  }
+  if (argc - optind != 1)
+    return usage_error ("serve", argc == optind ? "expected FILE"
+                        : "expected one FILE (nbdkit arguments go after "
+                        "'--')");
+  o->file = argv[optind];
+  return 0;
+}
+
+/* True when systemd handed this process its listening socket(s). */
+static bool
+socket_activated (void)
+{
+  const char *fds = getenv ("LISTEN_FDS"), *pid = getenv ("LISTEN_PID");
+
+  return fds && fds[0] && fds[0] != '0'
+    && (pid == NULL || atol (pid) == (long) getpid ());
+}
+
+/* The address family and loopback-ness of the activated socket (fd 3). */
+static bool
+activated_tcp_is_public (void)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char host[64];
+
+  if (getsockname (3, (struct sockaddr *) &ss, &len) == -1)
+    return false;
+  if (ss.ss_family == AF_INET)
+    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr,
+               host, sizeof host);
+  else if (ss.ss_family == AF_INET6)
+    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr,
+               host, sizeof host);
+  else
+    return false;
+  return !netaddr_is_loopback (host);
+}
+
+/* The rules between options; 0 or EXIT_USAGE with one line. */
+static int
+check_options (struct serve_opts *o)
+{
+  bool tcp = o->port || o->bind;
+
+  if (o->socket && tcp)
+    return usage_error ("serve", "--socket and --port/--bind exclude each "
+                        "other: serve on a unix socket or on TCP");
+  if (o->tls_psk && o->tls_certs)
+    return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
+                        "each other: choose one kind of TLS credentials");
+  if (o->activated && (o->socket || tcp))
+    return usage_error ("serve", "systemd passed a listening socket "
+                        "(LISTEN_FDS): drop --socket/--port/--bind, the "
+                        ".socket unit says where to listen");
+  if (o->bind && !netaddr_is_numeric (o->bind))
+    return usage_error ("serve", "--bind %s: not a numeric IPv4 or IPv6 "
+                        "address: give the address itself", o->bind);
+  if (o->nr_allow > 0 && !tcp && !o->activated)
+    return usage_error ("serve", "--allow applies to TCP (--port/--bind): "
+                        "a unix socket is guarded by its mode 0600");
+  if (o->nr_allow == 0 && o->bind && !netaddr_is_loopback (o->bind))
+    return usage_error ("serve", "--bind %s is not loopback: give --allow "
+                        "CIDR for the clients that may connect; swap pages "
+                        "are process memory, whoever connects can read and "
+                        "write them", o->bind);
+  if (o->nr_allow == 0 && o->activated && activated_tcp_is_public ())
+    return usage_error ("serve", "the socket systemd passed is TCP on a "
+                        "non-loopback address: give --allow CIDR for the "
+                        "clients that may connect; swap pages are process "
+                        "memory, whoever connects can read and write them");
+  return 0;
+}
+
+/* Looks for direct=false among the plugin parameters after "--": then
+ * the verification must not insist on O_DIRECT either. */
+static void
+scan_extra (struct serve_opts *o)
+{
+  o->direct = true;
+  for (int i = 0; i < o->nr_extra; i++)
+    if (strncmp (o->extra[i], "direct=", 7) == 0)
+      o->direct = !(strcmp (o->extra[i] + 7, "false") == 0
+                    || strcmp (o->extra[i] + 7, "0") == 0
+                    || strcmp (o->extra[i] + 7, "no") == 0
+                    || strcmp (o->extra[i] + 7, "off") == 0);
+}
+
+/* The same verification as 'nbdswap verify'; the report on stderr when
+ * the file is unfit.  0 fit, else an exit status. */
+static int
+verify_file (const struct serve_opts *o)
+{
+  struct verify_options vo;
+  struct verify_result res;
+  int fd, r;
+
+  fd = open (o->file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd == -1 && errno == ENOENT) {
+    log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
+               o->file, o->file);
+    return EXIT_SYSTEM;
+  }
+  if (fd == -1) {
+    log_error ("%s: cannot open: %m", o->file);
+    return EXIT_SYSTEM;
+  }
+  verify_options_init (&vo);
+  vo.direct = o->direct;
+  r = verify_fd (fd, o->file, &vo, &res);
+  close (fd);
+  if (r < 0) {
+    log_error ("%s: cannot verify: %s", o->file, strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  r = 0;
+  if (res.verdict != VERIFY_FIT) {
+    verify_print_text (stderr, &res);
+    log_error ("%s: not fit to serve as swap (%zu problem%s above): fix "
+               "%s, or recreate it with 'nbdswap create'", o->file,
+               res.nr_errors, res.nr_errors == 1 ? "" : "s",
+               res.nr_errors == 1 ? "it" : "them");
+    r = EXIT_UNFIT;
+  }
+  verify_result_free (&res);
+  return r;
+}
+
+/* The runtime directory exists, is a directory and has mode 0700. */
+static int
+make_runtime_dir (const char *dir)
+{
+  struct stat st;
+
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    log_error ("%s: cannot create the runtime directory: %m (set "
+               "NBDSWAP_RUNTIME_DIR, or give --socket)", dir);
+    return EXIT_SYSTEM;
+  }
+  if (stat (dir, &st) == -1 || !S_ISDIR (st.st_mode)) {
+    log_error ("%s: not a directory: remove it, or set NBDSWAP_RUNTIME_DIR",
+               dir);
+    return EXIT_SYSTEM;
+  }
+  /* A directory that others can enter would let them reach the socket
+   * if its mode were ever wider: swap pages are process memory. */
+  if ((st.st_mode & 0777) != 0700 && chmod (dir, 0700) == -1) {
+    log_error ("%s: cannot make it mode 0700: %m", dir);
+    return EXIT_SYSTEM;
+  }
+  return 0;
+}
+
+/* An existing socket file at path: remove it if no one listens (a
+ * server that was killed), refuse if someone does. */
+static int
+clear_stale_socket (const char *path)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  struct stat st;
+  int s, r;
+
+  if (lstat (path, &st) == -1)
+    return 0;
+  if (!S_ISSOCK (st.st_mode)) {
+    log_error ("%s: exists and is not a socket: remove it or choose "
+               "another --socket", path);
+    return EXIT_SYSTEM;
+  }
+  snprintf (sun.sun_path, sizeof sun.sun_path, "%s", path);
+  s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s == -1) {
+    log_error ("socket: %m");
+    return EXIT_SYSTEM;
+  }
+  r = connect (s, (struct sockaddr *) &sun, sizeof sun);
+  close (s);
+  if (r == 0) {
+    log_error ("%s: another server is listening there: stop it (see "
+               "'nbdswap status') or choose another --socket", path);
+    return EXIT_SYSTEM;
+  }
+  if (unlink (path) == -1) {
+    log_error ("%s: cannot remove the stale socket: %m", path);
+    return EXIT_SYSTEM;
+  }
+  return 0;
+}
+
+/* Binds and listens on the unix socket, mode 0600, and makes it fd 3
+ * for nbdkit the way systemd would (LISTEN_FDS=1).  nbdkit sets its own
+ * umask (022) before binding -U, which would leave the socket 0755. */
+static int
+bind_socket (struct serve_opts *o)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  mode_t old;
+  int s, r;
+
+  snprintf (sun.sun_path, sizeof sun.sun_path, "%s", o->socket);
+  s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s == -1) {
+    log_error ("socket: %m");
+    return EXIT_SYSTEM;
+  }
+  old = umask (0177);
+  r = bind (s, (struct sockaddr *) &sun, sizeof sun);
+  umask (old);
+  if (r == -1 || chmod (o->socket, 0600) == -1 || listen (s, 128) == -1) {
+    log_error ("%s: cannot listen there: %m: check the directory exists "
+               "and is writable, or choose another --socket", o->socket);
+    close (s);
+    return EXIT_SYSTEM;
+  }
+  o->listen_fd = s;
+  return 0;
+}
+
+/* Hands the bound socket to nbdkit as fd 3, LISTEN_FDS=1, LISTEN_PID
+ * this process (exec keeps the PID).  0 or EXIT_SYSTEM. */
+static int
+pass_socket (const struct serve_opts *o)
+{
+  char pid[32];
+
+  if (o->listen_fd != 3 && dup2 (o->listen_fd, 3) == -1) {
+    log_error ("dup2: %m");
+    return EXIT_SYSTEM;
+  }
+  /* dup2 clears close-on-exec; a socket that already was fd 3 keeps
+   * whatever it had. */
+  fcntl (3, F_SETFD, 0);
+  snprintf (pid, sizeof pid, "%ld", (long) getpid ());
+  if (setenv ("LISTEN_FDS", "1", 1) == -1
+      || setenv ("LISTEN_PID", pid, 1) == -1) {
+    log_error ("setenv: %m");
+    return EXIT_SYSTEM;
+  }
+  unsetenv ("LISTEN_FDNAMES");
+  return 0;
+}
+
+/* Socket and stats paths; the runtime directory made.  0 or a status. */
+static int
+prepare_paths (struct serve_opts *o)
+{
+  const char *dir = serve_runtime_dir ();
+  char name[NAME_MAX + 1];
+  struct sockaddr_un sun;
+  int r;
+
+  serve_instance_name (o->file, name, sizeof name);
+  if (!o->dry_run && (r = make_runtime_dir (dir)) != 0)
+    return r;
+  snprintf (o->stats_buf, sizeof o->stats_buf, "%s/%s.stats", dir, name);
+  if (o->pidfile == NULL) {
+    snprintf (o->pid_buf, sizeof o->pid_buf, "%s/%s.pid", dir, name);
+    o->pidfile = o->pid_buf;
+  }
+  if (o->activated || o->port || o->bind)
+    return 0;
+  if (o->socket == NULL) {
+    snprintf (o->socket_buf, sizeof o->socket_buf, "%s/%s.sock", dir, name);
+    o->socket = o->socket_buf;
+  }
+  if (strlen (o->socket) >= sizeof sun.sun_path) {
+    log_error ("%s: a unix socket path must be shorter than %zu bytes: "
+               "choose a shorter --socket or NBDSWAP_RUNTIME_DIR",
+               o->socket, sizeof sun.sun_path);
+    return EXIT_SYSTEM;
+  }
+  if (o->dry_run)
+    return 0;
+  if ((r = clear_stale_socket (o->socket)) != 0)
+    return r;
+  return o->foreground ? bind_socket (o) : 0;
+}
+
+/* TLS credentials must exist before nbdkit is asked to load them. */
+static int
+check_tls (const struct serve_opts *o)
+{
+  struct stat st;
+
+  if (o->tls_psk && (stat (o->tls_psk, &st) == -1 || !S_ISREG (st.st_mode))) {
+    log_error ("--tls-psk %s: not a readable file: make one with "
+               "'psktool -u CLIENT -p %s'", o->tls_psk, o->tls_psk);
+    return EXIT_SYSTEM;
+  }
+  if (o->tls_certs
+      && (stat (o->tls_certs, &st) == -1 || !S_ISDIR (st.st_mode))) {
+    log_error ("--tls-certificates %s: not a directory: give the directory "
+               "holding ca-cert.pem, server-cert.pem and server-key.pem",
+               o->tls_certs);
+    return EXIT_SYSTEM;
+  }
+  if (o->tls_psk || o->tls_certs)
+    log_warning ("TLS is required of clients: the kernel's nbd client "
+                 "cannot use TLS, so this export is for userspace clients "
+                 "(qemu, nbdcopy) or a TLS tunnel");
+  return 0;
+}
+
+/* True when nbdkit's ip filter can parse an address.  Debian 12's
+ * nbdkit 1.32.5 builds it without inet_pton: every address rule is
+ * refused ("cannot parse address"), so an allow-list cannot be
+ * enforced there. */
+static bool
+ip_filter_works (void)
+{
+  const char *nbdkit = getenv ("NBDSWAP_NBDKIT");
+  int status, null;
+  pid_t pid;
+
+  if (nbdkit == NULL || nbdkit[0] == '\0')
+    nbdkit = "nbdkit";
+  fflush (NULL);
+  pid = fork ();
+  if (pid == 0) {
+    null = open ("/dev/null", O_RDWR);
+    dup2 (null, 1);
+    dup2 (null, 2);
+    execlp (nbdkit, nbdkit, "-U", "-", "--filter=ip", "null",
+            "allow=127.0.0.1", "--run", "true", (char *) NULL);
+    _exit (127);
+  }
+  return pid > 0 && waitpid (pid, &status, 0) == pid
+    && WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+/* What survives execve: IO_FLUSHER, the OOM exemption, the memlock
+ * limit.  Each failure is a warning; the plugin repeats its own. */
+static void
+harden_before_exec (void)
+{
+  struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+  int r;
+
+  r = harden_io_flusher ();
+  if (r < 0)
+    log_warning ("PR_SET_IO_FLUSHER: %s: nbdkit will run without it: it "
+                 "needs CAP_SYS_RESOURCE (root, or AmbientCapabilities= in "
+                 "the unit)", strerror (-r));
+  r = harden_oom_exempt ();
+  if (r < 0)
+    log_warning ("oom_score_adj -1000: %s: the OOM killer may pick the "
+                 "server: it needs CAP_SYS_RESOURCE (root, or "
+                 "OOMScoreAdjust=-1000 in the unit)", strerror (-r));
+  /* Only raises what the caller may raise (CAP_SYS_RESOURCE); the
+   * plugin names the fix if mlockall then fails. */
+  setrlimit (RLIMIT_MEMLOCK, &rl);
+}
+
+/* Where the plugin is: $NBDSWAP_PLUGIN, the build tree's when this
+ * nbdswap runs from a build tree, else nbdkit's plugin directory. */
+static const char *
+find_plugin (char *buf, size_t len)
+{
+  const char *env = getenv ("NBDSWAP_PLUGIN");
+  char self[PATH_MAX], *slash;
+  ssize_t n;
+
+  if (env && env[0])
+    return env;
+  n = readlink ("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    slash = strrchr (self, '/');
+    if (slash) {
+      *slash = '\0';
+      if (snprintf (buf, len, "%s/../plugin/.libs/" SERVE_PLUGIN_SO,
+                    self) < (int) len
+          && access (buf, R_OK) == 0)
+        return buf;
+    }
+  }
+  return SERVE_PLUGIN_NAME;
+}
+
+/* Appends one argument; args has room (see build_args). */
+#define ADD(x) (args[n++] = (char *) (x))
+
+/* The nbdkit command line, NULL-terminated, in *out (caller frees the
+ * vector; the strings are static or in o).  0 or -errno. */
+static int
+build_args (struct serve_opts *o, char ***out)
+{
+  static char plugin[PATH_MAX], threads[16], filearg[PATH_MAX + 8];
+  static char statsarg[PATH_MAX + 16], allowarg[4096], exparg[512];
+  const char *nbdkit = getenv ("NBDSWAP_NBDKIT");
+  char **args = calloc ((size_t) o->nr_extra + 40, sizeof *args);
+  size_t n = 0, used = 0;
+  char *abs;
+
+  if (args == NULL)
+    return -errno;
+  ADD (nbdkit && nbdkit[0] ? nbdkit : "nbdkit");
+  if (o->foreground)
+    ADD ("-f");
+  /* In the foreground a unix socket is bound by us and passed as
+   * LISTEN_FDS (bind_socket); an activated one is passed through. */
+  if (o->socket && !o->foreground) {
+    ADD ("-U");
+    ADD (o->socket);
+  }
+  else if (o->port || o->bind) {
+    ADD ("-p");
+    ADD (o->port ? o->port : SERVE_DEFAULT_PORT);
+    ADD ("-i");
+    ADD (o->bind ? o->bind : "127.0.0.1");
+  }
+  snprintf (threads, sizeof threads, "%u", o->threads);
+  ADD ("-t");
+  ADD (threads);
+  if (o->pidfile) {
+    ADD ("-P");
+    ADD (o->pidfile);
+  }
+  if (o->tls_psk || o->tls_certs) {
+    ADD ("--tls=require");
+    ADD (o->tls_psk ? "--tls-psk" : "--tls-certificates");
+    ADD (o->tls_psk ? o->tls_psk : o->tls_certs);
+  }
+  if (o->export) {
+    ADD ("-e");
+    ADD (o->export);
+    ADD ("--filter=exportname");
+  }
+  if (o->nr_allow > 0)
+    ADD ("--filter=ip");
+  ADD (find_plugin (plugin, sizeof plugin));
+  /* Absolute, so that 'nbdswap status FILE' can match it. */
+  abs = realpath (o->file, NULL);
+  snprintf (filearg, sizeof filearg, "file=%s", abs ? abs : o->file);
+  free (abs);
+  ADD (filearg);
+  snprintf (statsarg, sizeof statsarg, "stats-file=%s", o->stats_buf);
+  ADD (statsarg);
+  if (o->export) {
+    snprintf (exparg, sizeof exparg, "exportname=%s", o->export);
+    ADD (exparg);
+    ADD ("exportname-strict=true");
+  }
+  if (o->nr_allow > 0) {
+    used = (size_t) snprintf (allowarg, sizeof allowarg, "allow=");
+    for (size_t i = 0; i < o->nr_allow && used < sizeof allowarg; i++)
+      used += (size_t) snprintf (allowarg + used, sizeof allowarg - used,
+                                 "%s%s", i ? "," : "", o->allow[i]);
+    ADD (allowarg);
+    ADD ("deny=all");
+  }
+  for (int i = 0; i < o->nr_extra; i++)
+    ADD (o->extra[i]);
+  *out = args;
+  return 0;
+}
+
+/* Prints the command, shell-quoted where needed. */
+static void
+print_args (char **args)
+{
+  for (size_t i = 0; args[i]; i++) {
+    const char *a = args[i];
+    bool plain = a[0] != '\0' && strspn (a, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_=./:,@%+") == strlen (a);
+    if (i)
+      putchar (' ');
+    if (plain)
+      fputs (a, stdout);
+    else {
+      putchar ('\'');
+      for (; *a; a++)
+        if (*a == '\'')
+          fputs ("'\\''", stdout);
+        else
+          putchar (*a);
+      putchar ('\'');
+    }
+  }
+  putchar ('\n');
+}
+
+/* Replaces this process with nbdkit; returns only on failure. */
+static int
+exec_nbdkit (const struct serve_opts *o, char **args)
+{
+  int r;
+
+  if (o->listen_fd >= 0 && (r = pass_socket (o)) != 0)
+    return r;
+  fflush (NULL);
+  execvp (args[0], args);
+  log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
+             "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
+  return EXIT_SYSTEM;
+}
+
+/* Reads a PID from a pidfile; 0 if there is none yet. */
+static pid_t
+read_pidfile (const char *path)
+{
+  FILE *fp = fopen (path, "re");
+  int pid = 0;
+
+  if (fp == NULL)
+    return 0;
+  if (fscanf (fp, "%d", &pid) != 1)
+    pid = 0;
+  fclose (fp);
+  return pid;
+}
+
+/* Background: nbdkit forks itself once the plugin accepted the file and
+ * the socket is bound (its parent's exit status says whether it got
+ * that far); then the socket is made 0600.  nbdkit's -U socket is 0755
+ * for that moment, in a 0700 directory, and 0755 gives others no write
+ * permission, which connect needs.  (serve does not hand nbdkit a
+ * socket here: nbdkit runs in the foreground then and sets
+ * PR_SET_PDEATHSIG, so it would die with this process.) */
+static int
+run_background (const struct serve_opts *o, char **args)
+{
+  struct timespec pause = { 0, 200 * 1000 * 1000 };
+  int status;
+  pid_t pid;
+
+  unlink (o->pidfile);
+  fflush (NULL);
+  pid = fork ();
+  if (pid == -1) {
+    log_error ("fork: %m");
+    return EXIT_SYSTEM;
+  }
+  if (pid == 0) {
+    execvp (args[0], args);
+    log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
+               "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
+    _exit (EXIT_SYSTEM);
+  }
+  if (waitpid (pid, &status, 0) == -1 || !WIFEXITED (status)
+      || WEXITSTATUS (status) != 0) {
+    log_error ("%s: nbdkit did not start: the lines above say why",
+               o->file);
+    return EXIT_SYSTEM;
+  }
+  if (o->socket && chmod (o->socket, 0600) == -1)
+    log_warning ("%s: chmod 0600: %m", o->socket);
+  /* The plugin locks memory after the fork; give it a moment to fail. */
+  nanosleep (&pause, NULL);
+  pid = read_pidfile (o->pidfile);
+  if (pid <= 0 || kill (pid, 0) == -1) {
+    log_error ("%s: nbdkit stopped after starting: see the system log "
+               "(journalctl -t nbdkit) for why", o->file);
+    return EXIT_SYSTEM;
+  }
+  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
+          o->socket ? o->socket : "TCP", (int) pid);
+  return EXIT_FIT;
+}
+
+/* Everything before the exec; 0 or an exit status. */
+static int
+prepare (struct serve_opts *o)
+{
+  int r;
+
+  o->activated = socket_activated ();
+  /* systemd runs services in the foreground (Type=simple); so does
+   * socket activation. */
+  if (o->activated || getenv ("INVOCATION_ID"))
+    o->foreground = true;
+  if ((r = check_options (o)) != 0)
+    return r;
+  scan_extra (o);
+  if ((r = verify_file (o)) != 0)
+    return r;
+  if ((r = check_tls (o)) != 0)
+    return r;
+  if (o->nr_allow > 0 && !o->dry_run && !ip_filter_works ()) {
+    log_error ("--allow: this nbdkit's ip filter cannot parse addresses "
+               "(Debian 12's nbdkit 1.32.5 is built without inet_pton), so "
+               "the allow-list cannot be enforced: serve on loopback or a "
+               "unix socket and put a firewall or tunnel in front");
+    return EXIT_SYSTEM;
+  }
+  return prepare_paths (o);
+}
+
+/* Parses, verifies, prepares and execs nbdkit. */
+int
+cmd_serve (int argc, char **argv)
+{
+  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1 };
+  char **args = NULL;
+  int r;
+
+  argc = split_extra (argc, argv, &o);
+  r = parse_options (argc, argv, &o);
+  if (r != 0)
+    return r == -1 ? EXIT_FIT : r;
+  if ((r = prepare (&o)) != 0)
+    return r;
+  if ((r = build_args (&o, &args)) < 0) {
+    log_error ("%s", strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  if (o.dry_run) {
+    if (o.socket && o.foreground)
+      printf ("# nbdswap binds %s (mode 0600) and passes it to nbdkit as "
+              "fd 3 (LISTEN_FDS=1)\n", o.socket);
+    print_args (args);
+    free (args);
+    return EXIT_FIT;
+  }
+  harden_before_exec ();
+  r = o.foreground ? exec_nbdkit (&o, args) : run_background (&o, args);
+  free (args);
+  return r;
+}

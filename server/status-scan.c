@@ -1,0 +1,548 @@
+/* nbdswap status: finding servers, devices and swap areas (status.h). */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve.h"
+#include "status.h"
+
+/* How long to wait for servers to rewrite their stats files. */
+#define STATS_WAIT_MS 2000
+#define STATS_POLL_MS 20
+
+const char *const status_counter_names[ST_NR] = {
+  "reads", "writes", "zeroes", "flushes", "read_bytes", "write_bytes",
+  "rmw", "bounced", "retries", "errors", "p50", "p99", "p999",
+};
+
+/* Reads a whole small file into a NUL-terminated malloc'd buffer; its
+ * length in *len.  NULL with errno set on failure. */
+static char *
+read_small_file (const char *path, size_t *len)
+{
+  size_t cap = 4096, n = 0;
+  char *buf = malloc (cap), *nb;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t r;
+
+  if (buf == NULL || fd == -1) {
+    free (buf);
+    if (fd >= 0)
+      close (fd);
+    return NULL;
+  }
+  while ((r = read (fd, buf + n, cap - n - 1)) > 0) {
+    n += (size_t) r;
+    if (cap - n - 1 == 0) {
+      if (cap >= 1 << 20 || (nb = realloc (buf, cap * 2)) == NULL)
+        break;
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  close (fd);
+  buf[n] = '\0';
+  if (len)
+    *len = n;
+  return buf;
+}
+
+bool
+status_parse_stats (const char *json, uint64_t *counters)
+{
+  char key[32];
+  const char *p;
+
+  for (int i = 0; i < ST_NR; i++) {
+    snprintf (key, sizeof key, "\"%s\":", status_counter_names[i]);
+    p = strstr (json, key);
+    if (p == NULL)
+      return false;
+    p += strlen (key);
+    if (*p < '0' || *p > '9')
+      return false;
+    counters[i] = strtoull (p, NULL, 10);
+  }
+  return true;
+}
+
+/* The value of option opt ("-U") or its long form ("--unix") in argv,
+ * written either "-U X", "-UX", "--unix X" or "--unix=X". */
+static const char *
+find_option (char **argv, size_t argc, const char *opt, const char *lopt)
+{
+  size_t ol = strlen (opt), ll = strlen (lopt);
+
+  for (size_t i = 1; i < argc; i++) {
+    if (strcmp (argv[i], opt) == 0 || strcmp (argv[i], lopt) == 0)
+      return i + 1 < argc ? argv[i + 1] : NULL;
+    if (strncmp (argv[i], lopt, ll) == 0 && argv[i][ll] == '=')
+      return argv[i] + ll + 1;
+    if (strncmp (argv[i], opt, ol) == 0 && argv[i][ol] != '\0'
+        && opt[1] != '-')
+      return argv[i] + ol;
+  }
+  return NULL;
+}
+
+/* The value of key=VALUE among argv. */
+static const char *
+find_param (char **argv, size_t argc, const char *key)
+{
+  size_t kl = strlen (key);
+
+  for (size_t i = 1; i < argc; i++)
+    if (strncmp (argv[i], key, kl) == 0 && argv[i][kl] == '=')
+      return argv[i] + kl + 1;
+  return NULL;
+}
+
+static char *
+dup_or_null (const char *s)
+{
+  return s ? strdup (s) : NULL;
+}
+
+/* Fills *s from a process's command line (NUL-separated in buf). */
+static bool
+parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
+{
+  char *argv[512];
+  size_t argc = 0;
+
+  for (size_t i = 0; i < len && argc < 512; i += strlen (buf + i) + 1)
+    argv[argc++] = buf + i;
+  if (!serve_cmdline_is_ours (argv, argc))
+    return false;
+  memset (s, 0, sizeof *s);
+  s->pid = pid;
+  s->file = dup_or_null (find_param (argv, argc, "file"));
+  s->stats_file = dup_or_null (find_param (argv, argc, "stats-file"));
+  s->socket = dup_or_null (find_option (argv, argc, "-U", "--unix"));
+  s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
+  s->bind = dup_or_null (find_option (argv, argc, "-i", "--ipaddr"));
+  s->export = dup_or_null (find_option (argv, argc, "-e", "--exportname"));
+  s->activated = s->socket == NULL && s->port == NULL;
+  return true;
+}
+
+static void
+served_free (struct served *s)
+{
+  free (s->file);
+  free (s->stats_file);
+  free (s->socket);
+  free (s->port);
+  free (s->bind);
+  free (s->export);
+}
+
+/* True when the served file is one of files[] (already absolute). */
+static bool
+wanted (const struct served *s, char **files, size_t nr_files)
+{
+  if (nr_files == 0)
+    return true;
+  for (size_t i = 0; i < nr_files; i++)
+    if (s->file && strcmp (s->file, files[i]) == 0)
+      return true;
+  return false;
+}
+
+/* True when the process catches SIGUSR1 (SigCgt in /proc/PID/status). */
+static bool
+catches_sigusr1 (pid_t pid)
+{
+  char path[64], *buf, *p;
+  unsigned long long mask = 0;
+
+  snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+  buf = read_small_file (path, NULL);
+  if (buf == NULL)
+    return false;
+  p = strstr (buf, "\nSigCgt:");
+  if (p)
+    mask = strtoull (p + 8, NULL, 16);
+  free (buf);
+  return (mask >> (SIGUSR1 - 1)) & 1;
+}
+
+/* Appends to a growing array of elements of size sz; NULL on no memory. */
+static void *
+grow (void *array, size_t *nr, size_t sz)
+{
+  char *a = realloc (array, (*nr + 1) * sz);
+
+  if (a == NULL)
+    return NULL;
+  memset (a + *nr * sz, 0, sz);
+  ++*nr;
+  return a;
+}
+
+/* Every process running the plugin, into st->served. */
+static int
+scan_processes (struct status *st, char **files, size_t nr_files)
+{
+  DIR *d = opendir ("/proc");
+  struct dirent *e;
+  struct served s, *a;
+  char path[320], *buf;
+  size_t len;
+
+  if (d == NULL)
+    return -errno;
+  while ((e = readdir (d)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9')
+      continue;
+    snprintf (path, sizeof path, "/proc/%s/cmdline", e->d_name);
+    buf = read_small_file (path, &len);
+    if (buf == NULL)
+      continue;
+    if (parse_cmdline (atoi (e->d_name), buf, len, &s)) {
+      if (!wanted (&s, files, nr_files)
+          || (a = grow (st->served, &st->nr_served, sizeof *a)) == NULL)
+        served_free (&s);
+      else {
+        st->served = a;
+        a[st->nr_served - 1] = s;
+      }
+    }
+    free (buf);
+  }
+  closedir (d);
+  return 0;
+}
+
+/* The path of the listening unix socket among pid's descriptors, from
+ * /proc/PID/fd and /proc/net/unix: how a server that was handed its
+ * socket (nbdswap serve, systemd) is found.  NULL if none. */
+static char *
+inherited_socket (pid_t pid)
+{
+  char path[64], link[64], *buf, *line, *save = NULL, *found = NULL;
+  unsigned long inodes[16], ino;
+  size_t n = 0;
+  struct dirent *e;
+  ssize_t len;
+  DIR *d;
+
+  snprintf (path, sizeof path, "/proc/%d/fd", (int) pid);
+  d = opendir (path);
+  if (d == NULL)
+    return NULL;
+  while ((e = readdir (d)) != NULL && n < 16) {
+    char fdpath[320];
+    snprintf (fdpath, sizeof fdpath, "%s/%s", path, e->d_name);
+    len = readlink (fdpath, link, sizeof link - 1);
+    if (len <= 0)
+      continue;
+    link[len] = '\0';
+    if (sscanf (link, "socket:[%lu]", &ino) == 1)
+      inodes[n++] = ino;
+  }
+  closedir (d);
+  buf = n ? read_small_file ("/proc/net/unix", NULL) : NULL;
+  if (buf == NULL)
+    return NULL;
+  /* Num RefCount Protocol Flags Type St Inode Path; listening: St 01 */
+  for (line = strtok_r (buf, "\n", &save); line && !found;
+       line = strtok_r (NULL, "\n", &save)) {
+    char sockpath[256];
+    unsigned st;
+    if (sscanf (line, "%*s %*s %*s %*s %*s %x %lu %255s", &st, &ino,
+                sockpath) != 3 || st != 1)
+      continue;
+    for (size_t i = 0; i < n; i++)
+      if (inodes[i] == ino && sockpath[0] == '/')
+        found = strdup (sockpath);
+  }
+  free (buf);
+  return found;
+}
+
+/* The modification time of path in nanoseconds, 0 if it is missing. */
+static uint64_t
+mtime_ns (const char *path)
+{
+  struct stat sb;
+
+  if (path == NULL || stat (path, &sb) == -1)
+    return 0;
+  return (uint64_t) sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+}
+
+static void
+sleep_ms (long ms)
+{
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+  nanosleep (&ts, NULL);
+}
+
+/* Asks every server with a stats file for fresh counters and reads
+ * them: SIGUSR1 to all, then poll until each file changed or time ran
+ * out (then the last counters it wrote, marked not fresh). */
+static void
+collect_stats (struct status *st)
+{
+  uint64_t *before = calloc (st->nr_served + 1, sizeof *before);
+  bool *asked = calloc (st->nr_served + 1, sizeof *asked), waiting = false;
+  char *buf;
+
+  if (before == NULL || asked == NULL) {
+    free (before);
+    free (asked);
+    return;
+  }
+
+  for (size_t i = 0; i < st->nr_served; i++) {
+    struct served *s = &st->served[i];
+    before[i] = mtime_ns (s->stats_file);
+    asked[i] = s->stats_file && catches_sigusr1 (s->pid)
+      && kill (s->pid, SIGUSR1) == 0;
+    waiting |= asked[i];
+  }
+  for (int t = 0; waiting && t < STATS_WAIT_MS / STATS_POLL_MS; t++) {
+    sleep_ms (STATS_POLL_MS);
+    waiting = false;
+    for (size_t i = 0; i < st->nr_served; i++)
+      if (asked[i] && mtime_ns (st->served[i].stats_file) == before[i])
+        waiting = true;
+  }
+  for (size_t i = 0; i < st->nr_served; i++) {
+    struct served *s = &st->served[i];
+    if (s->stats_file == NULL
+        || (buf = read_small_file (s->stats_file, NULL)) == NULL)
+      continue;
+    s->have_stats = status_parse_stats (buf, s->counters);
+    s->stats_fresh = s->have_stats && asked[i]
+      && mtime_ns (s->stats_file) != before[i];
+    free (buf);
+  }
+  free (before);
+  free (asked);
+}
+
+/* /sys/block/NAME/LEAF, or /sys/block for a NULL name; under
+ * $NBDSWAP_SYSROOT when set (the tests' fake sysfs). */
+static void
+sys_path (char *buf, size_t len, const char *name, const char *leaf)
+{
+  const char *root = getenv ("NBDSWAP_SYSROOT");
+
+  if (snprintf (buf, len, "%s/sys/block%s%s%s%s", root ? root : "",
+                name ? "/" : "", name ? name : "", leaf ? "/" : "",
+                leaf ? leaf : "") >= (int) len)
+    buf[0] = '\0';
+}
+
+/* A one-line sysfs attribute, trailing newline removed; false if absent. */
+static bool
+read_attr (const char *name, const char *leaf, char *out, size_t len)
+{
+  char path[PATH_MAX], *buf;
+
+  sys_path (path, sizeof path, name, leaf);
+  buf = read_small_file (path, NULL);
+  if (buf == NULL)
+    return false;
+  buf[strcspn (buf, "\n")] = '\0';
+  snprintf (out, len, "%s", buf);
+  free (buf);
+  return true;
+}
+
+/* The first holder of a device (dm-crypt from attach --encrypt). */
+static void
+find_holder (struct attached *a)
+{
+  char path[PATH_MAX];
+  struct dirent *e;
+  DIR *d;
+
+  sys_path (path, sizeof path, a->name, "holders");
+  d = opendir (path);
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    if (e->d_name[0] != '.' && strlen (e->d_name) < sizeof a->holder) {
+      strcpy (a->holder, e->d_name);
+      break;
+    }
+  closedir (d);
+}
+
+/* Connected nbd devices: those with a pid attribute. */
+static int
+scan_devices (struct status *st)
+{
+  char path[PATH_MAX], val[64];
+  struct attached *a;
+  struct dirent *e;
+  DIR *d;
+
+  sys_path (path, sizeof path, NULL, NULL);
+  d = opendir (path);
+  if (d == NULL)
+    return 0;
+  while ((e = readdir (d)) != NULL) {
+    if (strncmp (e->d_name, "nbd", 3) != 0
+        || strlen (e->d_name) >= sizeof a->name
+        || !read_attr (e->d_name, "pid", val, sizeof val))
+      continue;
+    a = grow (st->attached, &st->nr_attached, sizeof *a);
+    if (a == NULL) {
+      closedir (d);
+      return -ENOMEM;
+    }
+    st->attached = a;
+    a += st->nr_attached - 1;
+    strcpy (a->name, e->d_name);
+    a->pid = atoi (val);
+    if (read_attr (e->d_name, "size", val, sizeof val))
+      a->size = strtoull (val, NULL, 10) * 512;
+    read_attr (e->d_name, "backend", a->backend, sizeof a->backend);
+    find_holder (a);
+  }
+  closedir (d);
+  return 0;
+}
+
+/* Undoes /proc/swaps' octal escapes (\040 for a space) in place. */
+static void
+unescape (char *s)
+{
+  char *w = s;
+
+  for (; *s; s++, w++) {
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+      *w = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+      s += 3;
+    }
+    else
+      *w = *s;
+  }
+  *w = '\0';
+}
+
+/* True when the swap area named swap is device name (or its dm holder):
+ * by name, or by device number for other names of the same node. */
+static bool
+same_device (const char *swap, const char *name)
+{
+  char want[320], dmname[128], dev[32];
+  unsigned maj, mnr;
+  struct stat sb;
+
+  snprintf (want, sizeof want, "/dev/%s", name);
+  if (strcmp (swap, want) == 0)
+    return true;
+  if (read_attr (name, "dm/name", dmname, sizeof dmname)) {
+    snprintf (want, sizeof want, "/dev/mapper/%s", dmname);
+    if (strcmp (swap, want) == 0)
+      return true;
+  }
+  return read_attr (name, "dev", dev, sizeof dev)
+    && sscanf (dev, "%u:%u", &maj, &mnr) == 2
+    && stat (swap, &sb) == 0 && S_ISBLK (sb.st_mode)
+    && sb.st_rdev == makedev (maj, mnr);
+}
+
+/* /proc/swaps: which attached device (or its holder) is swap. */
+static void
+scan_swaps (struct status *st)
+{
+  const char *root = getenv ("NBDSWAP_SYSROOT");
+  char path[PATH_MAX], *buf, *line, *save = NULL, name[256];
+  unsigned long long size, used;
+  int prio;
+
+  snprintf (path, sizeof path, "%s/proc/swaps", root ? root : "");
+  buf = read_small_file (path, NULL);
+  if (buf == NULL)
+    return;
+  line = strtok_r (buf, "\n", &save);   /* the header */
+  while ((line = strtok_r (NULL, "\n", &save)) != NULL) {
+    if (sscanf (line, "%255s %*s %llu %llu %d", name, &size, &used,
+                &prio) != 4)
+      continue;
+    unescape (name);
+    for (size_t i = 0; i < st->nr_attached; i++) {
+      struct attached *a = &st->attached[i];
+      if (!same_device (name, a->name)
+          && !(a->holder[0] && same_device (name, a->holder)))
+        continue;
+      a->swapping = true;
+      snprintf (a->swap_name, sizeof a->swap_name, "%s", name);
+      a->swap_size = size * 1024;
+      a->swap_used = used * 1024;
+      a->swap_priority = prio;
+    }
+  }
+  free (buf);
+}
+
+static int
+by_pid (const void *a, const void *b)
+{
+  const struct served *x = a, *y = b;
+
+  return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int
+by_name (const void *a, const void *b)
+{
+  const struct attached *x = a, *y = b;
+  size_t lx = strlen (x->name), ly = strlen (y->name);
+
+  /* nbd2 before nbd10 */
+  return lx != ly ? (lx > ly) - (lx < ly) : strcmp (x->name, y->name);
+}
+
+int
+status_scan (struct status *st, char **files, size_t nr_files)
+{
+  int r;
+
+  memset (st, 0, sizeof *st);
+  r = scan_processes (st, files, nr_files);
+  if (r == 0)
+    r = scan_devices (st);
+  if (r < 0) {
+    status_free (st);
+    return r;
+  }
+  if (st->nr_served > 1)
+    qsort (st->served, st->nr_served, sizeof *st->served, by_pid);
+  for (size_t i = 0; i < st->nr_served; i++)
+    if (st->served[i].activated)
+      st->served[i].socket = inherited_socket (st->served[i].pid);
+  if (st->nr_attached > 1)
+    qsort (st->attached, st->nr_attached, sizeof *st->attached, by_name);
+  collect_stats (st);
+  scan_swaps (st);
+  return 0;
+}
+
+void
+status_free (struct status *st)
+{
+  for (size_t i = 0; i < st->nr_served; i++)
+    served_free (&st->served[i]);
+  free (st->served);
+  free (st->attached);
+  memset (st, 0, sizeof *st);
+}

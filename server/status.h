@@ -1,0 +1,68 @@
+/* nbdswap status: what the host serves and has attached.
+ *
+ * The scan reads /proc (nbdkit processes running the swapfile plugin,
+ * their command line and their stats file), /sys/block/nbd* (connected
+ * devices) and /proc/swaps.  It asks each server for fresh counters with
+ * SIGUSR1, but only a server whose SigCgt shows that the plugin already
+ * handles SIGUSR1: the signal's default action would kill a server that
+ * is still starting.
+ */
+#ifndef NBDSWAP_STATUS_H
+#define NBDSWAP_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The counters of include/stats.h, in its report order. */
+enum {
+  ST_READS, ST_WRITES, ST_ZEROES, ST_FLUSHES, ST_READ_BYTES, ST_WRITE_BYTES,
+  ST_RMW, ST_BOUNCED, ST_RETRIES, ST_ERRORS, ST_P50_US, ST_P99_US,
+  ST_P999_US, ST_NR
+};
+extern const char *const status_counter_names[ST_NR];
+
+struct served {
+  pid_t pid;
+  char *file;                   /* file= (as given to nbdkit) */
+  char *socket;                 /* -U, or NULL */
+  char *port, *bind;            /* -p, -i, or NULL */
+  char *export;                 /* -e, or NULL */
+  char *stats_file;             /* stats-file=, or NULL */
+  bool activated;               /* neither -U nor -p: handed its socket */
+  bool have_stats;              /* counters read from stats_file */
+  bool stats_fresh;             /* ... after our SIGUSR1 */
+  uint64_t counters[ST_NR];
+};
+
+struct attached {
+  char name[32];                /* "nbd0" */
+  pid_t pid;                    /* the process that connected it */
+  uint64_t size;                /* bytes */
+  char backend[256];            /* netlink backend identifier, or "" */
+  char holder[64];              /* "dm-0" (e.g. attach --encrypt), or "" */
+  bool swapping;                /* in /proc/swaps (itself or its holder) */
+  char swap_name[256];
+  uint64_t swap_size, swap_used; /* bytes */
+  int swap_priority;
+};
+
+struct status {
+  struct served *served;
+  size_t nr_served;
+  struct attached *attached;
+  size_t nr_attached;
+};
+
+/* Fills *st; only servers of the backing files in files[] (resolved to
+ * absolute paths) when nr_files > 0.  Returns 0 or -errno. */
+extern int status_scan (struct status *st, char **files, size_t nr_files);
+
+extern void status_free (struct status *st);
+
+/* Parses the plugin's stats JSON into counters[]; false if it is not
+ * one. */
+extern bool status_parse_stats (const char *json, uint64_t *counters);
+
+#endif /* NBDSWAP_STATUS_H */

@@ -1,0 +1,83 @@
+#!/bin/bash
+# nbdswap serve refusals: wrong arguments, missing and unfit files,
+# non-loopback binds without an allow-list; the nbdkit command line for
+# TLS, exports and allow-lists (--dry-run).  No server is started.
+source "$(dirname "$0")/functions.sh"
+
+backing good.img 1M
+truncate -s 16M "$WORK/sparse.img"
+chmod 0600 "$WORK/sparse.img"
+
+expect_status 0 "^ nbdswap serve FILE" serve --help
+expect_status 0 "^ nbdswap status" status --help
+expect_status 1 "expected FILE" serve
+expect_status 1 "expected one FILE" serve "$WORK/good.img" extra
+expect_status 1 "unrecognized option '--bogus'" serve --bogus "$WORK/good.img"
+expect_status 1 "--port 0: not a port number" serve --port 0 "$WORK/good.img"
+expect_status 1 "--port x: not a port number" serve --port x "$WORK/good.img"
+expect_status 1 "--threads 0: not a number from 1 to 1024" \
+  serve --threads 0 "$WORK/good.img"
+expect_status 1 "--socket and --port/--bind exclude each other" \
+  serve --socket "$WORK/s" --port 10809 "$WORK/good.img"
+expect_status 1 "--tls-psk and --tls-certificates exclude each other" \
+  serve --tls-psk "$WORK/k" --tls-certificates "$WORK" "$WORK/good.img"
+expect_status 1 "--bind localhost: not a numeric IPv4 or IPv6 address" \
+  serve --bind localhost "$WORK/good.img"
+expect_status 1 "--bind 192.0.2.1 is not loopback: give --allow CIDR.*swap pages are process memory" \
+  serve --bind 192.0.2.1 "$WORK/good.img"
+expect_status 1 "--bind 2001:db8::1 is not loopback" \
+  serve --bind 2001:db8::1 --port 10809 "$WORK/good.img"
+expect_status 1 "--allow 10.0.0.0/33: not an address or ADDR/PREFIX" \
+  serve --bind 192.0.2.1 --allow 10.0.0.0/33 "$WORK/good.img"
+expect_status 1 "--allow applies to TCP" \
+  serve --allow 10.0.0.0/8 "$WORK/good.img"
+expect_status 1 "--json and --prometheus exclude each other" \
+  status --json --prometheus "$WORK/m"
+expect_status 1 "unrecognized option '--bogus'" status --bogus
+
+# Files.
+expect_status 3 "$WORK/missing.img: no such file: create it with 'nbdswap create $WORK/missing.img SIZE'" \
+  serve "$WORK/missing.img"
+expect_status 2 "^error \[hole\]: $WORK/sparse.img: .*are a hole" \
+  serve "$WORK/sparse.img"
+expect_status 2 "$WORK/sparse.img: not fit to serve as swap \(1 problem above\)" \
+  serve "$WORK/sparse.img"
+[ ! -e "$NBDSWAP_RUNTIME_DIR/sparse.sock" ] || fail "an unfit file got a socket"
+expect_status 3 "--tls-psk $WORK/none.psk: not a readable file" \
+  serve --tls-psk "$WORK/none.psk" "$WORK/good.img"
+expect_status 3 "exists and is not a socket" \
+  serve --socket "$WORK/good.img" "$WORK/good.img"
+long=$WORK/$(printf 'x%.0s' $(seq 120)).sock
+expect_status 3 "a unix socket path must be shorter than 108 bytes" \
+  serve --socket "$long" "$WORK/good.img"
+NBDSWAP_NBDKIT=$WORK/no-nbdkit expect_status 3 "cannot run $WORK/no-nbdkit" \
+  serve --foreground "$WORK/good.img"
+
+# The nbdkit command line.
+plugin=$(cd "$PWD/../plugin/.libs" && pwd)/nbdkit-swapfile-plugin.so
+expect_status 0 "^nbdkit -U $NBDSWAP_RUNTIME_DIR/good.sock -t 32 -P $NBDSWAP_RUNTIME_DIR/good.pid .*/plugin/.libs/nbdkit-swapfile-plugin.so file=$WORK/good.img stats-file=$NBDSWAP_RUNTIME_DIR/good.stats$" \
+  serve --dry-run "$WORK/good.img"
+NBDSWAP_PLUGIN=swapfile expect_status 0 " -t 8 .* swapfile file=$WORK/good.img .* engine=pread -v$" \
+  serve --dry-run --threads 8 "$WORK/good.img" -- engine=pread -v
+expect_status 0 "^# nbdswap binds $WORK/s.sock .*LISTEN_FDS=1" \
+  serve --dry-run --foreground --socket "$WORK/s.sock" "$WORK/good.img"
+expect_status 0 "^nbdkit -f -t 32 " \
+  serve --dry-run --foreground --socket "$WORK/s.sock" "$WORK/good.img"
+expect_status 0 "^nbdkit -p 10809 -i 127.0.0.1 " \
+  serve --dry-run --port 10809 "$WORK/good.img"
+expect_status 0 "^nbdkit -p 10809 -i 192.0.2.1 .* --filter=ip .* allow=192.0.2.0/24,198.51.100.7,2001:db8::/32 deny=all$" \
+  serve --dry-run --bind 192.0.2.1 --allow 192.0.2.0/24,198.51.100.7 \
+  --allow 2001:db8::/32 "$WORK/good.img"
+: >"$WORK/keys.psk"
+expect_status 0 " --tls=require --tls-psk $WORK/keys.psk " \
+  serve --dry-run --tls-psk "$WORK/keys.psk" "$WORK/good.img"
+expect_status 0 "kernel's nbd client cannot use TLS" \
+  serve --dry-run --tls-psk "$WORK/keys.psk" "$WORK/good.img"
+expect_status 0 " --tls=require --tls-certificates $WORK " \
+  serve --dry-run --tls-certificates "$WORK" "$WORK/good.img"
+expect_status 0 " -e swap1 --filter=exportname .* exportname=swap1 exportname-strict=true" \
+  serve --dry-run --export swap1 "$WORK/good.img"
+INVOCATION_ID=x expect_status 0 "^nbdkit -f " \
+  serve --dry-run "$WORK/good.img"
+
+finish

@@ -1,0 +1,93 @@
+#!/bin/bash
+# nbdswap serve on a unix socket: default paths and modes, data through
+# the socket, a second server refused, a stale socket replaced, status
+# in its three forms.
+source "$(dirname "$0")/functions.sh"
+
+backing host1.img 16M
+serve_bg "$WORK/host1.img"
+pid=$LAST_PID
+sock=$NBDSWAP_RUNTIME_DIR/host1.sock
+
+[ "$(stat -c %a "$NBDSWAP_RUNTIME_DIR")" = 700 ] ||
+  fail "runtime directory mode $(stat -c %a "$NBDSWAP_RUNTIME_DIR"), not 700"
+[ -S "$sock" ] || fail "no socket at $sock"
+[ "$(stat -c %a "$sock")" = 600 ] ||
+  fail "socket mode $(stat -c %a "$sock"), not 600"
+[ "$(cat "$NBDSWAP_RUNTIME_DIR/host1.pid")" = "$pid" ] ||
+  fail "pidfile does not name PID $pid"
+ok "socket 0600 in a 0700 directory, pidfile"
+io "nbd+unix:///?socket=$sock"
+
+# The data reached the file itself.
+cmp <(dd if="$WORK/host1.img" bs=4096 skip=1 count=16 status=none) \
+  <(head -c 65536 /dev/zero | tr '\0' '\132') ||
+  fail "the written pattern is not in the backing file"
+
+# One server per file: the second is refused by the verification.
+expect_status 2 "\[locked\].*already served by another process" \
+  serve "$WORK/host1.img" --socket "$WORK/second.sock"
+
+# status: the table, JSON, Prometheus; only this test's server.
+expect_status 0 "^$pid +$WORK/host1.img +unix:$sock +1 +1 " \
+  status "$WORK/host1.img"
+nbdswap status --json "$WORK/host1.img" >"$WORK/status.json"
+python3 -m json.tool "$WORK/status.json" >/dev/null ||
+  fail "status --json is not JSON: $(cat "$WORK/status.json")"
+python3 - "$WORK/status.json" "$pid" "$sock" <<'PY' || fail "status --json content"
+import json, sys
+st = json.load(open(sys.argv[1]))
+s = st["served"]
+assert len(s) == 1, s
+s = s[0]
+assert s["pid"] == int(sys.argv[2]), s
+assert s["socket"] == sys.argv[3], s
+assert s["stats_fresh"] is True, s
+c = s["counters"]
+assert c["reads"] >= 1 and c["writes"] >= 1 and c["write_bytes"] >= 65536, c
+assert set(c["latency_us"]) == {"p50", "p99", "p999"}, c
+assert isinstance(st["attached"], list)
+PY
+ok "status --json"
+nbdswap status --prometheus "$WORK/metrics.prom" "$WORK/host1.img" ||
+  fail "status --prometheus failed"
+[ ! -e "$WORK/metrics.prom.tmp" ] || fail "status left metrics.prom.tmp"
+python3 - "$WORK/metrics.prom" "$WORK/host1.img" <<'PY' || fail "status --prometheus format"
+import re, sys
+text = open(sys.argv[1]).read()
+helps, types, samples = set(), set(), {}
+for line in text.splitlines():
+    if line.startswith("# HELP "):
+        helps.add(line.split()[2])
+    elif line.startswith("# TYPE "):
+        name, kind = line.split()[2:4]
+        assert kind in ("counter", "gauge"), line
+        types.add(name)
+    else:
+        m = re.fullmatch(r'([a-z_]+)(\{[^}]*\})? ([0-9]+)', line)
+        assert m, "bad sample line: " + line
+        assert m.group(1) in types, "sample before its TYPE: " + line
+        samples[m.group(1) + (m.group(2) or "")] = int(m.group(3))
+assert helps == types, (helps, types)
+f = sys.argv[2]
+assert samples['nbdswap_server_requests_total{file="%s",op="write"}' % f] >= 1
+assert samples['nbdswap_server_bytes_total{file="%s",op="read"}' % f] >= 65536
+assert 'nbdswap_server_latency_microseconds{file="%s",quantile="0.99"}' % f in samples
+PY
+ok "status --prometheus"
+
+# A server killed without cleanup leaves its socket: the next serve
+# removes the stale one.
+kill -KILL "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+[ -S "$sock" ] || fail "expected a stale socket after SIGKILL"
+serve_bg "$WORK/host1.img"
+io "nbd+unix:///?socket=$sock"
+# A socket someone listens on is not taken over.
+backing other.img 1M
+expect_status 3 "$sock: another server is listening there" \
+  serve "$WORK/other.img" --socket "$sock"
+stop "$LAST_PID"
+expect_status 0 "^Served: none" status "$WORK/host1.img"
+
+finish
