@@ -9,7 +9,7 @@ PACKAGES="
   libseccomp-dev libnl-genl-3-dev
   nbd-client nbd-server qemu-utils qemu-system-x86 fio
   e2fsprogs xfsprogs btrfs-progs util-linux kmod busybox-static cpio
-  valgrind gnuplot-nox nfs-kernel-server
+  valgrind gnuplot-nox nfs-kernel-server systemd python3 iproute2
 "
 
 missing=
