@@ -15,6 +15,9 @@
 #ifndef NBDSWAP_HARDEN_H
 #define NBDSWAP_HARDEN_H
 
+/* Before threads exist (.load): one malloc arena, so that locked
+ * address space (VmLck) stays close to what is used. */
+extern void harden_malloc (void);
 extern int harden_mlock (void);
 extern int harden_oom_exempt (void);
 extern int harden_io_flusher (void);

@@ -90,6 +90,7 @@ nbdkit_sink (enum log_level level, const char *line)
 static void
 swapfile_load (void)
 {
+  harden_malloc ();
   log_set_sink (nbdkit_sink);
   config_init (&cfg);
 }

@@ -550,8 +550,11 @@ ip_filter_works (void)
     && WIFEXITED (status) && WEXITSTATUS (status) == 0;
 }
 
-/* What survives execve: IO_FLUSHER, the OOM exemption, the memlock
- * limit.  Each failure is a warning; the plugin repeats its own. */
+/* The stack limit nbdkit gets, and so its threads' stack size. */
+#define SERVE_STACK (512 * 1024)
+
+/* What survives execve: IO_FLUSHER, the OOM exemption, the memlock and
+ * stack limits.  Each failure is a warning; the plugin repeats its own. */
 static void
 harden_before_exec (void)
 {
@@ -571,6 +574,16 @@ harden_before_exec (void)
   /* Only raises what the caller may raise (CAP_SYS_RESOURCE); the
    * plugin names the fix if mlockall then fails. */
   setrlimit (RLIMIT_MEMLOCK, &rl);
+  /* glibc sizes new threads' stacks from RLIMIT_STACK (8 MiB by
+   * default), and with mlockall every stack is locked address space:
+   * 16 threads a connection make that hundreds of MiB of VmLck.  The
+   * serving threads need a few KiB (the plugin keeps its batches small):
+   * 512 KiB is ample.  Never raised, only lowered. */
+  if (getrlimit (RLIMIT_STACK, &rl) == 0
+      && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SERVE_STACK)) {
+    rl.rlim_cur = SERVE_STACK;
+    setrlimit (RLIMIT_STACK, &rl);
+  }
 }
 
 /* Where the plugin is: $NBDSWAP_PLUGIN, the build tree's when this

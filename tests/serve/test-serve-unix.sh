@@ -17,6 +17,10 @@ sock=$NBDSWAP_RUNTIME_DIR/host1.sock
 [ "$(cat "$NBDSWAP_RUNTIME_DIR/host1.pid")" = "$pid" ] ||
   fail "pidfile does not name PID $pid"
 ok "socket 0600 in a 0700 directory, pidfile"
+
+# Threads get small stacks (locked address space stays small).
+grep -q "^Max stack size  *524288 " "/proc/$pid/limits" ||
+  fail "nbdkit's stack limit is not 512 KiB: $(grep stack "/proc/$pid/limits")"
 io "nbd+unix:///?socket=$sock"
 
 # The data reached the file itself.
