@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,8 +137,15 @@ test_seccomp_fallback (void)
     FILE *fp;
     size_t n;
 
-    snprintf (cmd, sizeof cmd, "%s nbdkit --dump-plugin %s", SECCOMP_WRAPPER,
-              pl);
+    const char *pre = getenv ("NBDSWAP_SERVER_PRELOAD");
+
+    /* A sanitizer build's plugin needs its runtime preloaded into nbdkit,
+     * as the harness does for servers. */
+    bool preload = pre && *pre;
+
+    snprintf (cmd, sizeof cmd, "%s%s %s nbdkit --dump-plugin %s",
+              preload ? "ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=" : "",
+              preload ? pre : "", SECCOMP_WRAPPER, pl);
     fp = popen (cmd, "r");
     n = fp ? fread (out, 1, sizeof out - 1, fp) : 0;
     out[n] = '\0';

@@ -129,8 +129,12 @@ test_flush_under_signals (const char *filearg, const char *path)
     close (fd);
   nbd_close (h);
   CHECK (server_stop (&s) == 0, "server exit");
-  CHECK (strstr (server_log (&s), "no progress") == NULL,
-         "stale completions taken for data");
+  {
+    char *log = server_log (&s);
+    CHECK (strstr (log, "no progress") == NULL,
+           "stale completions taken for data");
+    free (log);
+  }
 }
 
 /* Stats requests more often than recheck= must not postpone it. */
