@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -159,6 +160,9 @@ load_module (void)
     return 0;
   pid = fork ();
   if (pid == 0) {
+    /* Our own line says what failed; modprobe's would be a second. */
+    int null = open ("/dev/null", O_WRONLY);
+    dup2 (null, 2);
     execlp ("modprobe", "modprobe", "nbd", (char *) NULL);
     _exit (127);
   }
@@ -307,6 +311,26 @@ make_swap (const struct attach_opts *o, int index)
   return -1;
 }
 
+/* Loads the module and subscribes to its notifications (before the
+ * device exists, so that no LINK_DEAD is missed).  Exit code or -1. */
+static int
+prepare_kernel (struct nl_sock **monitor)
+{
+  int r;
+
+  if (load_module () < 0) {
+    fprintf (stderr, "nbdswap attach: no nbd driver: 'modprobe nbd' failed "
+             "(install the kernel's modules or build CONFIG_BLK_DEV_NBD)\n");
+    return EXIT_SYSTEM;
+  }
+  if ((r = nbdnl_monitor_open (monitor)) < 0) {
+    fprintf (stderr, "nbdswap attach: nbd netlink: %s (kernel older than "
+             "4.12?)\n", strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  return -1;
+}
+
 /* Undoes a half-made attach of device index. */
 static void
 undo (int index)
@@ -349,20 +373,13 @@ cmd_attach (int argc, char **argv)
              "swapon need CAP_SYS_ADMIN)\n");
     return EXIT_SYSTEM;
   }
-  if (load_module () < 0) {
-    fprintf (stderr, "nbdswap attach: no nbd driver: 'modprobe nbd' failed "
-             "(install the kernel's modules or build CONFIG_BLK_DEV_NBD)\n");
-    return EXIT_SYSTEM;
-  }
   if (o.index >= 0 && (r = check_given_device (o.index)) >= 0)
     return r;
-  if ((r = nbdnl_monitor_open (&sv.monitor)) < 0) {
-    fprintf (stderr, "nbdswap attach: nbd netlink: %s (kernel older than "
-             "4.12?)\n", strerror (-r));
-    return EXIT_SYSTEM;
-  }
+  /* The server first: a wrong address touches nothing in the kernel. */
   memset (fds, -1, sizeof fds);
   r = connect_all (&o, &e, fds);
+  if (r < 0)
+    r = prepare_kernel (&sv.monitor);
   if (r < 0)
     r = hand_over (&o, &e, fds, &index);
   close_all (fds, o.connections);   /* the kernel holds them now */
