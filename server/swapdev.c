@@ -200,6 +200,12 @@ swapdev_crypt_open (int index, char *path, size_t len)
 
   swapdev_crypt_name (index, name, sizeof name);
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+  {
+    /* dmsetup does not load the crypt target; failure shows below. */
+    char *argv[] = { (char *) "modprobe", (char *) "-q", (char *) "dm_crypt",
+                     NULL };
+    run_tool (argv, -1);
+  }
   r = sectors (dev, &nr);
   if (r < 0)
     return r;
