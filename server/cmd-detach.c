@@ -33,21 +33,25 @@ usage (void)
           "error,\n4 the device is busy, 6 not enough memory to swapoff.\n");
 }
 
-/* True if pid runs an nbdswap (not a stranger that reused the pid). */
+/* True if pid is a live nbdswap: not a stranger that reused the pid, and
+ * not a zombie (a daemonized supervisor's parent is init, which may reap
+ * it late). */
 static bool
 is_nbdswap (long pid)
 {
-  char path[64], comm[64] = "";
+  char path[64], stat[256] = "", *close_paren;
   FILE *fp;
 
-  snprintf (path, sizeof path, "/proc/%ld/comm", pid);
+  snprintf (path, sizeof path, "/proc/%ld/stat", pid);
   fp = fopen (path, "re");
   if (fp == NULL)
     return false;
-  if (fgets (comm, sizeof comm, fp) == NULL)
-    comm[0] = '\0';
+  if (fgets (stat, sizeof stat, fp) == NULL)
+    stat[0] = '\0';
   fclose (fp);
-  return strncmp (comm, "nbdswap", 7) == 0;
+  close_paren = strrchr (stat, ')');
+  return strstr (stat, " (nbdswap) ") != NULL && close_paren
+    && close_paren[1] == ' ' && close_paren[2] != 'Z';
 }
 
 /* Sends SIGTERM to the supervisor of index and waits up to 10 s. */
@@ -68,8 +72,7 @@ stop_supervisor (int index)
     pid = 0;
   fclose (fp);
   if (pid > 1 && is_nbdswap (pid) && kill ((pid_t) pid, SIGTERM) == 0)
-    for (i = 0; i < 200 && kill ((pid_t) pid, 0) == 0 && is_nbdswap (pid);
-         ++i)
+    for (i = 0; i < 200 && is_nbdswap (pid); ++i)
       nanosleep (&tick, NULL);
   unlink (path);
   return 0;

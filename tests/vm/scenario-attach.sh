@@ -67,6 +67,12 @@ detach_checks ()
   else
     pass detach-swapoff
   fi
+  # The driver tears the configuration down when its last user lets go.
+  for _ in $(seq 50); do
+    [ -e /sys/block/nbd0/pid ] || [ "$(cat /sys/block/nbd0/size)" != 0 ] \
+      || break
+    sleep 0.1
+  done
   if [ -e /sys/block/nbd0/pid ] \
      || [ "$(cat /sys/block/nbd0/size)" != 0 ]; then
     fail detach-disconnected "/dev/nbd0 still configured"
@@ -157,7 +163,7 @@ scenario_encrypt ()
     || { server_stop; return; }
   log "$(cat /proc/swaps)"
   if [ -n "$(ls /sys/block/nbd0/holders)" ] \
-     && grep -q '^/dev/dm-' /proc/swaps \
+     && grep -qE '^/dev/(dm-|mapper/nbdswap-nbd0)' /proc/swaps \
      && ! grep -q '^/dev/nbd0' /proc/swaps; then
     pass encrypt-swapon "swap is the dm-crypt mapping over /dev/nbd0"
   else
