@@ -145,11 +145,9 @@ scenario_attach ()
   dmesg_checks nbd-kernel-log
   scan_backing attach || return
   if [ "${PATTERN_PAGES:-0}" -gt 1000 ] && [ "${SIGNATURE_PAGES:-0}" -ge 1 ]; then
-    pass plaintext-visible "unencrypted: $PATTERN_PAGES workload pages," \
-      "$SIGNATURE_PAGES with the swap signature (the scan works)"
+    pass plaintext-visible "unencrypted: $PATTERN_PAGES workload pages, $SIGNATURE_PAGES with the swap signature (the scan works)"
   else
-    fail plaintext-visible "unencrypted, yet the scan found" \
-      "$PATTERN_PAGES workload pages and $SIGNATURE_PAGES signatures"
+    fail plaintext-visible "unencrypted, yet the scan found $PATTERN_PAGES workload pages and $SIGNATURE_PAGES signatures"
   fi
 }
 
@@ -177,11 +175,9 @@ scenario_encrypt ()
   dmesg_checks nbd-kernel-log
   scan_backing encrypt || return
   if [ "${PATTERN_PAGES:-1}" = 0 ] && [ "${SIGNATURE_PAGES:-1}" = 0 ]; then
-    pass encrypt-no-plaintext "no workload page and no swap signature" \
-      "in the backing file"
+    pass encrypt-no-plaintext "no workload page and no swap signature in the backing file"
   else
-    fail encrypt-no-plaintext "$PATTERN_PAGES workload pages and" \
-      "$SIGNATURE_PAGES signatures in the backing file"
+    fail encrypt-no-plaintext "$PATTERN_PAGES workload pages and $SIGNATURE_PAGES signatures in the backing file"
   fi
 }
 
