@@ -241,6 +241,15 @@ on_event (struct nl_msg *msg, void *arg)
   return NL_OK;
 }
 
+/* Notifications carry no sequence number we asked for: accept them. */
+static int
+any_seq (struct nl_msg *msg, void *arg)
+{
+  (void) msg;
+  (void) arg;
+  return NL_OK;
+}
+
 /* Subscribes to "nbd_mc_group"; notifications are not sequenced. */
 int
 nbdnl_monitor_open (struct nl_sock **out)
@@ -280,6 +289,9 @@ nbdnl_monitor_read (struct nl_sock *sk, int index)
   if (cb == NULL)
     return -ENOMEM;
   nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, on_event, &rep);
+  /* A fresh callback set does not inherit the socket's disabled sequence
+   * check; without this every notification is a "sequence mismatch". */
+  nl_cb_set (cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, any_seq, NULL);
   do
     r = nl_recvmsgs (sk, cb);
   while (r >= 0);

@@ -223,8 +223,11 @@ supervisor_run (struct supervisor *s)
                    "connection", s->index);
       reconnect_all (s);
     }
-    else if (r < 0)
-      log_warning ("netlink: %s", strerror (-r));
+    else if (r < 0) {
+      /* A notification may have been lost with the error: look. */
+      log_warning ("netlink: %s: checking every connection", strerror (-r));
+      reconnect_all (s);
+    }
   }
   log_info ("supervisor for /dev/nbd%d stopping (signal %d)", s->index,
             (int) stop_signal);
