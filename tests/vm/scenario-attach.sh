@@ -184,7 +184,7 @@ scenario_encrypt ()
 # Kills the server with SIGKILL once the workload has swapped out $1 MiB,
 # then starts a new one on the same file and socket, retrying for 5 s
 # (the killed server's file lock goes with its last descriptor).  Writes
-# the new server's pid to $RESULTS/server2.pid.  Run in the background.
+# the new server's pid to $RESULTS/server2.pid.
 kill_and_restart ()
 {
   local want=$1 out0 t0 end limit=$((SECONDS + 240))
@@ -232,11 +232,18 @@ scenario_restart ()
     server_stop
     return
   fi
-  rm -f "$RESULTS/server2.pid"
-  kill_and_restart 64 &
+  rm -f "$RESULTS/server2.pid" "$RESULTS/wl-restart.vars"
+  # The workload runs in the background and the server is killed and
+  # restarted from this shell: an nbdkit started from a background
+  # subshell quits once that subshell has exited.
+  ( workload_run restart
+    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
+      > "$RESULTS/wl-restart.vars" ) &
   kr=$!
-  workload_run restart
+  kill_and_restart 64
   wait "$kr"
+  # shellcheck source=/dev/null
+  . "$RESULTS/wl-restart.vars" || WL_RC=99
   workload_checks restart
   if grep -q reconnected "$RESULTS/supervisor.log"; then
     pass supervisor-reconnected "$(grep -m 1 reconnected "$RESULTS/supervisor.log")"
