@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "nbdswap.h"
 
 static const struct command commands[] = {
@@ -20,6 +21,9 @@ static const struct command commands[] = {
     "verify FILE, then serve it with nbdkit", cmd_serve },
   { "status", "[--json | --prometheus FILE]",
     "what is served and attached, with counters", cmd_status },
+  { "attach", "SOCKET|HOST[:PORT] [/dev/nbdN] [--encrypt]",
+    "connect a kernel nbd device and swap on it", cmd_attach },
+  { "detach", "/dev/nbdN|all", "swapoff and disconnect", cmd_detach },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -47,6 +51,9 @@ usage (FILE *fp)
            "   1  usage error\n"
            "   2  the file is unfit to serve (the report says why)\n"
            "   3  system error: could not open, create or verify\n"
+           "   4  attach/detach: the device is busy\n"
+           "   5  attach: the server cannot be reached\n"
+           "   6  detach: not enough memory to swapoff\n"
            " 130  interrupted (create removes the partial file)\n"
            "\nRun 'nbdswap <command> --help' for a command's options.\n");
 }

@@ -1,0 +1,416 @@
+/* nbdswap attach: connect /dev/nbdN to a server ourselves (libnbd
+ * handshake, netlink hand-over), make it swap, and supervise it. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "log.h"
+#include "nbd-handshake.h"
+#include "nbd-netlink.h"
+#include "nbdswap.h"
+#include "supervisor.h"
+#include "swapdev.h"
+
+#define MAX_CONNECTIONS 16
+#define MIN_SWAP_BYTES (40 * 1024)  /* mkswap's smallest: 10 pages */
+
+struct attach_opts {
+  struct nbd_target target;
+  int index;                    /* -1: pick a free device */
+  int priority;                 /* -1: the kernel's default */
+  unsigned connections;
+  unsigned timeout, dead_timeout;
+  bool encrypt, format, foreground;
+};
+
+static void
+usage (void)
+{
+  printf ("\nUsage:\n"
+          " nbdswap attach SOCKET|HOST[:PORT] [/dev/nbdN] [options]\n"
+          "\nConnect a kernel nbd device to an nbdswap server, make it swap "
+          "(mkswap only\nif it has no swap signature) and stay resident to "
+          "reconnect it if the server\nrestarts.\n"
+          "\nOptions:\n"
+          " -e, --export NAME        the export name (default \"\")\n"
+          " -p, --priority P         swap priority 0-32767 (default: the "
+          "kernel's)\n"
+          "     --encrypt            dm-crypt plain mode with a random key "
+          "between the\n"
+          "                          device and swap: server and network "
+          "see no plaintext\n"
+          " -c, --connections N      sockets to the server (N > 1 needs "
+          "multi-conn)\n"
+          "     --format             mkswap even if a swap signature is there\n"
+          " -f, --foreground         supervise in the foreground (systemd "
+          "Type=simple)\n"
+          "     --timeout S          request timeout (default 30 s)\n"
+          "     --dead-timeout S     how long I/O waits for a reconnect "
+          "(default 600 s)\n"
+          " -h, --help               display this help\n"
+          "\nThe kernel cannot speak TLS on its socket: remote swap over an "
+          "untrusted network\nneeds --encrypt plus a tunnel or a trusted "
+          "network.\n"
+          "\nExit status: 0 attached, 1 usage error, 2 the export is unfit, "
+          "3 system error,\n4 the device is busy, 5 the server is "
+          "unreachable.\n");
+}
+
+/* Parses a whole non-negative number no larger than max. */
+static int
+parse_uint (const char *s, unsigned max, unsigned *out)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (s, &end, 10);
+  if (*s < '0' || *s > '9' || *end || errno || v > max)
+    return -1;
+  *out = (unsigned) v;
+  return 0;
+}
+
+/* Options and operands into o; an exit code, or -1 to go on. */
+static int
+parse_args (int argc, char **argv, struct attach_opts *o)
+{
+  static const struct option longopts[] = {
+    { "export", required_argument, NULL, 'e' },
+    { "priority", required_argument, NULL, 'p' },
+    { "encrypt", no_argument, NULL, 'E' },
+    { "connections", required_argument, NULL, 'c' },
+    { "format", no_argument, NULL, 'F' },
+    { "foreground", no_argument, NULL, 'f' },
+    { "timeout", required_argument, NULL, 'T' },
+    { "dead-timeout", required_argument, NULL, 'D' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *export_name = "";
+  unsigned u;
+  int c;
+
+  while ((c = getopt_long (argc, argv, "e:p:c:fh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'e': export_name = optarg; break;
+    case 'p':
+      if (parse_uint (optarg, 32767, &u) == -1)
+        return usage_error ("attach", "--priority: '%s' is not 0-32767",
+                            optarg);
+      o->priority = (int) u;
+      break;
+    case 'E': o->encrypt = true; break;
+    case 'c':
+      if (parse_uint (optarg, MAX_CONNECTIONS, &o->connections) == -1
+          || o->connections == 0)
+        return usage_error ("attach", "--connections: '%s' is not 1-%d",
+                            optarg, MAX_CONNECTIONS);
+      break;
+    case 'F': o->format = true; break;
+    case 'f': o->foreground = true; break;
+    case 'T':
+      if (parse_uint (optarg, 86400, &o->timeout) == -1 || o->timeout == 0)
+        return usage_error ("attach", "--timeout: '%s' is not 1-86400 "
+                            "seconds", optarg);
+      break;
+    case 'D':
+      if (parse_uint (optarg, 86400 * 365, &o->dead_timeout) == -1
+          || o->dead_timeout == 0)
+        return usage_error ("attach", "--dead-timeout: '%s' is not a "
+                            "positive number of seconds", optarg);
+      break;
+    case 'h': usage (); return EXIT_FIT;
+    default: return try_help ("attach");
+    }
+  }
+  if (argc - optind < 1)
+    return usage_error ("attach", "no server given (a socket path or "
+                        "HOST[:PORT])");
+  if (argc - optind > 2)
+    return usage_error ("attach", "too many arguments");
+  if (nbd_target_parse (argv[optind], &o->target) < 0)
+    return usage_error ("attach", "'%s' is neither a socket path (with a "
+                        "'/') nor HOST[:PORT]", argv[optind]);
+  o->target.export_name = export_name;
+  if (argc - optind == 2
+      && (o->index = nbd_device_index (argv[optind + 1])) < 0)
+    return usage_error ("attach", "'%s' is not an nbd device (/dev/nbdN)",
+                        argv[optind + 1]);
+  return -1;
+}
+
+/* Loads the nbd module unless it is there (built in or loaded). */
+static int
+load_module (void)
+{
+  int status;
+  pid_t pid;
+
+  if (access ("/sys/module/nbd", F_OK) == 0)
+    return 0;
+  pid = fork ();
+  if (pid == 0) {
+    /* Our own line says what failed; modprobe's would be a second. */
+    int null = open ("/dev/null", O_WRONLY);
+    dup2 (null, 2);
+    execlp ("modprobe", "modprobe", "nbd", (char *) NULL);
+    _exit (127);
+  }
+  if (pid == -1 || waitpid (pid, &status, 0) == -1)
+    return -errno;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0
+      || access ("/sys/module/nbd", F_OK) == -1)
+    return -ENOENT;
+  return 0;
+}
+
+/* The first /dev/nbdN at or after start that nobody uses, or -1 (then
+ * the kernel makes a new one). */
+static int
+free_device (int start)
+{
+  char path[64];
+  int i;
+
+  for (i = start; i < 1024; ++i) {
+    snprintf (path, sizeof path, "/sys/block/nbd%d", i);
+    if (access (path, F_OK) == -1)
+      return -1;
+    if (!nbd_device_in_use (i, NULL))
+      return i;
+  }
+  return -1;
+}
+
+/* Negotiates the connections; fds[] gets them.  An exit code or -1. */
+static int
+connect_all (const struct attach_opts *o, struct nbd_export *e, int *fds)
+{
+  const char *where = o->target.unix_path ? o->target.unix_path
+                                          : o->target.host;
+  char err[256];
+  unsigned i;
+
+  for (i = 0; i < o->connections; ++i) {
+    fds[i] = nbd_handshake (&o->target, e, err, sizeof err);
+    if (fds[i] < 0) {
+      fprintf (stderr, "nbdswap attach: cannot connect to %s: %s (is the "
+               "server running? start it with 'nbdswap serve')\n", where,
+               err);
+      return EXIT_UNREACHABLE;
+    }
+    if (i == 0 && o->connections > 1 && !e->multi_conn) {
+      fprintf (stderr, "nbdswap attach: the server does not offer "
+               "multi-conn: use --connections 1\n");
+      return EXIT_UNFIT;
+    }
+    if (i == 0 && (e->flags & 2 /* NBD_FLAG_READ_ONLY */)) {
+      fprintf (stderr, "nbdswap attach: the export is read-only: swap "
+               "needs writes (serve it without -r)\n");
+      return EXIT_UNFIT;
+    }
+    if (i == 0 && (e->size < MIN_SWAP_BYTES || e->size % 4096)) {
+      fprintf (stderr, "nbdswap attach: the export is %" PRIu64 " bytes: "
+               "swap needs a whole number of 4 KiB pages, at least 40 KiB\n",
+               e->size);
+      return EXIT_UNFIT;
+    }
+  }
+  return -1;
+}
+
+static void
+close_all (int *fds, unsigned n)
+{
+  unsigned i;
+
+  for (i = 0; i < n; ++i)
+    if (fds[i] >= 0)
+      close (fds[i]);
+}
+
+/* Hands the sockets to the kernel; *index gets the device.  Exit code or
+ * -1. */
+static int
+hand_over (const struct attach_opts *o, const struct nbd_export *e,
+           const int *fds, int *index)
+{
+  struct nbdnl_config cfg = {
+    .index = o->index, .size = e->size, .block_size = 4096,
+    .server_flags = e->flags, .timeout = o->timeout,
+    .dead_conn_timeout = o->dead_timeout, .fds = fds,
+    .nr_fds = o->connections,
+  };
+  int r, tries = 0;
+
+  if (o->index < 0)
+    cfg.index = free_device (0);
+  for (;;) {
+    r = nbdnl_connect (&cfg);
+    /* Someone took our free device between the scan and the connect. */
+    if (r == -EBUSY && o->index < 0 && cfg.index >= 0 && ++tries < 16) {
+      cfg.index = free_device (cfg.index + 1);
+      continue;
+    }
+    break;
+  }
+  if (r == -EBUSY) {
+    fprintf (stderr, "nbdswap attach: /dev/nbd%d is busy (configured "
+             "already): detach it or name another device\n", cfg.index);
+    return EXIT_BUSY;
+  }
+  if (r < 0) {
+    fprintf (stderr, "nbdswap attach: NBD_CMD_CONNECT: %s (the kernel "
+             "refused the device; see dmesg)\n", strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  *index = r;
+  return -1;
+}
+
+/* mkswap (if needed or asked) and swapon on the device or its dm-crypt
+ * mapping.  Exit code or -1. */
+static int
+make_swap (const struct attach_opts *o, int index)
+{
+  char dev[80];
+  int r;
+
+  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+  if (o->encrypt && (r = swapdev_crypt_open (index, dev, sizeof dev)) < 0) {
+    fprintf (stderr, "nbdswap attach: dm-crypt on /dev/nbd%d: %s (needs "
+             "dmsetup and the dm_crypt module)\n", index, strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  r = o->encrypt || o->format ? 0 : swapdev_has_signature (dev);
+  if (r < 0) {
+    fprintf (stderr, "nbdswap attach: read %s: %s\n", dev, strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  if (r == 0 && (r = swapdev_mkswap (dev)) < 0) {
+    fprintf (stderr, "nbdswap attach: mkswap %s failed (output above)\n",
+             dev);
+    return EXIT_SYSTEM;
+  }
+  r = swapdev_swapon (dev, o->priority);
+  if (r < 0) {
+    fprintf (stderr, "nbdswap attach: swapon %s: %s%s\n", dev,
+             strerror (-r), r == -EBUSY ? " (already swap?)" : "");
+    return r == -EBUSY ? EXIT_BUSY : EXIT_SYSTEM;
+  }
+  return -1;
+}
+
+/* Loads the module and subscribes to its notifications (before the
+ * device exists, so that no LINK_DEAD is missed).  Exit code or -1. */
+static int
+prepare_kernel (struct nl_sock **monitor)
+{
+  int r;
+
+  if (load_module () < 0) {
+    fprintf (stderr, "nbdswap attach: no nbd driver: 'modprobe nbd' failed "
+             "(install the kernel's modules or build CONFIG_BLK_DEV_NBD)\n");
+    return EXIT_SYSTEM;
+  }
+  if ((r = nbdnl_monitor_open (monitor)) < 0) {
+    fprintf (stderr, "nbdswap attach: nbd netlink: %s (kernel older than "
+             "4.12?)\n", strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  return -1;
+}
+
+/* Undoes a half-made attach of device index. */
+static void
+undo (int index)
+{
+  swapdev_crypt_close (index);
+  nbdnl_disconnect (index);
+}
+
+/* Checks that the device given on the command line is free. */
+static int
+check_given_device (int index)
+{
+  long pid = 0;
+
+  if (!nbd_device_in_use (index, &pid))
+    return -1;
+  if (pid > 0)
+    fprintf (stderr, "nbdswap attach: /dev/nbd%d is in use: connected by "
+             "pid %ld (detach it, or name another device)\n", index, pid);
+  else
+    fprintf (stderr, "nbdswap attach: /dev/nbd%d is in use: it has a size "
+             "(connected; detach it, or name another device)\n", index);
+  return EXIT_BUSY;
+}
+
+int
+cmd_attach (int argc, char **argv)
+{
+  struct attach_opts o = { .index = -1, .priority = -1, .connections = 1,
+                           .timeout = 30, .dead_timeout = 600 };
+  struct supervisor sv;
+  struct nbd_export e;
+  int fds[MAX_CONNECTIONS], index, r;
+
+  r = parse_args (argc, argv, &o);
+  if (r >= 0)
+    return r;
+  if (geteuid () != 0) {
+    fprintf (stderr, "nbdswap attach: must run as root (nbd netlink and "
+             "swapon need CAP_SYS_ADMIN)\n");
+    return EXIT_SYSTEM;
+  }
+  if (o.index >= 0 && (r = check_given_device (o.index)) >= 0)
+    return r;
+  /* The server first: a wrong address touches nothing in the kernel. */
+  memset (fds, -1, sizeof fds);
+  r = connect_all (&o, &e, fds);
+  if (r < 0)
+    r = prepare_kernel (&sv.monitor);
+  if (r < 0)
+    r = hand_over (&o, &e, fds, &index);
+  close_all (fds, o.connections);   /* the kernel holds them now */
+  if (r >= 0)
+    return r;
+  if ((r = make_swap (&o, index)) >= 0) {
+    undo (index);
+    return r;
+  }
+  printf ("/dev/nbd%d%s attached to %s\n", index, o.encrypt ?
+          " (encrypted)" : "", o.target.unix_path ? o.target.unix_path
+          : o.target.host);
+  fflush (stdout);
+
+  sv.index = index;
+  sv.target = o.target;
+  sv.size = e.size;
+  if (o.foreground)
+    supervisor_write_pidfile (index);
+  else if ((r = supervisor_daemonize (index)) < 0) {
+    fprintf (stderr, "nbdswap attach: cannot start the supervisor: %s "
+             "(the device stays attached without reconnects)\n",
+             strerror (-r));
+    return EXIT_SYSTEM;
+  }
+  supervisor_harden ();
+  r = supervisor_run (&sv);
+  {
+    char pidfile[128];
+    supervisor_pidfile (index, pidfile, sizeof pidfile);
+    unlink (pidfile);
+  }
+  return r;
+}

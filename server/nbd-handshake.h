@@ -1,0 +1,40 @@
+/* nbdswap: the NBD handshake for the kernel client.
+ *
+ * libnbd negotiates (fixed newstyle, NBD_OPT_GO with the export name;
+ * no structured replies, no meta contexts, no TLS: the kernel speaks only
+ * simple replies over a plain socket), then we keep a duplicate of its
+ * socket and close the handle.  nbd_close closes its descriptor without
+ * sending NBD_CMD_DISC (only nbd_shutdown sends one), so our duplicate is
+ * a connection in the transmission phase, ready for the kernel.
+ */
+#ifndef NBDSWAP_NBD_HANDSHAKE_H
+#define NBDSWAP_NBD_HANDSHAKE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Where the server is: a unix socket path, or a TCP host and port. */
+struct nbd_target {
+  const char *unix_path;        /* non-NULL: a unix socket */
+  char host[256];
+  char port[16];
+  const char *export_name;      /* "" by default */
+};
+
+/* What the server said about the export. */
+struct nbd_export {
+  uint64_t size;
+  uint64_t flags;               /* transmission flags, NBD_FLAG_* */
+  bool multi_conn;
+};
+
+/* Parses SOCKET|HOST[:PORT]|[V6ADDR][:PORT]; -EINVAL if malformed. */
+extern int nbd_target_parse (const char *arg, struct nbd_target *t);
+
+/* Connects and negotiates; returns a blocking socket descriptor in the
+ * transmission phase, or -errno with a libnbd message in err (of errlen
+ * bytes).  -ECONNREFUSED/-ENOENT/-ETIMEDOUT...: the server is not there. */
+extern int nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
+                          char *err, size_t errlen);
+
+#endif /* NBDSWAP_NBD_HANDSHAKE_H */

@@ -1,0 +1,249 @@
+/* nbdswap: swap signature, mkswap, swapon/swapoff, dm-crypt. */
+#include <config.h>
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "swapdev.h"
+
+#define SWAP_PAGE 4096
+#define SIG "SWAPSPACE2"
+
+/* The signature sits in the last 10 bytes of the first 4 KiB page. */
+int
+swapdev_has_signature (const char *dev)
+{
+  char page[SWAP_PAGE];
+  ssize_t n;
+  int fd, r;
+
+  fd = open (dev, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return -errno;
+  n = pread (fd, page, sizeof page, 0);
+  r = n == -1 ? -errno : 0;
+  close (fd);
+  if (r < 0)
+    return r;
+  if (n < (ssize_t) sizeof page)
+    return 0;
+  return memcmp (page + SWAP_PAGE - strlen (SIG), SIG, strlen (SIG)) == 0;
+}
+
+/* Runs argv with stdin from in_fd (or /dev/null), output to a pipe that
+ * is printed to stderr only if the tool fails.  Returns 0 or -EIO. */
+static int
+run_tool (char *const argv[], int in_fd)
+{
+  char out[4096];
+  int pipefd[2], status;
+  ssize_t n, len = 0;
+  pid_t pid;
+
+  if (pipe2 (pipefd, O_CLOEXEC) == -1)
+    return -errno;
+  pid = fork ();
+  if (pid == -1) {
+    close (pipefd[0]);
+    close (pipefd[1]);
+    return -errno;
+  }
+  if (pid == 0) {
+    int null = open ("/dev/null", O_RDONLY);
+    dup2 (in_fd >= 0 ? in_fd : null, 0);
+    dup2 (pipefd[1], 1);
+    dup2 (pipefd[1], 2);
+    setenv ("DM_DISABLE_UDEV", "1", 1);   /* no udev in a minimal boot */
+    execvp (argv[0], argv);
+    fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
+    _exit (127);
+  }
+  close (pipefd[1]);
+  while ((n = read (pipefd[0], out + len, sizeof out - 1 - (size_t) len)) > 0)
+    len += n;
+  out[len] = '\0';
+  close (pipefd[0]);
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+    return 0;
+  fprintf (stderr, "%s", out);
+  return WIFEXITED (status) && WEXITSTATUS (status) == 127 ? -ENOENT : -EIO;
+}
+
+int
+swapdev_mkswap (const char *dev)
+{
+  char *argv[] = { (char *) "mkswap", (char *) dev, NULL };
+
+  return run_tool (argv, -1);
+}
+
+int
+swapdev_swapon (const char *dev, int priority)
+{
+  int flags = 0;
+
+  if (priority >= 0)
+    flags = SWAP_FLAG_PREFER
+      | ((priority << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK);
+  return swapon (dev, flags) == -1 ? -errno : 0;
+}
+
+int
+swapdev_swapoff (const char *dev)
+{
+  return swapoff (dev) == -1 ? -errno : 0;
+}
+
+/* /proc/swaps names the device as it was given to swapon, or as the
+ * kernel's d_path of it: compare device numbers, not names. */
+bool
+swapdev_is_active (const char *dev)
+{
+  struct stat want, st;
+  char line[512], path[512];
+  bool found = false;
+  FILE *fp;
+
+  if (stat (dev, &want) == -1)
+    return false;
+  fp = fopen ("/proc/swaps", "re");
+  if (fp == NULL)
+    return false;
+  while (!found && fgets (line, sizeof line, fp))
+    if (sscanf (line, "%511s", path) == 1 && stat (path, &st) == 0
+        && S_ISBLK (st.st_mode) && st.st_rdev == want.st_rdev)
+      found = true;
+  fclose (fp);
+  return found;
+}
+
+void
+swapdev_crypt_name (int index, char *name, size_t len)
+{
+  snprintf (name, len, "nbdswap-nbd%d", index);
+}
+
+/* Size of block device path in 512-byte sectors. */
+static int
+sectors (const char *path, uint64_t *out)
+{
+  uint64_t bytes = 0;
+  int fd, r = 0;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return -errno;
+  if (ioctl (fd, BLKGETSIZE64, &bytes) == -1)
+    r = -errno;
+  close (fd);
+  *out = bytes / 512;
+  return r;
+}
+
+/* Writes the dm table (with the key) into a pipe for dmsetup's stdin:
+ * the key never appears on a command line or in a file. */
+static int
+table_pipe (int index, uint64_t nr_sectors, int *read_end)
+{
+  unsigned char key[64];
+  char table[512], hex[129];
+  int fds[2], fd, len, i;
+  ssize_t n;
+
+  fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return -errno;
+  n = read (fd, key, sizeof key);
+  close (fd);
+  if (n != (ssize_t) sizeof key)
+    return -EIO;
+  for (i = 0; i < 64; ++i)
+    snprintf (hex + 2 * i, 3, "%02x", key[i]);
+  len = snprintf (table, sizeof table,
+                  "0 %" PRIu64 " crypt aes-xts-plain64 %s 0 /dev/nbd%d 0\n",
+                  nr_sectors, hex, index);
+  explicit_bzero (key, sizeof key);
+  explicit_bzero (hex, sizeof hex);
+  if (pipe2 (fds, O_CLOEXEC) == -1)
+    return -errno;
+  n = write (fds[1], table, (size_t) len);   /* < a pipe's buffer */
+  explicit_bzero (table, sizeof table);
+  close (fds[1]);
+  if (n != len) {
+    close (fds[0]);
+    return -EIO;
+  }
+  *read_end = fds[0];
+  return 0;
+}
+
+int
+swapdev_crypt_open (int index, char *path, size_t len)
+{
+  char name[64], dev[64];
+  uint64_t nr = 0;
+  int r, in = -1;
+
+  swapdev_crypt_name (index, name, sizeof name);
+  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+  {
+    /* dmsetup does not load the crypt target; failure shows below. */
+    char *argv[] = { (char *) "modprobe", (char *) "-q", (char *) "dm_crypt",
+                     NULL };
+    run_tool (argv, -1);
+  }
+  r = sectors (dev, &nr);
+  if (r < 0)
+    return r;
+  r = table_pipe (index, nr, &in);
+  if (r < 0)
+    return r;
+  {
+    char *argv[] = { (char *) "dmsetup", (char *) "create",
+                     (char *) "--noudevsync", name, NULL };
+    r = run_tool (argv, in);
+  }
+  close (in);
+  if (r == 0)
+    snprintf (path, len, "/dev/mapper/%s", name);
+  return r;
+}
+
+int
+swapdev_crypt_close (int index)
+{
+  char name[64], holders[64];
+  char *argv[] = { (char *) "dmsetup", (char *) "remove",
+                   (char *) "--noudevsync", name, NULL };
+  struct dirent *d;
+  bool held = false;
+  DIR *dir;
+
+  /* Without udev there may be no /dev/mapper node: look for a holder of
+   * /dev/nbdN in sysfs instead. */
+  snprintf (holders, sizeof holders, "/sys/block/nbd%d/holders", index);
+  dir = opendir (holders);
+  while (dir && (d = readdir (dir)) != NULL)
+    if (d->d_name[0] != '.')
+      held = true;
+  if (dir)
+    closedir (dir);
+  if (!held)
+    return -ENOENT;
+  swapdev_crypt_name (index, name, sizeof name);
+  return run_tool (argv, -1);
+}

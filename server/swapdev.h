@@ -1,0 +1,37 @@
+/* nbdswap: the swap side of attach and detach: the swap signature,
+ * mkswap, swapon/swapoff, and the dm-crypt mapping of --encrypt.
+ * Functions return 0 or -errno; what is printed is left to the caller,
+ * except the output of the tools run (mkswap, dmsetup) on their errors.
+ */
+#ifndef NBDSWAP_SWAPDEV_H
+#define NBDSWAP_SWAPDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* 1 if dev carries a swap signature, 0 if not, -errno. */
+extern int swapdev_has_signature (const char *dev);
+
+/* Runs mkswap on dev (its output only on failure). */
+extern int swapdev_mkswap (const char *dev);
+
+/* swapon(2); priority < 0: the kernel's default. */
+extern int swapdev_swapon (const char *dev, int priority);
+
+/* swapoff(2); -ENOMEM: not enough memory to take the pages back. */
+extern int swapdev_swapoff (const char *dev);
+
+/* True if dev is active swap (listed in /proc/swaps). */
+extern bool swapdev_is_active (const char *dev);
+
+/* The mapping's name and node for /dev/nbdN. */
+extern void swapdev_crypt_name (int index, char *name, size_t len);
+
+/* Maps /dev/nbdN through dm-crypt plain mode with a fresh random key
+ * (aes-xts-plain64, 512 bits); path gets /dev/mapper/NAME. */
+extern int swapdev_crypt_open (int index, char *path, size_t len);
+
+/* Removes the mapping of /dev/nbdN; -ENOENT if there is none. */
+extern int swapdev_crypt_close (int index);
+
+#endif /* NBDSWAP_SWAPDEV_H */

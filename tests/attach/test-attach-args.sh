@@ -1,0 +1,120 @@
+#!/bin/bash
+# nbdswap attach/detach on the host: usage errors, an unreachable server,
+# unfit exports (read-only, too small, no multi-conn) and their exit
+# codes.  All of these fail before the kernel's nbd driver is touched, so
+# they run on a host without nbd.  The real attach runs in the VM tests.
+set -euo pipefail
+
+NBDSWAP=${NBDSWAP:-$PWD/../server/nbdswap}
+WORK=$(mktemp -d /tmp/nbdswap-attach.XXXXXX)
+SERVER_PID=
+cleanup ()
+{
+  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || :
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+
+fail ()
+{
+  echo "test-attach-args.sh: FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# status WANT REGEX ARGS...: nbdswap ARGS exits WANT, its output matches
+# REGEX, and a failure says it in one line (plus "Try ..." for usage).
+status ()
+{
+  local want=$1 regex=$2 rc=0
+  shift 2
+  timeout 30 "$NBDSWAP" "$@" >"$WORK/out" 2>&1 || rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    fail "nbdswap $*: exit $rc, expected $want"
+    cat "$WORK/out" >&2
+  elif ! grep -qE -- "$regex" "$WORK/out"; then
+    fail "nbdswap $*: output does not match /$regex/"
+    cat "$WORK/out" >&2
+  else
+    echo "ok: nbdswap $* -> $rc"
+  fi
+}
+
+# Starts nbdkit with ARGS on $WORK/sock in the background.
+serve ()
+{
+  rm -f "$WORK/sock"
+  nbdkit -f -U "$WORK/sock" "$@" > "$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    [ -S "$WORK/sock" ] && return 0
+    sleep 0.05
+  done
+  echo "test-attach-args.sh: nbdkit $* did not start" >&2
+  cat "$WORK/server.log" >&2
+  exit 99
+}
+
+stop ()
+{
+  kill -KILL "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || :
+  SERVER_PID=
+}
+
+status 0 '^ nbdswap attach SOCKET\|HOST\[:PORT\]' attach --help
+status 0 'needs --encrypt plus a tunnel' attach --help
+status 0 '^ nbdswap detach /dev/nbdN\|all' detach --help
+status 0 '^ attach ' --help
+status 0 '^   5  attach: the server cannot be reached' --help
+status 1 'no server given' attach
+status 1 'too many arguments' attach /a/sock /dev/nbd0 extra
+status 1 "'/dev/sda' is not an nbd device" attach /a/sock /dev/sda
+status 1 "'nbd' is not an nbd device" attach /a/sock nbd
+status 1 'neither a socket path' attach 'host:port'
+status 1 'neither a socket path' attach '::1'
+status 1 'neither a socket path' attach '[::1'
+status 1 '--priority' attach /a/sock --priority -1
+status 1 '--priority' attach /a/sock --priority 40000
+status 1 '--connections' attach /a/sock --connections 0
+status 1 '--connections' attach /a/sock --connections 17
+status 1 '--timeout' attach /a/sock --timeout 0
+status 1 '--dead-timeout' attach /a/sock --dead-timeout x
+status 1 'unrecognized option' attach /a/sock --bogus
+status 1 'no device given' detach
+status 1 'too many arguments' detach /dev/nbd0 /dev/nbd1
+status 1 "'/dev/vda' is not an nbd device" detach /dev/vda
+
+if [ "$(id -u)" -ne 0 ]; then
+  status 3 'must run as root' attach "$WORK/sock"
+  echo "SKIP: the rest needs root (attach checks the server as root)"
+  [ "$failures" -eq 0 ] && exit 77 || exit 1
+fi
+status 5 "cannot connect to $WORK/nosuch.sock: .*nbdswap serve" \
+  attach "$WORK/nosuch.sock"
+# A port on loopback where nothing listens: 1 is reserved (tcpmux).
+status 5 'cannot connect to 127.0.0.1' attach 127.0.0.1:1
+status 1 '/dev/nbd7 is not attached' detach /dev/nbd7
+
+if ! nbdkit --version > /dev/null 2>&1; then
+  echo "SKIP: nbdkit is not installed: the unfit-export checks did not run"
+  [ "$failures" -eq 0 ] && exit 77 || exit 1
+fi
+serve -r memory 1M
+status 2 'read-only' attach "$WORK/sock"
+stop
+serve memory 1000
+status 2 'whole number of 4 KiB pages' attach "$WORK/sock"
+stop
+serve --filter=multi-conn memory 1M multi-conn-mode=disable
+status 2 'does not offer multi-conn' attach "$WORK/sock" --connections 2
+stop
+serve --filter=exportname memory 1M exportname=swap exportname-strict=true
+status 5 "cannot connect .*export" attach "$WORK/sock" --export nosuch
+if [ ! -d /sys/module/nbd ] && ! modprobe -n nbd 2>/dev/null; then
+  # The server is fine, the kernel has no nbd: one line, exit 3.
+  status 3 "^nbdswap attach: no nbd driver" attach "$WORK/sock" --export swap
+fi
+stop
+
+[ "$failures" -eq 0 ] || { echo "$failures failed" >&2; exit 1; }

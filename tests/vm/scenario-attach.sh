@@ -1,0 +1,277 @@
+# shellcheck shell=bash
+# nbdswap VM tests: scenarios for `nbdswap attach` and `nbdswap detach`
+# (issue 7: the swap cycle through attach, 6 encrypted, 7 server restart).
+# Sourced by guest-scenario after guest-lib.sh; each scenario_NAME is run
+# in a fresh guest.
+
+ATTACH_SOCK=$SOCKDIR/swap.sock
+PIDFILE=/run/nbdswap/attach-nbd0.pid
+
+# The plaintext scanner, compiled in the guest from the source tree.
+scan_build ()
+{
+  [ -x /tmp/plaintext-scan ] \
+    || cc -O2 -o /tmp/plaintext-scan "$VM_SRCDIR/plaintext-scan.c"
+}
+
+# The workload's seed from its log for label $1.
+workload_seed ()
+{
+  sed -n 's/.*seed \(0x[0-9a-f]*\).*/\1/p' "$RESULTS/workload-$1.log" \
+    | head -n 1
+}
+
+# An ext4 scratch filesystem, a backing file and a server on it.
+attach_setup ()
+{
+  BACKING=$SCRATCH/nbdswap-backing.img
+  check_cmd ext4-mkfs fs_make ext4 || return 1
+  check_cmd create-backing backing_create "$BACKING" "$VM_SWAP_MIB" \
+    || return 1
+  if ! server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server.log"; then
+    fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
+    return 1
+  fi
+  pass server-start
+}
+
+# Checks that the supervisor of /dev/nbd0 runs, memory-locked and
+# OOM-exempt; prints its pid.
+supervisor_checks ()
+{
+  local pid lck adj
+  pid=$(cat "$PIDFILE" 2>/dev/null)
+  if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then
+    fail supervisor-running "no live pid in $PIDFILE"
+    return 1
+  fi
+  pass supervisor-running "pid $pid"
+  lck=$(awk '/^VmLck:/ { print $2 }' "/proc/$pid/status")
+  adj=$(cat "/proc/$pid/oom_score_adj")
+  if [ "${lck:-0}" -gt 0 ] && [ "$adj" = -1000 ]; then
+    pass supervisor-hardened "VmLck ${lck} kB, oom_score_adj $adj"
+  else
+    fail supervisor-hardened "VmLck ${lck:-?} kB, oom_score_adj $adj"
+  fi
+}
+
+# Detaches /dev/nbd0 and checks that everything is gone: no swap, no
+# kernel connection, no mapping, no supervisor.
+detach_checks ()
+{
+  local pid rc=0 out
+  pid=$(cat "$PIDFILE" 2>/dev/null)
+  check_cmd detach "$NBDSWAP_CMD" detach /dev/nbd0
+  if grep -qE '^/dev/(nbd0|dm-|mapper/)' /proc/swaps; then
+    fail detach-swapoff "$(tail -n +2 /proc/swaps | tr '\n' ' ')"
+  else
+    pass detach-swapoff
+  fi
+  # The driver tears the configuration down when its last user lets go.
+  for _ in $(seq 50); do
+    [ -e /sys/block/nbd0/pid ] || [ "$(cat /sys/block/nbd0/size)" != 0 ] \
+      || break
+    sleep 0.1
+  done
+  if [ -e /sys/block/nbd0/pid ] \
+     || [ "$(cat /sys/block/nbd0/size)" != 0 ]; then
+    fail detach-disconnected "/dev/nbd0 still configured"
+  else
+    pass detach-disconnected
+  fi
+  if [ -n "$(ls /sys/block/nbd0/holders)" ]; then
+    fail detach-no-mapping "holders: $(ls /sys/block/nbd0/holders)"
+  else
+    pass detach-no-mapping
+  fi
+  if [ -n "$pid" ] && [ -d "/proc/$pid" ] \
+     && ! grep -q Z "/proc/$pid/stat"; then
+    fail detach-supervisor-stopped "pid $pid still runs"
+  else
+    pass detach-supervisor-stopped
+  fi
+  out=$("$NBDSWAP_CMD" detach /dev/nbd0 2>&1) || rc=$?
+  if [ "$rc" = 1 ] && [[ $out == *"not attached"* ]]; then
+    pass detach-again "exit 1: $out"
+  else
+    fail detach-again "exit $rc: $out"
+  fi
+}
+
+# The scan of the backing file after a run with label $1: sets
+# PATTERN_PAGES and SIGNATURE_PAGES.
+scan_backing ()
+{
+  local seed out
+  seed=$(workload_seed "$1")
+  if [ -z "$seed" ] || ! scan_build; then
+    fail "$1-scan" "no seed in the workload log, or no scanner"
+    return 1
+  fi
+  out=$(/tmp/plaintext-scan "$BACKING" "$seed")
+  log "scan of the backing file: $out"
+  PATTERN_PAGES=$(echo "$out" | sed -n 's/.*pattern_pages=\([0-9]*\).*/\1/p')
+  SIGNATURE_PAGES=$(echo "$out" | sed -n 's/.*signature_pages=\([0-9]*\).*/\1/p')
+}
+
+# The swap cycle through nbdswap attach/detach, with the checks that a
+# busy device is refused and that the scan finds plaintext (so the
+# encrypted scenario's "none found" means something).
+scenario_attach ()
+{
+  local rc=0 out
+  attach_setup || return
+  check_cmd attach "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 \
+    --priority 7 || { server_stop; return; }
+  log "$(cat /proc/swaps)"
+  if awk '$1 == "/dev/nbd0" && $5 == 7 { f = 1 } END { exit !f }' \
+       /proc/swaps; then
+    pass attach-swapon "/dev/nbd0 is swap with priority 7"
+  else
+    fail attach-swapon "$(tail -n +2 /proc/swaps | tr '\n' ' ')"
+  fi
+  supervisor_checks
+  out=$("$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 2>&1) || rc=$?
+  if [ "$rc" = 4 ] && [[ $out == *"in use"* ]]; then
+    pass attach-busy-refused "exit 4: $out"
+  else
+    fail attach-busy-refused "exit $rc: $out"
+  fi
+
+  workload_run attach
+  workload_checks attach
+  detach_checks
+  server_stop
+  dmesg_checks nbd-kernel-log
+  scan_backing attach || return
+  if [ "${PATTERN_PAGES:-0}" -gt 1000 ] && [ "${SIGNATURE_PAGES:-0}" -ge 1 ]; then
+    pass plaintext-visible "unencrypted: $PATTERN_PAGES workload pages, $SIGNATURE_PAGES with the swap signature (the scan works)"
+  else
+    fail plaintext-visible "unencrypted, yet the scan found $PATTERN_PAGES workload pages and $SIGNATURE_PAGES signatures"
+  fi
+}
+
+# 6: --encrypt (no device named: attach picks a free one): the workload
+# verifies, and the backing file holds neither the workload's plaintext
+# nor a swap signature.
+scenario_encrypt ()
+{
+  attach_setup || return
+  check_cmd attach-encrypt "$NBDSWAP_CMD" attach "$ATTACH_SOCK" --encrypt \
+    || { server_stop; return; }
+  log "$(cat /proc/swaps)"
+  if [ -n "$(ls /sys/block/nbd0/holders)" ] \
+     && grep -qE '^/dev/(dm-|mapper/nbdswap-nbd0)' /proc/swaps \
+     && ! grep -q '^/dev/nbd0' /proc/swaps; then
+    pass encrypt-swapon "swap is the dm-crypt mapping over /dev/nbd0"
+  else
+    fail encrypt-swapon "$(tail -n +2 /proc/swaps | tr '\n' ' ')"
+  fi
+  supervisor_checks
+  workload_run encrypt
+  workload_checks encrypt
+  detach_checks
+  server_stop
+  dmesg_checks nbd-kernel-log
+  scan_backing encrypt || return
+  if [ "${PATTERN_PAGES:-1}" = 0 ] && [ "${SIGNATURE_PAGES:-1}" = 0 ]; then
+    pass encrypt-no-plaintext "no workload page and no swap signature in the backing file"
+  else
+    fail encrypt-no-plaintext "$PATTERN_PAGES workload pages and $SIGNATURE_PAGES signatures in the backing file"
+  fi
+}
+
+# Kills the server with SIGKILL once the workload has swapped out $1 MiB,
+# then starts a new one on the same file and socket, retrying for 5 s
+# (the killed server's file lock goes with its last descriptor).  Writes
+# the new server's pid to $RESULTS/server2.pid.
+kill_and_restart ()
+{
+  local want=$1 out0 t0 end limit=$((SECONDS + 240))
+  out0=$(vmstat_get pswpout)
+  while [ $(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 )) -lt "$want" ]; do
+    [ "$SECONDS" -lt "$limit" ] || { log "never swapped $want MiB"; return 1; }
+    sleep 0.5
+  done
+  kill -KILL "$SERVER_PID"
+  t0=$SECONDS
+  log "server $SERVER_PID killed with SIGKILL while swapping"
+  end=$((SECONDS + 5))
+  sleep 1
+  while [ "$SECONDS" -le "$end" ]; do
+    if server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server2.log"; then
+      echo "$SERVER_PID" > "$RESULTS/server2.pid"
+      log "server restarted as $SERVER_PID after $((SECONDS - t0)) s"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "the server did not restart within 5 s: $(tail -n 2 "$RESULTS/server2.log")"
+}
+
+# 7: kill -9 the server while swapping, start it again within 5 s: the
+# supervisor reconnects and every word verifies, nothing is killed.  The
+# requests in flight on the dead socket are requeued only when they time
+# out (Linux 6.1), so a short --timeout keeps the stall short: the
+# workload's memory cgroup could otherwise give up reclaiming and kill it.
+scenario_restart ()
+{
+  local sv_pid pid2 bad kr
+  attach_setup || return
+  "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --foreground --timeout 5 \
+    > "$RESULTS/supervisor.log" 2>&1 &
+  sv_pid=$!
+  for _ in $(seq 300); do
+    grep -q '^/dev/nbd0' /proc/swaps && break
+    sleep 0.2
+  done
+  if grep -q '^/dev/nbd0' /proc/swaps; then
+    pass attach-foreground "swap on /dev/nbd0, supervisor pid $sv_pid"
+  else
+    fail attach-foreground "$(tail -n 2 "$RESULTS/supervisor.log")"
+    server_stop
+    return
+  fi
+  rm -f "$RESULTS/server2.pid" "$RESULTS/wl-restart.vars"
+  # The workload runs in the background and the server is killed and
+  # restarted from this shell: an nbdkit started from a background
+  # subshell quits once that subshell has exited.
+  ( workload_run restart
+    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
+      > "$RESULTS/wl-restart.vars" ) &
+  kr=$!
+  kill_and_restart 64
+  wait "$kr"
+  # shellcheck source=/dev/null
+  . "$RESULTS/wl-restart.vars" || WL_RC=99
+  workload_checks restart
+  if grep -q reconnected "$RESULTS/supervisor.log"; then
+    pass supervisor-reconnected "$(grep -m 1 reconnected "$RESULTS/supervisor.log")"
+  else
+    fail supervisor-reconnected "$(tail -n 3 "$RESULTS/supervisor.log" | tr '\n' ' ')"
+  fi
+  pid2=$(cat "$RESULTS/server2.pid" 2>/dev/null)
+  if [ -n "$pid2" ]; then
+    pass server-restarted "pid $pid2"
+  else
+    fail server-restarted "no new server"
+  fi
+  bad=$(dmesg | grep -E -i 'Write-error on swap|Read-error on swap|I/O error|Killed process|Out of memory' | head -n 3 | tr '\n' ' ')
+  if [ -z "$bad" ]; then
+    pass restart-no-io-error "$(dmesg | grep -c -i 'nbd0') nbd0 kernel lines, none an I/O error"
+  else
+    fail restart-no-io-error "kernel log: $bad"
+  fi
+  check_cmd detach "$NBDSWAP_CMD" detach /dev/nbd0
+  if [ -d "/proc/$sv_pid" ] && ! grep -q ' Z ' "/proc/$sv_pid/stat"; then
+    fail detach-supervisor-stopped "the foreground supervisor still runs"
+  else
+    pass detach-supervisor-stopped
+  fi
+  wait "$sv_pid" 2>/dev/null
+  if [ -n "$pid2" ]; then
+    SERVER_PID=$pid2
+    kill -TERM "$pid2"
+    for _ in $(seq 100); do server_running || break; sleep 0.1; done
+  fi
+}
