@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "acl.h"
+
 enum engine_kind {
   ENGINE_AUTO,                  /* io_uring, else pread with a warning */
   ENGINE_IO_URING,              /* io_uring or refuse to start */
@@ -26,6 +28,7 @@ struct swapfile_config {
   unsigned retry_timeout;       /* seconds a transient error is retried */
   bool mlock;                   /* mlockall the serving process */
   char *stats_file;             /* JSON counters, on SIGUSR1 and at exit */
+  struct acl allow;             /* TCP clients allowed (empty: all) */
 };
 
 #define CONFIG_QUEUE_DEPTH_DEFAULT 8

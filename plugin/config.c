@@ -29,7 +29,9 @@ const char config_help_text[] =
   "                    ETIMEDOUT...) is retried before EIO (default 60).\n"
   "mlock=true|false    lock the serving process in memory (default true).\n"
   "stats-file=FILE     write the counters (JSON) here on SIGUSR1 and at exit;\n"
-  "                    they are also logged then.";
+  "                    they are also logged then.\n"
+  "allow=CIDR[,CIDR]   only TCP clients from these networks may connect\n"
+  "                    (unix-socket clients always may; default: all).";
 
 static const char *const engine_names[] = {
   [ENGINE_AUTO] = "auto",
@@ -56,6 +58,7 @@ config_free (struct swapfile_config *c)
   free (c->file);
   free (c->stats_file);
   c->file = c->stats_file = NULL;
+  acl_free (&c->allow);
 }
 
 const char *
@@ -160,6 +163,8 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
               "use direct=true (the default) or direct=false", value);
     return -EINVAL;
   }
+  if (strcmp (key, "allow") == 0)
+    return acl_parse (&c->allow, value, err, errlen);
   if (strcmp (key, "mlock") == 0) {
     if (parse_bool (value, &c->mlock) == 0)
       return 0;

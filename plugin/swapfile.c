@@ -20,7 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include "acl.h"
 #include "align.h"
 #include "clock.h"
 #include "dioalign.h"
@@ -550,6 +553,32 @@ swapfile_after_fork (void)
   return 0;
 }
 
+/* allow=: turn away TCP clients outside the list before the handshake. */
+static int
+swapfile_preconnect (int readonly)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char name[INET6_ADDRSTRLEN] = "?";
+
+  if (cfg.allow.n == 0)
+    return 0;
+  if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) == -1)
+    return -1;
+  if (acl_allows (&cfg.allow, (struct sockaddr *) &ss))
+    return 0;
+  if (ss.ss_family == AF_INET)
+    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, name,
+               sizeof name);
+  else if (ss.ss_family == AF_INET6)
+    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, name,
+               sizeof name);
+  nbdkit_error ("client %s is not in allow=: connection refused (swap "
+                "pages are process memory; add its network to allow= to "
+                "let it in)", name);
+  return -1;
+}
+
 static void *
 swapfile_open (int readonly)
 {
@@ -753,6 +782,7 @@ static struct nbdkit_plugin plugin = {
   .dump_plugin = swapfile_dump_plugin,
   .get_ready = swapfile_get_ready,
   .after_fork = swapfile_after_fork,
+  .preconnect = swapfile_preconnect,
   .open = swapfile_open,
   .get_size = swapfile_get_size,
   .block_size = swapfile_block_size,

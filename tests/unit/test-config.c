@@ -1,7 +1,10 @@
 /* Unit tests: the plugin's parameter parser. */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <sys/un.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +123,37 @@ START_TEST (test_numbers)
 }
 END_TEST
 
+/* allow=: parsing, and matching IPv4, IPv6, mapped and unix peers. */
+START_TEST (test_allow)
+{
+  struct sockaddr_in v4 = { .sin_family = AF_INET };
+  struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+  struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+  inet_pton (AF_INET, "192.0.2.77", &v4.sin_addr);
+  ck_assert (acl_allows (&c.allow, (struct sockaddr *) &v4)); /* empty */
+  ck_assert_int_eq (config_set (&c, "allow", "10.0.0.0/8,192.0.2.64/27",
+                                err, sizeof err), 0);
+  ck_assert_uint_eq (c.allow.n, 2);
+  ck_assert (acl_allows (&c.allow, (struct sockaddr *) &v4));
+  inet_pton (AF_INET, "192.0.2.96", &v4.sin_addr);            /* /27 edge */
+  ck_assert (!acl_allows (&c.allow, (struct sockaddr *) &v4));
+  inet_pton (AF_INET6, "::ffff:10.1.2.3", &v6.sin6_addr);     /* mapped */
+  ck_assert (acl_allows (&c.allow, (struct sockaddr *) &v6));
+  inet_pton (AF_INET6, "2001:db8::1", &v6.sin6_addr);
+  ck_assert (!acl_allows (&c.allow, (struct sockaddr *) &v6));
+  ck_assert (acl_allows (&c.allow, (struct sockaddr *) &un));
+  ck_assert_int_eq (config_set (&c, "allow", "2001:db8::/32", err,
+                                sizeof err), 0);
+  ck_assert (acl_allows (&c.allow, (struct sockaddr *) &v6));
+  ck_assert_int_eq (config_set (&c, "allow", "10.0.0.0/33", err,
+                                sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "'10.0.0.0/33' is not an address"));
+  ck_assert_int_eq (config_set (&c, "allow", "example.com", err,
+                                sizeof err), -EINVAL);
+}
+END_TEST
+
 START_TEST (test_unknown_key)
 {
   ck_assert_int_eq (config_set (&c, "size", "1G", err, sizeof err), -EINVAL);
@@ -142,6 +176,7 @@ main (void)
   tcase_add_test (tc, test_engine);
   tcase_add_test (tc, test_direct);
   tcase_add_test (tc, test_numbers);
+  tcase_add_test (tc, test_allow);
   tcase_add_test (tc, test_unknown_key);
   suite_add_tcase (s, tc);
   sr = srunner_create (s);
