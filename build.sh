@@ -44,12 +44,29 @@ count_results () {
   failed=$((failed + ${f:-0} + ${e:-0}))
 }
 
+# The failing tests' logs, shown once more at the end: CI shows the tail
+# of the output, so the reason for a red run must be there.
+collect_failures () {
+  for trs in $(find "$1/tests" -name '*.trs' -newer "$2" 2>/dev/null | sort); do
+    grep -q '^:test-result: \(FAIL\|ERROR\)' "$trs" || continue
+    log=${trs%.trs}.log
+    {
+      echo "== $log: its FAIL lines, then its last 40 lines"
+      grep -a '^ *FAIL' "$log" | head -n 20
+      echo "   --"
+      tail -n 40 "$log"
+    } >> "$failures"
+  done
+}
+
 # make check in $1 with extra make arguments; never stops the script.
 check_in () {
   dir=$1; shift
   echo "== make check in $dir $*" >&2
+  touch "$stamp"
   make -s -C "$dir" -j"$jobs" check "$@" >&2 || true
   count_results "$dir"
+  collect_failures "$dir" "$stamp"
 }
 
 # Serve FILE (default: build/default-swap.img, made by nbdswap create)
@@ -78,6 +95,9 @@ MSG
 }
 
 cmd_test () {
+  failures=$(mktemp)
+  stamp=$(mktemp)
+  trap 'rm -f "$failures" "$stamp"' EXIT
   build_in build
   check_in build
   # Sanitizers: the plugin is loaded into an uninstrumented nbdkit, so
@@ -93,6 +113,7 @@ cmd_test () {
     LOG_COMPILER="valgrind" \
     AM_LOG_FLAGS="-q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite" \
     CK_FORK=no
+  [ -s "$failures" ] && cat "$failures" >&2
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
