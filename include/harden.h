@@ -18,6 +18,18 @@
 /* Before threads exist (.load): one malloc arena, so that locked
  * address space (VmLck) stays close to what is used. */
 extern void harden_malloc (void);
+
+/* Stack size of the serving threads.  glibc gives new threads
+ * RLIMIT_STACK (8 MiB by default), and under mlockall every stack is
+ * locked address space: 16 threads a connection would make hundreds of
+ * MiB of VmLck.  A serving thread needs a few KiB (batches are small,
+ * nothing big lives on the stack); 512 KiB is ample. */
+#define HARDEN_THREAD_STACK (512 * 1024)
+
+/* Before threads exist (.load): threads created from now on, with or
+ * without explicit attributes that leave the size unset, get stacks of
+ * at most HARDEN_THREAD_STACK.  Never raises the size.  0 or -errno. */
+extern int harden_thread_stacks (void);
 extern int harden_mlock (void);
 extern int harden_oom_exempt (void);
 extern int harden_io_flusher (void);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -29,6 +30,26 @@ harden_malloc (void)
    * address space, which mlockall turns into locked address space
    * (VmLck), for a process that allocates nothing while serving. */
   mallopt (M_ARENA_MAX, 1);
+}
+
+int
+harden_thread_stacks (void)
+{
+  pthread_attr_t attr;
+  size_t size;
+  int r;
+
+  r = pthread_getattr_default_np (&attr);
+  if (r != 0)
+    return -r;
+  r = pthread_attr_getstacksize (&attr, &size);
+  if (r == 0 && size > HARDEN_THREAD_STACK) {
+    r = pthread_attr_setstacksize (&attr, HARDEN_THREAD_STACK);
+    if (r == 0)
+      r = pthread_setattr_default_np (&attr);
+  }
+  pthread_attr_destroy (&attr);
+  return -r;
 }
 
 int

@@ -93,8 +93,17 @@ nbdkit_sink (enum log_level level, const char *line)
 static void
 swapfile_load (void)
 {
+  int r;
+
   harden_malloc ();
   log_set_sink (nbdkit_sink);
+  /* nbdkit makes its connection and worker threads after this, with
+   * glibc's default attributes: small stacks keep VmLck small. */
+  r = harden_thread_stacks ();
+  if (r < 0)
+    log_warning ("cannot make thread stacks smaller (%s): every nbdkit "
+                 "thread keeps RLIMIT_STACK (ulimit -s) of locked address "
+                 "space; lower that limit", strerror (-r));
   config_init (&cfg);
 }
 

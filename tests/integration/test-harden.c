@@ -152,6 +152,50 @@ test_locked_and_flagged (bool capable)
   CHECK (server_stop (&s) == 0, "server exit");
 }
 
+/* Locked address space grows by little more than a small stack per
+ * serving thread: the plugin makes nbdkit's threads' stacks 512 KiB in
+ * .load (glibc would give each RLIMIT_STACK, 8 MiB by default, all of it
+ * locked under mlockall).  Three more connections of 16 threads each
+ * must add well under 1 MiB of VmLck per thread. */
+static void
+test_small_stacks (void)
+{
+  const char *params[] = { filearg, NULL };
+  struct nbd_handle *h[4];
+  long lck0, lck1, thr0, thr1, per_thread;
+
+  if (sanitized ()) {
+    printf ("SKIP stack sizes: ASan makes mlockall a no-op\n");
+    return;
+  }
+  CHECK (server_start (&s, NULL, params) == 0, "start");
+  h[0] = server_connect (&s, true);
+  lck0 = status_kb (s.pid, "VmLck:");
+  thr0 = status_kb (s.pid, "Threads:");
+  for (int i = 1; i < 4; i++)
+    h[i] = server_connect (&s, true);
+  /* nbdkit starts a connection's threads as it serves it: wait until
+   * the count has settled. */
+  thr1 = status_kb (s.pid, "Threads:");
+  for (int tries = 0; tries < 100; tries++) {
+    usleep (50000);
+    if (status_kb (s.pid, "Threads:") == thr1 && thr1 >= thr0 + 3 * 16)
+      break;
+    thr1 = status_kb (s.pid, "Threads:");
+  }
+  lck1 = status_kb (s.pid, "VmLck:");
+  CHECK (thr1 >= thr0 + 3 * 16, "threads %ld -> %ld: nbdkit should start 16 "
+         "a connection", thr0, thr1);
+  per_thread = (lck1 - lck0) / (thr1 - thr0);
+  printf ("VmLck %ld kB -> %ld kB for %ld more threads: %ld kB each\n",
+          lck0, lck1, thr1 - thr0, per_thread);
+  CHECK (per_thread > 0 && per_thread <= 1024,
+         "%ld kB of locked address space per serving thread", per_thread);
+  for (int i = 0; i < 4; i++)
+    nbd_close (h[i]);
+  CHECK (server_stop (&s) == 0, "server exit");
+}
+
 static void
 test_unlocked (void)
 {
@@ -209,6 +253,7 @@ main (void)
   make_file (path, 4 << 20, 6);
   test_locked_and_flagged (capable);
   test_unlocked ();
+  test_small_stacks ();
   test_mlock_refused ();
   harness_cleanup (&s);
   return harness_exit ("test-harden");
