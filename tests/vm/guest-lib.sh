@@ -157,12 +157,16 @@ cgroup_setup ()
 
 # Run the workload of $2 MiB (default VM_WORKLOAD_MIB) inside the memory
 # cgroup, or with $3 = global outside it, its output in
-# $RESULTS/workload-$1.log.  Sets WL_RC, WL_SECS (wall time), WL_OUT_MIB
-# and WL_IN_MIB (pswpout/pswpin moved) and WL_OOM (OOM kills, guest-wide).
+# $RESULTS/workload-$1.log.  With $4 = N > 1, N workload processes of
+# $2/N MiB each run at once (N page faults in flight: the swap device
+# sees a queue, not one request at a time).  Sets WL_RC (the worst exit
+# status), WL_SECS (wall time), WL_OUT_MIB and WL_IN_MIB (pswpout/pswpin
+# moved) and WL_OOM (OOM kills, guest-wide).
 workload_run ()
 {
-  local label=$1 mib=${2:-$VM_WORKLOAD_MIB} where=${3:-cgroup}
-  local out0 in0 oom0 t0 t1 procs=/sys/fs/cgroup/workload/cgroup.procs
+  local label=$1 mib=${2:-$VM_WORKLOAD_MIB} where=${3:-cgroup} jobs=${4:-1}
+  local out0 in0 oom0 t0 t1 i rc procs=/sys/fs/cgroup/workload/cgroup.procs
+  local -a pids=()
   if [ "$where" = global ]; then
     procs=/sys/fs/cgroup/cgroup.procs
   else
@@ -171,16 +175,28 @@ workload_run ()
   out0=$(vmstat_get pswpout) in0=$(vmstat_get pswpin)
   oom0=$(vmstat_get oom_kill)
   t0=$(date +%s.%N)
-  bash -c 'echo $$ > "$0" && exec "$@"' "$procs" "$VM_WORKLOAD" "$mib" \
-    > "$RESULTS/workload-$label.log" 2>&1
-  WL_RC=$?
+  for ((i = 1; i <= jobs; i++)); do
+    bash -c 'echo $$ > "$0" && exec "$@"' "$procs" "$VM_WORKLOAD" \
+      "$((mib / jobs))" > "$RESULTS/workload-$label.log.$i" 2>&1 &
+    pids+=($!)
+  done
+  WL_RC=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    rc=$?
+    [ "$rc" -gt "$WL_RC" ] && WL_RC=$rc
+  done
   t1=$(date +%s.%N)
+  for ((i = 1; i <= jobs; i++)); do
+    cat "$RESULTS/workload-$label.log.$i"
+    rm -f "$RESULTS/workload-$label.log.$i"
+  done > "$RESULTS/workload-$label.log"
   WL_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   WL_OUT_MIB=$(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 ))
   WL_IN_MIB=$(( ($(vmstat_get pswpin) - in0) * PAGE_KIB / 1024 ))
   WL_OOM=$(( $(vmstat_get oom_kill) - oom0 ))
-  log "workload $label: exit $WL_RC in ${WL_SECS}s, swapped out" \
-      "$WL_OUT_MIB MiB, in $WL_IN_MIB MiB, $WL_OOM OOM kills"
+  log "workload $label: exit $WL_RC in ${WL_SECS}s ($jobs process(es))," \
+      "swapped out $WL_OUT_MIB MiB, in $WL_IN_MIB MiB, $WL_OOM OOM kills"
 }
 
 # Check the results of the last workload_run, for checks named $1-*.
