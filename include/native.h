@@ -46,8 +46,10 @@ struct native_export {
 extern int native_handshake (int sock, const struct native_export *e);
 
 /* Serve one connection in the transmission phase until the client
- * disconnects or native_conn_stop is called; closes nothing. */
-extern void native_conn_run (int sock, const struct native_export *e);
+ * disconnects, or stop_fd (an eventfd) is written: then the requests
+ * already received are finished and answered first.  Closes nothing. */
+extern void native_conn_run (int sock, int stop_fd,
+                             const struct native_export *e);
 
 /* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {

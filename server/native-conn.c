@@ -44,8 +44,8 @@
 
 /* user_data: the slot index shifted left, the operation in the low
  * bits. */
-enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER };
-#define TAG_BITS 2
+enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL };
+#define TAG_BITS 3
 #define MAKE_TAG(idx, tag) (((uint64_t) (idx) << TAG_BITS) | (tag))
 
 /* Fixed files: the backing file and the client's socket. */
@@ -80,6 +80,12 @@ post_recv (struct conn *c)
 
   if (c->recv_busy || c->closing)
     return;
+  /* Stopping: the requests already read in full are served; a payload
+   * being received is finished first; then no more. */
+  if (c->stopping && s == NULL && c->free != NULL) {
+    c->closing = true;
+    return;
+  }
   if (s && s->buf && !s->discard && c->rpos == c->rend &&
       s->len - s->got >= NATIVE_RECV_DIRECT) {
     sqe = get_sqe (c);
@@ -398,8 +404,8 @@ static void
 recv_done (struct conn *c, int res)
 {
   c->recv_busy = false;
-  if (res == -EINTR || res == -EAGAIN)
-    return;                     /* post_recv will try again */
+  if (res == -EINTR || res == -EAGAIN || (res == -ECANCELED && c->stopping))
+    return;                     /* post_recv tries again, or stops */
   if (res <= 0) {
     if (res < 0 && res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
@@ -428,6 +434,21 @@ recv_done (struct conn *c, int res)
   c->rend += (uint32_t) res;
 }
 
+/* The server is stopping: cancel the receive unless it carries the
+ * payload of a request (which is then finished). */
+static void
+stop_requested (struct conn *c)
+{
+  struct io_uring_sqe *sqe;
+
+  c->stopping = true;
+  if (!c->recv_busy || c->payload)
+    return;
+  sqe = get_sqe (c);
+  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+}
+
 /* Dispatch one completion. */
 static void
 complete (struct conn *c, uint64_t tag, int res)
@@ -442,6 +463,8 @@ complete (struct conn *c, uint64_t tag, int res)
     file_done (c, &c->slots[idx], res);
     break;
   case TAG_TIMER: c->timer_busy = false; break;
+  case TAG_STOP: stop_requested (c); break;
+  case TAG_CANCEL: break;
   }
 }
 
@@ -500,6 +523,11 @@ void
 native_conn_loop (struct conn *c)
 {
   struct retry backoff = RETRY_INIT;
+  struct io_uring_sqe *sqe = get_sqe (c);
+
+  /* The stop signal: a read of the connection's eventfd. */
+  io_uring_prep_read (sqe, c->stop_fd, &c->stop_val, sizeof c->stop_val, 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_STOP));
 
   for (;;) {
     native_unpark (c);
@@ -586,7 +614,7 @@ conn_teardown (struct conn *c, bool ring)
 }
 
 void
-native_conn_run (int sock, const struct native_export *e)
+native_conn_run (int sock, int stop_fd, const struct native_export *e)
 {
   struct conn *c;
   int fds[2] = { e->fd, sock };
@@ -602,6 +630,7 @@ native_conn_run (int sock, const struct native_export *e)
   }
   c->e = e;
   c->sock = sock;
+  c->stop_fd = stop_fd;
   r = conn_ring (c);
   if (r < 0) {
     log_error ("native: io_uring_queue_init: %s: dropping the connection",

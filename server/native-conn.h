@@ -76,6 +76,9 @@ struct conn {
   struct io_uring ring;
   const struct native_export *e;
   int sock;
+  int stop_fd;                          /* eventfd: the server stops */
+  uint64_t stop_val;
+  bool stopping;
   unsigned char *slot_mem;              /* NATIVE_SLOTS * slot_stride */
   size_t slot_stride;                   /* cover room + one scratch block */
   unsigned char *large;                 /* NATIVE_MAX_REQUEST + 2 blocks */

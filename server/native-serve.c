@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,6 +59,8 @@
 struct conn_entry {
   pthread_t thread;
   int sock;                     /* -1 once the thread closed it */
+  int stop_fd;                  /* eventfd: stop serving */
+  atomic_bool serving;          /* past the negotiation */
   bool used;
   atomic_bool done;
 };
@@ -268,11 +271,14 @@ conn_thread (void *arg)
     log_info ("native: negotiation failed: %s", strerror (-r));
   if (r == 1) {
     setsockopt (ce->sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    native_conn_run (ce->sock, &export);
+    atomic_store (&ce->serving, true);
+    native_conn_run (ce->sock, ce->stop_fd, &export);
   }
   pthread_mutex_lock (&conns_lock);
   close (ce->sock);
   ce->sock = -1;
+  close (ce->stop_fd);
+  ce->stop_fd = -1;
   pthread_mutex_unlock (&conns_lock);
   atomic_store (&ce->done, true);
   return NULL;
@@ -337,13 +343,21 @@ start_conn (int sock, const struct native_opts *o)
     close (sock);
     return;
   }
+  conns[i].stop_fd = eventfd (0, EFD_CLOEXEC);
+  if (conns[i].stop_fd == -1) {
+    log_error ("eventfd: %m: dropping a connection");
+    close (sock);
+    return;
+  }
   conns[i].sock = sock;
   conns[i].used = true;
   atomic_store (&conns[i].done, false);
+  atomic_store (&conns[i].serving, false);
   errno = pthread_create (&conns[i].thread, NULL, conn_thread, &conns[i]);
   if (errno != 0) {
     log_error ("pthread_create: %m: dropping a connection");
     conns[i].used = false;
+    close (conns[i].stop_fd);
     close (sock);
   }
 }
@@ -375,14 +389,22 @@ accept_loop (const struct native_opts *o)
   }
 }
 
-/* Finish: every connection serves what it has, then ends. */
+/* Finish: every connection serves the requests it has read, then ends;
+ * one still negotiating is cut off. */
 static void
 stop_all (void)
 {
+  uint64_t one = 1;
+
   pthread_mutex_lock (&conns_lock);
-  for (int i = 0; i < MAX_CONNS; i++)
-    if (conns[i].used && conns[i].sock >= 0)
-      shutdown (conns[i].sock, SHUT_RD);
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (!conns[i].used || conns[i].sock < 0)
+      continue;
+    if (write (conns[i].stop_fd, &one, sizeof one) != sizeof one)
+      log_error ("eventfd write: %m");
+    if (!atomic_load (&conns[i].serving))
+      shutdown (conns[i].sock, SHUT_RDWR);
+  }
   pthread_mutex_unlock (&conns_lock);
   reap (true);
 }
