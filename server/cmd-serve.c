@@ -36,6 +36,7 @@
 
 #include "harden.h"
 #include "log.h"
+#include "native.h"
 #include "nbdswap.h"
 #include "serve.h"
 #include "verify.h"
@@ -56,6 +57,7 @@ struct serve_opts {
   unsigned threads;
   bool foreground;
   bool dry_run;
+  bool native;                  /* --native: our own server, no nbdkit */
   bool activated;               /* systemd passed the listening socket */
   bool direct;                  /* false when the extras say direct=false */
   int listen_fd;                /* the unix socket we bound, or -1 */
@@ -75,6 +77,7 @@ usage (void)
           "               [--tls-psk FILE | --tls-certificates DIR]\n"
           "               [--export NAME] [--allow CIDR]... [--threads N]\n"
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
+          "               [--native]\n"
           "               [-- nbdkit arguments or plugin parameters]\n"
           "\nVerify FILE like 'nbdswap verify', then run nbdkit with the "
           "swapfile plugin\non it: in the background, returning once it "
@@ -103,6 +106,10 @@ usage (void)
           " -f, --foreground         do not fork (the default under systemd)\n"
           " -P, --pidfile FILE       write nbdkit's PID to FILE\n"
           " -n, --dry-run            print the nbdkit command, do not run it\n"
+          "     --native             EXPERIMENTAL: serve with nbdswap's own "
+          "event-loop\n                          server (io_uring, a thread "
+          "per connection)\n                          instead of nbdkit; always "
+          "in the foreground\n"
           " -h, --help               display this help\n"
           "\nSwap pages are the clients' process memory: whoever can connect "
           "can read and\nwrite them.  The kernel's nbd client cannot use "
@@ -182,6 +189,7 @@ parse_options (int argc, char **argv, struct serve_opts *o)
     { "foreground", no_argument, NULL, 'f' },
     { "pidfile", required_argument, NULL, 'P' },
     { "dry-run", no_argument, NULL, 'n' },
+    { "native", no_argument, NULL, 'N' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -216,6 +224,7 @@ parse_options (int argc, char **argv, struct serve_opts *o)
     case 'f': o->foreground = true; break;
     case 'P': o->pidfile = optarg; break;
     case 'n': o->dry_run = true; break;
+    case 'N': o->native = true; break;
     case 'h': usage (); return -1;
     default: return try_help ("serve");   /* getopt said why */
     }
@@ -786,6 +795,69 @@ prepare (struct serve_opts *o)
   return prepare_paths (o);
 }
 
+/* --native: what nbdkit would have done is ours; the options that only
+ * make sense for nbdkit are refused.  0 or EXIT_USAGE. */
+static int
+check_native (const struct serve_opts *o)
+{
+  if (o->tls_psk || o->tls_certs)
+    return usage_error ("serve", "--native does not do TLS (the kernel's "
+                        "nbd client cannot use it anyway): drop "
+                        "--tls-psk/--tls-certificates, or serve without "
+                        "--native");
+  if (o->nr_extra > 0)
+    return usage_error ("serve", "--native runs no nbdkit: it takes no "
+                        "arguments after '--'");
+  if (o->threads != SERVE_DEFAULT_THREADS)
+    return usage_error ("serve", "--threads sets nbdkit's threads: --native "
+                        "runs one thread per connection, drop --threads");
+  return 0;
+}
+
+/* --native: bind, then serve in this process until SIGTERM. */
+static int
+serve_native (struct serve_opts *o)
+{
+  struct native_opts no = { .file = o->file, .listen_fd = -1 };
+  char err[256];
+  int r;
+
+  o->activated = socket_activated ();
+  o->foreground = true;         /* binds the unix socket in prepare_paths */
+  if ((r = check_options (o)) != 0 || (r = check_native (o)) != 0
+      || (r = prepare_paths (o)) != 0)
+    return r;
+  for (size_t i = 0; i < o->nr_allow; i++)
+    if (acl_parse (&no.acl, o->allow[i], err, sizeof err) < 0) {
+      log_error ("--allow: %s", err);
+      return EXIT_USAGE;
+    }
+  if (o->dry_run) {
+    printf ("# nbdswap serve --native: %s on %s\n", o->file,
+            o->activated ? "the socket systemd passed" :
+            o->socket ? o->socket : "TCP");
+    return EXIT_FIT;
+  }
+  if (o->activated)
+    no.listen_fd = 3;
+  else if (o->port || o->bind)
+    no.listen_fd = native_listen_tcp (o->bind ? o->bind : "127.0.0.1",
+                                      o->port ? o->port : SERVE_DEFAULT_PORT);
+  else
+    no.listen_fd = o->listen_fd;
+  if (no.listen_fd < 0)
+    return EXIT_SYSTEM;
+  no.tcp = native_socket_is_tcp (no.listen_fd);
+  no.export_name = o->export ? o->export : "";
+  no.stats_path = o->stats_buf;
+  no.pidfile = o->pidfile;
+  r = native_serve (&no);
+  if (o->socket && !o->activated)
+    unlink (o->socket);
+  acl_free (&no.acl);
+  return r;
+}
+
 /* Parses, verifies, prepares and execs nbdkit. */
 int
 cmd_serve (int argc, char **argv)
@@ -798,6 +870,8 @@ cmd_serve (int argc, char **argv)
   r = parse_options (argc, argv, &o);
   if (r != 0)
     return r == -1 ? EXIT_FIT : r;
+  if (o.native)
+    return serve_native (&o);
   if ((r = prepare (&o)) != 0)
     return r;
   if ((r = build_args (&o, &args)) < 0) {

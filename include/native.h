@@ -1,0 +1,78 @@
+/* nbdswap: the native server (nbdswap serve --native), an experimental
+ * event-loop NBD server that replaces nbdkit on the data path.
+ *
+ * One thread per client connection, each with its own io_uring: the
+ * socket's receives and sends and the backing file's O_DIRECT reads and
+ * writes all go through that one ring, so a request costs no thread
+ * hand-off and many requests of one connection are in flight at once.
+ * See docs/design.md, "The native server".
+ */
+#ifndef NBDSWAP_NATIVE_H
+#define NBDSWAP_NATIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "acl.h"
+
+/* Request slots per connection: the requests one connection may have
+ * in flight; more wait in the socket.  The kernel client keeps up to
+ * 128 per connection, fio's benchmark 32. */
+#define NATIVE_SLOTS 32
+
+/* Each slot's registered buffer holds a request of up to this many
+ * bytes (the kernel's nbd client sends at most 128 KiB unless
+ * max_sectors_kb is raised); larger ones go through the connection's
+ * one large buffer, one at a time. */
+#define NATIVE_SLOT_DATA (128 * 1024)
+
+/* The largest read or write accepted (NBD_INFO_BLOCK_SIZE maximum); a
+ * longer one closes the connection, as the protocol allows. */
+#define NATIVE_MAX_REQUEST (32 * 1024 * 1024)
+
+/* What every connection serves: set up once, read-only afterwards. */
+struct native_export {
+  int fd;                       /* the backing file, O_DIRECT, read-write */
+  uint64_t size;                /* export size */
+  uint32_t align;               /* O_DIRECT offset/length alignment */
+  uint32_t mem_align;           /* O_DIRECT buffer alignment */
+  const char *name;             /* the export name clients must ask for */
+  uint16_t flags;               /* transmission flags */
+};
+
+/* Negotiate on a blocking socket (fixed newstyle).  Returns 1 when the
+ * client asked for the export and transmission starts, 0 when it left
+ * cleanly (NBD_OPT_ABORT, or closed), -errno on a protocol error. */
+extern int native_handshake (int sock, const struct native_export *e);
+
+/* Serve one connection in the transmission phase until the client
+ * disconnects, or stop_fd (an eventfd) is written: then the requests
+ * already received are finished and answered first.  Closes nothing. */
+extern void native_conn_run (int sock, int stop_fd,
+                             const struct native_export *e);
+
+/* The serving command: options from 'nbdswap serve --native'. */
+struct native_opts {
+  const char *file;
+  const char *export_name;      /* "" unless --export */
+  const char *stats_path;       /* counters file, or NULL */
+  const char *pidfile;
+  int listen_fd;                /* bound and listening */
+  bool tcp;                     /* listen_fd is TCP: apply acl */
+  struct acl acl;
+};
+
+/* A listening TCP socket on the numeric addr and port, or -1 (logged). */
+extern int native_listen_tcp (const char *addr, const char *port);
+
+/* True if fd is an AF_INET or AF_INET6 socket. */
+extern bool native_socket_is_tcp (int fd);
+
+/* True once writes must fail (the monitor found the map changed). */
+extern bool native_writes_refused (void);
+
+/* Open, verify, lock and harden, then accept and serve until SIGTERM or
+ * SIGINT.  Returns the command's exit status. */
+extern int native_serve (struct native_opts *o);
+
+#endif /* NBDSWAP_NATIVE_H */

@@ -1,0 +1,658 @@
+/* nbdswap native server: one connection's event loop (see native.h).
+ *
+ * Everything a connection does is an operation on its own io_uring:
+ *   - one receive at a time, into the staging buffer (headers and small
+ *     payloads, many per receive) or straight into a slot's buffer (the
+ *     rest of a large payload);
+ *   - the backing file's reads and writes (registered buffers, the file
+ *     registered as fixed file 0), as many as there are busy slots;
+ *   - one send at a time, gathering every reply that is ready into one
+ *     sendmsg.  Replies are whole units in that gather list, so two
+ *     replies' bytes never interleave on the stream.
+ * The thread sleeps only in io_uring_submit_and_wait: a request costs no
+ * thread hand-off, and the next header is read while file I/O runs.
+ *
+ * A slot's life: FREE -> (PAYLOAD: a write's data arriving) -> IO (file
+ * operations, possibly several steps) -> REPLY (queued, then sent) ->
+ * FREE.  A write is answered only once its O_DIRECT write completed in
+ * full; short transfers are resumed, transient errors retried
+ * (retry.h).
+ */
+#include <config.h>
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <liburing.h>
+
+#include "align.h"
+#include "clock.h"
+#include "log.h"
+#include "native.h"
+#include "native-conn.h"
+#include "native-proto.h"
+#include "retry.h"
+#include "stats.h"
+
+/* user_data: the slot index shifted left, the operation in the low
+ * bits. */
+enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL };
+#define TAG_BITS 3
+#define MAKE_TAG(idx, tag) (((uint64_t) (idx) << TAG_BITS) | (tag))
+
+/* Fixed files: the backing file and the client's socket. */
+#define FIXED_FILE 0
+#define FIXED_SOCK 1
+
+static void queue_reply (struct conn *c, struct slot *s, int err);
+
+/* Get a submission entry; the ring is sized so that there always is one
+ * (one per slot, plus receive, send and timer), but submit and retry if
+ * the kernel has not consumed the queue yet. */
+static struct io_uring_sqe *
+get_sqe (struct conn *c)
+{
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&c->ring);
+
+  if (sqe == NULL) {
+    io_uring_submit (&c->ring);
+    sqe = io_uring_get_sqe (&c->ring);
+  }
+  assert (sqe != NULL);
+  return sqe;
+}
+
+/* Receive into the staging buffer, or into the payload's slot when the
+ * staging buffer holds none of it and a large part is still to come. */
+static void
+post_recv (struct conn *c)
+{
+  struct io_uring_sqe *sqe;
+  struct slot *s = c->payload;
+
+  if (c->recv_busy || c->closing)
+    return;
+  /* Stopping: the requests already read in full are served; a payload
+   * being received is finished first; then no more. */
+  if (c->stopping && s == NULL && c->free != NULL) {
+    c->closing = true;
+    return;
+  }
+  if (s && s->buf && !s->discard && c->rpos == c->rend &&
+      s->len - s->got >= NATIVE_RECV_DIRECT) {
+    sqe = get_sqe (c);
+    io_uring_prep_recv (sqe, FIXED_SOCK, s->buf + s->skip + s->got,
+                        s->len - s->got, MSG_WAITALL);
+    c->recv_direct = true;
+  }
+  else {
+    if (c->rpos > 0) {
+      memmove (c->rbuf, c->rbuf + c->rpos, c->rend - c->rpos);
+      c->rend -= c->rpos;
+      c->rpos = 0;
+    }
+    if (c->rend == sizeof c->rbuf)
+      return;                   /* full: parsing is waiting for a slot */
+    sqe = get_sqe (c);
+    io_uring_prep_recv (sqe, FIXED_SOCK, c->rbuf + c->rend,
+                        sizeof c->rbuf - c->rend, 0);
+    c->recv_direct = false;
+  }
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_RECV));
+  c->recv_busy = true;
+}
+
+/* Gather every ready reply (header, and a read's data) into one
+ * sendmsg. */
+static void
+post_send (struct conn *c)
+{
+  struct io_uring_sqe *sqe;
+
+  if (c->send_busy || c->sq_head == NULL)
+    return;
+  c->iov_n = c->iov_pos = 0;
+  c->nsending = 0;
+  while (c->sq_head && c->iov_n + 2 <= NATIVE_IOV) {
+    struct slot *s = c->sq_head;
+
+    c->sq_head = s->next;
+    c->sending[c->nsending++] = s;
+    c->iov[c->iov_n++] = (struct iovec) { &s->reply, sizeof s->reply };
+    if (s->type == NBD_CMD_READ && s->reply.error == 0)
+      c->iov[c->iov_n++] = (struct iovec) { s->buf + s->skip, s->len };
+  }
+  if (c->sq_head == NULL)
+    c->sq_tail = NULL;
+  c->msg = (struct msghdr) { .msg_iov = c->iov, .msg_iovlen = c->iov_n };
+  sqe = get_sqe (c);
+  io_uring_prep_sendmsg (sqe, FIXED_SOCK, &c->msg, MSG_NOSIGNAL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_SEND));
+  c->send_busy = true;
+}
+
+/* Return a slot to the free list. */
+static void
+slot_free (struct conn *c, struct slot *s)
+{
+  if (s->large)
+    c->large_busy = false;
+  s->state = SLOT_FREE;
+  s->next = c->free;
+  c->free = s;
+  c->nfree++;
+}
+
+/* Account the bytes a sendmsg moved; release the slots whose replies
+ * went out in full, resubmit the rest. */
+static void
+send_done (struct conn *c, int res)
+{
+  size_t n;
+
+  c->send_busy = false;
+  if (res < 0) {
+    if (res == -EINTR || res == -EAGAIN) {
+      io_uring_prep_sendmsg (get_sqe (c), FIXED_SOCK, &c->msg, MSG_NOSIGNAL);
+      /* fall through to resubmit below */
+    }
+    else {
+      log_debug ("native: send: %s: dropping the connection",
+                 strerror (-res));
+      c->broken = true;
+      c->closing = true;
+      for (unsigned i = 0; i < c->nsending; i++)
+        slot_free (c, c->sending[i]);
+      c->nsending = 0;
+      return;
+    }
+    res = 0;
+  }
+  n = (size_t) res;
+  while (c->iov_pos < c->iov_n && n >= c->iov[c->iov_pos].iov_len)
+    n -= c->iov[c->iov_pos++].iov_len;
+  if (c->iov_pos < c->iov_n) {
+    /* Short send: what is left goes next, before any other reply. */
+    c->iov[c->iov_pos].iov_base = (char *) c->iov[c->iov_pos].iov_base + n;
+    c->iov[c->iov_pos].iov_len -= n;
+    c->msg.msg_iov = c->iov + c->iov_pos;
+    c->msg.msg_iovlen = c->iov_n - c->iov_pos;
+    struct io_uring_sqe *sqe = get_sqe (c);
+    io_uring_prep_sendmsg (sqe, FIXED_SOCK, &c->msg, MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_SEND));
+    c->send_busy = true;
+    return;
+  }
+  for (unsigned i = 0; i < c->nsending; i++)
+    slot_free (c, c->sending[i]);
+  c->nsending = 0;
+}
+
+/* Put a finished request's reply on the send queue (err: a positive
+ * errno, 0 for success). */
+static void
+queue_reply (struct conn *c, struct slot *s, int err)
+{
+  if (s->start_ns)
+    stats_latency (clock_now_ns () - s->start_ns);
+  if (err) {
+    STATS_ADD (errors, 1);
+    /* The protocol's numbers are Linux's; only these are defined. */
+    if (err != EPERM && err != EIO && err != ENOMEM && err != EINVAL &&
+        err != ENOSPC && err != EOVERFLOW && err != ENOTSUP &&
+        err != ESHUTDOWN)
+      err = EIO;
+  }
+  s->reply.error = htobe32 ((uint32_t) err);
+  s->state = SLOT_REPLY;
+  if (c->broken) {
+    slot_free (c, s);
+    return;
+  }
+  s->next = NULL;
+  if (c->sq_tail)
+    c->sq_tail->next = s;
+  else
+    c->sq_head = s;
+  c->sq_tail = s;
+}
+
+/* Prepare the next file operation of a slot: the part of its current
+ * step not yet done. */
+static void
+file_submit (struct conn *c, struct slot *s)
+{
+  struct io_uring_sqe *sqe = get_sqe (c);
+  unsigned char *p = s->io_buf + s->step_done;
+  uint32_t len = s->step_len - s->step_done;
+  uint64_t off = s->io_pos + s->step_done;
+
+  switch (s->op) {
+  case FOP_READ:
+    if (s->large)
+      io_uring_prep_read (sqe, FIXED_FILE, p, len, off);
+    else
+      io_uring_prep_read_fixed (sqe, FIXED_FILE, p, len, off, s->idx);
+    break;
+  case FOP_WRITE:
+    if (s->large)
+      io_uring_prep_write (sqe, FIXED_FILE, p, len, off);
+    else
+      io_uring_prep_write_fixed (sqe, FIXED_FILE, p, len, off, s->idx);
+    if (s->flags & NBD_CMD_FLAG_FUA)
+      sqe->rw_flags = RWF_DSYNC;
+    break;
+  case FOP_SYNC:
+    io_uring_prep_fsync (sqe, FIXED_FILE, IORING_FSYNC_DATASYNC);
+    break;
+  }
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (s->idx, TAG_FILE));
+  c->inflight++;
+}
+
+/* A file operation of slot s completed with res. */
+static void
+file_done (struct conn *c, struct slot *s, int res)
+{
+  c->inflight--;
+  if (res > 0 || (res == 0 && s->op == FOP_SYNC)) {
+    s->step_done += (uint32_t) res;
+    if (s->op == FOP_SYNC || s->step_done >= s->step_len) {
+      native_op_step_done (c, s);
+      return;
+    }
+    file_submit (c, s);         /* short transfer: resume the rest */
+    return;
+  }
+  if (res == 0) {
+    log_error ("native: %s: offset %" PRIu64 ": no progress (end of file?)",
+               s->op == FOP_WRITE ? "write" : "read",
+               s->io_pos + s->step_done);
+    queue_reply (c, s, EIO);
+    return;
+  }
+  /* retry_after sleeps (bounded backoff): the whole connection waits,
+   * which is what a connection whose disk refuses work should do. */
+  int r = retry_after (&s->retry, -res,
+                       s->op == FOP_WRITE ? "write" :
+                       s->op == FOP_READ ? "read" : "fdatasync",
+                       s->io_pos + s->step_done);
+  if (r == 0) {
+    STATS_ADD (retries, 1);
+    file_submit (c, s);
+    return;
+  }
+  log_error ("native: %s: offset %" PRIu64 ": %s",
+             s->op == FOP_WRITE ? "write" : s->op == FOP_READ ? "read" :
+             "fdatasync", s->io_pos + s->step_done, strerror (-r));
+  native_op_failed (c, s, -r);
+}
+
+/* Start (or continue with) a step of file I/O. */
+void
+native_file_start (struct conn *c, struct slot *s, enum fop op,
+                   unsigned char *buf, uint64_t pos, uint32_t len)
+{
+  s->state = SLOT_IO;
+  s->op = op;
+  s->io_buf = buf;
+  s->io_pos = pos;
+  s->step_len = len;
+  s->step_done = 0;
+  file_submit (c, s);
+}
+
+/* Finish a request: queue its reply. */
+void
+native_reply (struct conn *c, struct slot *s, int err)
+{
+  queue_reply (c, s, err);
+}
+
+/* Finish a request that gets no reply (NBD_CMD_DISC, or the connection
+ * is being dropped). */
+void
+native_reply_drop (struct conn *c, struct slot *s)
+{
+  slot_free (c, s);
+}
+
+/* Hand out a free slot for a new request, or NULL. */
+static struct slot *
+slot_take (struct conn *c)
+{
+  struct slot *s = c->free;
+
+  if (s == NULL)
+    return NULL;
+  c->free = s->next;
+  c->nfree--;
+  s->next = NULL;
+  s->large = false;
+  s->start_ns = 0;
+  s->retry = (struct retry) RETRY_INIT;
+  return s;
+}
+
+/* Parse what the staging buffer holds: request headers, and the payloads
+ * of writes.  Stops at an incomplete header, when no slot is free, or
+ * when the connection is closing. */
+static void
+parse (struct conn *c)
+{
+  while (!c->closing) {
+    struct slot *s = c->payload;
+
+    if (s) {
+      uint32_t n = s->len - s->got;
+
+      if (!s->discard && s->buf == NULL && !native_payload_ready (c, s))
+        return;                 /* waits for the large buffer */
+      if (n > c->rend - c->rpos)
+        n = c->rend - c->rpos;
+      if (!s->discard)
+        memcpy (s->buf + s->skip + s->got, c->rbuf + c->rpos, n);
+      c->rpos += n;
+      s->got += n;
+      if (s->got < s->len)
+        return;
+      c->payload = NULL;
+      native_payload_done (c, s);
+      continue;
+    }
+    if (c->rend - c->rpos < sizeof (struct nbd_request))
+      return;
+    if (c->free == NULL)
+      return;
+    struct nbd_request rq;
+    memcpy (&rq, c->rbuf + c->rpos, sizeof rq);
+    if (be32toh (rq.magic) != NBD_MAGIC_REQUEST) {
+      log_error ("native: bad request magic 0x%08" PRIx32 ": closing the "
+                 "connection", be32toh (rq.magic));
+      c->closing = true;
+      return;
+    }
+    c->rpos += sizeof rq;
+    s = slot_take (c);
+    s->type = be16toh (rq.type);
+    s->flags = be16toh (rq.flags);
+    s->offset = be64toh (rq.offset);
+    s->len = be32toh (rq.length);
+    s->got = 0;
+    s->skip = 0;
+    s->reply.magic = htobe32 (NBD_MAGIC_SIMPLE_REPLY);
+    s->reply.cookie = rq.cookie;        /* echoed as it came */
+    s->start_ns = clock_now_ns ();
+    native_request (c, s);
+  }
+}
+
+/* A receive completed with res. */
+static void
+recv_done (struct conn *c, int res)
+{
+  c->recv_busy = false;
+  if (res == -EINTR || res == -EAGAIN || (res == -ECANCELED && c->stopping))
+    return;                     /* post_recv tries again, or stops */
+  if (res <= 0) {
+    if (res < 0 && res != -ECONNRESET)
+      log_debug ("native: recv: %s", strerror (-res));
+    if (c->payload) {
+      log_error ("native: the client went away in the middle of a "
+                 "write's payload (offset %" PRIu64 ", %" PRIu32 " of %"
+                 PRIu32 " bytes received): the write is dropped",
+                 c->payload->offset, c->payload->got, c->payload->len);
+      slot_free (c, c->payload);
+      c->payload = NULL;
+    }
+    c->closing = true;
+    c->peer_gone = true;
+    return;
+  }
+  if (c->recv_direct) {
+    struct slot *s = c->payload;
+
+    s->got += (uint32_t) res;
+    if (s->got == s->len) {
+      c->payload = NULL;
+      native_payload_done (c, s);
+    }
+    return;
+  }
+  c->rend += (uint32_t) res;
+}
+
+/* The server is stopping: cancel the receive unless it carries the
+ * payload of a request (which is then finished). */
+static void
+stop_requested (struct conn *c)
+{
+  struct io_uring_sqe *sqe;
+
+  c->stopping = true;
+  if (!c->recv_busy || c->payload)
+    return;
+  sqe = get_sqe (c);
+  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+}
+
+/* Dispatch one completion. */
+static void
+complete (struct conn *c, uint64_t tag, int res)
+{
+  unsigned idx = (unsigned) (tag >> TAG_BITS);
+
+  switch ((enum tag) (tag & ((1u << TAG_BITS) - 1))) {
+  case TAG_RECV: recv_done (c, res); break;
+  case TAG_SEND: send_done (c, res); break;
+  case TAG_FILE:
+    assert (idx < NATIVE_SLOTS);
+    file_done (c, &c->slots[idx], res);
+    break;
+  case TAG_TIMER: c->timer_busy = false; break;
+  case TAG_STOP: stop_requested (c); break;
+  case TAG_CANCEL: break;
+  }
+}
+
+/* Wait for completions and handle them. */
+static void
+wait_and_complete (struct conn *c, struct retry *backoff)
+{
+  struct io_uring_cqe *cqe;
+  unsigned head, n = 0;
+  int r = io_uring_submit_and_wait (&c->ring, 1);
+
+  if (r < 0 && r != -EINTR && r != -ETIME) {
+    if (r == -EAGAIN || r == -ENOMEM || r == -EBUSY) {
+      retry_pause (backoff, -r, "io_uring_enter");
+      return;
+    }
+    /* Our own SQEs are in flight into our buffers: nothing safe is left
+     * to do but stop. */
+    log_error ("native: io_uring_enter: %s: the ring is unusable, "
+               "stopping", strerror (-r));
+    abort ();
+  }
+  io_uring_for_each_cqe (&c->ring, head, cqe) {
+    complete (c, cqe->user_data, cqe->res);
+    n++;
+  }
+  io_uring_cq_advance (&c->ring, n);
+}
+
+/* True once nothing of the connection is pending any more. */
+static bool
+finished (const struct conn *c)
+{
+  return c->closing && !c->recv_busy && !c->send_busy && c->inflight == 0 &&
+    !c->timer_busy && (c->sq_head == NULL || c->broken) &&
+    c->nfree + (c->payload ? 1 : 0) + native_parked (c) == NATIVE_SLOTS;
+}
+
+/* Arm a 1 ms timer: something waits for a lock another connection
+ * holds, and nothing else of ours might wake us. */
+static void
+post_timer (struct conn *c)
+{
+  static struct __kernel_timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+  struct io_uring_sqe *sqe;
+
+  if (c->timer_busy)
+    return;
+  sqe = get_sqe (c);
+  io_uring_prep_timeout (sqe, &ms, 0, 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_TIMER));
+  c->timer_busy = true;
+}
+
+void
+native_conn_loop (struct conn *c)
+{
+  struct retry backoff = RETRY_INIT;
+  struct io_uring_sqe *sqe = get_sqe (c);
+
+  /* The stop signal: a read of the connection's eventfd. */
+  io_uring_prep_read (sqe, c->stop_fd, &c->stop_val, sizeof c->stop_val, 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_STOP));
+
+  for (;;) {
+    native_unpark (c);
+    parse (c);
+    post_recv (c);
+    post_send (c);
+    if (native_parked (c) > 0)
+      post_timer (c);
+    if (finished (c))
+      break;
+    wait_and_complete (c, &backoff);
+  }
+}
+
+/* Memory for the slots (registered with the ring) and the large buffer
+ * (address space only until a large request touches it). */
+static int
+conn_buffers (struct conn *c)
+{
+  size_t a = c->e->align, ma = c->e->mem_align;
+  struct iovec iov[NATIVE_SLOTS];
+
+  /* Cover room (data plus a partial block each side), then one scratch
+   * block; rounded so that every slot's buffer stays aligned. */
+  c->slot_stride = round_up (NATIVE_SLOT_DATA + 3 * a, ma > 4096 ? ma : 4096);
+  c->large_len = round_up (NATIVE_MAX_REQUEST + 3 * a, 4096);
+  c->slot_mem = mmap (NULL, c->slot_stride * NATIVE_SLOTS,
+                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+  if (c->slot_mem == MAP_FAILED) {
+    c->slot_mem = NULL;
+    return -errno;
+  }
+  c->large = mmap (NULL, c->large_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (c->large == MAP_FAILED) {
+    c->large = NULL;
+    return -errno;
+  }
+  for (unsigned i = 0; i < NATIVE_SLOTS; i++)
+    iov[i] = (struct iovec) { c->slot_mem + i * c->slot_stride,
+                              c->slot_stride };
+  return io_uring_register_buffers (&c->ring, iov, NATIVE_SLOTS);
+}
+
+/* The ring: one issuer (this thread) and task work run only when we
+ * wait, where the kernel and liburing allow it (Linux 6.1); else a
+ * plain ring. */
+static int
+conn_ring (struct conn *c)
+{
+  static atomic_bool warned;
+  struct io_uring_params p = { 0 };
+  unsigned entries = NATIVE_SLOTS + 8;
+  int r;
+
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  r = io_uring_queue_init_params (entries, &c->ring, &p);
+  if (r == -EINVAL) {
+    if (!atomic_exchange (&warned, true))
+      log_info ("native: io_uring without SINGLE_ISSUER|DEFER_TASKRUN "
+                "(this kernel refuses them; Linux 6.1 has them)");
+    memset (&p, 0, sizeof p);
+    r = io_uring_queue_init_params (entries, &c->ring, &p);
+  }
+  return r;
+}
+
+/* Undo conn_setup, whatever part of it was done. */
+static void
+conn_teardown (struct conn *c, bool ring)
+{
+  if (ring) {
+    /* Unregister first: a registered file is let go only by the ring's
+     * deferred teardown, which would keep the backing file's OFD lock
+     * held for a moment after we exit. */
+    io_uring_unregister_files (&c->ring);
+    io_uring_queue_exit (&c->ring);
+  }
+  if (c->slot_mem)
+    munmap (c->slot_mem, c->slot_stride * NATIVE_SLOTS);
+  if (c->large)
+    munmap (c->large, c->large_len);
+}
+
+void
+native_conn_run (int sock, int stop_fd, const struct native_export *e)
+{
+  struct conn *c;
+  int fds[2] = { e->fd, sock };
+  int r;
+
+  /* The connection's state is large (the staging buffer): heap, not the
+   * thread's stack; once per connection, never per request. */
+  c = calloc (1, sizeof *c);
+  if (c == NULL) {
+    log_error ("native: calloc: %s: dropping the connection",
+               strerror (errno));
+    return;
+  }
+  c->e = e;
+  c->sock = sock;
+  c->stop_fd = stop_fd;
+  r = conn_ring (c);
+  if (r < 0) {
+    log_error ("native: io_uring_queue_init: %s: dropping the connection",
+               strerror (-r));
+    free (c);
+    return;
+  }
+  r = io_uring_register_files (&c->ring, fds, 2);
+  if (r == 0)
+    r = conn_buffers (c);
+  if (r < 0) {
+    log_error ("native: io_uring buffers and files: %s (RLIMIT_MEMLOCK?): "
+               "dropping the connection", strerror (-r));
+    conn_teardown (c, true);
+    free (c);
+    return;
+  }
+  for (unsigned i = NATIVE_SLOTS; i-- > 0;) {
+    c->slots[i].idx = i;
+    slot_free (c, &c->slots[i]);
+  }
+  native_conn_loop (c);
+  conn_teardown (c, true);
+  free (c);
+}

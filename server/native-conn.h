@@ -1,0 +1,140 @@
+/* nbdswap native server: the state of one connection, shared by its
+ * event loop (native-conn.c: the ring, receive, send, file operations)
+ * and its request logic (native-request.c: commands, bounds, bounce and
+ * read-modify-write, locks).  Only the connection's own thread touches
+ * any of it.
+ */
+#ifndef NBDSWAP_NATIVE_CONN_H
+#define NBDSWAP_NATIVE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <liburing.h>
+
+#include "native.h"
+#include "native-proto.h"
+#include "retry.h"
+
+/* The staging buffer for the byte stream from the client. */
+#define NATIVE_RBUF (64 * 1024)
+
+/* A payload part at least this large is received straight into the
+ * slot's buffer instead of through the staging buffer. */
+#define NATIVE_RECV_DIRECT (16 * 1024)
+
+/* Entries of one gather send: two per reply (header, read data). */
+#define NATIVE_IOV 64
+
+enum slot_state { SLOT_FREE, SLOT_PAYLOAD, SLOT_PARKED, SLOT_IO, SLOT_REPLY };
+enum fop { FOP_READ, FOP_WRITE, FOP_SYNC };
+
+/* What a request is doing; the step function continues from here. */
+enum phase {
+  PH_READ,                      /* reading the cover */
+  PH_RMW_HEAD,                  /* reading the first block of an RMW */
+  PH_RMW_TAIL,                  /* reading the last block of an RMW */
+  PH_WRITE,                     /* writing the cover */
+  PH_SYNC,                      /* fdatasync for NBD_CMD_FLUSH */
+};
+
+/* One request.  Its data lives at buf + skip (skip = offset's distance
+ * from the block boundary below it), so [buf, buf + cover_len) is the
+ * aligned cover of the request in the file and the file I/O never needs
+ * a second copy. */
+struct slot {
+  struct nbd_simple_reply reply;        /* sent as is */
+  enum slot_state state;
+  enum phase phase;
+  unsigned idx;                         /* registered buffer index */
+  uint16_t type, flags;
+  uint64_t offset;                      /* the client's range */
+  uint32_t len;
+  uint32_t got;                         /* payload bytes received */
+  uint32_t skip;
+  uint64_t cover_off;                   /* the aligned cover */
+  uint32_t cover_len;
+  uint64_t zero_pos, zero_end;          /* WRITE_ZEROES: what is left */
+  uint64_t lock_mask;                   /* stripes held (native-lock) */
+  bool lock_excl;
+  bool large;                           /* uses the connection's large buffer */
+  bool discard;                         /* payload to be dropped: EINVAL */
+  unsigned char *buf;                   /* NULL until assigned */
+  /* The current file operation. */
+  enum fop op;
+  unsigned char *io_buf;
+  uint64_t io_pos;
+  uint32_t step_len, step_done;
+  struct retry retry;
+  uint64_t start_ns;
+  struct slot *next;                    /* free, parked or send list */
+};
+
+struct conn {
+  struct io_uring ring;
+  const struct native_export *e;
+  int sock;
+  int stop_fd;                          /* eventfd: the server stops */
+  uint64_t stop_val;
+  bool stopping;
+  unsigned char *slot_mem;              /* NATIVE_SLOTS * slot_stride */
+  size_t slot_stride;                   /* cover room + one scratch block */
+  unsigned char *large;                 /* NATIVE_MAX_REQUEST + 2 blocks */
+  size_t large_len;
+  bool large_busy;
+  struct slot slots[NATIVE_SLOTS];
+  struct slot *free;
+  unsigned nfree;
+  struct slot *parked;                  /* waiting for a lock or buffer */
+  unsigned nparked;
+  /* Receiving. */
+  unsigned char rbuf[NATIVE_RBUF];
+  uint32_t rpos, rend;
+  struct slot *payload;                 /* the write whose data comes next */
+  bool recv_busy, recv_direct;
+  /* Sending. */
+  struct slot *sq_head, *sq_tail;
+  struct slot *sending[NATIVE_IOV];
+  unsigned nsending;
+  struct iovec iov[NATIVE_IOV];
+  unsigned iov_pos, iov_n;
+  struct msghdr msg;
+  bool send_busy;
+  bool timer_busy;
+  unsigned inflight;                    /* file operations */
+  bool closing;                         /* read no more requests */
+  bool broken;                          /* sends fail: drop replies */
+  bool peer_gone;
+};
+
+/* native-conn.c: the event loop and file operations. */
+extern void native_conn_loop (struct conn *c);
+extern void native_file_start (struct conn *c, struct slot *s, enum fop op,
+                               unsigned char *buf, uint64_t pos,
+                               uint32_t len);
+extern void native_reply (struct conn *c, struct slot *s, int err);
+extern void native_reply_drop (struct conn *c, struct slot *s);
+
+/* native-request.c: the commands. */
+extern void native_request (struct conn *c, struct slot *s);
+extern bool native_payload_ready (struct conn *c, struct slot *s);
+extern void native_payload_done (struct conn *c, struct slot *s);
+extern void native_op_step_done (struct conn *c, struct slot *s);
+extern void native_op_failed (struct conn *c, struct slot *s, int err);
+extern void native_unpark (struct conn *c);
+static inline unsigned
+native_parked (const struct conn *c)
+{
+  return c->nparked;
+}
+
+/* native-lock.c: striped locks across connections that keep
+ * read-modify-write correct; never blocking (the event loop must not
+ * sleep on another thread).  Shared for plain writes, exclusive for
+ * RMW; all stripes of a mask or none. */
+extern bool native_lock_try (uint64_t mask, bool exclusive);
+extern void native_lock_release (uint64_t mask, bool exclusive);
+
+#endif /* NBDSWAP_NATIVE_CONN_H */

@@ -1,0 +1,545 @@
+/* nbdswap native server: the serving process (see native.h).
+ *
+ * At start, the same checks as the plugin's .get_ready, in the same
+ * order, from the same library: open O_DIRECT, learn the alignment and
+ * prove direct reads work, the size, the owner lock, a full verification
+ * (the file must be fit).  Then the process hardening (mlockall
+ * MCL_ONFAULT, oom_score_adj) and the monitor thread (re-verification on
+ * SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
+ * gets a thread (PR_SET_IO_FLUSHER, negotiation, then its own ring).
+ * SIGTERM/SIGINT: stop accepting, shut the read side of every
+ * connection (so each finishes the requests it has and sends their
+ * replies), join them, write the stats, exit 0.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
+
+#include <linux/fs.h>
+
+#include "align.h"
+#include "dioalign.h"
+#include "harden.h"
+#include "log.h"
+#include "monitor.h"
+#include "native.h"
+#include "native-proto.h"
+#include "nbdswap.h"
+#include "owner.h"
+#include "stats.h"
+#include "verify.h"
+
+/* Connections served at once; more are closed at accept with a log
+ * line (the kernel opens one per --connections, at most 16 in
+ * practice). */
+#define MAX_CONNS 64
+
+/* Seconds a client may take over the negotiation. */
+#define HANDSHAKE_TIMEOUT 30
+
+
+struct conn_entry {
+  pthread_t thread;
+  int sock;                     /* -1 once the thread closed it */
+  int stop_fd;                  /* eventfd: stop serving */
+  atomic_bool serving;          /* past the negotiation */
+  bool used;
+  atomic_bool done;
+};
+
+static struct native_export export;
+static struct conn_entry conns[MAX_CONNS];
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stop_pipe[2] = { -1, -1 };
+static const char *stats_path;
+static struct verify_result verified;
+
+/* Open the backing file read-write with O_DIRECT; explain failures. */
+static int
+open_file (const char *file)
+{
+  int fd = open (file, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+  if (fd >= 0)
+    return fd;
+  if (errno == ENOENT)
+    log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
+               file, file);
+  else if (errno == ETXTBSY)
+    log_error ("%s: is an active kernel swap file (see /proc/swaps): run "
+               "'swapoff %s' first", file, file);
+  else if (errno == EINVAL)
+    log_error ("%s: the filesystem refuses O_DIRECT (open: %m): put the "
+               "file on a filesystem with direct I/O (--native has no "
+               "page-cache mode)", file);
+  else
+    log_error ("open: %s: %m (--native serves read-write only)", file);
+  return -1;
+}
+
+/* The alignment, proven by one direct read. */
+static int
+learn_alignment (int fd, const char *file, struct dio_align *d)
+{
+  void *buf;
+  int r = dio_align_learn (fd, d);
+
+  if (r == 0) {
+    if (posix_memalign (&buf, d->mem > 4096 ? d->mem : 4096, d->offset)) {
+      log_error ("posix_memalign: out of memory");
+      return -1;
+    }
+    if (pread (fd, buf, d->offset, 0) == -1)
+      r = -errno;
+    free (buf);
+  }
+  if (r < 0) {
+    errno = -r;
+    log_error ("%s: direct I/O fails here (%m): put the file on a "
+               "filesystem with direct I/O", file);
+    return -1;
+  }
+  return 0;
+}
+
+/* The export size: the file's or the device's, whole pages and blocks. */
+static int
+learn_size (int fd, const char *file, uint32_t align, uint64_t *size)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) == -1) {
+    log_error ("fstat: %s: %m", file);
+    return -1;
+  }
+  if (S_ISBLK (st.st_mode)) {
+    if (ioctl (fd, BLKGETSIZE64, size) == -1) {
+      log_error ("ioctl BLKGETSIZE64: %s: %m", file);
+      return -1;
+    }
+  }
+  else
+    *size = (uint64_t) st.st_size;
+  if (*size == 0 || !is_aligned (*size, 4096) || !is_aligned (*size, align)) {
+    log_error ("%s: size %" PRIu64 " is not a whole number of 4 KiB pages "
+               "and O_DIRECT blocks: recreate it with 'nbdswap create %s "
+               "SIZE'", file, *size, file);
+    return -1;
+  }
+  return 0;
+}
+
+/* Lock (one server per file) and verify (fit for swap); 0, or the exit
+ * status. */
+static int
+lock_and_verify (int fd, const char *file, uint32_t align)
+{
+  struct verify_options vo;
+  pid_t holder;
+  int r = owner_lock (fd, true, &holder);
+
+  if (r == -EBUSY) {
+    log_error ("%s: already served by another process (PID %d): one swap "
+               "file must have one server; stop that one first", file,
+               (int) holder);
+    return EXIT_UNFIT;
+  }
+  if (r < 0) {
+    errno = -r;
+    log_error ("%s: taking the owner lock: %m", file);
+    return EXIT_SYSTEM;
+  }
+  verify_options_init (&vo);
+  vo.dio_alignment = align;
+  r = verify_fd (fd, file, &vo, &verified);
+  if (r < 0) {
+    errno = -r;
+    log_error ("%s: cannot verify the file: %m", file);
+    return EXIT_SYSTEM;
+  }
+  verify_log_result (&verified);
+  if (verified.verdict != VERIFY_FIT) {
+    log_error ("%s: refusing to serve: the file is not fit for swap "
+               "('nbdswap verify %s' prints a full report)", file, file);
+    return EXIT_UNFIT;
+  }
+  return 0;
+}
+
+/* Write the counters to the stats file (atomically) and the log. */
+static void
+report_stats (void)
+{
+  char line[1024], tmp[4200];
+  FILE *fp;
+
+  stats_format_line (line, sizeof line);
+  log_info ("stats: %s", line);
+  if (stats_path == NULL)
+    return;
+  snprintf (tmp, sizeof tmp, "%s.tmp", stats_path);
+  fp = fopen (tmp, "we");
+  if (fp == NULL) {
+    log_error ("stats file: %s: %m", tmp);
+    return;
+  }
+  stats_format_json (line, sizeof line);
+  fputs (line, fp);
+  if (fclose (fp) == EOF || rename (tmp, stats_path) == -1)
+    log_error ("stats file: %s: %m", stats_path);
+}
+
+static void
+on_stop (int sig)
+{
+  int saved = errno;
+
+  if (write (stop_pipe[1], "x", 1) == -1) {
+    /* The pipe is full: a stop is already pending. */
+  }
+  errno = saved;
+}
+
+static void
+on_sighup (int sig)
+{
+  monitor_request_recheck ();
+}
+
+static void
+on_sigusr1 (int sig)
+{
+  monitor_request_stats ();
+}
+
+/* Signal handlers: stop, recheck, stats. */
+static int
+install_signals (void)
+{
+  struct sigaction sa = { .sa_handler = on_stop };
+
+  if (pipe2 (stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+    log_error ("pipe2: %m");
+    return -1;
+  }
+  sigemptyset (&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (sigaction (SIGTERM, &sa, NULL) == -1 || sigaction (SIGINT, &sa, NULL))
+    goto error;
+  sa.sa_handler = on_sighup;
+  if (sigaction (SIGHUP, &sa, NULL) == -1)
+    goto error;
+  sa.sa_handler = on_sigusr1;
+  if (sigaction (SIGUSR1, &sa, NULL) == -1)
+    goto error;
+  signal (SIGPIPE, SIG_IGN);
+  return 0;
+ error:
+  log_error ("sigaction: %m");
+  return -1;
+}
+
+/* A connection's thread: negotiate, then serve. */
+static void *
+conn_thread (void *arg)
+{
+  struct conn_entry *ce = arg;
+  struct timeval none = { 0, 0 };
+  int r;
+
+  harden_serving_thread ();
+  r = native_handshake (ce->sock, &export);
+  if (r < 0)
+    log_info ("native: negotiation failed: %s", strerror (-r));
+  if (r == 1) {
+    setsockopt (ce->sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    atomic_store (&ce->serving, true);
+    native_conn_run (ce->sock, ce->stop_fd, &export);
+  }
+  pthread_mutex_lock (&conns_lock);
+  close (ce->sock);
+  ce->sock = -1;
+  close (ce->stop_fd);
+  ce->stop_fd = -1;
+  pthread_mutex_unlock (&conns_lock);
+  atomic_store (&ce->done, true);
+  return NULL;
+}
+
+/* Join the threads whose connections ended. */
+static void
+reap (bool all)
+{
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (!conns[i].used || (!all && !atomic_load (&conns[i].done)))
+      continue;
+    pthread_join (conns[i].thread, NULL);
+    conns[i].used = false;
+  }
+}
+
+/* Is this TCP client on the allow list? */
+static bool
+client_allowed (int sock, const struct native_opts *o)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char name[INET6_ADDRSTRLEN] = "?";
+
+  if (!o->tcp || o->acl.n == 0)
+    return true;
+  if (getpeername (sock, (struct sockaddr *) &ss, &len) == -1)
+    return false;
+  if (acl_allows (&o->acl, (struct sockaddr *) &ss))
+    return true;
+  if (ss.ss_family == AF_INET)
+    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, name,
+               sizeof name);
+  else if (ss.ss_family == AF_INET6)
+    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, name,
+               sizeof name);
+  log_error ("client %s is not in --allow: connection refused", name);
+  return false;
+}
+
+/* Start a thread for an accepted connection. */
+static void
+start_conn (int sock, const struct native_opts *o)
+{
+  struct timeval tv = { HANDSHAKE_TIMEOUT, 0 };
+  int one = 1, i;
+
+  if (!client_allowed (sock, o)) {
+    close (sock);
+    return;
+  }
+  if (o->tcp)
+    setsockopt (sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt (sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  reap (false);
+  for (i = 0; i < MAX_CONNS && conns[i].used; i++)
+    ;
+  if (i == MAX_CONNS) {
+    log_error ("native: %d connections already: refusing one more",
+               MAX_CONNS);
+    close (sock);
+    return;
+  }
+  conns[i].stop_fd = eventfd (0, EFD_CLOEXEC);
+  if (conns[i].stop_fd == -1) {
+    log_error ("eventfd: %m: dropping a connection");
+    close (sock);
+    return;
+  }
+  conns[i].sock = sock;
+  conns[i].used = true;
+  atomic_store (&conns[i].done, false);
+  atomic_store (&conns[i].serving, false);
+  errno = pthread_create (&conns[i].thread, NULL, conn_thread, &conns[i]);
+  if (errno != 0) {
+    log_error ("pthread_create: %m: dropping a connection");
+    conns[i].used = false;
+    close (conns[i].stop_fd);
+    close (sock);
+  }
+}
+
+/* Accept until a stop signal. */
+static void
+accept_loop (const struct native_opts *o)
+{
+  struct pollfd p[2] = { { o->listen_fd, POLLIN, 0 },
+                         { stop_pipe[0], POLLIN, 0 } };
+
+  for (;;) {
+    if (poll (p, 2, -1) == -1) {
+      if (errno == EINTR)
+        continue;
+      log_error ("poll: %m");
+      return;
+    }
+    if (p[1].revents)
+      return;
+    if (p[0].revents & POLLIN) {
+      int s = accept4 (o->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+      if (s >= 0)
+        start_conn (s, o);
+      else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+        log_error ("accept: %m");
+    }
+  }
+}
+
+/* Finish: every connection serves the requests it has read, then ends;
+ * one still negotiating is cut off. */
+static void
+stop_all (void)
+{
+  uint64_t one = 1;
+
+  pthread_mutex_lock (&conns_lock);
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (!conns[i].used || conns[i].sock < 0)
+      continue;
+    if (write (conns[i].stop_fd, &one, sizeof one) != sizeof one)
+      log_error ("eventfd write: %m");
+    if (!atomic_load (&conns[i].serving))
+      shutdown (conns[i].sock, SHUT_RDWR);
+  }
+  pthread_mutex_unlock (&conns_lock);
+  reap (true);
+}
+
+/* Lock memory and leave the OOM killer's list. */
+static int
+harden (void)
+{
+  int r = harden_mlock ();
+
+  if (r < 0) {
+    errno = -r;
+    log_error ("mlockall: %m: the swap server must not be paged out; raise "
+               "RLIMIT_MEMLOCK (ulimit -l unlimited, LimitMEMLOCK=infinity) "
+               "or grant CAP_IPC_LOCK");
+    return -1;
+  }
+  r = harden_oom_exempt ();
+  if (r < 0) {
+    errno = -r;
+    log_warning ("oom_score_adj -1000: %m: the OOM killer may pick this "
+                 "server; it needs CAP_SYS_RESOURCE");
+  }
+  return 0;
+}
+
+int
+native_listen_tcp (const char *addr, const char *port)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                            .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+  struct addrinfo *ai;
+  int one = 1, s, r = getaddrinfo (addr, port, &hints, &ai);
+
+  if (r != 0) {
+    log_error ("--bind %s --port %s: %s", addr, port, gai_strerror (r));
+    return -1;
+  }
+  s = socket (ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s >= 0) {
+    setsockopt (s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind (s, ai->ai_addr, ai->ai_addrlen) == -1 || listen (s, 128) == -1) {
+      log_error ("%s port %s: cannot listen there: %m", addr, port);
+      close (s);
+      s = -1;
+    }
+  }
+  else
+    log_error ("socket: %m");
+  freeaddrinfo (ai);
+  return s;
+}
+
+bool
+native_socket_is_tcp (int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+
+  return getsockname (fd, (struct sockaddr *) &ss, &len) == 0 &&
+    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+/* The PID file, for 'nbdswap status' and scripts. */
+static void
+write_pidfile (const char *path)
+{
+  FILE *fp;
+
+  if (path == NULL)
+    return;
+  fp = fopen (path, "we");
+  if (fp == NULL || fprintf (fp, "%d\n", (int) getpid ()) < 0 ||
+      fclose (fp) == EOF)
+    log_warning ("pidfile %s: %m", path);
+}
+
+int
+native_serve (struct native_opts *o)
+{
+  struct dio_align d;
+  struct monitor_params mp = { 0 };
+  int fd, r;
+
+  harden_malloc ();
+  fd = open_file (o->file);
+  if (fd < 0)
+    return errno == ENOENT || errno == EINVAL ? EXIT_UNFIT : EXIT_SYSTEM;
+  if (learn_alignment (fd, o->file, &d) < 0)
+    return EXIT_UNFIT;
+  export.fd = fd;
+  export.align = d.offset;
+  export.mem_align = d.mem;
+  export.name = o->export_name;
+  export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
+    NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
+  if (learn_size (fd, o->file, d.offset, &export.size) < 0)
+    return EXIT_UNFIT;
+  r = lock_and_verify (fd, o->file, d.offset);
+  if (r != 0)
+    return r;
+  if (harden () < 0 || install_signals () < 0)
+    return EXIT_SYSTEM;
+  stats_path = o->stats_path;
+  verify_options_init (&mp.verify);
+  mp.verify.dio_alignment = d.offset;
+  mp.fd = fd;
+  mp.baseline = &verified;
+  mp.report_stats = report_stats;
+  r = monitor_start (&mp);
+  if (r < 0) {
+    errno = -r;
+    log_error ("starting the monitor thread: %m");
+    return EXIT_SYSTEM;
+  }
+  log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
+            " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
+            d.mem, d.source);
+  write_pidfile (o->pidfile);
+  accept_loop (o);
+  close (o->listen_fd);
+  stop_all ();
+  monitor_stop ();
+  report_stats ();
+  verify_result_free (&verified);
+  close (fd);
+  if (o->pidfile)
+    unlink (o->pidfile);
+  return 0;
+}
+
+/* For native-request.c: writes fail with EIO once the monitor found the
+ * file's extent map changed (see monitor.h). */
+bool
+native_writes_refused (void)
+{
+  return monitor_map_changed ();
+}

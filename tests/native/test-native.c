@@ -1,0 +1,505 @@
+/* Tests of 'nbdswap serve --native' with libnbd clients (and a raw
+ * socket client for the misbehaving cases) on a unix socket.
+ *
+ * Every data check is against a shadow copy of the file kept by the
+ * test, and at the end against the backing file itself, read without
+ * the server: data stamped with seeded random bytes, so a misplaced or
+ * lost block shows.
+ */
+#include <config.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libnbd.h>
+
+#define FILE_SIZE (8u << 20)
+
+#define CHECK(cond, ...)                                                \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
+      fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+      fprintf (stderr, __VA_ARGS__);                                    \
+      fprintf (stderr, "\n");                                           \
+      failures++;                                                       \
+    }                                                                   \
+  } while (0)
+
+static int failures;
+static char dir[256], file[300], sock[300], logpath[300], pidf[300];
+static pid_t server;
+static unsigned char *shadow;           /* what the file must hold */
+
+/* xorshift, seeded: repeatable data. */
+static uint64_t
+rnd (uint64_t *s)
+{
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static void
+fill (unsigned char *p, size_t n, uint64_t *seed)
+{
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char) rnd (seed);
+}
+
+/* The backing file, fully written (verify refuses holes), and its
+ * shadow. */
+static void
+make_file (void)
+{
+  uint64_t seed = 1;
+  int fd = open (file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+  shadow = malloc (FILE_SIZE);
+  fill (shadow, FILE_SIZE, &seed);
+  if (fd == -1 || write (fd, shadow, FILE_SIZE) != FILE_SIZE
+      || fsync (fd) == -1 || close (fd) == -1) {
+    perror (file);
+    exit (EXIT_FAILURE);
+  }
+}
+
+static bool
+handshake_ok (void)
+{
+  struct nbd_handle *h = nbd_create ();
+  bool ok = h && nbd_connect_unix (h, sock) == 0;
+
+  if (ok)
+    nbd_shutdown (h, 0);
+  nbd_close (h);
+  return ok;
+}
+
+/* Start the server; it is ready once a handshake succeeds. */
+static void
+start_server (void)
+{
+  struct stat st;
+  int status;
+
+  server = fork ();
+  if (server == 0) {
+    int fd = open (logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+    dup2 (fd, 1);
+    dup2 (fd, 2);
+    setenv ("NBDSWAP_RUNTIME_DIR", dir, 1);
+    execl (NBDSWAP, NBDSWAP, "serve", "--native", file, "--socket", sock,
+           "--pidfile", pidf, (char *) NULL);
+    _exit (127);
+  }
+  for (int i = 0; i < 6000; i++) {
+    if (stat (pidf, &st) == 0 && st.st_size > 0 && handshake_ok ())
+      return;
+    if (waitpid (server, &status, WNOHANG) == server) {
+      fprintf (stderr, "the server exited at start; its log:\n");
+      execlp ("cat", "cat", logpath, (char *) NULL);
+      exit (EXIT_FAILURE);
+    }
+    usleep (10000);
+  }
+  fprintf (stderr, "the server did not start in 60 s\n");
+  kill (server, SIGKILL);
+  exit (EXIT_FAILURE);
+}
+
+/* SIGTERM and reap; the exit status. */
+static int
+stop_server (void)
+{
+  int status;
+
+  kill (server, SIGTERM);
+  for (int i = 0; i < 2000; i++) {
+    if (waitpid (server, &status, WNOHANG) == server)
+      return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    usleep (10000);
+  }
+  kill (server, SIGKILL);
+  waitpid (server, &status, 0);
+  return -1;
+}
+
+static struct nbd_handle *
+connect_h (void)
+{
+  struct nbd_handle *h = nbd_create ();
+
+  if (h == NULL || nbd_set_strict_mode (h, 0) == -1
+      || nbd_connect_unix (h, sock) == -1) {
+    fprintf (stderr, "connect: %s\n", nbd_get_error ());
+    exit (EXIT_FAILURE);
+  }
+  return h;
+}
+
+/* Read [off, off+len) through h and compare with the shadow. */
+static void
+check_range (struct nbd_handle *h, uint64_t off, uint32_t len,
+             const char *what)
+{
+  unsigned char *b = malloc (len);
+
+  CHECK (nbd_pread (h, b, len, off, 0) == 0, "%s: pread: %s", what,
+         nbd_get_error ());
+  CHECK (memcmp (b, shadow + off, len) == 0, "%s: data differs in [%"
+         PRIu64 ", +%" PRIu32 ")", what, off, len);
+  free (b);
+}
+
+/* Negotiation results, and aligned and unaligned writes and reads. */
+static void
+test_roundtrip (void)
+{
+  struct nbd_handle *h = connect_h ();
+  uint64_t seed = 2;
+  unsigned char buf[200000];
+
+  CHECK (nbd_get_size (h) == FILE_SIZE, "size %" PRId64, nbd_get_size (h));
+  CHECK (nbd_can_flush (h) == 1 && nbd_can_fua (h) == 1 &&
+         nbd_can_zero (h) == 1 && nbd_can_multi_conn (h) == 1 &&
+         nbd_can_trim (h) == 0 && nbd_is_read_only (h) == 0, "flags");
+  CHECK (nbd_get_block_size (h, LIBNBD_SIZE_MINIMUM) >= 512, "minimum");
+  CHECK (nbd_get_block_size (h, LIBNBD_SIZE_PREFERRED) == 4096, "preferred");
+  CHECK (nbd_get_structured_replies_negotiated (h) == 0, "structured");
+  for (int i = 0; i < 300; i++) {
+    bool aligned = i % 2 == 0;
+    uint32_t len = aligned ? 4096 * (1 + rnd (&seed) % 40)
+      : 1 + rnd (&seed) % sizeof buf;
+    uint64_t off = rnd (&seed) % (FILE_SIZE - len);
+
+    if (aligned)
+      off &= ~UINT64_C (4095);
+    fill (buf, len, &seed);
+    memcpy (shadow + off, buf, len);
+    CHECK (nbd_pwrite (h, buf, len, off, i % 7 == 0 ? LIBNBD_CMD_FLAG_FUA
+                       : 0) == 0, "pwrite %" PRIu64 "+%" PRIu32 ": %s",
+           off, len, nbd_get_error ());
+    check_range (h, off - (off > 1000 ? 1000 : off), len, "round trip");
+  }
+  /* A request over the slot size goes through the large buffer. */
+  {
+    uint32_t len = 3u << 20;
+    unsigned char *big = malloc (len);
+
+    fill (big, len, &seed);
+    memcpy (shadow + 777, big, len);
+    CHECK (nbd_pwrite (h, big, len, 777, 0) == 0, "large: %s",
+           nbd_get_error ());
+    check_range (h, 0, len + 2000, "large");
+    free (big);
+  }
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* Many requests in flight on one connection (libnbd aio). */
+static void
+test_inflight (void)
+{
+  struct nbd_handle *h = connect_h ();
+  enum { N = 64, LEN = 16384 };
+  static unsigned char wb[N][LEN], rb[N][LEN];
+  int64_t cookie[N];
+  uint64_t seed = 3;
+
+  for (int i = 0; i < N; i++) {
+    uint64_t off = (uint64_t) i * 2 * LEN + (i % 3) * 100;
+
+    fill (wb[i], LEN, &seed);
+    memcpy (shadow + off, wb[i], LEN);
+    cookie[i] = nbd_aio_pwrite (h, wb[i], LEN, off, NBD_NULL_COMPLETION, 0);
+    CHECK (cookie[i] > 0, "aio_pwrite: %s", nbd_get_error ());
+  }
+  CHECK (nbd_aio_in_flight (h) > 1, "only %d in flight",
+         nbd_aio_in_flight (h));
+  while (nbd_aio_in_flight (h) > 0)
+    nbd_poll (h, -1);
+  for (int i = 0; i < N; i++)
+    CHECK (nbd_aio_command_completed (h, cookie[i]) == 1, "write %d: %s",
+           i, nbd_get_error ());
+  for (int i = 0; i < N; i++)
+    cookie[i] = nbd_aio_pread (h, rb[i], LEN,
+                               (uint64_t) i * 2 * LEN + (i % 3) * 100,
+                               NBD_NULL_COMPLETION, 0);
+  while (nbd_aio_in_flight (h) > 0)
+    nbd_poll (h, -1);
+  for (int i = 0; i < N; i++) {
+    CHECK (nbd_aio_command_completed (h, cookie[i]) == 1, "read %d", i);
+    CHECK (memcmp (rb[i], wb[i], LEN) == 0, "aio data %d", i);
+  }
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* Several connections writing interleaved 100-byte pieces that share
+ * O_DIRECT blocks: read-modify-write must not lose any of them. */
+struct mc { int id; int errors; };
+
+static void *
+mc_thread (void *arg)
+{
+  struct mc *m = arg;
+  struct nbd_handle *h = connect_h ();
+  unsigned char piece[100];
+
+  for (int k = 0; k < 400; k++) {
+    uint64_t off = (1u << 20) + (uint64_t) k * 400 + (uint64_t) m->id * 100;
+
+    memset (piece, 0x10 * (m->id + 1) + k % 16, sizeof piece);
+    if (nbd_pwrite (h, piece, sizeof piece, off, 0) == -1)
+      m->errors++;
+  }
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  return NULL;
+}
+
+static void
+test_multiconn (void)
+{
+  pthread_t t[4];
+  struct mc m[4];
+  struct nbd_handle *h;
+
+  for (int i = 0; i < 4; i++) {
+    m[i] = (struct mc) { i, 0 };
+    pthread_create (&t[i], NULL, mc_thread, &m[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join (t[i], NULL);
+    CHECK (m[i].errors == 0, "connection %d: %d errors", i, m[i].errors);
+    for (int k = 0; k < 400; k++)
+      memset (shadow + (1u << 20) + k * 400 + i * 100,
+              0x10 * (i + 1) + k % 16, 100);
+  }
+  h = connect_h ();
+  check_range (h, 1u << 20, 400 * 400, "multi-conn RMW");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* Flush, FUA, zeroes; out-of-range requests get EINVAL and the
+ * connection goes on. */
+static void
+test_commands (void)
+{
+  struct nbd_handle *h = connect_h ();
+  unsigned char b[4096] = { 1 };
+
+  CHECK (nbd_flush (h, 0) == 0, "flush: %s", nbd_get_error ());
+  CHECK (nbd_zero (h, 300000, 5000, 0) == 0, "zero: %s", nbd_get_error ());
+  memset (shadow + 5000, 0, 300000);
+  CHECK (nbd_zero (h, 4096, 1 << 20, LIBNBD_CMD_FLAG_FUA) == 0, "zero fua");
+  memset (shadow + (1 << 20), 0, 4096);
+  check_range (h, 0, 2 << 20, "zeroes");
+  CHECK (nbd_pread (h, b, 4096, FILE_SIZE - 2048, 0) == -1 &&
+         nbd_get_errno () == EINVAL, "read past the end: %s",
+         nbd_get_error ());
+  CHECK (nbd_pwrite (h, b, 4096, FILE_SIZE, 0) == -1 &&
+         nbd_get_errno () == EINVAL, "write past the end: %s",
+         nbd_get_error ());
+  CHECK (nbd_trim (h, 4096, 0, 0) == -1 && nbd_get_errno () == EINVAL,
+         "trim: %s", nbd_get_error ());
+  CHECK (nbd_zero (h, 4096, FILE_SIZE, 0) == -1 &&
+         nbd_get_errno () == EINVAL, "zero past the end");
+  check_range (h, FILE_SIZE - 8192, 8192, "after errors");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* A raw client, negotiated with NBD_OPT_EXPORT_NAME; -1 on failure. */
+static int
+raw_client (void)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  unsigned char greet[18], reply[10];
+  struct timeval tv = { 10, 0 };
+  uint32_t cflags = htobe32 (3);
+  struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
+    opt = { htobe64 (UINT64_C (0x49484156454f5054)), htobe32 (1), 0 };
+  int s = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  if (strlen (sock) >= sizeof sun.sun_path)
+    return -1;
+  memcpy (sun.sun_path, sock, strlen (sock) + 1);
+  setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect (s, (struct sockaddr *) &sun, sizeof sun) == -1
+      || recv (s, greet, sizeof greet, MSG_WAITALL) != sizeof greet
+      || send (s, &cflags, 4, 0) != 4 || send (s, &opt, 16, 0) != 16
+      || recv (s, reply, sizeof reply, MSG_WAITALL) != sizeof reply) {
+    close (s);
+    return -1;
+  }
+  return s;
+}
+
+/* Does the server close s (within the receive timeout)? */
+static bool
+closed_by_server (int s)
+{
+  unsigned char b[64];
+  ssize_t r;
+
+  while ((r = recv (s, b, sizeof b, 0)) > 0)
+    ;
+  return r == 0 || (r == -1 && errno == ECONNRESET);
+}
+
+static void
+send_header (int s, uint16_t type, uint64_t off, uint32_t len, uint32_t magic)
+{
+  struct { uint32_t magic; uint16_t flags, type; uint64_t cookie, off;
+           uint32_t len; } __attribute__ ((packed)) rq = {
+    htobe32 (magic), 0, htobe16 (type), 7, htobe64 (off), htobe32 (len)
+  };
+
+  if (send (s, &rq, sizeof rq, MSG_NOSIGNAL) != sizeof rq)
+    perror ("send");
+}
+
+/* Garbage, a vanished writer, an oversized request: each such client is
+ * dropped and another connection keeps being served. */
+static void
+test_misbehaving (void)
+{
+  struct nbd_handle *h = connect_h ();
+  unsigned char junk[1000];
+  int s;
+
+  s = raw_client ();
+  CHECK (s >= 0, "raw client: %m");
+  memset (junk, 0xab, sizeof junk);
+  CHECK (send (s, junk, sizeof junk, MSG_NOSIGNAL) > 0, "send");
+  CHECK (closed_by_server (s), "garbage: connection not closed");
+  close (s);
+  check_range (h, 0, 65536, "after garbage");
+
+  s = raw_client ();
+  send_header (s, 1, 65536, 65536, 0x25609513);
+  CHECK (send (s, junk, sizeof junk, MSG_NOSIGNAL) > 0, "send");
+  close (s);                    /* gone in the middle of the payload */
+  usleep (100000);
+  check_range (h, 65536, 65536, "after a vanished writer");
+
+  s = raw_client ();
+  send_header (s, 1, 0, 64u << 20, 0x25609513);
+  CHECK (closed_by_server (s), "oversized write: connection not closed");
+  close (s);
+
+  s = raw_client ();
+  send_header (s, 0, 0, 4096, 0x12345678);
+  CHECK (closed_by_server (s), "bad magic: connection not closed");
+  close (s);
+  check_range (h, 0, 1 << 20, "after misbehaving clients");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* SIGTERM with writes in flight: every request the server has received
+ * completes and is acknowledged, the server exits 0.  The writes are
+ * small enough for all of them to be in the socket before the signal
+ * (a request still in the client's queue cannot be served). */
+static void
+test_sigterm (void)
+{
+  struct nbd_handle *h = connect_h ();
+  enum { N = 32, LEN = 4096 };
+  static unsigned char wb[N][LEN];
+  int64_t cookie[N];
+  uint64_t seed = 9;
+  int st;
+
+  for (int i = 0; i < N; i++) {
+    fill (wb[i], LEN, &seed);
+    memcpy (shadow + (2u << 20) + (uint64_t) i * LEN, wb[i], LEN);
+    cookie[i] = nbd_aio_pwrite (h, wb[i], LEN,
+                                (2u << 20) + (uint64_t) i * LEN,
+                                NBD_NULL_COMPLETION, LIBNBD_CMD_FLAG_FUA);
+  }
+  for (int i = 0; i < 100 && !nbd_aio_is_ready (h); i++)
+    nbd_poll (h, 10);           /* until all are on the wire */
+  kill (server, SIGTERM);
+  while (nbd_aio_in_flight (h) > 0 && nbd_poll (h, 5000) > 0)
+    ;
+  for (int i = 0; i < N; i++)
+    CHECK (nbd_aio_command_completed (h, cookie[i]) == 1,
+           "write %d in flight at SIGTERM: %s", i, nbd_get_error ());
+  nbd_close (h);
+  st = stop_server ();
+  CHECK (st == 0, "server exit status %d", st);
+}
+
+/* The backing file itself holds what the clients wrote. */
+static void
+check_file (void)
+{
+  unsigned char *b = malloc (FILE_SIZE);
+  int fd = open (file, O_RDONLY);
+
+  CHECK (fd >= 0 && pread (fd, b, FILE_SIZE, 0) == FILE_SIZE, "read file");
+  for (size_t off = 0; off < FILE_SIZE; off += 4096)
+    if (memcmp (b + off, shadow + off, 4096) != 0) {
+      CHECK (0, "backing file differs in block at %zu", off);
+      break;
+    }
+  close (fd);
+  free (b);
+}
+
+int
+main (void)
+{
+  char cmd[600];
+
+  snprintf (dir, sizeof dir, "%s/native-test.XXXXXX", getcwd (cmd, 300));
+  if (mkdtemp (dir) == NULL) {
+    perror ("mkdtemp");
+    return 1;
+  }
+  snprintf (file, sizeof file, "%s/swap.img", dir);
+  snprintf (sock, sizeof sock, "%s/s.sock", dir);
+  snprintf (logpath, sizeof logpath, "%s/server.log", dir);
+  snprintf (pidf, sizeof pidf, "%s/server.pid", dir);
+  signal (SIGPIPE, SIG_IGN);
+  make_file ();
+  start_server ();
+  test_roundtrip ();
+  test_inflight ();
+  test_multiconn ();
+  test_commands ();
+  test_misbehaving ();
+  test_sigterm ();
+  check_file ();
+  if (failures) {
+    fprintf (stderr, "server log:\n");
+    snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);
+    if (system (cmd)) { }
+  }
+  snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system (cmd)) { }
+  printf ("test-native: %d failure%s\n", failures, failures == 1 ? "" : "s");
+  return failures ? 1 : 0;
+}
