@@ -87,14 +87,20 @@ local_file_create ()
 }
 
 # Start the server on backing file $1 in the foreground (as a child of this
-# shell) with its socket at $2 and its output in $3; set SERVER_PID.  Wait
+# shell) with its socket at $2 and its output in $3; set SERVER_PID.  The
+# plugin under nbdkit, or with SERVER_KIND=native `nbdswap serve --native`.  Wait
 # until the socket exists; return 1 if the server exits first.
 server_start ()
 {
   local file=$1 sock=$2 logf=$3 end=$((SECONDS + 30))
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
-  nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" > "$logf" 2>&1 &
+  if [ "${SERVER_KIND:-plugin}" = native ]; then
+    # nbdswap's own event-loop server (always in the foreground).
+    "$NBDSWAP_CMD" serve "$file" --native --socket "$sock" > "$logf" 2>&1 &
+  else
+    nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" > "$logf" 2>&1 &
+  fi
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
     [ -S "$sock" ] && return 0
