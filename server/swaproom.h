@@ -3,9 +3,9 @@
  * swapoff(2) reads every page of the device back into memory, charging
  * each to the memory cgroup that swapped it out.  Where a cgroup's
  * memory.max leaves no room, the kernel (Linux 6.1) reclaims, then
- * OOM-kills inside that cgroup to make room: swapoff succeeds, a workload
- * dies.  Only when no task there may be killed does swapoff fail with
- * ENOMEM.  So detach looks first and refuses when the pages cannot fit.
+ * OOM-kills inside that cgroup: a workload dies, and swapoff may fail with
+ * ENOMEM all the same (seen in the detach VM scenario).  So detach looks
+ * first and refuses when the pages cannot fit.
  * The estimate is an upper bound on need (a cgroup's memory.swap.current
  * covers all swap devices) and counts page cache as room (reclaimable).
  */
