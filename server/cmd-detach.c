@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +18,30 @@
 #include "nbdswap.h"
 #include "supervisor.h"
 #include "swapdev.h"
+#include "swaproom.h"
 
 static void
 usage (void)
 {
   printf ("\nUsage:\n"
-          " nbdswap detach /dev/nbdN|all\n"
+          " nbdswap detach /dev/nbdN|all [--force]\n"
           "\nStop swapping to a device attached with 'nbdswap attach': "
           "swapoff (the pages\ncome back into memory), remove its dm-crypt "
           "mapping, stop its supervisor and\ndisconnect it.  'all' detaches "
           "every device that has a supervisor.\n"
           "\nOptions:\n"
+          " -f, --force   swapoff even if a memory cgroup or the system seems "
+          "to have no\n               room for the pages (the kernel may then "
+          "OOM-kill there)\n"
           " -h, --help    display this help\n"
+          "\nBefore swapoff, detach checks that the pages on the device fit "
+          "back into memory:\nunder every memory cgroup's memory.max and in "
+          "MemAvailable, counting free space\non other swap.  If they do "
+          "not, or swapoff itself runs out of memory, nothing\nis changed: "
+          "the device stays attached and in use as swap.\n"
           "\nExit status: 0 detached, 1 usage error or not attached, 3 system "
-          "error,\n4 the device is busy, 6 not enough memory to swapoff.\n");
+          "error,\n4 the device is busy, 6 not enough memory to take the pages "
+          "back (still attached).\n");
 }
 
 /* True if pid is a live nbdswap: not a stranger that reused the pid, and
@@ -78,9 +89,35 @@ stop_supervisor (int index)
   return 0;
 }
 
-/* Swapoff whichever of the mapping or the device is swap. */
+/* 0 if the pages of swap device dev fit back into memory; else says
+ * where they do not and returns EXIT_NOMEM. */
 static int
-swap_off (int index)
+check_room (const char *dev)
+{
+  struct swaproom_report rep;
+  int r = swaproom_check (dev, &rep);
+
+  if (r <= 0)
+    return 0;          /* unreadable figures: let swapoff find out */
+  if (rep.cgroup[0] != '\0')
+    fprintf (stderr, "nbdswap detach: %s: cgroup %s has up to %" PRIu64
+             " MiB swapped out there but room for %" PRIu64 " MiB under its "
+             "memory.max: swapoff would OOM-kill in it; raise "
+             "/sys/fs/cgroup%s/memory.max or add other swap, then retry "
+             "(still attached)\n", dev, rep.cgroup, rep.need_kib / 1024,
+             rep.room_kib / 1024, rep.cgroup);
+  else
+    fprintf (stderr, "nbdswap detach: %s: %" PRIu64 " MiB swapped out "
+             "there but only %" PRIu64 " MiB of memory available: free "
+             "memory or add other swap, then retry (still attached)\n",
+             dev, rep.need_kib / 1024, rep.room_kib / 1024);
+  return EXIT_NOMEM;
+}
+
+/* Swapoff whichever of the mapping or the device is swap; -1 when done
+ * (or there was none), else an exit code. */
+static int
+swap_off (int index, bool force)
 {
   char name[64], dev[96];
   int r;
@@ -91,11 +128,14 @@ swap_off (int index)
     snprintf (dev, sizeof dev, "/dev/nbd%d", index);
   if (!swapdev_is_active (dev))
     return -1;
+  if (!force && (r = check_room (dev)) != 0)
+    return r;
   r = swapdev_swapoff (dev);
   if (r == -ENOMEM) {
     fprintf (stderr, "nbdswap detach: swapoff %s: not enough memory to take "
-             "the pages back (free memory or add other swap, then retry)\n",
-             dev);
+             "the pages back: free memory, raise the memory.max of the "
+             "cgroups using it or add other swap, then retry (still "
+             "attached)\n", dev);
     return EXIT_NOMEM;
   }
   if (r < 0) {
@@ -107,7 +147,7 @@ swap_off (int index)
 
 /* Detaches one device; an exit code. */
 static int
-detach_one (int index)
+detach_one (int index, bool force)
 {
   char pidfile[128];
   int r;
@@ -117,7 +157,7 @@ detach_one (int index)
     fprintf (stderr, "nbdswap detach: /dev/nbd%d is not attached\n", index);
     return EXIT_USAGE;
   }
-  if ((r = swap_off (index)) >= 0)
+  if ((r = swap_off (index, force)) >= 0)
     return r;
   r = swapdev_crypt_close (index);
   if (r < 0 && r != -ENOENT) {
@@ -138,7 +178,7 @@ detach_one (int index)
 
 /* Every device with a supervisor pidfile. */
 static int
-detach_all (void)
+detach_all (bool force)
 {
   struct dirent *d;
   int index, r, worst = EXIT_FIT, n = 0;
@@ -148,7 +188,7 @@ detach_all (void)
     if (sscanf (d->d_name, "attach-nbd%d.pid", &index) == 1
         && strstr (d->d_name, ".tmp") == NULL) {
       ++n;
-      r = detach_one (index);
+      r = detach_one (index, force);
       if (r != EXIT_FIT)
         worst = r;
     }
@@ -163,13 +203,16 @@ int
 cmd_detach (int argc, char **argv)
 {
   static const struct option longopts[] = {
+    { "force", no_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int c, index = -1;
+  bool force = false;
 
-  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "fh", longopts, NULL)) != -1) {
     switch (c) {
+    case 'f': force = true; break;
     case 'h': usage (); return EXIT_FIT;
     default: return try_help ("detach");
     }
@@ -187,6 +230,6 @@ cmd_detach (int argc, char **argv)
     return EXIT_SYSTEM;
   }
   if (strcmp (argv[optind], "all") == 0)
-    return detach_all ();
-  return detach_one (index);
+    return detach_all (force);
+  return detach_one (index, force);
 }

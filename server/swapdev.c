@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,10 +103,27 @@ swapdev_swapon (const char *dev, int priority)
   return swapon (dev, flags) == -1 ? -errno : 0;
 }
 
+/* swapoff(2) runs in a child: the kernel makes the task in swapoff the
+ * OOM killer's first choice (PF_OOM_ORIGIN, mm/swapfile.c), so when the
+ * pages coming back exhaust memory the child dies, not detach, which can
+ * still say why.  The kernel puts the area back in use either way. */
 int
 swapdev_swapoff (const char *dev)
 {
-  return swapoff (dev) == -1 ? -errno : 0;
+  int status;
+  pid_t pid;
+
+  pid = fork ();
+  if (pid == -1)
+    return -errno;
+  if (pid == 0)
+    _exit (swapoff (dev) == -1 ? errno & 0xff : 0);
+  while (waitpid (pid, &status, 0) == -1)
+    if (errno != EINTR)
+      return -errno;
+  if (WIFEXITED (status))
+    return -WEXITSTATUS (status);
+  return WTERMSIG (status) == SIGKILL ? -ENOMEM : -EINTR;
 }
 
 /* /proc/swaps names the device as it was given to swapon, or as the

@@ -18,7 +18,8 @@ extern int swapdev_mkswap (const char *dev);
 /* swapon(2); priority < 0: the kernel's default. */
 extern int swapdev_swapon (const char *dev, int priority);
 
-/* swapoff(2); -ENOMEM: not enough memory to take the pages back. */
+/* swapoff(2), in a child process; -ENOMEM: not enough memory to take
+ * the pages back (the kernel's ENOMEM, or the child OOM-killed). */
 extern int swapdev_swapoff (const char *dev);
 
 /* True if dev is active swap (listed in /proc/swaps). */

@@ -10,6 +10,9 @@
  * Usage: swap-workload SIZE_MIB [PASSES]
  * SWAP_WORKLOAD_CORRUPT=OFFSET flips one word before verifying, to show
  * that the check can fail.
+ * SWAP_WORKLOAD_HOLD=1 makes it wait after stamping, touching nothing, until
+ * it gets SIGUSR1, then verify: its pages stay swapped out meanwhile (the
+ * detach scenario swaps off under it).  It prints "stamped" when it waits.
  * Exit status: 0 all words verified, 1 mismatches, 2 usage or setup error.
  */
 
@@ -19,11 +22,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -136,11 +141,42 @@ corrupt_for_self_test (uint64_t *words, uint64_t nwords)
     words[off / 8] ^= 1;
 }
 
+/* With SWAP_WORKLOAD_HOLD=1, block SIGUSR1 now (so that one sent early is
+ * not lost) and return true: the caller waits for it after stamping. */
+static bool
+hold_requested (sigset_t *set)
+{
+  const char *s = getenv ("SWAP_WORKLOAD_HOLD");
+
+  if (s == NULL || strcmp (s, "1") != 0)
+    return false;
+  sigemptyset (set);
+  sigaddset (set, SIGUSR1);
+  sigprocmask (SIG_BLOCK, set, NULL);
+  return true;
+}
+
+/* Wait for SIGUSR1 without touching the region. */
+static void
+hold (const sigset_t *set)
+{
+  int sig;
+
+  printf ("swap-workload: stamped, holding until SIGUSR1\n");
+  fflush (stdout);
+  while (sigwait (set, &sig) != 0)
+    ;
+  printf ("swap-workload: released, verifying\n");
+  fflush (stdout);
+}
+
 int
 main (int argc, char *argv[])
 {
   uint64_t mib, passes = 1, nwords, seed, bad = 0;
   uint64_t *words;
+  sigset_t hold_set;
+  bool holding;
 
   if (argc < 2 || argc > 3
       || (mib = parse_count (argv[1], 1 << 20)) == 0
@@ -149,6 +185,7 @@ main (int argc, char *argv[])
     return 2;
   }
   nwords = mib * 1024 * 1024 / 8;
+  holding = hold_requested (&hold_set);
   words = map_region (mib * 1024 * 1024);
   if (words == NULL)
     return 2;
@@ -159,6 +196,8 @@ main (int argc, char *argv[])
   fflush (stdout);
   fill (words, nwords, seed);
   corrupt_for_self_test (words, nwords);
+  if (holding)
+    hold (&hold_set);
   for (uint64_t p = 0; p < passes; p++)
     bad += verify (words, nwords, seed);
 
