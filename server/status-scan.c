@@ -114,6 +114,33 @@ dup_or_null (const char *s)
   return s ? strdup (s) : NULL;
 }
 
+/* True when pid's mount namespace is not ours (a container sidecar). */
+static bool
+other_mount_ns (pid_t pid)
+{
+  char path[64], theirs[64], ours[64];
+  ssize_t t, o;
+
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", (int) pid);
+  t = readlink (path, theirs, sizeof theirs - 1);
+  o = readlink ("/proc/self/ns/mnt", ours, sizeof ours - 1);
+  return t > 0 && o > 0 && (t != o || memcmp (theirs, ours, (size_t) t) != 0);
+}
+
+/* The stats file as this process reaches it: a sidecar's path is under
+ * its own root, which /proc/PID/root opens to. */
+static char *
+stats_path (pid_t pid, const char *path)
+{
+  char *p;
+
+  if (path == NULL || path[0] != '/' || !other_mount_ns (pid))
+    return dup_or_null (path);
+  if (asprintf (&p, "/proc/%d/root%s", (int) pid, path) == -1)
+    return NULL;
+  return p;
+}
+
 /* Fills *s from a process's command line (NUL-separated in buf). */
 static bool
 parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
@@ -128,7 +155,7 @@ parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
   memset (s, 0, sizeof *s);
   s->pid = pid;
   s->file = dup_or_null (find_param (argv, argc, "file"));
-  s->stats_file = dup_or_null (find_param (argv, argc, "stats-file"));
+  s->stats_file = stats_path (pid, find_param (argv, argc, "stats-file"));
   s->socket = dup_or_null (find_option (argv, argc, "-U", "--unix"));
   s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
   s->bind = dup_or_null (find_option (argv, argc, "-i", "--ipaddr"));
@@ -226,8 +253,9 @@ scan_processes (struct status *st, char **files, size_t nr_files)
 }
 
 /* The path of the listening unix socket among pid's descriptors, from
- * /proc/PID/fd and /proc/net/unix: how a server that was handed its
- * socket (nbdswap serve, systemd) is found.  NULL if none. */
+ * /proc/PID/fd and /proc/PID/net/unix (its network namespace's, which
+ * for a sidecar is not ours): how a server that was handed its socket
+ * (nbdswap serve, systemd) is found.  NULL if none. */
 static char *
 inherited_socket (pid_t pid)
 {
@@ -253,7 +281,8 @@ inherited_socket (pid_t pid)
       inodes[n++] = ino;
   }
   closedir (d);
-  buf = n ? read_small_file ("/proc/net/unix", NULL) : NULL;
+  snprintf (path, sizeof path, "/proc/%d/net/unix", (int) pid);
+  buf = n ? read_small_file (path, NULL) : NULL;
   if (buf == NULL)
     return NULL;
   /* Num RefCount Protocol Flags Type St Inode Path; listening: St 01 */
