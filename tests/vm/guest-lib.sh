@@ -87,14 +87,15 @@ local_file_create ()
 }
 
 # Start the server on backing file $1 in the foreground (as a child of this
-# shell) with its socket at $2 and its output in $3; set SERVER_PID.  Wait
-# until the socket exists; return 1 if the server exits first.
+# shell) with its socket at $2, its output in $3 and plugin parameters
+# $4...; set SERVER_PID.  Wait until the socket exists; return 1 if the
+# server exits first.
 server_start ()
 {
   local file=$1 sock=$2 logf=$3 end=$((SECONDS + 30))
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
-  nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" > "$logf" 2>&1 &
+  nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" > "$logf" 2>&1 &
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
     [ -S "$sock" ] && return 0
