@@ -1,12 +1,37 @@
 /* nbdswap: bounded retry of transient I/O errors.
  *
- * On NFS (and under memory pressure anywhere) a write can fail for a
- * while with EAGAIN, EINTR, ENOMEM, ENOBUFS or ETIMEDOUT and then succeed
- * (see the 2013 swap-over-NFS thread in shared/reference).  Reporting EIO
- * at once would lose a swap page, so such errors are retried with
- * exponential backoff (1 ms doubling to 1 s) until retry_timeout seconds
- * have passed since the first failure of the request; only then EIO.
- * At most one log line per second per kind of error.
+ * A swap server must not turn a passing storage problem into a lost
+ * page: the kernel kills the process whose page cannot be swapped in.
+ * So errors that can clear with time are retried with exponential
+ * backoff (1 ms doubling to 1 s) until retry_timeout seconds have passed
+ * since the first failure of the request; only then EIO.  At most one
+ * log line per second per kind of error; every retry is counted.
+ *
+ * Retried, and why:
+ *   EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT  memory pressure and NFS:
+ *            a write can fail with these for a while and then succeed
+ *            (the 2013 swap-over-NFS thread in shared/reference).
+ *   ENOLINK  the block layer's "recoverable transport" error
+ *            (BLK_STS_TRANSPORT): a path to the disk went away and may
+ *            come back (iSCSI, NVMe over fabrics without multipath).
+ *   EIO      a failing device or path: a cable, a controller reset, a
+ *            SAN fail-over, dm-multipath with no path left.  Such windows
+ *            last seconds, and waiting them out is what dm-multipath's
+ *            queue_if_no_path does for the same reason.  A disk that is
+ *            really dead costs each request retry_timeout seconds before
+ *            the same EIO.  retry-eio=false reports EIO at once (for a
+ *            stack that already retries below us, e.g. dm-multipath).
+ *            Never for fdatasync (retry_after_sync).
+ * Not retried, and why:
+ *   ESTALE     the NFS file handle is dead (the file was removed or
+ *              replaced on the server): no retry on this descriptor can
+ *              ever succeed, and a reopened path is another file.
+ *   EREMOTEIO  the target rejected the command (BLK_STS_TARGET), or an
+ *              NFS server answered a status the client does not know:
+ *              the same request gets the same answer.
+ *   ENODATA    an unreadable sector (BLK_STS_MEDIUM): it does not heal.
+ *   ENOSPC, EDQUOT, EROFS, EBADF, EINVAL...  not transient: the file is
+ *              fully allocated, so these mean a configuration problem.
  */
 #ifndef NBDSWAP_RETRY_H
 #define NBDSWAP_RETRY_H
@@ -26,6 +51,10 @@ struct retry {
 /* Seconds a request may keep failing transiently; 0 disables retry. */
 extern unsigned retry_timeout;
 
+/* Whether EIO is retried like the other transient errors (default
+ * true; the plugin's retry-eio= parameter). */
+extern bool retry_eio;
+
 /* True for the errors (positive errno) that are worth retrying. */
 extern bool retry_is_transient (int err);
 
@@ -34,6 +63,9 @@ extern bool retry_is_transient (int err);
  * otherwise (-EIO once a transient error outlived the budget). */
 extern int retry_after (struct retry *r, int err, const char *what,
                         uint64_t offset);
+
+/* retry_after for a failed fdatasync (never retries EIO). */
+extern int retry_after_sync (struct retry *r, int err);
 
 /* Sleep before trying again something that must not be given up (a
  * refused io_uring submission with our operations in flight): the same

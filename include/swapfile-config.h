@@ -26,6 +26,7 @@ struct swapfile_config {
   unsigned workers;             /* serving threads prepared before serving */
   unsigned recheck;             /* seconds between re-verifications; 0 off */
   unsigned retry_timeout;       /* seconds a transient error is retried */
+  bool retry_eio;               /* EIO is one of them (default true) */
   bool mlock;                   /* mlockall the serving process */
   char *stats_file;             /* JSON counters, on SIGUSR1 and at exit */
   struct acl allow;             /* TCP clients allowed (empty: all) */

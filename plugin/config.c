@@ -26,7 +26,10 @@ const char config_help_text[] =
   "                    map makes writes fail with EIO.\n"
   "retry-timeout=SECONDS\n"
   "                    how long a transient I/O error (EAGAIN, ENOMEM,\n"
-  "                    ETIMEDOUT...) is retried before EIO (default 60).\n"
+  "                    ETIMEDOUT, EIO...) is retried before EIO (default 60).\n"
+  "retry-eio=true|false\n"
+  "                    retry EIO from the storage within retry-timeout\n"
+  "                    (default true: a lost swap page kills a process).\n"
   "mlock=true|false    lock the serving process in memory (default true).\n"
   "stats-file=FILE     write the counters (JSON) here on SIGUSR1 and at exit;\n"
   "                    they are also logged then.\n"
@@ -49,6 +52,7 @@ config_init (struct swapfile_config *c)
   c->workers = CONFIG_WORKERS_DEFAULT;
   c->recheck = CONFIG_RECHECK_DEFAULT;
   c->retry_timeout = CONFIG_RETRY_TIMEOUT_DEFAULT;
+  c->retry_eio = true;
   c->mlock = true;
 }
 
@@ -104,6 +108,19 @@ parse_uint (const char *value, unsigned min, unsigned max, unsigned *out)
   return 0;
 }
 
+/* The boolean parameter named key (each defaults to true), or NULL. */
+static bool *
+bool_field (struct swapfile_config *c, const char *key)
+{
+  if (strcmp (key, "direct") == 0)
+    return &c->direct;
+  if (strcmp (key, "mlock") == 0)
+    return &c->mlock;
+  if (strcmp (key, "retry-eio") == 0)
+    return &c->retry_eio;
+  return NULL;
+}
+
 static int
 set_engine (struct swapfile_config *c, const char *value)
 {
@@ -156,22 +173,15 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
               "use engine=auto, engine=io_uring or engine=pread", value);
     return -EINVAL;
   }
-  if (strcmp (key, "direct") == 0) {
-    if (parse_bool (value, &c->direct) == 0)
+  if (bool_field (c, key) != NULL) {
+    if (parse_bool (value, bool_field (c, key)) == 0)
       return 0;
-    snprintf (err, errlen, "direct=%s: not a boolean: "
-              "use direct=true (the default) or direct=false", value);
+    snprintf (err, errlen, "%s=%s: not a boolean: "
+              "use %s=true (the default) or %s=false", key, value, key, key);
     return -EINVAL;
   }
   if (strcmp (key, "allow") == 0)
     return acl_parse (&c->allow, value, err, errlen);
-  if (strcmp (key, "mlock") == 0) {
-    if (parse_bool (value, &c->mlock) == 0)
-      return 0;
-    snprintf (err, errlen, "mlock=%s: not a boolean: "
-              "use mlock=true (the default) or mlock=false", value);
-    return -EINVAL;
-  }
   if (strcmp (key, "queue-depth") == 0) {
     if (set_queue_depth (c, value) == 0)
       return 0;

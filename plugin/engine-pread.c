@@ -82,7 +82,7 @@ pread_sync (struct worker *w)
   struct retry rt = RETRY_INIT;
 
   while (fdatasync (w->fd) == -1) {
-    int r = retry_after (&rt, errno, "fdatasync", 0);
+    int r = retry_after_sync (&rt, errno);
     if (r < 0)
       return r;
   }

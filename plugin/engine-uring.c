@@ -267,7 +267,7 @@ uring_sync (struct worker *w)
     }
     if (res >= 0)
       return 0;
-    r = retry_after (&rt, -res, "fdatasync", 0);
+    r = retry_after_sync (&rt, -res);
     if (r < 0)
       return r;
   }

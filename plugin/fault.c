@@ -31,7 +31,7 @@ errno_by_name (const char *name)
   static const struct { const char *name; int err; } names[] = {
     { "EAGAIN", EAGAIN }, { "EINTR", EINTR }, { "ENOMEM", ENOMEM },
     { "ENOBUFS", ENOBUFS }, { "ETIMEDOUT", ETIMEDOUT }, { "EIO", EIO },
-    { "ENOSPC", ENOSPC },
+    { "ENOSPC", ENOSPC }, { "ENOLINK", ENOLINK }, { "ESTALE", ESTALE },
   };
 
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -13,17 +13,23 @@
 #include "stats.h"
 
 unsigned retry_timeout = RETRY_TIMEOUT_DEFAULT;
+bool retry_eio = true;
 
 #define DELAY_MIN_US 1000
 #define DELAY_MAX_US 1000000
 
-/* The kinds of error retried, and when each was last logged (ns). */
-static const int transient[] = { EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT };
+/* The kinds of error retried (why each: include/retry.h), and when each
+ * was last logged (ns).  EIO only while retry_eio is set. */
+static const int transient[] = {
+  EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT, ENOLINK, EIO,
+};
 static atomic_uint_fast64_t last_logged[sizeof transient / sizeof transient[0]];
 
 static int
 transient_index (int err)
 {
+  if (err == EIO && !retry_eio)
+    return -1;
   for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
     if (transient[i] == err)
       return (int) i;
@@ -98,4 +104,21 @@ retry_after (struct retry *r, int err, const char *what, uint64_t offset)
   STATS_ADD (retries, 1);
   backoff_sleep (r);
   return 0;
+}
+
+int
+retry_after_sync (struct retry *r, int err)
+{
+  /* After a failed writeback the kernel reports EIO to fdatasync once
+   * and forgets it (the pages are clean again, errseq_t is consumed):
+   * a second fdatasync succeeds although the data never reached the
+   * disk (the 2018 "fsyncgate" thread on linux-fsdevel).  Retrying it
+   * would acknowledge a flush that lost data, so EIO goes to the client
+   * at once; a device cache flush that failed is no different. */
+  if (err == EIO) {
+    log_error ("fdatasync: %s: not retried (a repeated flush could "
+               "succeed without the data): reporting EIO", strerror (err));
+    return -EIO;
+  }
+  return retry_after (r, err, "fdatasync", 0);
 }

@@ -185,6 +185,7 @@ swapfile_config_complete (void)
     return -1;
   }
   retry_timeout = cfg.retry_timeout;
+  retry_eio = cfg.retry_eio;
   return 0;
 }
 

@@ -1,9 +1,11 @@
 /* Integration test: transient storage errors, injected for real into the
  * test-only plugin build (include/fault.h).  Errors that clear within
- * retry-timeout are invisible to the client and lose nothing; errors
- * that outlast it give the client EIO with a clear log line, the server
- * keeps serving, and writes work again once the storage recovers.  Every
- * write the client was told succeeded is in the file afterwards. */
+ * retry-timeout (EIO included, unless retry-eio=false) are invisible to
+ * the client and lose nothing; errors that outlast it give the client
+ * EIO with a clear log line, the server keeps serving, and writes work
+ * again once the storage recovers.  Errors that cannot clear (ESTALE),
+ * and EIO under retry-eio=false, are reported at once.  Every write the
+ * client was told succeeded is in the file afterwards. */
 #include <config.h>
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -25,6 +28,7 @@
 static struct server s;
 static char path[400], filearg[420];
 static bool acked[NBLOCKS];
+static size_t log_start;        /* where the current server's log begins */
 
 static void
 pattern (unsigned char *buf, int block, int round)
@@ -38,7 +42,10 @@ static void
 start (const char *spec, const char *p1, const char *p2)
 {
   const char *params[] = { filearg, p1, p2, NULL };
+  char *log = server_log (&s);
 
+  log_start = strlen (log);     /* the log file is shared by all servers */
+  free (log);
   setenv ("NBDSWAP_FAULT", spec, 1);
   setenv ("NBDSWAP_PLUGIN", FAULTY_PLUGIN, 1);
   CHECK (server_start (&s, NULL, params) == 0, "start with %s", spec);
@@ -46,14 +53,61 @@ start (const char *spec, const char *p1, const char *p2)
   unsetenv ("NBDSWAP_PLUGIN");
 }
 
+/* The current server's log (to free). */
+static char *
+this_log (void)
+{
+  char *log = server_log (&s);
+  size_t n = strlen (log);
+
+  memmove (log, log + (log_start < n ? log_start : n),
+           n - (log_start < n ? log_start : n) + 1);
+  return log;
+}
+
 static bool
 log_has (const char *text)
 {
-  char *log = server_log (&s);
+  char *log = this_log ();
   bool r = strstr (log, text) != NULL;
 
   free (log);
   return r;
+}
+
+/* How many lines of the server's log contain text. */
+static int
+log_count (const char *text)
+{
+  char *log = this_log ();
+  int n = 0;
+
+  for (const char *p = log; (p = strstr (p, text)) != NULL; p++)
+    n++;
+  free (log);
+  return n;
+}
+
+/* The value of counter name (e.g. "retries=") in the server's final
+ * stats line, or -1 if there is none. */
+static long long
+final_stat (const char *name)
+{
+  char *log = this_log (), *line = strstr (log, "stats: reads=");
+  char *field = line != NULL ? strstr (line, name) : NULL;
+  long long v = field != NULL ? strtoll (field + strlen (name), NULL, 10) : -1;
+
+  free (log);
+  return v;
+}
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 /* The file must hold round's pattern in every acknowledged block. */
@@ -99,7 +153,64 @@ test_short_window (const char *spec, const char *engine, int round)
   nbd_close (h);
   CHECK (log_has ("transient error, retrying"), "%s: no retry logged", spec);
   CHECK (server_stop (&s) == 0, "server exit");
+  CHECK (final_stat ("retries=") > 0 && final_stat ("errors=") == 0,
+         "%s: want retries > 0 and errors = 0 in the final stats, got "
+         "%lld and %lld", spec, final_stat ("retries="),
+         final_stat ("errors="));
   check_file (round);
+}
+
+/* A window of injected EIO of 2.5 s, with a request from each of 8
+ * threads failing every ~1 ms at first: the log still has at most one
+ * retry line per second (so 3, or 4 across second boundaries). */
+static void
+test_eio_rate_limited (void)
+{
+  int n;
+
+  test_short_window ("write:EIO:after=20:for=2500", "engine=io_uring", 8);
+  n = log_count ("Input/output error: transient error, retrying");
+  CHECK (n >= 1 && n <= 4, "%d EIO retry lines for a 2.5 s window: want "
+         "1 to 4 (one per second)", n);
+}
+
+/* Errors that must reach the client at once although retry-timeout=30:
+ * the first failing write fails in well under a second with want_errno
+ * (0: any), nothing is retried, and the next writes after the window
+ * succeed. */
+static void
+test_reported_at_once (const char *spec, const char *extra, int want_errno)
+{
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK];
+  double t0, t;
+  int b;
+
+  start (spec, extra, "retry-timeout=30");
+  h = server_connect (&s, true);
+  for (b = 0; b < NBLOCKS; b++) {
+    pattern (buf, b, 10);
+    t0 = now_s ();
+    if (nbd_pwrite (h, buf, BLOCK, (uint64_t) b * BLOCK, 0) == -1)
+      break;
+  }
+  t = now_s () - t0;
+  CHECK (b < NBLOCKS, "%s %s: no write failed", spec, extra);
+  CHECK (t < 1.0, "%s %s: the failing write took %.1f s: it was retried",
+         spec, extra, t);
+  if (want_errno != 0)
+    CHECK (nbd_get_errno () == want_errno, "%s %s: errno %d, want %d",
+           spec, extra, nbd_get_errno (), want_errno);
+  usleep (1500000);             /* past the 1 s window */
+  CHECK (nbd_pwrite (h, buf, BLOCK, (uint64_t) b * BLOCK, 0) == 0,
+         "%s %s: writes did not recover: %s", spec, extra, nbd_get_error ());
+  nbd_close (h);
+  CHECK (!log_has ("transient error, retrying"), "%s %s: retried", spec,
+         extra);
+  CHECK (server_stop (&s) == 0, "server exit");
+  CHECK (final_stat ("retries=") == 0 && final_stat ("errors=") >= 1,
+         "%s %s: want retries = 0 and errors >= 1, got %lld and %lld",
+         spec, extra, final_stat ("retries="), final_stat ("errors="));
 }
 
 /* Every transfer comes back short (half, in whole pages) for the whole
@@ -208,6 +319,14 @@ main (void)
   test_short_window ("write:EAGAIN:after=20:for=1500", "engine=io_uring", 1);
   test_short_window ("write:ETIMEDOUT:after=20:for=1500", "engine=pread", 2);
   test_short_window ("any:ENOMEM:after=100:for=800", "engine=io_uring", 3);
+  /* A failing device (EIO) or path (ENOLINK) is waited out too. */
+  test_short_window ("any:EIO:after=100:for=1500", "engine=pread", 11);
+  test_short_window ("any:ENOLINK:after=20:for=1000", "engine=io_uring", 12);
+  test_eio_rate_limited ();
+  test_reported_at_once ("write:EIO:after=10:for=1000", "retry-eio=false",
+                         EIO);
+  test_reported_at_once ("write:ESTALE:after=10:for=1000", "engine=io_uring",
+                         0);
   test_short_transfers ("engine=io_uring", 6);
   test_short_transfers ("engine=pread", 7);
   test_shutdown_finishes_io ();
@@ -215,6 +334,7 @@ main (void)
    * about four of them, then the rest succeed. */
   test_long_window ("write:ENOBUFS:after=10:for=4000", "engine=io_uring", 4);
   test_long_window ("write:EAGAIN:after=10:for=4000", "engine=pread", 5);
+  test_long_window ("write:EIO:after=10:for=4000", "engine=io_uring", 13);
   harness_cleanup (&s);
   return harness_exit ("test-faults");
 }

@@ -120,6 +120,12 @@ START_TEST (test_numbers)
                                  "of seconds"));
   ck_assert_int_eq (config_set (&c, "recheck", "86401", err, sizeof err),
                     -EINVAL);
+  ck_assert (c.retry_eio);
+  ck_assert_int_eq (config_set (&c, "retry-eio", "false", err, sizeof err), 0);
+  ck_assert (!c.retry_eio);
+  ck_assert_int_eq (config_set (&c, "retry-eio", "maybe", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "retry-eio=maybe: not a boolean"));
 }
 END_TEST
 

@@ -64,8 +64,22 @@ START_TEST (test_retry_classes)
   ck_assert (retry_is_transient (EAGAIN));
   ck_assert (retry_is_transient (ENOMEM));
   ck_assert (retry_is_transient (ETIMEDOUT));
-  ck_assert (!retry_is_transient (EIO));
+  ck_assert (retry_is_transient (ENOLINK));
+  ck_assert (retry_is_transient (EIO));
   ck_assert (!retry_is_transient (ENOSPC));
+  ck_assert (!retry_is_transient (ESTALE));
+  ck_assert (!retry_is_transient (EREMOTEIO));
+  /* retry-eio=false: EIO is reported as is, the others still retried. */
+  retry_eio = false;
+  ck_assert (!retry_is_transient (EIO));
+  ck_assert (retry_is_transient (ENOLINK));
+  ck_assert_int_eq (retry_after (&r, EIO, "write", 0), -EIO);
+  ck_assert_uint_eq (r.deadline_ns, 0);
+  retry_eio = true;
+  /* A failed flush is never retried for EIO, even with budget left. */
+  retry_timeout = 5;
+  ck_assert_int_eq (retry_after_sync (&r, EIO), -EIO);
+  ck_assert_uint_eq (r.deadline_ns, 0);
   /* Not transient: reported as is, no sleep. */
   ck_assert_int_eq (retry_after (&r, ENOSPC, "write", 0), -ENOSPC);
   /* Transient with no budget: EIO. */

@@ -87,9 +87,10 @@ local_file_create ()
 }
 
 # Start the server on backing file $1 in the foreground (as a child of this
-# shell) with its socket at $2 and its output in $3; set SERVER_PID.  The
-# plugin under nbdkit, or with SERVER_KIND=native `nbdswap serve --native`.  Wait
-# until the socket exists; return 1 if the server exits first.
+# shell) with its socket at $2, its output in $3 and plugin parameters
+# $4...; set SERVER_PID.  The plugin under nbdkit, or with
+# SERVER_KIND=native `nbdswap serve --native` (no plugin parameters).
+# Wait until the socket exists; return 1 if the server exits first.
 server_start ()
 {
   local file=$1 sock=$2 logf=$3 end=$((SECONDS + 30))
@@ -99,7 +100,8 @@ server_start ()
     # nbdswap's own event-loop server (always in the foreground).
     "$NBDSWAP_CMD" serve "$file" --native --socket "$sock" > "$logf" 2>&1 &
   else
-    nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" > "$logf" 2>&1 &
+    nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
+      > "$logf" 2>&1 &
   fi
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
