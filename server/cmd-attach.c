@@ -32,6 +32,14 @@ struct attach_opts {
   bool encrypt, format, foreground;
 };
 
+
+/* The default request timeout.  When a request times out the kernel
+ * drops the connection and sends the request again on the next one; a
+ * server still retrying the first copy (transient errors are retried for
+ * the plugin's retry-timeout, 60 s by default) could then land an old
+ * write over a newer one.  So the timeout must outlast the server's
+ * retries: 60 s plus room for the last attempt. */
+#define ATTACH_TIMEOUT 90
 static void
 usage (void)
 {
@@ -53,7 +61,9 @@ usage (void)
           "     --format             mkswap even if a swap signature is there\n"
           " -f, --foreground         supervise in the foreground (systemd "
           "Type=simple)\n"
-          "     --timeout S          request timeout (default 30 s)\n"
+          "     --timeout S          request timeout (default 90 s; keep it "
+          "above the\n"
+          "                          server's retry-timeout, 60 s by default)\n"
           "     --dead-timeout S     how long I/O waits for a reconnect "
           "(default 600 s)\n"
           " -h, --help               display this help\n"
@@ -360,7 +370,7 @@ int
 cmd_attach (int argc, char **argv)
 {
   struct attach_opts o = { .index = -1, .priority = -1, .connections = 1,
-                           .timeout = 30, .dead_timeout = 600 };
+                           .timeout = ATTACH_TIMEOUT, .dead_timeout = 600 };
   struct supervisor sv;
   struct nbd_export e;
   int fds[MAX_CONNECTIONS], index, r;

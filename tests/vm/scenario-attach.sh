@@ -28,7 +28,9 @@ attach_setup ()
   check_cmd ext4-mkfs fs_make ext4 || return 1
   check_cmd create-backing backing_create "$BACKING" "$VM_SWAP_MIB" \
     || return 1
-  if ! server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server.log"; then
+  # shellcheck disable=SC2086 # plugin parameters, one word each
+  if ! server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server.log" \
+       ${ATTACH_SERVER_PARAMS:-}; then
     fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
     return 1
   fi
@@ -199,7 +201,9 @@ kill_and_restart ()
   end=$((SECONDS + 5))
   sleep 1
   while [ "$SECONDS" -le "$end" ]; do
-    if server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server2.log"; then
+    # shellcheck disable=SC2086 # plugin parameters, one word each
+    if server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server2.log" \
+         ${ATTACH_SERVER_PARAMS:-}; then
       echo "$SERVER_PID" > "$RESULTS/server2.pid"
       log "server restarted as $SERVER_PID after $((SECONDS - t0)) s"
       return 0
@@ -214,9 +218,11 @@ kill_and_restart ()
 # requests in flight on the dead socket are requeued only when they time
 # out (Linux 6.1), so a short --timeout keeps the stall short: the
 # workload's memory cgroup could otherwise give up reclaiming and kill it.
+# The server's retry-timeout stays below that timeout (docs/attach.md).
 scenario_restart ()
 {
   local sv_pid pid2 bad kr
+  ATTACH_SERVER_PARAMS="retry-timeout=3"
   attach_setup || return
   "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --foreground --timeout 5 \
     > "$RESULTS/supervisor.log" 2>&1 &
