@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -46,6 +48,7 @@
 static int failures;
 static char dir[256], file[300], sock[300], logpath[300], pidf[300];
 static pid_t server;
+static int server_nofile;               /* RLIMIT_NOFILE for it, or 0 */
 static unsigned char *shadow;           /* what the file must hold */
 
 /* xorshift, seeded: repeatable data. */
@@ -122,6 +125,10 @@ spawn_server (const char *wrap, const char *const *extra)
     dup2 (fd, 1);
     dup2 (fd, 2);
     setenv ("NBDSWAP_RUNTIME_DIR", dir, 1);
+    if (server_nofile) {
+      struct rlimit rl = { server_nofile, server_nofile };
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
     execv (argv[0], (char **) argv);
     _exit (127);
   }
@@ -685,6 +692,149 @@ test_tcp_allow (void)
   }
 }
 
+/* A unix socket connected to the server, or -1. */
+static int
+connect_raw (void)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  int s = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  memcpy (sun.sun_path, sock, strlen (sock) + 1);
+  if (connect (s, (struct sockaddr *) &sun, sizeof sun) == -1) {
+    close (s);
+    return -1;
+  }
+  return s;
+}
+
+/* A client that negotiates one byte every 2 s: each receive of the
+ * server's is quick, but the whole negotiation must end by its 30 s
+ * deadline.  Sets *arg to the seconds until the server closed (-1:
+ * never, within 60 s). */
+static void *
+trickle (void *arg)
+{
+  double *closed_after = arg;
+  unsigned char greet[18], msg[20] = { 0, 0, 0, 3, 'I', 'H', 'A', 'V',
+                                       'E', 'O', 'P', 'T', 0, 0, 0, 7,
+                                       0, 0, 0, 100 };
+  int s = connect_raw ();
+  time_t t0 = time (NULL);
+
+  *closed_after = -1;
+  if (s < 0 || recv (s, greet, sizeof greet, MSG_WAITALL) != sizeof greet) {
+    *closed_after = -2;
+    return NULL;
+  }
+  for (unsigned i = 0; time (NULL) - t0 < 60; i++) {
+    struct pollfd p = { s, POLLIN, 0 };
+
+    if (i < sizeof msg &&
+        send (s, msg + i, 1, MSG_NOSIGNAL) != 1)
+      break;
+    if (poll (&p, 1, 2000) == 1) {
+      char b;
+      if (recv (s, &b, 1, 0) <= 0)
+        break;
+    }
+  }
+  *closed_after = difftime (time (NULL), t0);
+  close (s);
+  return NULL;
+}
+
+/* The server's CPU seconds so far (utime + stime). */
+static double
+cpu_seconds (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  unsigned long ut = 0, st = 0;
+  FILE *fp;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL || fgets (buf, sizeof buf, fp) == NULL) {
+    if (fp)
+      fclose (fp);
+    return 0;
+  }
+  fclose (fp);
+  p = strrchr (buf, ')');
+  if (p == NULL ||
+      sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+              &ut, &st) != 2)
+    return 0;
+  return (double) (ut + st) / sysconf (_SC_CLK_TCK);
+}
+
+/* Out of file descriptors with clients waiting: the accept loop pauses
+ * (little CPU) and says so, instead of spinning.  Whether accept itself
+ * fails (rather than the eventfd after it, which drops that client)
+ * depends on the parity of the free descriptors (each negotiating
+ * client holds two), so limits of 32 to 34 are tried and one must hit
+ * it. */
+static void
+test_emfile (void)
+{
+  enum { NCONN = 40 };
+  int c[NCONN], hit = 0;
+
+  for (int limit = 32; limit <= 34; limit++) {
+    double t0, used;
+
+    server_nofile = limit;
+    start_server ();
+    server_nofile = 0;
+    for (int i = 0; i < NCONN; i++)
+      c[i] = connect_raw ();
+    sleep (1);
+    t0 = cpu_seconds (server);
+    sleep (2);
+    used = cpu_seconds (server) - t0;
+    CHECK (used < 0.5, "RLIMIT_NOFILE %d, %d clients: %.2f s of CPU in "
+           "2 s", limit, NCONN, used);
+    hit += log_has ("out of file descriptors");
+    kill (server, SIGTERM);
+    CHECK (wait_exit (server, 20000) == 0, "exit");
+    for (int i = 0; i < NCONN; i++)
+      if (c[i] >= 0)
+        close (c[i]);
+  }
+  CHECK (hit > 0, "accept never ran out of file descriptors: the test "
+         "did not test it");
+}
+
+/* Deadlines:
+ *   - a negotiation trickling a byte at a time ends at its 30 s
+ *     deadline, although no single receive is slow;
+ *   - SIGTERM with a client stalled in the middle of a write's payload:
+ *     the server cuts it off after 10 s and exits. */
+static void
+test_deadlines (void)
+{
+  double trickled;
+  pthread_t t;
+  int st, s;
+
+  start_server ();
+  pthread_create (&t, NULL, trickle, &trickled);
+  pthread_join (t, NULL);
+  CHECK (trickled >= 25 && trickled <= 40, "a trickling negotiation was "
+         "closed after %.0f s, not at the 30 s deadline (-1: never, -2: "
+         "no greeting)", trickled);
+
+  s = raw_client ();
+  send_header (s, 1, 0, 65536, 0x25609513);
+  CHECK (send (s, shadow, 1000, MSG_NOSIGNAL) == 1000, "send");
+  usleep (200000);
+  kill (server, SIGTERM);
+  st = wait_exit (server, 20000);
+  CHECK (st == 0 && log_has ("did not let its connection finish"),
+         "a client stalled in mid-payload at SIGTERM: exit status %d "
+         "(-1: the server did not exit)", st);
+  close (s);
+}
+
 /* The backing file itself holds what the clients wrote. */
 static void
 check_file (void)
@@ -733,6 +883,8 @@ main (void)
   check_file ();
   test_tcp_allow ();
   test_start_refusals ();
+  test_emfile ();
+  test_deadlines ();
   if (failures) {
     fprintf (stderr, "server log:\n");
     snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);
