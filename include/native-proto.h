@@ -36,6 +36,7 @@
 #define NBD_REP_ERR_INVALID       (NBD_REP_ERR | 3)
 #define NBD_REP_ERR_UNKNOWN       (NBD_REP_ERR | 6)
 #define NBD_REP_ERR_SHUTDOWN      (NBD_REP_ERR | 7)
+#define NBD_REP_ERR_TOO_BIG       (NBD_REP_ERR | 9)
 
 #define NBD_INFO_EXPORT           0
 #define NBD_INFO_BLOCK_SIZE       3

@@ -11,6 +11,7 @@
 #define NBDSWAP_NATIVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "acl.h"
@@ -30,6 +31,9 @@
  * longer one closes the connection, as the protocol allows. */
 #define NATIVE_MAX_REQUEST (32 * 1024 * 1024)
 
+/* The longest export name (the protocol's limit). */
+#define NATIVE_NAME_MAX 4096
+
 /* What every connection serves: set up once, read-only afterwards. */
 struct native_export {
   int fd;                       /* the backing file, O_DIRECT, read-write */
@@ -40,16 +44,52 @@ struct native_export {
   uint16_t flags;               /* transmission flags */
 };
 
-/* Negotiate on a blocking socket (fixed newstyle).  Returns 1 when the
- * client asked for the export and transmission starts, 0 when it left
- * cleanly (NBD_OPT_ABORT, or closed), -errno on a protocol error. */
-extern int native_handshake (int sock, const struct native_export *e);
+/* Seconds a connection may take to finish after the stop (its client
+ * reading the last replies, or sending the rest of a payload) before
+ * its socket is shut down. */
+#define NATIVE_STOP_DEADLINE 10
 
-/* Serve one connection in the transmission phase until the client
+/* Seconds a client may take over the whole negotiation. */
+#define NATIVE_HANDSHAKE_TIMEOUT 30
+
+/* Called when the client asks to start transmission (NBD_OPT_GO or
+ * NBD_OPT_EXPORT_NAME naming our export), before the answer: 0 to go
+ * on, or -1 with the reason in why (the client gets an error reply
+ * carrying it). */
+typedef int (*native_go_fn) (void *arg, char *why, size_t whylen);
+
+/* Negotiate on a blocking socket (fixed newstyle), all of it within
+ * NATIVE_HANDSHAKE_TIMEOUT.  Returns 1 when the client asked for the
+ * export and transmission starts, 0 when it left cleanly (NBD_OPT_ABORT,
+ * or closed), -errno on a protocol error or the timeout. */
+extern int native_handshake (int sock, const struct native_export *e,
+                             native_go_fn go, void *arg);
+
+/* A connection ready to serve: its ring, with the backing file and the
+ * socket registered and its request buffers.  NULL with the reason and
+ * its fix in why. */
+struct conn;
+extern struct conn *native_conn_new (int sock, int stop_fd,
+                                     const struct native_export *e,
+                                     char *why, size_t whylen);
+extern void native_conn_free (struct conn *c);
+
+/* Serve the connection in the transmission phase until the client
  * disconnects, or stop_fd (an eventfd) is written: then the requests
- * already received are finished and answered first.  Closes nothing. */
-extern void native_conn_run (int sock, int stop_fd,
-                             const struct native_export *e);
+ * already received are finished and answered first (a client that does
+ * not let that happen is cut off after NATIVE_STOP_DEADLINE seconds).
+ * Frees c; closes neither the socket nor stop_fd. */
+extern void native_conn_serve (struct conn *c);
+
+/* At start: can a connection be set up here at all (io_uring allowed,
+ * the buffers within RLIMIT_MEMLOCK)?  0, or -errno with the reason and
+ * its fix in why. */
+extern int native_conn_probe (const struct native_export *e, char *why,
+                              size_t whylen);
+
+/* How many requests over NATIVE_SLOT_DATA (which go one at a time
+ * through their connection's large buffer) were served. */
+extern uint64_t native_large_uses (void);
 
 /* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {

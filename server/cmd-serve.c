@@ -811,6 +811,10 @@ check_native (const struct serve_opts *o)
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
+  if (o->export && strlen (o->export) > NATIVE_NAME_MAX)
+    return usage_error ("serve", "--export: the name is %zu bytes, over "
+                        "the NBD protocol's limit of %d: choose a shorter "
+                        "one", strlen (o->export), NATIVE_NAME_MAX);
   return 0;
 }
 

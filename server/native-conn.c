@@ -24,17 +24,20 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
 #include "align.h"
 #include "clock.h"
+#include "engine.h"
 #include "log.h"
 #include "native.h"
 #include "native-conn.h"
@@ -44,7 +47,8 @@
 
 /* user_data: the slot index shifted left, the operation in the low
  * bits. */
-enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL };
+enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL,
+           TAG_DEADLINE };
 #define TAG_BITS 3
 #define MAKE_TAG(idx, tag) (((uint64_t) (idx) << TAG_BITS) | (tag))
 
@@ -55,18 +59,32 @@ enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL };
 static void queue_reply (struct conn *c, struct slot *s, int err);
 
 /* Get a submission entry; the ring is sized so that there always is one
- * (one per slot, plus receive, send and timer), but submit and retry if
- * the kernel has not consumed the queue yet. */
+ * (one per slot, plus receive, send, timers and cancels), but when the
+ * queue is full, submit what it holds and retry, with a short pause if
+ * the kernel refuses for a moment (-EAGAIN, -EBUSY).  Never NULL: a ring
+ * that takes nothing for a second cannot be left with our buffers in
+ * flight, so that ends the process with a reason (not an assert, which
+ * NDEBUG would remove). */
 static struct io_uring_sqe *
 get_sqe (struct conn *c)
 {
   struct io_uring_sqe *sqe = io_uring_get_sqe (&c->ring);
+  int r = 0;
 
-  if (sqe == NULL) {
-    io_uring_submit (&c->ring);
+  for (unsigned i = 0; sqe == NULL && i < 1000; i++) {
+    r = io_uring_submit (&c->ring);
     sqe = io_uring_get_sqe (&c->ring);
+    if (sqe == NULL && r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR)
+      break;
+    if (sqe == NULL)
+      usleep (1000);
   }
-  assert (sqe != NULL);
+  if (sqe == NULL) {
+    log_error ("native: io_uring submission queue full and not taking "
+               "entries (io_uring_enter: %s): stopping",
+               r < 0 ? strerror (-r) : "no room");
+    abort ();
+  }
   return sqe;
 }
 
@@ -78,13 +96,26 @@ post_recv (struct conn *c)
   struct io_uring_sqe *sqe;
   struct slot *s = c->payload;
 
+  int flags = 0;
+
   if (c->recv_busy || c->closing)
     return;
-  /* Stopping: the requests already read in full are served; a payload
-   * being received is finished first; then no more. */
-  if (c->stopping && s == NULL && c->free != NULL) {
-    c->closing = true;
-    return;
+  /* Stopping: a payload being received is finished first; what the
+   * client sent before the stop (in the socket now) is still read, but
+   * only with receives that never wait (MSG_DONTWAIT: io_uring returns
+   * -EAGAIN instead of waiting), so a client that keeps the socket open
+   * and idle (the kernel) cannot keep us here.  Once the socket was
+   * found empty, nothing more is received, and the connection closes
+   * when the staging buffer's backlog is parsed (parse ran just before
+   * us, so with a free slot nothing parseable is left). */
+  if (c->stopping && s == NULL) {
+    if (c->drained) {
+      if (c->free != NULL ||
+          c->rend - c->rpos < sizeof (struct nbd_request))
+        c->closing = true;
+      return;
+    }
+    flags = MSG_DONTWAIT;
   }
   if (s && s->buf && !s->discard && c->rpos == c->rend &&
       s->len - s->got >= NATIVE_RECV_DIRECT) {
@@ -103,12 +134,30 @@ post_recv (struct conn *c)
       return;                   /* full: parsing is waiting for a slot */
     sqe = get_sqe (c);
     io_uring_prep_recv (sqe, FIXED_SOCK, c->rbuf + c->rend,
-                        sizeof c->rbuf - c->rend, 0);
+                        sizeof c->rbuf - c->rend, flags);
     c->recv_direct = false;
   }
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_RECV));
   c->recv_busy = true;
+}
+
+/* Read no more requests (NBD_CMD_DISC, a protocol error, a failed send,
+ * or the stop): a receive still pending is cancelled, or nothing would
+ * ever complete it while the client keeps the socket open (the kernel
+ * client does), and the connection could never finish. */
+void
+native_stop_reading (struct conn *c)
+{
+  struct io_uring_sqe *sqe;
+
+  c->closing = true;
+  if (!c->recv_busy || c->recv_cancelled)
+    return;
+  sqe = get_sqe (c);
+  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+  c->recv_cancelled = true;
 }
 
 /* Gather every ready reply (header, and a read's data) into one
@@ -162,21 +211,18 @@ send_done (struct conn *c, int res)
 
   c->send_busy = false;
   if (res < 0) {
-    if (res == -EINTR || res == -EAGAIN) {
-      io_uring_prep_sendmsg (get_sqe (c), FIXED_SOCK, &c->msg, MSG_NOSIGNAL);
-      /* fall through to resubmit below */
-    }
+    if (res == -EINTR || res == -EAGAIN)
+      res = 0;                  /* nothing went: resubmit it all below */
     else {
       log_debug ("native: send: %s: dropping the connection",
                  strerror (-res));
       c->broken = true;
-      c->closing = true;
+      native_stop_reading (c);
       for (unsigned i = 0; i < c->nsending; i++)
         slot_free (c, c->sending[i]);
       c->nsending = 0;
       return;
     }
-    res = 0;
   }
   n = (size_t) res;
   while (c->iov_pos < c->iov_n && n >= c->iov[c->iov_pos].iov_len)
@@ -381,7 +427,7 @@ parse (struct conn *c)
     if (be32toh (rq.magic) != NBD_MAGIC_REQUEST) {
       log_error ("native: bad request magic 0x%08" PRIx32 ": closing the "
                  "connection", be32toh (rq.magic));
-      c->closing = true;
+      native_stop_reading (c);
       return;
     }
     c->rpos += sizeof rq;
@@ -404,8 +450,24 @@ static void
 recv_done (struct conn *c, int res)
 {
   c->recv_busy = false;
-  if (res == -EINTR || res == -EAGAIN || (res == -ECANCELED && c->stopping))
-    return;                     /* post_recv tries again, or stops */
+  c->recv_cancelled = false;
+  if (res == -EAGAIN && c->stopping && c->payload == NULL) {
+    c->drained = true;          /* the stop's non-waiting receive */
+    return;
+  }
+  if (res == -EINTR || res == -EAGAIN)
+    return;                     /* post_recv tries again */
+  if (res == -ECANCELED && c->closing) {
+    if (c->payload) {
+      log_debug ("native: closing: the write at offset %" PRIu64 " whose "
+                 "payload was arriving is dropped", c->payload->offset);
+      slot_free (c, c->payload);
+      c->payload = NULL;
+    }
+    return;
+  }
+  if (res == -ECANCELED && c->stopping)
+    return;                     /* post_recv decides what comes next */
   if (res <= 0) {
     if (res < 0 && res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
@@ -435,18 +497,41 @@ recv_done (struct conn *c, int res)
 }
 
 /* The server is stopping: cancel the receive unless it carries the
- * payload of a request (which is then finished). */
+ * payload of a request (which is then finished), and arm the deadline
+ * after which a client that does not let us finish is cut off. */
 static void
 stop_requested (struct conn *c)
 {
+  static struct __kernel_timespec deadline = {
+    .tv_sec = NATIVE_STOP_DEADLINE, .tv_nsec = 0
+  };
   struct io_uring_sqe *sqe;
 
   c->stopping = true;
-  if (!c->recv_busy || c->payload)
+  sqe = get_sqe (c);
+  io_uring_prep_timeout (sqe, &deadline, 0, 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_DEADLINE));
+  if (!c->recv_busy || c->payload || c->recv_cancelled)
     return;
   sqe = get_sqe (c);
   io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+  c->recv_cancelled = true;
+}
+
+/* The stop deadline passed with the connection still busy: the client
+ * stopped reading its replies or stalled in the middle of a write's
+ * payload.  Shut the socket: the pending receive ends (the payload is
+ * dropped), sends fail, the file operations finish, the loop ends. */
+static void
+deadline_passed (struct conn *c)
+{
+  log_error ("native: a client did not let its connection finish within "
+             "%d s of the stop (%s): shutting its socket down",
+             NATIVE_STOP_DEADLINE,
+             c->payload ? "stalled in the middle of a write's payload" :
+             c->send_busy ? "it is not reading its replies" : "busy");
+  shutdown (c->sock, SHUT_RDWR);
 }
 
 /* Dispatch one completion. */
@@ -465,6 +550,10 @@ complete (struct conn *c, uint64_t tag, int res)
   case TAG_TIMER: c->timer_busy = false; break;
   case TAG_STOP: stop_requested (c); break;
   case TAG_CANCEL: break;
+  case TAG_DEADLINE:
+    if (res == -ETIME)
+      deadline_passed (c);
+    break;
   }
 }
 
@@ -494,13 +583,17 @@ wait_and_complete (struct conn *c, struct retry *backoff)
   io_uring_cq_advance (&c->ring, n);
 }
 
-/* True once nothing of the connection is pending any more. */
+/* True once nothing of the connection is pending any more.  A parked
+ * slot is a request not yet done (a write waiting for a lock): never
+ * finished, the timer brings it back.  The stop deadline's timeout may
+ * still be armed: the ring's teardown cancels it. */
 static bool
 finished (const struct conn *c)
 {
   return c->closing && !c->recv_busy && !c->send_busy && c->inflight == 0 &&
     !c->timer_busy && (c->sq_head == NULL || c->broken) &&
-    c->nfree + (c->payload ? 1 : 0) + native_parked (c) == NATIVE_SLOTS;
+    native_parked (c) == 0 &&
+    c->nfree + (c->payload ? 1 : 0) == NATIVE_SLOTS;
 }
 
 /* Arm a 1 ms timer: something waits for a lock another connection
@@ -613,46 +706,112 @@ conn_teardown (struct conn *c, bool ring)
     munmap (c->large, c->large_len);
 }
 
-void
-native_conn_run (int sock, int stop_fd, const struct native_export *e)
+/* Say why the ring could not be set up (r from io_uring_queue_init) and
+ * what to do about it. */
+static void
+ring_failure (int r, char *why, size_t whylen)
 {
-  struct conn *c;
-  int fds[2] = { e->fd, sock };
+  char reason[256];
+
+  /* The plugin's probe tells a seccomp filter from the sysctl, a kernel
+   * without io_uring, or a memory limit. */
+  if (engine_uring_probe (reason, sizeof reason) == 0)
+    snprintf (reason, sizeof reason, "io_uring_setup: %s", strerror (-r));
+  snprintf (why, whylen, "--native needs io_uring and cannot have it: %s; "
+            "allow io_uring (seccomp profile, kernel.io_uring_disabled) or "
+            "serve without --native (the nbdkit plugin falls back to "
+            "pread/pwrite)", reason);
+}
+
+/* Ring, registered files and buffers for a connection on sock (the
+ * probe registers the backing file in the socket's place).  0, or -errno
+ * with the reason and its fix in why. */
+static int
+conn_setup (struct conn *c, int sock, char *why, size_t whylen)
+{
+  int fds[2] = { c->e->fd, sock };
+  int r = conn_ring (c);
+
+  if (r < 0) {
+    ring_failure (r, why, whylen);
+    return r;
+  }
+  r = io_uring_register_files (&c->ring, fds, 2);
+  if (r < 0) {
+    snprintf (why, whylen, "io_uring: registering the backing file and the "
+              "socket: %s", strerror (-r));
+    conn_teardown (c, true);
+    return r;
+  }
+  r = conn_buffers (c);
+  if (r < 0) {
+    snprintf (why, whylen, "io_uring: registering %zu KiB of request "
+              "buffers per connection: %s: they count against "
+              "RLIMIT_MEMLOCK: raise it (ulimit -l unlimited, "
+              "LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
+              c->slot_stride * NATIVE_SLOTS / 1024, strerror (-r));
+    conn_teardown (c, true);
+    return r;
+  }
+  return 0;
+}
+
+int
+native_conn_probe (const struct native_export *e, char *why, size_t whylen)
+{
+  struct conn *c = calloc (1, sizeof *c);
   int r;
 
+  if (c == NULL) {
+    snprintf (why, whylen, "calloc: %s", strerror (errno));
+    return -ENOMEM;
+  }
+  c->e = e;
+  r = conn_setup (c, e->fd, why, whylen);
+  if (r == 0)
+    conn_teardown (c, true);
+  free (c);
+  return r;
+}
+
+struct conn *
+native_conn_new (int sock, int stop_fd, const struct native_export *e,
+                 char *why, size_t whylen)
+{
   /* The connection's state is large (the staging buffer): heap, not the
    * thread's stack; once per connection, never per request. */
-  c = calloc (1, sizeof *c);
+  struct conn *c = calloc (1, sizeof *c);
+
   if (c == NULL) {
-    log_error ("native: calloc: %s: dropping the connection",
-               strerror (errno));
-    return;
+    snprintf (why, whylen, "calloc: %s", strerror (errno));
+    return NULL;
   }
   c->e = e;
   c->sock = sock;
   c->stop_fd = stop_fd;
-  r = conn_ring (c);
-  if (r < 0) {
-    log_error ("native: io_uring_queue_init: %s: dropping the connection",
-               strerror (-r));
+  if (conn_setup (c, sock, why, whylen) < 0) {
     free (c);
-    return;
-  }
-  r = io_uring_register_files (&c->ring, fds, 2);
-  if (r == 0)
-    r = conn_buffers (c);
-  if (r < 0) {
-    log_error ("native: io_uring buffers and files: %s (RLIMIT_MEMLOCK?): "
-               "dropping the connection", strerror (-r));
-    conn_teardown (c, true);
-    free (c);
-    return;
+    return NULL;
   }
   for (unsigned i = NATIVE_SLOTS; i-- > 0;) {
     c->slots[i].idx = i;
     slot_free (c, &c->slots[i]);
   }
-  native_conn_loop (c);
+  return c;
+}
+
+void
+native_conn_free (struct conn *c)
+{
+  if (c == NULL)
+    return;
   conn_teardown (c, true);
   free (c);
+}
+
+void
+native_conn_serve (struct conn *c)
+{
+  native_conn_loop (c);
+  native_conn_free (c);
 }

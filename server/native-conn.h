@@ -60,7 +60,9 @@ struct slot {
   uint64_t lock_mask;                   /* stripes held (native-lock) */
   bool lock_excl;
   bool large;                           /* uses the connection's large buffer */
-  bool discard;                         /* payload to be dropped: EINVAL */
+  bool discard;                         /* payload to be dropped ... */
+  int discard_err;                      /* ... and this error replied */
+  bool lock_waiting;                    /* counted as an exclusive waiter */
   unsigned char *buf;                   /* NULL until assigned */
   /* The current file operation. */
   enum fop op;
@@ -94,6 +96,8 @@ struct conn {
   uint32_t rpos, rend;
   struct slot *payload;                 /* the write whose data comes next */
   bool recv_busy, recv_direct;
+  bool recv_cancelled;                  /* a cancel of it is on its way */
+  bool drained;                         /* stopping: the socket was empty */
   /* Sending. */
   struct slot *sq_head, *sq_tail;
   struct slot *sending[NATIVE_IOV];
@@ -116,6 +120,7 @@ extern void native_file_start (struct conn *c, struct slot *s, enum fop op,
                                uint32_t len);
 extern void native_reply (struct conn *c, struct slot *s, int err);
 extern void native_reply_drop (struct conn *c, struct slot *s);
+extern void native_stop_reading (struct conn *c);
 
 /* native-request.c: the commands. */
 extern void native_request (struct conn *c, struct slot *s);
@@ -133,8 +138,10 @@ native_parked (const struct conn *c)
 /* native-lock.c: striped locks across connections that keep
  * read-modify-write correct; never blocking (the event loop must not
  * sleep on another thread).  Shared for plain writes, exclusive for
- * RMW; all stripes of a mask or none. */
-extern bool native_lock_try (uint64_t mask, bool exclusive);
+ * RMW; all stripes of a mask or none.  *waiting is the caller's (per
+ * request, false at first): set while it is counted as an exclusive
+ * waiter. */
+extern bool native_lock_try (uint64_t mask, bool exclusive, bool *waiting);
 extern void native_lock_release (uint64_t mask, bool exclusive);
 
 #endif /* NBDSWAP_NATIVE_CONN_H */

@@ -11,64 +11,124 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "native.h"
 #include "native-proto.h"
 
-/* The longest option payload read; a longer one ends the negotiation
- * (names are at most 4096 bytes by the protocol). */
+/* The longest option payload kept; a longer one is read, dropped and
+ * answered NBD_REP_ERR_TOO_BIG (names are at most 4096 bytes by the
+ * protocol). */
 #define OPT_MAX 8192
 
-/* Read exactly n bytes; 0, -ECONNRESET at end of stream, or -errno. */
+/* One negotiation: its socket, the moment it must be over, and what to
+ * do when the client asks to start transmission. */
+struct nego {
+  int sock;
+  uint64_t deadline_ns;
+  const struct native_export *e;
+  native_go_fn go;
+  void *go_arg;
+};
+
+/* Wait until sock is ready for events, within the negotiation's one
+ * deadline (not per receive: a client trickling a byte at a time must
+ * not hold a thread for ever).  0 or -ETIMEDOUT, -errno. */
 static int
-read_full (int sock, void *buf, size_t n)
+wait_ready (const struct nego *n, short events)
+{
+  for (;;) {
+    uint64_t now = clock_now_ns ();
+    struct pollfd p = { n->sock, events, 0 };
+    int r;
+
+    if (now >= n->deadline_ns)
+      return -ETIMEDOUT;
+    r = poll (&p, 1, (int) ((n->deadline_ns - now + 999999) / 1000000));
+    if (r > 0)
+      return 0;
+    if (r < 0 && errno != EINTR)
+      return -errno;
+  }
+}
+
+/* Read exactly len bytes; 0, -ECONNRESET at end of stream, or -errno. */
+static int
+read_full (const struct nego *n, void *buf, size_t len)
 {
   char *p = buf;
 
-  while (n > 0) {
-    ssize_t r = recv (sock, p, n, 0);
+  while (len > 0) {
+    int w = wait_ready (n, POLLIN);
+    ssize_t r;
 
+    if (w < 0)
+      return w;
+    r = recv (n->sock, p, len, MSG_DONTWAIT);
     if (r == 0)
       return -ECONNRESET;
     if (r < 0) {
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN)
         continue;
       return -errno;
     }
     p += r;
-    n -= (size_t) r;
+    len -= (size_t) r;
   }
   return 0;
 }
 
-/* Write exactly n bytes; 0 or -errno. */
+/* Read and drop len bytes; 0 or -errno. */
 static int
-write_full (int sock, const void *buf, size_t n)
+skip_bytes (const struct nego *n, uint64_t len)
+{
+  unsigned char junk[4096];
+
+  while (len > 0) {
+    size_t k = len < sizeof junk ? (size_t) len : sizeof junk;
+    int r = read_full (n, junk, k);
+
+    if (r < 0)
+      return r;
+    len -= k;
+  }
+  return 0;
+}
+
+/* Write exactly len bytes; 0 or -errno. */
+static int
+write_full (const struct nego *n, const void *buf, size_t len)
 {
   const char *p = buf;
 
-  while (n > 0) {
-    ssize_t r = send (sock, p, n, MSG_NOSIGNAL);
+  while (len > 0) {
+    int w = wait_ready (n, POLLOUT);
+    ssize_t r;
 
+    if (w < 0)
+      return w;
+    r = send (n->sock, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0) {
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN)
         continue;
       return -errno;
     }
     p += r;
-    n -= (size_t) r;
+    len -= (size_t) r;
   }
   return 0;
 }
 
 /* One option reply: header and len bytes of data. */
 static int
-reply (int sock, uint32_t opt, uint32_t type, const void *data,
+reply (const struct nego *n, uint32_t opt, uint32_t type, const void *data,
        uint32_t len)
 {
   struct {
@@ -77,24 +137,26 @@ reply (int sock, uint32_t opt, uint32_t type, const void *data,
   } __attribute__ ((packed)) h = {
     htobe64 (NBD_MAGIC_REP), htobe32 (opt), htobe32 (type), htobe32 (len)
   };
-  int r = write_full (sock, &h, sizeof h);
+  int r = write_full (n, &h, sizeof h);
 
   if (r == 0 && len > 0)
-    r = write_full (sock, data, len);
+    r = write_full (n, data, len);
   return r;
 }
 
 /* An error reply carrying a message for the client's log. */
 static int
-reply_error (int sock, uint32_t opt, uint32_t type, const char *msg)
+reply_error (const struct nego *n, uint32_t opt, uint32_t type,
+             const char *msg)
 {
-  return reply (sock, opt, type, msg, (uint32_t) strlen (msg));
+  return reply (n, opt, type, msg, (uint32_t) strlen (msg));
 }
 
 /* The NBD_REP_INFO replies GO and INFO send, then the ACK. */
 static int
-send_info (int sock, uint32_t opt, const struct native_export *e)
+send_info (const struct nego *n, uint32_t opt)
 {
+  const struct native_export *e = n->e;
   struct {
     uint16_t type;
     uint64_t size;
@@ -112,53 +174,65 @@ send_info (int sock, uint32_t opt, const struct native_export *e)
     htobe16 (NBD_INFO_BLOCK_SIZE), htobe32 (min),
     htobe32 (min > 4096 ? min : 4096), htobe32 (NATIVE_MAX_REQUEST)
   };
-  int r = reply (sock, opt, NBD_REP_INFO, &ex, sizeof ex);
+  int r = reply (n, opt, NBD_REP_INFO, &ex, sizeof ex);
 
   if (r == 0)
-    r = reply (sock, opt, NBD_REP_INFO, &bs, sizeof bs);
+    r = reply (n, opt, NBD_REP_INFO, &bs, sizeof bs);
   if (r == 0)
-    r = reply (sock, opt, NBD_REP_ACK, NULL, 0);
+    r = reply (n, opt, NBD_REP_ACK, NULL, 0);
   return r;
 }
 
 /* NBD_OPT_GO / NBD_OPT_INFO: 1 to start transmission (GO), 0 to go on
  * negotiating, -errno. */
 static int
-opt_go (int sock, uint32_t opt, const unsigned char *d, uint32_t len,
-        const struct native_export *e)
+opt_go (const struct nego *n, uint32_t opt, const unsigned char *d,
+        uint32_t len)
 {
+  const char *name = n->e->name;
+  char why[512];
   uint32_t nlen;
   uint16_t nreq;
   int r;
 
   if (len < 6)
-    return reply_error (sock, opt, NBD_REP_ERR_INVALID, "option too short");
+    return reply_error (n, opt, NBD_REP_ERR_INVALID, "option too short");
   memcpy (&nlen, d, 4);
   nlen = be32toh (nlen);
   if (nlen > len - 6)
-    return reply_error (sock, opt, NBD_REP_ERR_INVALID,
+    return reply_error (n, opt, NBD_REP_ERR_INVALID,
                         "export name longer than the option");
   memcpy (&nreq, d + 4 + nlen, 2);
   nreq = be16toh (nreq);
   if ((uint32_t) nreq * 2 != len - 6 - nlen)
-    return reply_error (sock, opt, NBD_REP_ERR_INVALID,
+    return reply_error (n, opt, NBD_REP_ERR_INVALID,
                         "information requests do not match the length");
-  if (nlen != strlen (e->name) || memcmp (d + 4, e->name, nlen) != 0)
-    return reply_error (sock, opt, NBD_REP_ERR_UNKNOWN,
+  if (nlen != strlen (name) || memcmp (d + 4, name, nlen) != 0)
+    return reply_error (n, opt, NBD_REP_ERR_UNKNOWN,
                         "no such export here");
+  /* The connection's ring and buffers exist before the client is told
+   * yes: if they cannot, it hears why, not a dropped connection. */
+  if (opt == NBD_OPT_GO && n->go (n->go_arg, why, sizeof why) < 0) {
+    log_error ("native: a client asked for the export, refused: %s", why);
+    r = reply_error (n, opt, NBD_REP_ERR_UNKNOWN, why);
+    return r < 0 ? r : 0;
+  }
   /* Whatever was requested, EXPORT and BLOCK_SIZE are what we have. */
-  r = send_info (sock, opt, e);
+  r = send_info (n, opt);
   if (r < 0)
     return r;
   return opt == NBD_OPT_GO ? 1 : 0;
 }
 
-/* NBD_OPT_EXPORT_NAME: no error reply is possible; a wrong name ends the
- * connection.  1, or -errno. */
+/* NBD_OPT_EXPORT_NAME: no error reply is possible; a wrong name, or a
+ * connection that cannot be set up, ends the connection.  1, or
+ * -errno. */
 static int
-opt_export_name (int sock, const unsigned char *d, uint32_t len,
-                 const struct native_export *e, bool no_zeroes)
+opt_export_name (const struct nego *n, const unsigned char *d, uint32_t len,
+                 bool no_zeroes)
 {
+  const struct native_export *e = n->e;
+  char why[512];
   struct {
     uint64_t size;
     uint16_t flags;
@@ -171,34 +245,41 @@ opt_export_name (int sock, const unsigned char *d, uint32_t len,
               "(NBD_OPT_EXPORT_NAME): closing it");
     return -ENOENT;
   }
-  int w = write_full (sock, &r, no_zeroes ? 10 : sizeof r);
+  if (n->go (n->go_arg, why, sizeof why) < 0) {
+    log_error ("native: a client asked for the export, refused: %s", why);
+    return -EIO;
+  }
+  int w = write_full (n, &r, no_zeroes ? 10 : sizeof r);
   return w < 0 ? w : 1;
 }
 
 /* NBD_OPT_LIST: our one export. */
 static int
-opt_list (int sock, uint32_t len, const struct native_export *e)
+opt_list (const struct nego *n, uint32_t len)
 {
-  unsigned char buf[4 + 4096];
-  uint32_t n = (uint32_t) strlen (e->name);
-  uint32_t be = htobe32 (n);
+  unsigned char buf[4 + NATIVE_NAME_MAX];
+  size_t nl = strlen (n->e->name);
+  uint32_t be = htobe32 ((uint32_t) nl);
   int r;
 
   if (len != 0)
-    return reply_error (sock, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+    return reply_error (n, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
                         "NBD_OPT_LIST takes no data");
+  if (nl > NATIVE_NAME_MAX)    /* refused at start: never here */
+    return reply_error (n, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+                        "export name too long");
   memcpy (buf, &be, 4);
-  memcpy (buf + 4, e->name, n);
-  r = reply (sock, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + n);
+  memcpy (buf + 4, n->e->name, nl);
+  r = reply (n, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t) (4 + nl));
   if (r == 0)
-    r = reply (sock, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+    r = reply (n, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
   return r;
 }
 
 /* One option: 1 to start transmission, 0 to go on, 2 when the client
  * aborted, -errno. */
 static int
-option (int sock, const struct native_export *e, bool no_zeroes)
+option (const struct nego *n, bool no_zeroes)
 {
   struct {
     uint64_t magic;
@@ -206,7 +287,7 @@ option (int sock, const struct native_export *e, bool no_zeroes)
   } __attribute__ ((packed)) h;
   static __thread unsigned char d[OPT_MAX];
   uint32_t opt, len;
-  int r = read_full (sock, &h, sizeof h);
+  int r = read_full (n, &h, sizeof h);
 
   if (r < 0)
     return r;
@@ -217,36 +298,44 @@ option (int sock, const struct native_export *e, bool no_zeroes)
   opt = be32toh (h.opt);
   len = be32toh (h.len);
   if (len > OPT_MAX) {
-    log_info ("native: option %" PRIu32 " of %" PRIu32 " bytes is too "
-              "long: closing the client", opt, len);
-    return -EPROTO;
+    /* The protocol's answer; the data is read (within the negotiation's
+     * deadline) so that the stream stays in step. */
+    r = skip_bytes (n, len);
+    if (r < 0)
+      return r;
+    return reply_error (n, opt, NBD_REP_ERR_TOO_BIG, "option too long");
   }
-  r = read_full (sock, d, len);
+  r = read_full (n, d, len);
   if (r < 0)
     return r;
   switch (opt) {
   case NBD_OPT_EXPORT_NAME:
-    return opt_export_name (sock, d, len, e, no_zeroes);
+    return opt_export_name (n, d, len, no_zeroes);
   case NBD_OPT_ABORT:
-    reply (sock, opt, NBD_REP_ACK, NULL, 0);    /* it may be gone */
+    reply (n, opt, NBD_REP_ACK, NULL, 0);       /* it may be gone */
     return 2;
   case NBD_OPT_LIST:
-    return opt_list (sock, len, e);
+    return opt_list (n, len);
   case NBD_OPT_GO:
   case NBD_OPT_INFO:
-    return opt_go (sock, opt, d, len, e);
+    return opt_go (n, opt, d, len);
   case NBD_OPT_STARTTLS:
-    return reply_error (sock, opt, NBD_REP_ERR_UNSUP,
+    return reply_error (n, opt, NBD_REP_ERR_UNSUP,
                         "no TLS: the kernel's nbd client cannot use it");
   default:
-    return reply_error (sock, opt, NBD_REP_ERR_UNSUP,
+    return reply_error (n, opt, NBD_REP_ERR_UNSUP,
                         "option not supported by nbdswap");
   }
 }
 
 int
-native_handshake (int sock, const struct native_export *e)
+native_handshake (int sock, const struct native_export *e, native_go_fn go,
+                  void *arg)
 {
+  struct nego n = {
+    sock, clock_now_ns () + NATIVE_HANDSHAKE_TIMEOUT * UINT64_C (1000000000),
+    e, go, arg
+  };
   struct {
     uint64_t magic, opt;
     uint16_t flags;
@@ -255,10 +344,10 @@ native_handshake (int sock, const struct native_export *e)
     htobe16 (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES)
   };
   uint32_t cflags;
-  int r = write_full (sock, &hello, sizeof hello);
+  int r = write_full (&n, &hello, sizeof hello);
 
   if (r == 0)
-    r = read_full (sock, &cflags, sizeof cflags);
+    r = read_full (&n, &cflags, sizeof cflags);
   if (r < 0)
     return r == -ECONNRESET ? 0 : r;
   cflags = be32toh (cflags);
@@ -269,9 +358,12 @@ native_handshake (int sock, const struct native_export *e)
     return -EPROTO;
   }
   do
-    r = option (sock, e, cflags & NBD_FLAG_C_NO_ZEROES);
+    r = option (&n, cflags & NBD_FLAG_C_NO_ZEROES);
   while (r == 0);
   if (r == 2 || r == -ECONNRESET)
     return 0;
+  if (r == -ETIMEDOUT)
+    log_info ("native: a client did not finish negotiating within %d s: "
+              "closing it", NATIVE_HANDSHAKE_TIMEOUT);
   return r;
 }

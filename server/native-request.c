@@ -17,6 +17,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "align.h"
@@ -26,6 +27,15 @@
 #include "stats.h"
 
 static void run (struct conn *c, struct slot *s);
+
+/* Requests served through a large buffer, all connections. */
+static atomic_uint_fast64_t large_uses;
+
+uint64_t
+native_large_uses (void)
+{
+  return atomic_load (&large_uses);
+}
 
 /* Is [off, off+len) a non-empty range inside the export? */
 static bool
@@ -67,6 +77,7 @@ assign_buffer (struct conn *c, struct slot *s)
   if (c->large_busy)
     return false;
   c->large_busy = true;
+  atomic_fetch_add (&large_uses, 1);
   s->large = true;
   s->buf = c->large;
   return true;
@@ -91,7 +102,7 @@ too_long (struct conn *c, struct slot *s)
              "bytes announced: closing the connection",
              s->type == NBD_CMD_READ ? "read" : "write", s->len,
              NATIVE_MAX_REQUEST);
-  c->closing = true;
+  native_stop_reading (c);
   native_reply_drop (c, s);
 }
 
@@ -139,7 +150,7 @@ lock_for_write (struct conn *c, struct slot *s)
   if (s->lock_mask)
     return true;
   mask = rangelock_mask (s->cover_off, s->cover_len);
-  if (!native_lock_try (mask, excl)) {
+  if (!native_lock_try (mask, excl, &s->lock_waiting)) {
     park (c, s);
     return false;
   }
@@ -191,19 +202,33 @@ run (struct conn *c, struct slot *s)
   }
 }
 
+/* Flags the command may carry: FUA on any (the protocol says so, once
+ * negotiated), NO_HOLE on WRITE_ZEROES; nothing else was negotiated. */
+static bool
+flags_valid (const struct slot *s)
+{
+  uint16_t ok = NBD_CMD_FLAG_FUA;
+
+  if (s->type == NBD_CMD_WRITE_ZEROES)
+    ok |= NBD_CMD_FLAG_NO_HOLE;
+  return (s->flags & ~ok) == 0;
+}
+
 void
 native_request (struct conn *c, struct slot *s)
 {
   const struct native_export *e = c->e;
+  bool flags_ok = flags_valid (s);
 
   s->buf = NULL;
   s->discard = false;
   s->lock_mask = 0;
+  s->lock_waiting = false;
   switch (s->type) {
   case NBD_CMD_READ:
     if (s->len > NATIVE_MAX_REQUEST)
       return too_long (c, s);
-    if (!in_range (e, s->offset, s->len))
+    if (!flags_ok || !in_range (e, s->offset, s->len))
       return native_reply (c, s, EINVAL);
     STATS_ADD (reads, 1);
     STATS_ADD (read_bytes, s->len);
@@ -216,17 +241,21 @@ native_request (struct conn *c, struct slot *s)
   case NBD_CMD_WRITE:
     if (s->len > NATIVE_MAX_REQUEST)
       return too_long (c, s);
-    /* Out of range: the payload is still on the wire and must be read
-     * (and dropped) before the next header. */
-    s->discard = !in_range (e, s->offset, s->len);
+    /* Refused: the payload is still on the wire and must be read (and
+     * dropped) before the next header.  Past the end is ENOSPC, as the
+     * protocol suggests for writes. */
+    s->discard = !flags_ok || !in_range (e, s->offset, s->len);
+    s->discard_err = !flags_ok ? EINVAL : s->len == 0 ? EINVAL : ENOSPC;
     if (!s->discard)
       set_cover (c, s, s->offset, s->len);
     s->state = SLOT_PAYLOAD;
     c->payload = s;
     return;
   case NBD_CMD_WRITE_ZEROES:
-    if (!in_range (e, s->offset, s->len))
+    if (!flags_ok || s->len == 0)
       return native_reply (c, s, EINVAL);
+    if (!in_range (e, s->offset, s->len))
+      return native_reply (c, s, ENOSPC);
     if (native_writes_refused ())
       return native_reply (c, s, EIO);
     STATS_ADD (zeroes, 1);
@@ -235,12 +264,14 @@ native_request (struct conn *c, struct slot *s)
     zero_next (c, s);
     return;
   case NBD_CMD_FLUSH:
+    if (!flags_ok)
+      return native_reply (c, s, EINVAL);
     STATS_ADD (flushes, 1);
     s->phase = PH_SYNC;
     run (c, s);
     return;
   case NBD_CMD_DISC:
-    c->closing = true;
+    native_stop_reading (c);
     native_reply_drop (c, s);
     return;
   default:
@@ -261,7 +292,7 @@ void
 native_payload_done (struct conn *c, struct slot *s)
 {
   if (s->discard) {
-    native_reply (c, s, EINVAL);
+    native_reply (c, s, s->discard_err);
     return;
   }
   if (native_writes_refused ()) {

@@ -36,6 +36,7 @@
 #include <linux/fs.h>
 
 #include "align.h"
+#include "clock.h"
 #include "dioalign.h"
 #include "harden.h"
 #include "log.h"
@@ -52,8 +53,11 @@
  * practice). */
 #define MAX_CONNS 64
 
-/* Seconds a client may take over the negotiation. */
-#define HANDSHAKE_TIMEOUT 30
+/* The accept loop's pause after an error it cannot clear by itself
+ * (out of file descriptors, an error on the listening socket), and the
+ * least time between two log lines of such errors. */
+#define ACCEPT_BACKOFF_MS 100
+#define ACCEPT_LOG_EVERY_NS (10 * UINT64_C (1000000000))
 
 
 struct conn_entry {
@@ -193,6 +197,9 @@ report_stats (void)
 
   stats_format_line (line, sizeof line);
   log_info ("stats: %s", line);
+  log_info ("native: %" PRIu64 " requests over %d KiB went through a "
+            "connection's one large buffer", native_large_uses (),
+            NATIVE_SLOT_DATA / 1024);
   if (stats_path == NULL)
     return;
   snprintf (tmp, sizeof tmp, "%s.tmp", stats_path);
@@ -257,23 +264,46 @@ install_signals (void)
   return -1;
 }
 
+/* NBD_OPT_GO: set up the connection's ring before the client is told
+ * yes. */
+struct go_ctx {
+  struct conn_entry *ce;
+  struct conn *c;
+};
+
+static int
+go_setup (void *arg, char *why, size_t whylen)
+{
+  struct go_ctx *g = arg;
+
+  if (g->c == NULL)
+    g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &export, why,
+                            whylen);
+  if (g->c == NULL)
+    return -1;
+  /* Serving from now on, before the client hears yes: a stop from then
+   * on must let its first requests be served (its ring reads stop_fd),
+   * not cut the socket as for a client still negotiating. */
+  atomic_store (&g->ce->serving, true);
+  return 0;
+}
+
 /* A connection's thread: negotiate, then serve. */
 static void *
 conn_thread (void *arg)
 {
   struct conn_entry *ce = arg;
-  struct timeval none = { 0, 0 };
+  struct go_ctx g = { ce, NULL };
   int r;
 
   harden_serving_thread ();
-  r = native_handshake (ce->sock, &export);
+  r = native_handshake (ce->sock, &export, go_setup, &g);
   if (r < 0)
     log_info ("native: negotiation failed: %s", strerror (-r));
-  if (r == 1) {
-    setsockopt (ce->sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    atomic_store (&ce->serving, true);
-    native_conn_run (ce->sock, ce->stop_fd, &export);
-  }
+  if (r == 1)
+    native_conn_serve (g.c);
+  else
+    native_conn_free (g.c);
   pthread_mutex_lock (&conns_lock);
   close (ce->sock);
   ce->sock = -1;
@@ -324,7 +354,6 @@ client_allowed (int sock, const struct native_opts *o)
 static void
 start_conn (int sock, const struct native_opts *o)
 {
-  struct timeval tv = { HANDSHAKE_TIMEOUT, 0 };
   int one = 1, i;
 
   if (!client_allowed (sock, o)) {
@@ -333,7 +362,6 @@ start_conn (int sock, const struct native_opts *o)
   }
   if (o->tcp)
     setsockopt (sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  setsockopt (sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   reap (false);
   for (i = 0; i < MAX_CONNS && conns[i].used; i++)
     ;
@@ -362,15 +390,66 @@ start_conn (int sock, const struct native_opts *o)
   }
 }
 
-/* Accept until a stop signal. */
+/* Log an accept loop error, at most once per ACCEPT_LOG_EVERY_NS (a
+ * condition that lasts repeats on every turn), saying how many were
+ * not logged. */
+static void
+accept_error (const char *what, int err)
+{
+  static uint64_t last_ns;
+  static unsigned quiet;
+  uint64_t now = clock_now_ns ();
+
+  if (last_ns != 0 && now - last_ns < ACCEPT_LOG_EVERY_NS) {
+    quiet++;
+    return;
+  }
+  errno = err;
+  if (quiet)
+    log_error ("native: %s: %m (and %u more like it not logged); pausing "
+               "%d ms", what, quiet, ACCEPT_BACKOFF_MS);
+  else
+    log_error ("native: %s: %m; pausing %d ms", what, ACCEPT_BACKOFF_MS);
+  last_ns = now;
+  quiet = 0;
+}
+
+/* Accept one connection; false to pause (an error that lasts: no file
+ * descriptors, no memory), after which the client still waits in the
+ * listen queue. */
+static bool
+accept_one (const struct native_opts *o)
+{
+  int s = accept4 (o->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+  if (s >= 0) {
+    start_conn (s, o);
+    return true;
+  }
+  if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+    return true;
+  if (errno == EMFILE || errno == ENFILE)
+    accept_error ("accept: out of file descriptors (raise ulimit -n, "
+                  "LimitNOFILE=)", errno);
+  else
+    accept_error ("accept", errno);
+  return false;
+}
+
+/* Accept until a stop signal.  Never spins: an error that poll keeps
+ * reporting (on the listening socket, or EMFILE with a client waiting)
+ * pauses the loop, and its log line is rate-limited. */
 static void
 accept_loop (const struct native_opts *o)
 {
   struct pollfd p[2] = { { o->listen_fd, POLLIN, 0 },
                          { stop_pipe[0], POLLIN, 0 } };
+  int timeout = -1;
 
   for (;;) {
-    if (poll (p, 2, -1) == -1) {
+    int r = poll (p, 2, timeout);
+
+    if (r == -1) {
       if (errno == EINTR)
         continue;
       log_error ("poll: %m");
@@ -378,14 +457,26 @@ accept_loop (const struct native_opts *o)
     }
     if (p[1].revents)
       return;
-    if (p[0].revents & POLLIN) {
-      int s = accept4 (o->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-      if (s >= 0)
-        start_conn (s, o);
-      else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
-        log_error ("accept: %m");
+    if (r == 0) {               /* the pause is over: listen again */
+      p[0].fd = o->listen_fd;
+      timeout = -1;
+      continue;
     }
+    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+
+      if (getsockopt (o->listen_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1
+          || err == 0)
+        err = EIO;
+      accept_error ("the listening socket reports an error", err);
+    }
+    else if (!(p[0].revents & POLLIN) || accept_one (o))
+      continue;
+    /* Pause: watch only the stop pipe for a while (a negative fd is
+     * ignored by poll, POLLERR and POLLHUP included). */
+    p[0].fd = -1;
+    timeout = ACCEPT_BACKOFF_MS;
   }
 }
 
@@ -487,6 +578,7 @@ native_serve (struct native_opts *o)
 {
   struct dio_align d;
   struct monitor_params mp = { 0 };
+  char why[512];
   int fd, r;
 
   harden_malloc ();
@@ -503,6 +595,12 @@ native_serve (struct native_opts *o)
     NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
   if (learn_size (fd, o->file, d.offset, &export.size) < 0)
     return EXIT_UNFIT;
+  /* Found now, not at a client's first request. */
+  r = native_conn_probe (&export, why, sizeof why);
+  if (r < 0) {
+    log_error ("%s", why);
+    return EXIT_SYSTEM;
+  }
   r = lock_and_verify (fd, o->file, d.offset);
   if (r != 0)
     return r;

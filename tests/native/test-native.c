@@ -19,10 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +48,7 @@
 static int failures;
 static char dir[256], file[300], sock[300], logpath[300], pidf[300];
 static pid_t server;
+static int server_nofile;               /* RLIMIT_NOFILE for it, or 0 */
 static unsigned char *shadow;           /* what the file must hold */
 
 /* xorshift, seeded: repeatable data. */
@@ -92,24 +97,54 @@ handshake_ok (void)
   return ok;
 }
 
-/* Start the server; it is ready once a handshake succeeds. */
-static void
-start_server (void)
+/* Fork and exec the server: [wrap] nbdswap serve --native FILE
+ * --pidfile P, then extra (NULL-terminated), its output to the log. */
+static pid_t
+spawn_server (const char *wrap, const char *const *extra)
 {
-  struct stat st;
-  int status;
+  const char *argv[16];
+  int n = 0;
+  pid_t pid;
 
-  server = fork ();
-  if (server == 0) {
+  unlink (pidf);
+  if (wrap)
+    argv[n++] = wrap;
+  argv[n++] = NBDSWAP;
+  argv[n++] = "serve";
+  argv[n++] = "--native";
+  argv[n++] = file;
+  argv[n++] = "--pidfile";
+  argv[n++] = pidf;
+  for (int i = 0; extra[i] && n < 15; i++)
+    argv[n++] = extra[i];
+  argv[n] = NULL;
+  pid = fork ();
+  if (pid == 0) {
     int fd = open (logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
     dup2 (fd, 1);
     dup2 (fd, 2);
     setenv ("NBDSWAP_RUNTIME_DIR", dir, 1);
-    execl (NBDSWAP, NBDSWAP, "serve", "--native", file, "--socket", sock,
-           "--pidfile", pidf, (char *) NULL);
+    if (server_nofile) {
+      struct rlimit rl = { server_nofile, server_nofile };
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+    execv (argv[0], (char **) argv);
     _exit (127);
   }
+  return pid;
+}
+
+/* Start the server on the unix socket; it is ready once a handshake
+ * succeeds. */
+static void
+start_server (void)
+{
+  const char *extra[] = { "--socket", sock, NULL };
+  struct stat st;
+  int status;
+
+  server = spawn_server (NULL, extra);
   for (int i = 0; i < 6000; i++) {
     if (stat (pidf, &st) == 0 && st.st_size > 0 && handshake_ok ())
       return;
@@ -125,21 +160,31 @@ start_server (void)
   exit (EXIT_FAILURE);
 }
 
-/* SIGTERM and reap; the exit status. */
+/* Wait up to ms for pid to exit; its exit status, or -1 (then killed). */
 static int
-stop_server (void)
+wait_exit (pid_t pid, int ms)
 {
   int status;
 
-  kill (server, SIGTERM);
-  for (int i = 0; i < 2000; i++) {
-    if (waitpid (server, &status, WNOHANG) == server)
-      return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  for (int i = 0; i < ms / 10; i++) {
+    if (waitpid (pid, &status, WNOHANG) == pid)
+      return WIFEXITED (status) ? WEXITSTATUS (status)
+        : 128 + WTERMSIG (status);
     usleep (10000);
   }
-  kill (server, SIGKILL);
-  waitpid (server, &status, 0);
+  kill (pid, SIGKILL);
+  waitpid (pid, &status, 0);
   return -1;
+}
+
+/* Does the log hold this text? */
+static bool
+log_has (const char *text)
+{
+  char cmd[700];
+
+  snprintf (cmd, sizeof cmd, "grep -qF -e '%s' '%s'", text, logpath);
+  return system (cmd) == 0;
 }
 
 static struct nbd_handle *
@@ -301,7 +346,8 @@ test_multiconn (void)
   nbd_close (h);
 }
 
-/* Flush, FUA, zeroes; out-of-range requests get EINVAL and the
+/* Flush, FUA, zeroes; out-of-range requests get EINVAL (reads) or
+ * ENOSPC (writes and zeroes, as the protocol suggests) and the
  * connection goes on. */
 static void
 test_commands (void)
@@ -319,12 +365,12 @@ test_commands (void)
          nbd_get_errno () == EINVAL, "read past the end: %s",
          nbd_get_error ());
   CHECK (nbd_pwrite (h, b, 4096, FILE_SIZE, 0) == -1 &&
-         nbd_get_errno () == EINVAL, "write past the end: %s",
+         nbd_get_errno () == ENOSPC, "write past the end: %s",
          nbd_get_error ());
   CHECK (nbd_trim (h, 4096, 0, 0) == -1 && nbd_get_errno () == EINVAL,
          "trim: %s", nbd_get_error ());
   CHECK (nbd_zero (h, 4096, FILE_SIZE, 0) == -1 &&
-         nbd_get_errno () == EINVAL, "zero past the end");
+         nbd_get_errno () == ENOSPC, "zero past the end");
   check_range (h, FILE_SIZE - 8192, 8192, "after errors");
   nbd_shutdown (h, 0);
   nbd_close (h);
@@ -447,9 +493,346 @@ test_sigterm (void)
   for (int i = 0; i < N; i++)
     CHECK (nbd_aio_command_completed (h, cookie[i]) == 1,
            "write %d in flight at SIGTERM: %s", i, nbd_get_error ());
+  /* The client stays connected, as the kernel does: the server must
+   * exit all the same. */
+  st = wait_exit (server, 5000);
+  CHECK (st == 0, "server exit status %d with the client connected", st);
   nbd_close (h);
-  st = stop_server ();
-  CHECK (st == 0, "server exit status %d", st);
+}
+
+/* Read one simple reply, and a read's data of len bytes when it
+ * succeeded; its error, or -1 if none came. */
+static int
+read_reply (int s, uint32_t len)
+{
+  static unsigned char data[128 * 1024];
+  struct { uint32_t magic, error; uint64_t cookie; }
+    __attribute__ ((packed)) r;
+
+  if (recv (s, &r, sizeof r, MSG_WAITALL) != sizeof r ||
+      be32toh (r.magic) != 0x67446698)
+    return -1;
+  if (r.error == 0 && len > 0 &&
+      recv (s, data, len, MSG_WAITALL) != (ssize_t) len)
+    return -1;
+  return (int) be32toh (r.error);
+}
+
+/* All slots busy (32 reads of 128 KiB whose replies we do not read
+ * yet), then NBD_CMD_DISC or a bad magic in the backlog: once slots
+ * free up and that is parsed, the server must close the connection
+ * although the client keeps it open. */
+static void
+test_backlog_close (void)
+{
+  enum { N = 32, LEN = 128 * 1024 };
+
+  for (int k = 0; k < 2; k++) {
+    int s = raw_client (), bad = 0;
+
+    for (int i = 0; i < N; i++)
+      send_header (s, 0, (uint64_t) i * LEN, LEN, 0x25609513);
+    send_header (s, k == 0 ? 2 : 0, 0, k == 0 ? 0 : 4096,
+                 k == 0 ? 0x25609513 : 0x12345678);
+    usleep (200000);
+    for (int i = 0; i < N; i++)
+      bad += read_reply (s, LEN) != 0;
+    CHECK (bad == 0, "%d reads failed", bad);
+    CHECK (closed_by_server (s), "%s after a full queue: the connection "
+           "stays open", k == 0 ? "NBD_CMD_DISC" : "a bad magic");
+    close (s);
+  }
+}
+
+/* Unknown command flags: EINVAL, the connection goes on. */
+static void
+test_bad_flags (void)
+{
+  int s = raw_client ();
+  struct { uint32_t magic; uint16_t flags, type; uint64_t cookie, off;
+           uint32_t len; } __attribute__ ((packed)) rq = {
+    htobe32 (0x25609513), htobe16 (1u << 3), htobe16 (0), 7, 0,
+    htobe32 (4096)
+  };
+
+  CHECK (send (s, &rq, sizeof rq, MSG_NOSIGNAL) == sizeof rq, "send");
+  CHECK (read_reply (s, 4096) == EINVAL, "a read with flag 1<<3");
+  send_header (s, 0, 0, 4096, 0x25609513);
+  CHECK (read_reply (s, 4096) == 0, "the connection goes on");
+  close (s);
+}
+
+/* 37 reads of 128 KiB (5 more than the slots), SIGTERM before any reply
+ * is read: every reply arrives, and the server exits while the client
+ * keeps the socket open. */
+static void
+test_stop_backlog (void)
+{
+  enum { N = 37, LEN = 128 * 1024 };
+  int s = raw_client (), bad = 0, st;
+
+  for (int i = 0; i < N; i++)
+    send_header (s, 0, (uint64_t) i * LEN, LEN, 0x25609513);
+  usleep (300000);
+  kill (server, SIGTERM);
+  usleep (300000);
+  for (int i = 0; i < N; i++)
+    bad += read_reply (s, LEN) != 0;
+  CHECK (bad == 0, "%d of %d reads not answered", bad, N);
+  st = wait_exit (server, 5000);
+  CHECK (st == 0, "exit status %d with the client connected (-1: it did "
+         "not exit)", st);
+  close (s);
+}
+
+/* An option longer than the server keeps: NBD_REP_ERR_TOO_BIG, and the
+ * negotiation goes on. */
+static void
+test_option_too_big (void)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  unsigned char greet[18], *big = calloc (1, 10000);
+  uint32_t cflags = htobe32 (3);
+  struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
+    opt = { htobe64 (UINT64_C (0x49484156454f5054)), htobe32 (99),
+            htobe32 (10000) };
+  struct { uint64_t magic; uint32_t opt, type, len; }
+    __attribute__ ((packed)) rep;
+  struct timeval tv = { 10, 0 };
+  int s = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  memcpy (sun.sun_path, sock, strlen (sock) + 1);
+  setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  CHECK (connect (s, (struct sockaddr *) &sun, sizeof sun) == 0 &&
+         recv (s, greet, sizeof greet, MSG_WAITALL) == sizeof greet &&
+         send (s, &cflags, 4, 0) == 4 && send (s, &opt, 16, 0) == 16 &&
+         send (s, big, 10000, MSG_NOSIGNAL) == 10000, "negotiation");
+  CHECK (recv (s, &rep, sizeof rep, MSG_WAITALL) == sizeof rep &&
+         be32toh (rep.type) == (1u << 31 | 9), "no NBD_REP_ERR_TOO_BIG "
+         "for a 10000-byte option");
+  close (s);
+  free (big);
+}
+
+/* Refused at start, with a message naming the problem: an export name
+ * over the protocol's 4096 bytes; io_uring denied by seccomp. */
+static void
+test_start_refusals (void)
+{
+  char name[5001], sock2[320];
+  const char *extra[] = { "--socket", sock2, "--export", name, NULL };
+  const char *plain[] = { "--socket", sock2, NULL };
+  int st;
+
+  snprintf (sock2, sizeof sock2, "%s/r.sock", dir);
+  memset (name, 'n', 5000);
+  name[5000] = '\0';
+  st = wait_exit (spawn_server (NULL, extra), 20000);
+  CHECK (st == 1 && log_has ("limit of 4096: choose a shorter one"),
+         "a 5000-byte --export: exit status %d", st);
+
+  st = wait_exit (spawn_server (SECCOMP_WRAPPER, plain), 30000);
+  if (st == 77)
+    printf ("SKIP part: cannot install a seccomp filter here\n");
+  else
+    CHECK (st != 0 && st != -1 && log_has ("--native needs io_uring") &&
+           log_has ("seccomp"), "io_uring denied: exit status %d (-1: "
+           "still running)", st);
+}
+
+/* A free TCP port on 127.0.0.1. */
+static int
+free_port (void)
+{
+  struct sockaddr_in a = { .sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  int s = socket (AF_INET, SOCK_STREAM, 0), port = -1;
+
+  if (bind (s, (struct sockaddr *) &a, sizeof a) == 0 &&
+      getsockname (s, (struct sockaddr *) &a, &len) == 0)
+    port = ntohs (a.sin_port);
+  close (s);
+  return port;
+}
+
+/* --port on 127.0.0.1 with --allow: a client outside the list is
+ * refused, one inside it is served. */
+static void
+test_tcp_allow (void)
+{
+  char port[16];
+
+  snprintf (port, sizeof port, "%d", free_port ());
+  for (int k = 0; k < 2; k++) {
+    const char *extra[] = { "--bind", "127.0.0.1", "--port", port,
+                            "--allow", k == 0 ? "192.0.2.0/24" :
+                            "127.0.0.1/32", NULL };
+    struct nbd_handle *h = nbd_create ();
+    pid_t pid = spawn_server (NULL, extra);
+    struct stat st;
+    int r = -1;
+
+    for (int i = 0; i < 3000 && stat (pidf, &st) != 0; i++)
+      usleep (10000);
+    r = nbd_connect_tcp (h, "127.0.0.1", port);
+    if (k == 0)
+      CHECK (r == -1 && log_has ("client 127.0.0.1 is not in --allow"),
+             "127.0.0.1 outside --allow was served");
+    else {
+      char b[4096];
+
+      CHECK (r == 0 && nbd_pread (h, b, sizeof b, 0, 0) == 0 &&
+             memcmp (b, shadow, sizeof b) == 0, "TCP client in --allow: %s",
+             nbd_get_error ());
+    }
+    nbd_close (h);
+    kill (pid, SIGTERM);
+    CHECK (wait_exit (pid, 20000) == 0, "TCP server exit");
+  }
+}
+
+/* A unix socket connected to the server, or -1. */
+static int
+connect_raw (void)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  int s = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  memcpy (sun.sun_path, sock, strlen (sock) + 1);
+  if (connect (s, (struct sockaddr *) &sun, sizeof sun) == -1) {
+    close (s);
+    return -1;
+  }
+  return s;
+}
+
+/* A client that negotiates one byte every 2 s: each receive of the
+ * server's is quick, but the whole negotiation must end by its 30 s
+ * deadline.  Sets *arg to the seconds until the server closed (-1:
+ * never, within 60 s). */
+static void *
+trickle (void *arg)
+{
+  double *closed_after = arg;
+  unsigned char greet[18], msg[20] = { 0, 0, 0, 3, 'I', 'H', 'A', 'V',
+                                       'E', 'O', 'P', 'T', 0, 0, 0, 7,
+                                       0, 0, 0, 100 };
+  int s = connect_raw ();
+  time_t t0 = time (NULL);
+
+  *closed_after = -1;
+  if (s < 0 || recv (s, greet, sizeof greet, MSG_WAITALL) != sizeof greet) {
+    *closed_after = -2;
+    return NULL;
+  }
+  for (unsigned i = 0; time (NULL) - t0 < 60; i++) {
+    struct pollfd p = { s, POLLIN, 0 };
+
+    if (i < sizeof msg &&
+        send (s, msg + i, 1, MSG_NOSIGNAL) != 1)
+      break;
+    if (poll (&p, 1, 2000) == 1) {
+      char b;
+      if (recv (s, &b, 1, 0) <= 0)
+        break;
+    }
+  }
+  *closed_after = difftime (time (NULL), t0);
+  close (s);
+  return NULL;
+}
+
+/* The server's CPU seconds so far (utime + stime). */
+static double
+cpu_seconds (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  unsigned long ut = 0, st = 0;
+  FILE *fp;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL || fgets (buf, sizeof buf, fp) == NULL) {
+    if (fp)
+      fclose (fp);
+    return 0;
+  }
+  fclose (fp);
+  p = strrchr (buf, ')');
+  if (p == NULL ||
+      sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+              &ut, &st) != 2)
+    return 0;
+  return (double) (ut + st) / sysconf (_SC_CLK_TCK);
+}
+
+/* Out of file descriptors with clients waiting: the accept loop pauses
+ * (little CPU) and says so, instead of spinning.  Whether accept itself
+ * fails (rather than the eventfd after it, which drops that client)
+ * depends on the parity of the free descriptors (each negotiating
+ * client holds two), so limits of 32 to 34 are tried and one must hit
+ * it. */
+static void
+test_emfile (void)
+{
+  enum { NCONN = 40 };
+  int c[NCONN], hit = 0;
+
+  for (int limit = 32; limit <= 34; limit++) {
+    double t0, used;
+
+    server_nofile = limit;
+    start_server ();
+    server_nofile = 0;
+    for (int i = 0; i < NCONN; i++)
+      c[i] = connect_raw ();
+    sleep (1);
+    t0 = cpu_seconds (server);
+    sleep (2);
+    used = cpu_seconds (server) - t0;
+    CHECK (used < 0.5, "RLIMIT_NOFILE %d, %d clients: %.2f s of CPU in "
+           "2 s", limit, NCONN, used);
+    hit += log_has ("out of file descriptors");
+    kill (server, SIGTERM);
+    CHECK (wait_exit (server, 20000) == 0, "exit");
+    for (int i = 0; i < NCONN; i++)
+      if (c[i] >= 0)
+        close (c[i]);
+  }
+  CHECK (hit > 0, "accept never ran out of file descriptors: the test "
+         "did not test it");
+}
+
+/* Deadlines:
+ *   - a negotiation trickling a byte at a time ends at its 30 s
+ *     deadline, although no single receive is slow;
+ *   - SIGTERM with a client stalled in the middle of a write's payload:
+ *     the server cuts it off after 10 s and exits. */
+static void
+test_deadlines (void)
+{
+  double trickled;
+  pthread_t t;
+  int st, s;
+
+  start_server ();
+  pthread_create (&t, NULL, trickle, &trickled);
+  pthread_join (t, NULL);
+  CHECK (trickled >= 25 && trickled <= 40, "a trickling negotiation was "
+         "closed after %.0f s, not at the 30 s deadline (-1: never, -2: "
+         "no greeting)", trickled);
+
+  s = raw_client ();
+  send_header (s, 1, 0, 65536, 0x25609513);
+  CHECK (send (s, shadow, 1000, MSG_NOSIGNAL) == 1000, "send");
+  usleep (200000);
+  kill (server, SIGTERM);
+  st = wait_exit (server, 20000);
+  CHECK (st == 0 && log_has ("did not let its connection finish"),
+         "a client stalled in mid-payload at SIGTERM: exit status %d "
+         "(-1: the server did not exit)", st);
+  close (s);
 }
 
 /* The backing file itself holds what the clients wrote. */
@@ -491,8 +874,17 @@ main (void)
   test_multiconn ();
   test_commands ();
   test_misbehaving ();
+  test_backlog_close ();
+  test_bad_flags ();
+  test_option_too_big ();
   test_sigterm ();
+  start_server ();
+  test_stop_backlog ();
   check_file ();
+  test_tcp_allow ();
+  test_start_refusals ();
+  test_emfile ();
+  test_deadlines ();
   if (failures) {
     fprintf (stderr, "server log:\n");
     snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);

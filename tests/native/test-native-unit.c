@@ -1,0 +1,155 @@
+/* Unit tests of the native server's event loop and locks, on the code
+ * itself (its static functions included): what no client can provoke
+ * on demand, such as a send the kernel answers with EAGAIN.
+ */
+#include "../../server/native-conn.c"
+#include "../../server/native-request.c"
+#include "../../server/native-lock.c"
+
+#include <stdio.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
+      fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+      fprintf (stderr, __VA_ARGS__);                                    \
+      fprintf (stderr, "\n");                                           \
+      failures++;                                                       \
+    }                                                                   \
+  } while (0)
+
+/* native-serve.c's, which this test does not link. */
+bool
+native_writes_refused (void)
+{
+  return false;
+}
+
+/* A connection with a ring but no files or buffers registered: enough
+ * to look at what it would submit. */
+static struct conn *
+bare_conn (void)
+{
+  static struct native_export e = { .fd = -1, .size = 1 << 20,
+                                    .align = 512, .mem_align = 512,
+                                    .name = "" };
+  struct conn *c = calloc (1, sizeof *c);
+
+  c->e = &e;
+  if (conn_ring (c) < 0) {
+    printf ("SKIP: no io_uring here\n");
+    exit (77);
+  }
+  for (unsigned i = NATIVE_SLOTS; i-- > 0;) {
+    c->slots[i].idx = i;
+    slot_free (c, &c->slots[i]);
+  }
+  return c;
+}
+
+/* The last submission entry prepared and not yet submitted. */
+static struct io_uring_sqe *
+last_sqe (struct conn *c)
+{
+  struct io_uring_sq *sq = &c->ring.sq;
+
+  return &sq->sqes[(sq->sqe_tail - 1) & sq->ring_mask];
+}
+
+/* A send the kernel answers -EAGAIN (or -EINTR) is resubmitted once,
+ * whole, on the registered socket, tagged as a send. */
+static void
+test_send_again (void)
+{
+  for (int k = 0; k < 2; k++) {
+    struct conn *c = bare_conn ();
+    struct slot *s = slot_take (c);
+    struct io_uring_sqe *sqe;
+
+    s->type = NBD_CMD_WRITE;
+    queue_reply (c, s, 0);
+    post_send (c);
+    io_uring_submit (&c->ring);         /* fails on the fixed file: fine */
+    send_done (c, k ? -EINTR : -EAGAIN);
+    CHECK (io_uring_sq_ready (&c->ring) == 1, "%u entries prepared, not 1",
+           io_uring_sq_ready (&c->ring));
+    sqe = last_sqe (c);
+    CHECK (sqe->opcode == IORING_OP_SENDMSG, "opcode %d", sqe->opcode);
+    CHECK (sqe->fd == FIXED_SOCK && (sqe->flags & IOSQE_FIXED_FILE),
+           "fd %d flags 0x%x", sqe->fd, sqe->flags);
+    CHECK (sqe->user_data == MAKE_TAG (0, TAG_SEND), "user_data %llu",
+           (unsigned long long) sqe->user_data);
+    CHECK (c->send_busy && c->msg.msg_iovlen == 1 &&
+           c->iov[0].iov_len == sizeof s->reply, "the reply is resent whole");
+    native_conn_free (c);
+  }
+}
+
+/* A parked request is not done: the connection is not finished. */
+static void
+test_finished_parked (void)
+{
+  struct conn *c = bare_conn ();
+  struct slot *s = slot_take (c);
+
+  c->closing = true;
+  park (c, s);
+  CHECK (!finished (c), "finished with a request parked");
+  c->parked = NULL;
+  c->nparked = 0;
+  slot_free (c, s);
+  CHECK (finished (c), "not finished with nothing pending");
+  native_conn_free (c);
+}
+
+/* When one of two exclusive waiters on a stripe gets it, the other
+ * still turns new shared requests away. */
+static void
+test_lock_fairness (void)
+{
+  uint64_t m = 1u << 3;
+  bool wa = false, wb = false, ws = false;
+
+  CHECK (native_lock_try (m, false, &ws), "shared");
+  CHECK (!native_lock_try (m, true, &wa) && wa, "A waits");
+  CHECK (!native_lock_try (m, true, &wb) && wb, "B waits");
+  CHECK (!native_lock_try (m, false, &ws), "shared while A and B wait");
+  native_lock_release (m, false);
+  CHECK (native_lock_try (m, true, &wa) && !wa, "A gets it");
+  native_lock_release (m, true);
+  CHECK (!native_lock_try (m, false, &ws), "shared overtook B, still "
+         "waiting");
+  CHECK (native_lock_try (m, true, &wb) && !wb, "B gets it");
+  native_lock_release (m, true);
+  CHECK (native_lock_try (m, false, &ws), "shared once nobody waits");
+  native_lock_release (m, false);
+}
+
+/* A full submission queue is submitted and an entry handed out. */
+static void
+test_sqe_full (void)
+{
+  struct conn *c = bare_conn ();
+  struct io_uring_sqe *sqe;
+
+  while ((sqe = io_uring_get_sqe (&c->ring)) != NULL) {
+    io_uring_prep_nop (sqe);
+    io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+  }
+  CHECK (get_sqe (c) != NULL, "no entry from a full queue");
+  native_conn_free (c);
+}
+
+int
+main (void)
+{
+  test_send_again ();
+  test_finished_parked ();
+  test_lock_fairness ();
+  test_sqe_full ();
+  printf ("test-native-unit: %d failure%s\n", failures,
+          failures == 1 ? "" : "s");
+  return failures ? 1 : 0;
+}
