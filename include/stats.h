@@ -46,4 +46,9 @@ extern void stats_format_line (char *buf, size_t len);
 /* The counters as a JSON object (one line, newline-terminated). */
 extern void stats_format_json (char *buf, size_t len);
 
+/* Write the JSON counters to path, atomically (path.tmp, then rename):
+ * a reader sees the old file or the new one, never half of one.  0, or
+ * -1 with errno set. */
+extern int stats_write_file (const char *path);
+
 #endif /* NBDSWAP_STATS_H */

@@ -1,6 +1,7 @@
 /* nbdswap: the process's counters (see include/stats.h). */
 #include <config.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -70,4 +71,24 @@ stats_format_json (char *buf, size_t len)
             stats_percentile_us (0.999));
 #undef FMT
 #undef ARG
+}
+
+int
+stats_write_file (const char *path)
+{
+  char line[1024], tmp[4200];
+  FILE *fp;
+
+  if ((size_t) snprintf (tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  fp = fopen (tmp, "we");
+  if (fp == NULL)
+    return -1;
+  stats_format_json (line, sizeof line);
+  fputs (line, fp);
+  if (fclose (fp) == EOF || rename (tmp, path) == -1)
+    return -1;
+  return 0;
 }

@@ -419,22 +419,11 @@ swapfile_get_ready (void)
 static void
 report_stats (void)
 {
-  char line[1024], tmp[4200];
-  FILE *fp;
+  char line[1024];
 
   stats_format_line (line, sizeof line);
   nbdkit_error ("stats: %s", line);
-  if (cfg.stats_file == NULL)
-    return;
-  snprintf (tmp, sizeof tmp, "%s.tmp", cfg.stats_file);
-  fp = fopen (tmp, "we");
-  if (fp == NULL) {
-    nbdkit_error ("stats-file: %s: %m", tmp);
-    return;
-  }
-  stats_format_json (line, sizeof line);
-  fputs (line, fp);
-  if (fclose (fp) == EOF || rename (tmp, cfg.stats_file) == -1)
+  if (cfg.stats_file != NULL && stats_write_file (cfg.stats_file) == -1)
     nbdkit_error ("stats-file: %s: %m", cfg.stats_file);
 }
 

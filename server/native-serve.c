@@ -192,25 +192,14 @@ lock_and_verify (int fd, const char *file, uint32_t align)
 static void
 report_stats (void)
 {
-  char line[1024], tmp[4200];
-  FILE *fp;
+  char line[1024];
 
   stats_format_line (line, sizeof line);
   log_info ("stats: %s", line);
   log_info ("native: %" PRIu64 " requests over %d KiB went through a "
             "connection's one large buffer", native_large_uses (),
             NATIVE_SLOT_DATA / 1024);
-  if (stats_path == NULL)
-    return;
-  snprintf (tmp, sizeof tmp, "%s.tmp", stats_path);
-  fp = fopen (tmp, "we");
-  if (fp == NULL) {
-    log_error ("stats file: %s: %m", tmp);
-    return;
-  }
-  stats_format_json (line, sizeof line);
-  fputs (line, fp);
-  if (fclose (fp) == EOF || rename (tmp, stats_path) == -1)
+  if (stats_path != NULL && stats_write_file (stats_path) == -1)
     log_error ("stats file: %s: %m", stats_path);
 }
 
