@@ -25,6 +25,13 @@
  * slot's buffer instead of through the staging buffer. */
 #define NATIVE_RECV_DIRECT (16 * 1024)
 
+/* Busy-polling for a depth-1 request's file operation (poll_file): how
+ * long at most, how many fruitless spins in a row turn it off, and for
+ * how many waits. */
+#define NATIVE_POLL_NS 100000
+#define NATIVE_POLL_MISSES 8
+#define NATIVE_POLL_PAUSE 1024
+
 /* Entries of one gather send: two per reply (header, read data). */
 #define NATIVE_IOV 64
 
@@ -107,6 +114,7 @@ struct conn {
   struct msghdr msg;
   bool send_busy;
   bool timer_busy;
+  unsigned poll_misses, poll_pause;     /* poll_file's */
   unsigned inflight;                    /* file operations */
   bool closing;                         /* read no more requests */
   bool broken;                          /* sends fail: drop replies */

@@ -142,6 +142,61 @@ test_sqe_full (void)
   native_conn_free (c);
 }
 
+/* The depth-1 spin: it ends when the kernel queues completion work
+ * (TASKRUN_FLAG), counts fruitless spins and pauses after
+ * NATIVE_POLL_MISSES of them, and never runs at depth 2. */
+static void
+test_poll_file (void)
+{
+  static struct __kernel_timespec us10 = { .tv_sec = 0, .tv_nsec = 10000 };
+  struct conn *c = bare_conn ();
+  struct slot *a = slot_take (c);
+  struct retry b = RETRY_INIT;
+  bool found = false;
+
+  c->inflight = 1;              /* as if a's file operation ran */
+  /* A 10 us timer stands for the file operation: the spin sees its
+   * completion work and ends without a miss (tried thrice: a spinning
+   * thread descheduled past its deadline may count one). */
+  for (int i = 0; i < 3 && !found; i++) {
+    struct io_uring_sqe *sqe = get_sqe (c);
+
+    io_uring_prep_timeout (sqe, &us10, 0, 0);
+    io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_TIMER));
+    c->timer_busy = true;
+    c->poll_misses = 0;
+    poll_file (c);
+    found = c->poll_misses == 0 && ring_has_work (c);
+    while (c->timer_busy)
+      wait_and_complete (c, &b);
+    c->inflight = 1;
+  }
+  CHECK (found, "the spin did not see the completion");
+  /* Nothing completes: each spin is a miss, and enough of them pause
+   * the spinning. */
+  c->poll_misses = 0;
+  for (unsigned i = 1; i < NATIVE_POLL_MISSES; i++) {
+    poll_file (c);
+    CHECK (c->poll_misses == i, "%u misses after %u spins", c->poll_misses,
+           i);
+  }
+  poll_file (c);
+  CHECK (c->poll_misses == 0 && c->poll_pause == NATIVE_POLL_PAUSE,
+         "no pause after %d misses", NATIVE_POLL_MISSES);
+  poll_file (c);
+  CHECK (c->poll_pause == NATIVE_POLL_PAUSE - 1 && c->poll_misses == 0,
+         "spun while paused");
+  /* Two requests: no spin. */
+  struct slot *d = slot_take (c);
+  c->poll_pause = 0;
+  poll_file (c);
+  CHECK (c->poll_misses == 0, "spun at depth 2");
+  c->inflight = 0;
+  slot_free (c, d);
+  slot_free (c, a);
+  native_conn_free (c);
+}
+
 int
 main (void)
 {
@@ -149,6 +204,7 @@ main (void)
   test_finished_parked ();
   test_lock_fairness ();
   test_sqe_full ();
+  test_poll_file ();
   printf ("test-native-unit: %d failure%s\n", failures,
           failures == 1 ? "" : "s");
   return failures ? 1 : 0;
