@@ -41,6 +41,10 @@ extern void monitor_stop (void);
 extern void monitor_request_recheck (void);
 extern void monitor_request_stats (void);
 
+/* Route SIGHUP to a recheck and SIGUSR1 to a stats report (SA_RESTART).
+ * 0, or -1 with errno set. */
+extern int monitor_catch_signals (void);
+
 /* How many re-verifications have completed. */
 extern unsigned monitor_rechecks (void);
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -162,4 +163,28 @@ monitor_stop (void)
   close (wake[0]);
   close (wake[1]);
   wake[0] = wake[1] = -1;
+}
+
+static void
+on_sighup (int sig)
+{
+  monitor_request_recheck ();
+}
+
+static void
+on_sigusr1 (int sig)
+{
+  monitor_request_stats ();
+}
+
+int
+monitor_catch_signals (void)
+{
+  struct sigaction sa = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
+
+  sigemptyset (&sa.sa_mask);
+  if (sigaction (SIGHUP, &sa, NULL) == -1)
+    return -1;
+  sa.sa_handler = on_sigusr1;
+  return sigaction (SIGUSR1, &sa, NULL);
 }

@@ -427,18 +427,6 @@ report_stats (void)
     nbdkit_error ("stats-file: %s: %m", cfg.stats_file);
 }
 
-static void
-on_sighup (int sig)
-{
-  monitor_request_recheck ();
-}
-
-static void
-on_sigusr1 (int sig)
-{
-  monitor_request_stats ();
-}
-
 /* The monitor thread: re-verify every recheck= seconds and on SIGHUP
  * (which nbdkit leaves at its default, terminate: an operator's "check
  * again" must not stop the swap server); report stats on SIGUSR1. */
@@ -449,7 +437,6 @@ start_monitor (void)
     .fd = fd, .verify = verify_opts, .baseline = &verified,
     .recheck = cfg.recheck, .report_stats = report_stats,
   };
-  struct sigaction sa = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
   int r = monitor_start (&mp);
 
   if (r < 0) {
@@ -457,14 +444,8 @@ start_monitor (void)
     nbdkit_error ("starting the monitor thread: %m");
     return -1;
   }
-  sigemptyset (&sa.sa_mask);
-  if (sigaction (SIGHUP, &sa, NULL) == -1) {
-    nbdkit_error ("sigaction SIGHUP: %m");
-    return -1;
-  }
-  sa.sa_handler = on_sigusr1;
-  if (sigaction (SIGUSR1, &sa, NULL) == -1) {
-    nbdkit_error ("sigaction SIGUSR1: %m");
+  if (monitor_catch_signals () == -1) {
+    nbdkit_error ("sigaction SIGHUP/SIGUSR1: %m");
     return -1;
   }
   return 0;

@@ -214,18 +214,6 @@ on_stop (int sig)
   errno = saved;
 }
 
-static void
-on_sighup (int sig)
-{
-  monitor_request_recheck ();
-}
-
-static void
-on_sigusr1 (int sig)
-{
-  monitor_request_stats ();
-}
-
 /* Signal handlers: stop, recheck, stats. */
 static int
 install_signals (void)
@@ -240,11 +228,7 @@ install_signals (void)
   sa.sa_flags = SA_RESTART;
   if (sigaction (SIGTERM, &sa, NULL) == -1 || sigaction (SIGINT, &sa, NULL))
     goto error;
-  sa.sa_handler = on_sighup;
-  if (sigaction (SIGHUP, &sa, NULL) == -1)
-    goto error;
-  sa.sa_handler = on_sigusr1;
-  if (sigaction (SIGUSR1, &sa, NULL) == -1)
+  if (monitor_catch_signals () == -1)
     goto error;
   signal (SIGPIPE, SIG_IGN);
   return 0;
