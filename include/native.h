@@ -42,7 +42,14 @@ struct native_export {
   uint32_t mem_align;           /* O_DIRECT buffer alignment */
   const char *name;             /* the export name clients must ask for */
   uint16_t flags;               /* transmission flags */
+  uint64_t poll_ns;             /* depth-1 spin (poll_file), 0: none */
 };
+
+/* serve --poll-us: how long a connection spins for the file operation
+ * of its one request before it sleeps (0: never), by default and at
+ * most.  The spin buys QD1 latency with CPU (docs/benchmarks.md). */
+#define NATIVE_POLL_US 100
+#define NATIVE_POLL_US_MAX 1000
 
 /* Seconds a connection may take to finish after the stop (its client
  * reading the last replies, or sending the rest of a payload) before
@@ -91,12 +98,18 @@ extern int native_conn_probe (const struct native_export *e, char *why,
  * through their connection's large buffer) were served. */
 extern uint64_t native_large_uses (void);
 
+/* How many times a connection spun for its one request's file
+ * operation (serve --poll-us), and how many of those spins saw it
+ * complete. */
+extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
+
 /* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {
   const char *file;
   const char *export_name;      /* "" unless --export */
   const char *stats_path;       /* counters file, or NULL */
   const char *pidfile;
+  unsigned poll_us;             /* --poll-us */
   int listen_fd;                /* bound and listening */
   bool tcp;                     /* listen_fd is TCP: apply acl */
   struct acl acl;

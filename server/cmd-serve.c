@@ -58,6 +58,7 @@ struct serve_opts {
   bool foreground;
   bool dry_run;
   bool native;                  /* --native: our own server, no nbdkit */
+  long poll_us;                 /* --poll-us, -1 unless given */
   bool activated;               /* systemd passed the listening socket */
   bool direct;                  /* false when the extras say direct=false */
   int listen_fd;                /* the unix socket we bound, or -1 */
@@ -77,7 +78,7 @@ usage (void)
           "               [--tls-psk FILE | --tls-certificates DIR]\n"
           "               [--export NAME] [--allow CIDR]... [--threads N]\n"
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
-          "               [--native]\n"
+          "               [--native [--poll-us N]]\n"
           "               [-- nbdkit arguments or plugin parameters]\n"
           "\nVerify FILE like 'nbdswap verify', then run nbdkit with the "
           "swapfile plugin\non it: in the background, returning once it "
@@ -110,6 +111,10 @@ usage (void)
           "event-loop\n                          server (io_uring, a thread "
           "per connection)\n                          instead of nbdkit; always "
           "in the foreground\n"
+          "     --poll-us N          with --native: spin up to N microseconds\n"
+          "                          (0-%d, default %d) for the disk when a\n"
+          "                          connection has one request: lower QD1 "
+          "latency\n                          for CPU; 0 never spins\n"
           " -h, --help               display this help\n"
           "\nSwap pages are the clients' process memory: whoever can connect "
           "can read and\nwrite them.  The kernel's nbd client cannot use "
@@ -122,7 +127,7 @@ usage (void)
           "FILE is unfit to\nserve, 3 system error (also: nbdkit failed to "
           "start, or cannot enforce\n--allow); in the foreground, once nbdkit "
           "runs, nbdkit's own status.\n",
-          SERVE_DEFAULT_THREADS);
+          SERVE_DEFAULT_THREADS, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
 }
 
 /* Adds the comma-separated CIDRs in list to o->allow. */
@@ -190,6 +195,7 @@ parse_options (int argc, char **argv, struct serve_opts *o)
     { "pidfile", required_argument, NULL, 'P' },
     { "dry-run", no_argument, NULL, 'n' },
     { "native", no_argument, NULL, 'N' },
+    { "poll-us", required_argument, NULL, 'U' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -225,6 +231,13 @@ parse_options (int argc, char **argv, struct serve_opts *o)
     case 'P': o->pidfile = optarg; break;
     case 'n': o->dry_run = true; break;
     case 'N': o->native = true; break;
+    case 'U':
+      if (!parse_number (optarg, 0, NATIVE_POLL_US_MAX, &n))
+        return usage_error ("serve", "--poll-us %s: not a number of "
+                            "microseconds from 0 to %d (default %d)",
+                            optarg, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
+      o->poll_us = (long) n;
+      break;
     case 'h': usage (); return -1;
     default: return try_help ("serve");   /* getopt said why */
     }
@@ -822,7 +835,9 @@ check_native (const struct serve_opts *o)
 static int
 serve_native (struct serve_opts *o)
 {
-  struct native_opts no = { .file = o->file, .listen_fd = -1 };
+  struct native_opts no = { .file = o->file, .listen_fd = -1,
+                            .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
+                                                       : NATIVE_POLL_US };
   char err[256];
   int r;
 
@@ -866,7 +881,8 @@ serve_native (struct serve_opts *o)
 int
 cmd_serve (int argc, char **argv)
 {
-  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1 };
+  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
+                          .poll_us = -1 };
   char **args = NULL;
   int r;
 
@@ -874,6 +890,9 @@ cmd_serve (int argc, char **argv)
   r = parse_options (argc, argv, &o);
   if (r != 0)
     return r == -1 ? EXIT_FIT : r;
+  if (o.poll_us >= 0 && !o.native)
+    return usage_error ("serve", "--poll-us tunes the --native server: add "
+                        "--native, or drop --poll-us");
   if (o.native)
     return serve_native (&o);
   if ((r = prepare (&o)) != 0)

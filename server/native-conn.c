@@ -567,12 +567,36 @@ ring_has_work (struct conn *c)
     (IO_URING_READ_ONCE (*c->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
+/* A hint to the CPU inside a spin loop. */
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ volatile ("yield" ::: "memory");
+#else
+  __asm__ volatile ("" ::: "memory");
+#endif
+}
+
+/* Depth-1 spins, all connections: how many, and how many of them saw
+ * the completion arrive (report_stats logs both). */
+static atomic_uint_fast64_t poll_spins, poll_hits;
+
+void
+native_poll_counts (uint64_t *spins, uint64_t *hits)
+{
+  *spins = atomic_load (&poll_spins);
+  *hits = atomic_load (&poll_hits);
+}
+
 /* At queue depth 1, the thread's sleep while the one file operation
  * runs and its wake-up when it completes cost about as much as a 4K
  * read on a virtual machine (an idle vCPU halts; its wake-up goes
  * through the host).  So when one request is all the connection has
- * and its file operation runs, spin up to NATIVE_POLL_NS for the
- * completion before sleeping.  Not while waiting for the client
+ * and its file operation runs, spin up to e->poll_ns (serve --poll-us)
+ * for the completion before sleeping.  Not while waiting for the client
  * (spinning then takes the CPU the client needs: measured slower), and
  * after NATIVE_POLL_MISSES spins in a row that found nothing (a disk
  * slower than the spin), not for the next NATIVE_POLL_PAUSE waits. */
@@ -581,14 +605,16 @@ poll_file (struct conn *c)
 {
   uint64_t end;
 
-  if (c->inflight != 1 || c->nfree != NATIVE_SLOTS - 1 || ring_has_work (c))
+  if (c->e->poll_ns == 0 || c->inflight != 1 ||
+      c->nfree != NATIVE_SLOTS - 1 || ring_has_work (c))
     return;
   if (c->poll_pause > 0) {
     c->poll_pause--;
     return;
   }
   io_uring_submit (&c->ring);
-  end = clock_now_ns () + NATIVE_POLL_NS;
+  atomic_fetch_add_explicit (&poll_spins, 1, memory_order_relaxed);
+  end = clock_now_ns () + c->e->poll_ns;
   while (!ring_has_work (c)) {
     if (clock_now_ns () > end) {
       if (++c->poll_misses >= NATIVE_POLL_MISSES) {
@@ -597,8 +623,9 @@ poll_file (struct conn *c)
       }
       return;
     }
-    __builtin_ia32_pause ();
+    cpu_relax ();
   }
+  atomic_fetch_add_explicit (&poll_hits, 1, memory_order_relaxed);
   c->poll_misses = 0;
 }
 

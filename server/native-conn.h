@@ -26,9 +26,8 @@
 #define NATIVE_RECV_DIRECT (16 * 1024)
 
 /* Busy-polling for a depth-1 request's file operation (poll_file): how
- * long at most, how many fruitless spins in a row turn it off, and for
- * how many waits. */
-#define NATIVE_POLL_NS 100000
+ * many fruitless spins in a row turn it off, and for how many waits.
+ * How long it spins is export->poll_ns (NATIVE_POLL_US in native.h). */
 #define NATIVE_POLL_MISSES 8
 #define NATIVE_POLL_PAUSE 1024
 

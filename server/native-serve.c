@@ -193,12 +193,17 @@ static void
 report_stats (void)
 {
   char line[1024];
+  uint64_t spins, hits;
 
   stats_format_line (line, sizeof line);
   log_info ("stats: %s", line);
   log_info ("native: %" PRIu64 " requests over %d KiB went through a "
             "connection's one large buffer", native_large_uses (),
             NATIVE_SLOT_DATA / 1024);
+  native_poll_counts (&spins, &hits);
+  log_info ("native: depth-1 spin (--poll-us %" PRIu64 "): %" PRIu64
+            " spins, %" PRIu64 " saw the disk complete", export.poll_ns / 1000,
+            spins, hits);
   if (stats_path != NULL && stats_write_file (stats_path) == -1)
     log_error ("stats file: %s: %m", stats_path);
 }
@@ -564,6 +569,7 @@ native_serve (struct native_opts *o)
   export.align = d.offset;
   export.mem_align = d.mem;
   export.name = o->export_name;
+  export.poll_ns = (uint64_t) o->poll_us * 1000;
   export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
     NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
   if (learn_size (fd, o->file, d.offset, &export.size) < 0)

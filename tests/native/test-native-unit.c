@@ -29,15 +29,17 @@ native_writes_refused (void)
 
 /* A connection with a ring but no files or buffers registered: enough
  * to look at what it would submit. */
+static struct native_export bare_export = {
+  .fd = -1, .size = 1 << 20, .align = 512, .mem_align = 512, .name = "",
+  .poll_ns = NATIVE_POLL_US * 1000ull,
+};
+
 static struct conn *
 bare_conn (void)
 {
-  static struct native_export e = { .fd = -1, .size = 1 << 20,
-                                    .align = 512, .mem_align = 512,
-                                    .name = "" };
   struct conn *c = calloc (1, sizeof *c);
 
-  c->e = &e;
+  c->e = &bare_export;
   if (conn_ring (c) < 0) {
     printf ("SKIP: no io_uring here\n");
     exit (77);
@@ -186,6 +188,15 @@ test_poll_file (void)
   poll_file (c);
   CHECK (c->poll_pause == NATIVE_POLL_PAUSE - 1 && c->poll_misses == 0,
          "spun while paused");
+  /* --poll-us 0: never spins (a spin here would be a miss). */
+  uint64_t spins, hits, spins0;
+  native_poll_counts (&spins0, &hits);
+  bare_export.poll_ns = 0;
+  c->poll_pause = 0;
+  poll_file (c);
+  native_poll_counts (&spins, &hits);
+  CHECK (c->poll_misses == 0 && spins == spins0, "spun with --poll-us 0");
+  bare_export.poll_ns = NATIVE_POLL_US * 1000ull;
   /* Two requests: no spin. */
   struct slot *d = slot_take (c);
   c->poll_pause = 0;

@@ -836,6 +836,39 @@ test_deadlines (void)
   close (s);
 }
 
+/* --poll-us: the default server (run by the tests before) spun for
+ * its depth-1 requests; with --poll-us 0 one serves the same requests
+ * without ever spinning.  The counts are in the log at exit. */
+static void
+test_poll (void)
+{
+  const char *extra[] = { "--socket", sock, "--poll-us", "0", NULL };
+  static unsigned char b[4096];
+  char cmd[700];
+  struct nbd_handle *h;
+  struct stat st;
+
+  snprintf (cmd, sizeof cmd, "grep -qE 'native: depth-1 spin \\(--poll-us "
+            "100\\): [1-9][0-9]* spins' '%s'", logpath);
+  CHECK (system (cmd) == 0, "the default server never spun for a depth-1 "
+         "request");
+
+  server = spawn_server (NULL, extra);
+  for (int i = 0; i < 6000 && !(stat (pidf, &st) == 0 && st.st_size > 0
+                                && handshake_ok ()); i++)
+    usleep (10000);
+  h = connect_h ();
+  for (int i = 0; i < 50; i++)
+    CHECK (nbd_pread (h, b, sizeof b, (uint64_t) i * 8192, 0) == 0,
+           "read %d with --poll-us 0: %s", i, nbd_get_error ());
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  kill (server, SIGTERM);
+  CHECK (wait_exit (server, 20000) == 0, "exit with --poll-us 0");
+  CHECK (log_has ("native: depth-1 spin (--poll-us 0): 0 spins"),
+         "--poll-us 0 still spun (or logged no count)");
+}
+
 /* The backing file itself holds what the clients wrote. */
 static void
 check_file (void)
@@ -886,6 +919,7 @@ main (void)
   test_start_refusals ();
   test_emfile ();
   test_deadlines ();
+  test_poll ();
   if (failures) {
     fprintf (stderr, "server log:\n");
     snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);

@@ -17,6 +17,10 @@ expect_status 1 "--port 0: not a port number" serve --port 0 "$WORK/good.img"
 expect_status 1 "--port x: not a port number" serve --port x "$WORK/good.img"
 expect_status 1 "--threads 0: not a number from 1 to 1024" \
   serve --threads 0 "$WORK/good.img"
+expect_status 1 "--poll-us 1001: not a number of microseconds from 0 to 1000" \
+    serve --native --poll-us 1001 "$WORK/good.img"
+expect_status 1 "--poll-us tunes the --native server: add --native" \
+    serve --poll-us 10 "$WORK/good.img"
 expect_status 1 "--socket and --port/--bind exclude each other" \
   serve --socket "$WORK/s" --port 10809 "$WORK/good.img"
 expect_status 1 "--tls-psk and --tls-certificates exclude each other" \
