@@ -34,6 +34,11 @@ extern int acl_parse (struct acl *a, const char *list, char *err,
  * entries. */
 extern bool acl_allows (const struct acl *a, const struct sockaddr *sa);
 
+/* The address of a client at sa, numeric, for a log line ("?" for
+ * anything but IPv4 and IPv6); returns name. */
+extern const char *acl_peer_name (const struct sockaddr *sa, char *name,
+                                  size_t len);
+
 extern void acl_free (struct acl *a);
 
 #endif /* NBDSWAP_ACL_H */

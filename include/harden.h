@@ -15,6 +15,8 @@
 #ifndef NBDSWAP_HARDEN_H
 #define NBDSWAP_HARDEN_H
 
+#include <stdbool.h>
+
 /* Before threads exist (.load): one malloc arena, so that locked
  * address space (VmLck) stays close to what is used. */
 extern void harden_malloc (void);
@@ -33,6 +35,12 @@ extern int harden_thread_stacks (void);
 extern int harden_mlock (void);
 extern int harden_oom_exempt (void);
 extern int harden_io_flusher (void);
+
+/* The serving process, after any fork: lock its memory (when lock;
+ * failing that, an error naming the fix, to which unlocked_fix adds how
+ * to run unlocked, or NULL) and leave the OOM killer's list (a warning
+ * if not permitted).  0, or -1 when memory could not be locked. */
+extern int harden_serving_process (bool lock, const char *unlocked_fix);
 
 /* Called on each serving thread's first request: PR_SET_IO_FLUSHER,
  * warning once per process if it is not permitted. */

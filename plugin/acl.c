@@ -126,3 +126,17 @@ acl_free (struct acl *a)
   a->entries = NULL;
   a->n = 0;
 }
+
+const char *
+acl_peer_name (const struct sockaddr *sa, char *name, size_t len)
+{
+  const void *addr = NULL;
+
+  if (sa->sa_family == AF_INET)
+    addr = &((const struct sockaddr_in *) sa)->sin_addr;
+  else if (sa->sa_family == AF_INET6)
+    addr = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+  if (addr == NULL || inet_ntop (sa->sa_family, addr, name, len) == NULL)
+    snprintf (name, len, "?");
+  return name;
+}

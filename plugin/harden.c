@@ -82,6 +82,26 @@ harden_io_flusher (void)
   return 0;
 }
 
+int
+harden_serving_process (bool lock, const char *unlocked_fix)
+{
+  int r;
+
+  if (lock && (r = harden_mlock ()) < 0) {
+    log_error ("mlockall: %s: the swap server must not be paged out; "
+               "raise RLIMIT_MEMLOCK (ulimit -l unlimited, or "
+               "LimitMEMLOCK=infinity in its systemd unit) or grant "
+               "CAP_IPC_LOCK%s", strerror (-r),
+               unlocked_fix ? unlocked_fix : "");
+    return -1;
+  }
+  if ((r = harden_oom_exempt ()) < 0)
+    log_warning ("oom_score_adj -1000: %s: the OOM killer may pick this "
+                 "server, and every client swapping through it would lose "
+                 "its pages; it needs CAP_SYS_RESOURCE", strerror (-r));
+  return 0;
+}
+
 void
 harden_serving_thread (void)
 {

@@ -451,36 +451,6 @@ start_monitor (void)
   return 0;
 }
 
-/* Lock memory (an error unless mlock=false) and leave the OOM killer's
- * list (a warning when not permitted).  After the fork: locks are not
- * inherited by a child. */
-static int
-harden_process (void)
-{
-  int r;
-
-  if (cfg.mlock) {
-    r = harden_mlock ();
-    if (r < 0) {
-      errno = -r;
-      nbdkit_error ("mlockall: %m: the swap server must not be paged out; "
-                    "raise RLIMIT_MEMLOCK (ulimit -l unlimited, or "
-                    "LimitMEMLOCK=infinity in its systemd unit) or grant "
-                    "CAP_IPC_LOCK, or add mlock=false to run unlocked "
-                    "(not recommended)");
-      return -1;
-    }
-  }
-  r = harden_oom_exempt ();
-  if (r < 0) {
-    errno = -r;
-    nbdkit_error ("warning: oom_score_adj -1000: %m: the OOM killer may "
-                  "pick this server, and every client swapping through "
-                  "it would lose its pages; it needs CAP_SYS_RESOURCE");
-  }
-  return 0;
-}
-
 /* Make what serving needs, after nbdkit forked: rings do not survive a
  * fork, and nothing may be allocated once requests arrive. */
 static int
@@ -495,7 +465,9 @@ swapfile_after_fork (void)
   void *zero;
   int r;
 
-  if (harden_process () < 0)
+  /* After the fork: locks are not inherited by a child. */
+  if (harden_serving_process (cfg.mlock, ", or add mlock=false to run "
+                              "unlocked (not recommended)") < 0)
     return -1;
   target.align = dio.offset;
   target.mem_align = dio.mem;
@@ -539,7 +511,7 @@ swapfile_preconnect (int readonly)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  char name[INET6_ADDRSTRLEN] = "?";
+  char name[INET6_ADDRSTRLEN];
 
   if (cfg.allow.n == 0)
     return 0;
@@ -547,12 +519,7 @@ swapfile_preconnect (int readonly)
     return -1;
   if (acl_allows (&cfg.allow, (struct sockaddr *) &ss))
     return 0;
-  if (ss.ss_family == AF_INET)
-    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, name,
-               sizeof name);
-  else if (ss.ss_family == AF_INET6)
-    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, name,
-               sizeof name);
+  acl_peer_name ((struct sockaddr *) &ss, name, sizeof name);
   nbdkit_error ("client %s is not in allow=: connection refused (swap "
                 "pages are process memory; add its network to allow= to "
                 "let it in)", name);

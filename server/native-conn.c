@@ -142,6 +142,17 @@ post_recv (struct conn *c)
   c->recv_busy = true;
 }
 
+/* Cancel the pending receive. */
+static void
+cancel_recv (struct conn *c)
+{
+  struct io_uring_sqe *sqe = get_sqe (c);
+
+  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
+  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
+  c->recv_cancelled = true;
+}
+
 /* Read no more requests (NBD_CMD_DISC, a protocol error, a failed send,
  * or the stop): a receive still pending is cancelled, or nothing would
  * ever complete it while the client keeps the socket open (the kernel
@@ -149,15 +160,9 @@ post_recv (struct conn *c)
 void
 native_stop_reading (struct conn *c)
 {
-  struct io_uring_sqe *sqe;
-
   c->closing = true;
-  if (!c->recv_busy || c->recv_cancelled)
-    return;
-  sqe = get_sqe (c);
-  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
-  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
-  c->recv_cancelled = true;
+  if (c->recv_busy && !c->recv_cancelled)
+    cancel_recv (c);
 }
 
 /* Gather every ready reply (header, and a read's data) into one
@@ -511,12 +516,8 @@ stop_requested (struct conn *c)
   sqe = get_sqe (c);
   io_uring_prep_timeout (sqe, &deadline, 0, 0);
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_DEADLINE));
-  if (!c->recv_busy || c->payload || c->recv_cancelled)
-    return;
-  sqe = get_sqe (c);
-  io_uring_prep_cancel64 (sqe, MAKE_TAG (0, TAG_RECV), 0);
-  io_uring_sqe_set_data64 (sqe, MAKE_TAG (0, TAG_CANCEL));
-  c->recv_cancelled = true;
+  if (c->recv_busy && !c->payload && !c->recv_cancelled)
+    cancel_recv (c);
 }
 
 /* The stop deadline passed with the connection still busy: the client

@@ -59,20 +59,22 @@ wait_ready (const struct nego *n, short events)
   }
 }
 
-/* Read exactly len bytes; 0, -ECONNRESET at end of stream, or -errno. */
+/* Move exactly len bytes: in when dir is POLLIN, out when POLLOUT.  0,
+ * -ECONNRESET when the client closed before all came in, or -errno. */
 static int
-read_full (const struct nego *n, void *buf, size_t len)
+xfer_full (const struct nego *n, char *p, size_t len, short dir)
 {
-  char *p = buf;
-
   while (len > 0) {
-    int w = wait_ready (n, POLLIN);
+    int w = wait_ready (n, dir);
     ssize_t r;
 
     if (w < 0)
       return w;
-    r = recv (n->sock, p, len, MSG_DONTWAIT);
-    if (r == 0)
+    if (dir == POLLIN)
+      r = recv (n->sock, p, len, MSG_DONTWAIT);
+    else
+      r = send (n->sock, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r == 0 && dir == POLLIN)
       return -ECONNRESET;
     if (r < 0) {
       if (errno == EINTR || errno == EAGAIN)
@@ -83,6 +85,13 @@ read_full (const struct nego *n, void *buf, size_t len)
     len -= (size_t) r;
   }
   return 0;
+}
+
+/* Read exactly len bytes; 0, -ECONNRESET at end of stream, or -errno. */
+static int
+read_full (const struct nego *n, void *buf, size_t len)
+{
+  return xfer_full (n, buf, len, POLLIN);
 }
 
 /* Read and drop len bytes; 0 or -errno. */
@@ -106,24 +115,7 @@ skip_bytes (const struct nego *n, uint64_t len)
 static int
 write_full (const struct nego *n, const void *buf, size_t len)
 {
-  const char *p = buf;
-
-  while (len > 0) {
-    int w = wait_ready (n, POLLOUT);
-    ssize_t r;
-
-    if (w < 0)
-      return w;
-    r = send (n->sock, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
-      return -errno;
-    }
-    p += r;
-    len -= (size_t) r;
-  }
-  return 0;
+  return xfer_full (n, (char *) buf, len, POLLOUT);
 }
 
 /* One option reply: header and len bytes of data. */

@@ -310,7 +310,7 @@ client_allowed (int sock, const struct native_opts *o)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  char name[INET6_ADDRSTRLEN] = "?";
+  char name[INET6_ADDRSTRLEN];
 
   if (!o->tcp || o->acl.n == 0)
     return true;
@@ -318,12 +318,7 @@ client_allowed (int sock, const struct native_opts *o)
     return false;
   if (acl_allows (&o->acl, (struct sockaddr *) &ss))
     return true;
-  if (ss.ss_family == AF_INET)
-    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, name,
-               sizeof name);
-  else if (ss.ss_family == AF_INET6)
-    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, name,
-               sizeof name);
+  acl_peer_name ((struct sockaddr *) &ss, name, sizeof name);
   log_error ("client %s is not in --allow: connection refused", name);
   return false;
 }
@@ -478,28 +473,6 @@ stop_all (void)
   reap (true);
 }
 
-/* Lock memory and leave the OOM killer's list. */
-static int
-harden (void)
-{
-  int r = harden_mlock ();
-
-  if (r < 0) {
-    errno = -r;
-    log_error ("mlockall: %m: the swap server must not be paged out; raise "
-               "RLIMIT_MEMLOCK (ulimit -l unlimited, LimitMEMLOCK=infinity) "
-               "or grant CAP_IPC_LOCK");
-    return -1;
-  }
-  r = harden_oom_exempt ();
-  if (r < 0) {
-    errno = -r;
-    log_warning ("oom_score_adj -1000: %m: the OOM killer may pick this "
-                 "server; it needs CAP_SYS_RESOURCE");
-  }
-  return 0;
-}
-
 int
 native_listen_tcp (const char *addr, const char *port)
 {
@@ -583,7 +556,7 @@ native_serve (struct native_opts *o)
   r = lock_and_verify (fd, o->file, d.offset);
   if (r != 0)
     return r;
-  if (harden () < 0 || install_signals () < 0)
+  if (harden_serving_process (true, NULL) < 0 || install_signals () < 0)
     return EXIT_SYSTEM;
   stats_path = o->stats_path;
   verify_options_init (&mp.verify);

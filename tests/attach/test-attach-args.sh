@@ -14,31 +14,9 @@ cleanup ()
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-failures=0
-
-fail ()
-{
-  echo "test-attach-args.sh: FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# status WANT REGEX ARGS...: nbdswap ARGS exits WANT, its output matches
-# REGEX, and a failure says it in one line (plus "Try ..." for usage).
-status ()
-{
-  local want=$1 regex=$2 rc=0
-  shift 2
-  timeout 30 "$NBDSWAP" "$@" >"$WORK/out" 2>&1 || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    fail "nbdswap $*: exit $rc, expected $want"
-    cat "$WORK/out" >&2
-  elif ! grep -qE -- "$regex" "$WORK/out"; then
-    fail "nbdswap $*: output does not match /$regex/"
-    cat "$WORK/out" >&2
-  else
-    echo "ok: nbdswap $* -> $rc"
-  fi
-}
+TEST=test-attach-args.sh
+# shellcheck source=../cli-lib.sh
+. "$(dirname "$0")/../cli-lib.sh"
 
 # Starts nbdkit with ARGS on $WORK/sock in the background.
 serve ()
@@ -117,4 +95,4 @@ if [ ! -d /sys/module/nbd ] && ! modprobe -n nbd 2>/dev/null; then
 fi
 stop
 
-[ "$failures" -eq 0 ] || { echo "$failures failed" >&2; exit 1; }
+cli_done

@@ -6,31 +6,9 @@ set -euo pipefail
 NBDSWAP=${NBDSWAP:-$PWD/../server/nbdswap}
 WORK=$(mktemp -d /var/tmp/nbdswap-cli.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail ()
-{
-  echo "test-nbdswap-cli.sh: FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# status WANT REGEX ARGS...: nbdswap ARGS exits WANT and its output
-# (stdout and stderr) matches REGEX.
-status ()
-{
-  local want=$1 regex=$2 rc=0
-  shift 2
-  "$NBDSWAP" "$@" >"$WORK/out" 2>&1 || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    fail "nbdswap $*: exit $rc, expected $want"
-    cat "$WORK/out" >&2
-  elif ! grep -qE -- "$regex" "$WORK/out"; then
-    fail "nbdswap $*: output does not match /$regex/"
-    cat "$WORK/out" >&2
-  else
-    echo "ok: nbdswap $* -> $rc"
-  fi
-}
+TEST=test-nbdswap-cli.sh
+# shellcheck source=../cli-lib.sh
+. "$(dirname "$0")/../cli-lib.sh"
 
 status 0 '^ create FILE SIZE' --help
 status 0 '^   2  the file is unfit to serve' -h
@@ -84,4 +62,4 @@ if command -v script >/dev/null; then
     fail "terminal progress bar: $(cat -v "$WORK/tty")"
 fi
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+cli_done

@@ -17,16 +17,9 @@ struct server {
   char pidfile[300];            /* written by nbdkit once ready to serve */
 };
 
-/* Report and count a failed check; tests end with harness_exit (). */
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      harness_failures++;                                               \
-    }                                                                   \
-  } while (0)
+/* Failed checks count here; tests end with harness_exit (). */
+#define CHECK_FAILURES harness_failures
+#include "../test-check.h"
 
 extern int harness_failures;
 
