@@ -47,8 +47,10 @@ struct native_export {
 
 /* serve --poll-us: how long a connection spins for the file operation
  * of its one request before it sleeps (0: never), by default and at
- * most.  The spin buys QD1 latency with CPU (docs/benchmarks.md). */
-#define NATIVE_POLL_US 100
+ * most.  Off by default: on a quiet 2-vCPU machine the spinning thread
+ * keeps the client off its CPU, and the wake-ups it then needs cross
+ * CPUs, which cost more than the sleep saved (docs/benchmarks.md). */
+#define NATIVE_POLL_US 0
 #define NATIVE_POLL_US_MAX 1000
 
 /* Seconds a connection may take to finish after the stop (its client

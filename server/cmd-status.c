@@ -23,10 +23,11 @@ usage (void)
   printf ("\nUsage:\n"
           " nbdswap status [FILE...] [--json | --prometheus OUTFILE]\n"
           "\nShow the swap servers running here (nbdkit with the swapfile "
-          "plugin: PID,\nbacking file, socket or address, and their counters, "
-          "fresh: each server is\nasked with SIGUSR1 to write its stats file), "
-          "the connected nbd devices and\ntheir use as swap (/proc/swaps).  "
-          "With FILE arguments, only the servers of\nthose backing files.\n"
+          "plugin, or\n'nbdswap serve --native': PID, backing file, socket "
+          "or address, and their\ncounters, fresh: each server is asked "
+          "with SIGUSR1 to write its stats file),\nthe connected nbd devices "
+          "and their use as swap (/proc/swaps).  With FILE\narguments, only "
+          "the servers of those backing files.\n"
           "\nOptions:\n"
           " -j, --json                 one JSON object (stable keys)\n"
           " -p, --prometheus OUTFILE   write node_exporter's textfile format "
@@ -74,7 +75,8 @@ print_served_table (const struct status *st)
   char where[PATH_MAX + 8], rd[32], wr[32];
 
   if (st->nr_served == 0) {
-    printf ("Served: none (no nbdkit with the swapfile plugin runs here)\n");
+    printf ("Served: none (no nbdkit with the swapfile plugin and no "
+            "'nbdswap serve --native'\nruns here)\n");
     return;
   }
   printf ("%-7s %-32s %-28s %8s %8s %9s %9s %6s %7s\n", "PID", "FILE",
@@ -158,6 +160,7 @@ static void
 json_served (FILE *fp, const struct served *s)
 {
   fprintf (fp, "{\"pid\":%d,", (int) s->pid);
+  json_str (fp, "server", s->native ? "native" : "nbdkit", true);
   json_str (fp, "file", s->file, true);
   json_str (fp, "socket", s->socket, true);
   json_str (fp, "address", s->port ? (s->bind ? s->bind : "*") : NULL, true);

@@ -141,6 +141,109 @@ stats_path (pid_t pid, const char *path)
   return p;
 }
 
+/* The options of 'nbdswap serve' that take a value. */
+static bool
+serve_option_has_value (const char *opt)
+{
+  static const char *const with_value[] = {
+    "--socket", "--port", "--bind", "--allow", "--export", "--threads",
+    "--pidfile", "--poll-us", "--tls-psk", "--tls-certificates", NULL,
+  };
+
+  if (opt[1] != '-')
+    return strchr ("spbaetP", opt[1]) != NULL && opt[2] == '\0';
+  for (size_t i = 0; with_value[i]; i++)
+    if (strcmp (opt, with_value[i]) == 0)
+      return true;
+  return false;
+}
+
+/* The value of variable name in pid's environment, malloc'd, or NULL. */
+static char *
+environ_value (pid_t pid, const char *name)
+{
+  char path[64], *buf, *v = NULL;
+  size_t len, nl = strlen (name);
+
+  snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
+  buf = read_small_file (path, &len);
+  if (buf == NULL)
+    return NULL;
+  for (size_t i = 0; i < len && v == NULL; i += strlen (buf + i) + 1)
+    if (strncmp (buf + i, name, nl) == 0 && buf[i + nl] == '=')
+      v = strdup (buf + i + nl + 1);
+  free (buf);
+  return v;
+}
+
+/* FILE as the process at pid named it, made absolute against its
+ * working directory. */
+static char *
+absolute_in (pid_t pid, const char *file)
+{
+  char path[64], cwd[PATH_MAX], *p;
+  ssize_t n;
+
+  if (file[0] == '/')
+    return strdup (file);
+  snprintf (path, sizeof path, "/proc/%d/cwd", (int) pid);
+  n = readlink (path, cwd, sizeof cwd - 1);
+  if (n <= 0)
+    return strdup (file);
+  cwd[n] = '\0';
+  if (asprintf (&p, "%s/%s", cwd, file) == -1)
+    return NULL;
+  return p;
+}
+
+/* 'nbdswap serve --native FILE ...' (argc entries): fills *s.  Its
+ * stats file is the one serve chose: RUNTIME_DIR/NAME.stats, the
+ * runtime directory from the server's environment. */
+static bool
+parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
+{
+  const char *base = strrchr (argv[0], '/'), *file = NULL;
+  char name[256], *dir, *stats;
+  size_t i = 1;
+  bool native = false;
+
+  base = base ? base + 1 : argv[0];
+  if (strcmp (base, "nbdswap") != 0 || argc < 3 || strcmp (argv[1], "serve"))
+    return false;
+  for (i = 2; i < argc && strcmp (argv[i], "--") != 0; i++) {
+    if (strcmp (argv[i], "--native") == 0)
+      native = true;
+    else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      if (serve_option_has_value (argv[i]))
+        i++;
+    }
+    else if (file == NULL)
+      file = argv[i];
+  }
+  if (!native || file == NULL)
+    return false;
+  memset (s, 0, sizeof *s);
+  s->pid = pid;
+  s->native = true;
+  s->file = absolute_in (pid, file);
+  s->socket = dup_or_null (find_option (argv, argc, "-s", "--socket"));
+  s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
+  s->bind = dup_or_null (find_option (argv, argc, "-b", "--bind"));
+  s->export = dup_or_null (find_option (argv, argc, "-e", "--export"));
+  if (s->bind && s->port == NULL)
+    s->port = strdup (SERVE_DEFAULT_PORT);
+  s->activated = s->socket == NULL && s->port == NULL;
+  dir = environ_value (pid, "NBDSWAP_RUNTIME_DIR");
+  serve_instance_name (file, name, sizeof name);
+  if (asprintf (&stats, "%s/%s.stats", dir && dir[0] ? dir :
+                SERVE_RUNTIME_DIR, name) != -1) {
+    s->stats_file = stats_path (pid, stats);
+    free (stats);
+  }
+  free (dir);
+  return true;
+}
+
 /* Fills *s from a process's command line (NUL-separated in buf). */
 static bool
 parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
@@ -150,6 +253,8 @@ parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
 
   for (size_t i = 0; i < len && argc < 512; i += strlen (buf + i) + 1)
     argv[argc++] = buf + i;
+  if (argc > 0 && parse_native_cmdline (pid, argv, argc, s))
+    return true;
   if (!serve_cmdline_is_ours (argv, argc))
     return false;
   memset (s, 0, sizeof *s);

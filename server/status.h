@@ -1,7 +1,8 @@
 /* nbdswap status: what the host serves and has attached.
  *
- * The scan reads /proc (nbdkit processes running the swapfile plugin,
- * their command line and their stats file), /sys/block/nbd* (connected
+ * The scan reads /proc (nbdkit processes running the swapfile plugin
+ * and 'nbdswap serve --native' processes, their command line and their
+ * stats file), /sys/block/nbd* (connected
  * devices) and /proc/swaps.  It asks each server for fresh counters with
  * SIGUSR1, but only a server whose SigCgt shows that the plugin already
  * handles SIGUSR1: the signal's default action would kill a server that
@@ -31,6 +32,7 @@ struct served {
   char *export;                 /* -e, or NULL */
   char *stats_file;             /* stats-file=, or NULL */
   bool activated;               /* neither -U nor -p: handed its socket */
+  bool native;                  /* nbdswap serve --native, not nbdkit */
   bool have_stats;              /* counters read from stats_file */
   bool stats_fresh;             /* ... after our SIGUSR1 */
   uint64_t counters[ST_NR];

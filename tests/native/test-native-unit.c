@@ -10,15 +10,8 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
+#define CHECK_FAILURES failures
+#include "../test-check.h"
 
 /* native-serve.c's, which this test does not link. */
 bool
@@ -31,7 +24,7 @@ native_writes_refused (void)
  * to look at what it would submit. */
 static struct native_export bare_export = {
   .fd = -1, .size = 1 << 20, .align = 512, .mem_align = 512, .name = "",
-  .poll_ns = NATIVE_POLL_US * 1000ull,
+  .poll_ns = 100000,
 };
 
 static struct conn *
@@ -196,7 +189,7 @@ test_poll_file (void)
   poll_file (c);
   native_poll_counts (&spins, &hits);
   CHECK (c->poll_misses == 0 && spins == spins0, "spun with --poll-us 0");
-  bare_export.poll_ns = NATIVE_POLL_US * 1000ull;
+  bare_export.poll_ns = 100000;
   /* Two requests: no spin. */
   struct slot *d = slot_take (c);
   c->poll_pause = 0;

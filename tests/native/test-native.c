@@ -35,15 +35,8 @@
 
 #define FILE_SIZE (8u << 20)
 
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
+#define CHECK_FAILURES failures
+#include "../test-check.h"
 
 static int failures;
 static char dir[256], file[300], sock[300], logpath[300], pidf[300];
@@ -836,23 +829,28 @@ test_deadlines (void)
   close (s);
 }
 
-/* --poll-us: the default server (run by the tests before) spun for
- * its depth-1 requests; with --poll-us 0 one serves the same requests
- * without ever spinning.  The counts are in the log at exit. */
+/* --poll-us: the default server (run by the tests before) never spun;
+ * with --poll-us 100 one spins for the same depth-1 requests.  The
+ * counts are in the log at exit.  That server listens on its default
+ * socket (RUNTIME_DIR/swap.sock), and 'nbdswap status' lists it with
+ * fresh counters. */
 static void
-test_poll (void)
+test_poll_and_status (void)
 {
-  const char *extra[] = { "--socket", sock, "--poll-us", "0", NULL };
+  const char *extra[] = { "--poll-us", "100", NULL };
   static unsigned char b[4096];
-  char cmd[700];
+  char cmd[700], want[700], out[8192], saved[sizeof sock];
   struct nbd_handle *h;
   struct stat st;
+  size_t n = 0;
+  FILE *fp;
 
-  snprintf (cmd, sizeof cmd, "grep -qE 'native: depth-1 spin \\(--poll-us "
-            "100\\): [1-9][0-9]* spins' '%s'", logpath);
-  CHECK (system (cmd) == 0, "the default server never spun for a depth-1 "
-         "request");
+  CHECK (log_has ("native: depth-1 spin (--poll-us 0): 0 spins") &&
+         !log_has ("native: depth-1 spin (--poll-us 100)"),
+         "the default server spun (or logged no count)");
 
+  memcpy (saved, sock, sizeof sock);
+  snprintf (sock, sizeof sock, "%s/swap.sock", dir);
   server = spawn_server (NULL, extra);
   for (int i = 0; i < 6000 && !(stat (pidf, &st) == 0 && st.st_size > 0
                                 && handshake_ok ()); i++)
@@ -860,13 +858,33 @@ test_poll (void)
   h = connect_h ();
   for (int i = 0; i < 50; i++)
     CHECK (nbd_pread (h, b, sizeof b, (uint64_t) i * 8192, 0) == 0,
-           "read %d with --poll-us 0: %s", i, nbd_get_error ());
+           "read %d with --poll-us 100: %s", i, nbd_get_error ());
+
+  /* Run from another directory, without the server's environment. */
+  snprintf (cmd, sizeof cmd, "cd / && env -u NBDSWAP_RUNTIME_DIR %s status "
+            "'%s' --json", NBDSWAP, file);
+  fp = popen (cmd, "r");
+  if (fp) {
+    n = fread (out, 1, sizeof out - 1, fp);
+    pclose (fp);
+  }
+  out[n] = '\0';
+  snprintf (want, sizeof want, "{\"pid\":%d,\"server\":\"native\","
+            "\"file\":\"%s\",\"socket\":\"%s\"", (int) server, file, sock);
+  CHECK (strstr (out, want) != NULL, "nbdswap status does not list the "
+         "native server as %s: %s", want, out);
+  CHECK (strstr (out, "\"stats_fresh\":true") && strstr (out, "\"reads\":50,"),
+         "nbdswap status: no fresh counters with 50 reads: %s", out);
+
   nbd_shutdown (h, 0);
   nbd_close (h);
   kill (server, SIGTERM);
-  CHECK (wait_exit (server, 20000) == 0, "exit with --poll-us 0");
-  CHECK (log_has ("native: depth-1 spin (--poll-us 0): 0 spins"),
-         "--poll-us 0 still spun (or logged no count)");
+  CHECK (wait_exit (server, 20000) == 0, "exit with --poll-us 100");
+  snprintf (cmd, sizeof cmd, "grep -qE 'native: depth-1 spin \\(--poll-us "
+            "100\\): [1-9][0-9]* spins' '%s'", logpath);
+  CHECK (system (cmd) == 0, "--poll-us 100 never spun for a depth-1 "
+         "request");
+  memcpy (sock, saved, sizeof sock);
 }
 
 /* The backing file itself holds what the clients wrote. */
@@ -919,7 +937,7 @@ main (void)
   test_start_refusals ();
   test_emfile ();
   test_deadlines ();
-  test_poll ();
+  test_poll_and_status ();
   if (failures) {
     fprintf (stderr, "server log:\n");
     snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);
