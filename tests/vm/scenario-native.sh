@@ -2,7 +2,8 @@
 # nbdswap VM tests: the experimental native server (`nbdswap serve
 # --native`, issue 6) under the kernel's nbd client: the swap cycle on
 # ext4 with every word verified, after the checks of issue 4 on its
-# threads (IO flushers, OOM exemption, locked memory).  Sourced by
+# threads (IO flushers, OOM exemption, locked memory), and the local swap
+# file baseline for the swap-level figure of make bench.  Sourced by
 # guest-scenario after guest-lib.sh.
 
 # The native server's threads that carry PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE
@@ -51,8 +52,10 @@ scenario_native ()
   native_hardening_checks
   check_cmd detach-probe nbd-client -d "$NBD"
   server_stop
-  # The swap cycle proper, in a fresh server.
+  # The swap cycle proper, in a fresh server, then the same workload on
+  # a local swap file on the same disk (the swap-level ratio).
   nbd_swap_cycle "$backing" || return
-  bench native-nbd-seconds "$NBD_SECS"
+  rm -f "$backing"
+  local_baseline native
   umount "$SCRATCH"
 }
