@@ -178,31 +178,32 @@ split_extra (int argc, char **argv, struct serve_opts *o)
   return argc;
 }
 
+const struct option serve_longopts[] = {
+  { "socket", required_argument, NULL, 's' },
+  { "port", required_argument, NULL, 'p' },
+  { "bind", required_argument, NULL, 'b' },
+  { "allow", required_argument, NULL, 'a' },
+  { "tls-psk", required_argument, NULL, 'K' },
+  { "tls-certificates", required_argument, NULL, 'C' },
+  { "export", required_argument, NULL, 'e' },
+  { "threads", required_argument, NULL, 't' },
+  { "foreground", no_argument, NULL, 'f' },
+  { "pidfile", required_argument, NULL, 'P' },
+  { "dry-run", no_argument, NULL, 'n' },
+  { "native", no_argument, NULL, 'N' },
+  { "poll-us", required_argument, NULL, 'U' },
+  { "help", no_argument, NULL, 'h' },
+  { NULL, 0, NULL, 0 },
+};
+
 /* getopt over nbdswap's own arguments; 0 or an exit status (-1: help). */
 static int
 parse_options (int argc, char **argv, struct serve_opts *o)
 {
-  static const struct option longopts[] = {
-    { "socket", required_argument, NULL, 's' },
-    { "port", required_argument, NULL, 'p' },
-    { "bind", required_argument, NULL, 'b' },
-    { "allow", required_argument, NULL, 'a' },
-    { "tls-psk", required_argument, NULL, 'K' },
-    { "tls-certificates", required_argument, NULL, 'C' },
-    { "export", required_argument, NULL, 'e' },
-    { "threads", required_argument, NULL, 't' },
-    { "foreground", no_argument, NULL, 'f' },
-    { "pidfile", required_argument, NULL, 'P' },
-    { "dry-run", no_argument, NULL, 'n' },
-    { "native", no_argument, NULL, 'N' },
-    { "poll-us", required_argument, NULL, 'U' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
   unsigned long n;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "s:p:b:a:e:t:fP:nh", longopts,
+  while ((c = getopt_long (argc, argv, SERVE_SHORTOPTS, serve_longopts,
                            NULL)) != -1) {
     switch (c) {
     case 's': o->socket = optarg; break;

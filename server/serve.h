@@ -4,6 +4,7 @@
 #ifndef NBDSWAP_SERVE_H
 #define NBDSWAP_SERVE_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -40,6 +41,11 @@ extern bool netaddr_is_numeric (const char *addr);
 /* True when S is ADDR or ADDR/PREFIX with a prefix length in range for
  * the address family. */
 extern bool netaddr_is_cidr (const char *s);
+
+/* The options of 'nbdswap serve' (cmd-serve.c), for getopt_long and for
+ * status, which reads a native server's command line with them. */
+extern const struct option serve_longopts[];
+#define SERVE_SHORTOPTS "s:p:b:a:e:t:fP:nh"
 
 /* True when the nbdkit command line argv (argc entries) loads the
  * swapfile plugin. */

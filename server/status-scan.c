@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,21 +142,87 @@ stats_path (pid_t pid, const char *path)
   return p;
 }
 
-/* The options of 'nbdswap serve' that take a value. */
-static bool
-serve_option_has_value (const char *opt)
+/* The option of 'nbdswap serve' that the long option name (n bytes,
+ * without "--") names, exactly or as an unambiguous prefix as getopt_long
+ * takes it; NULL if none. */
+static const struct option *
+serve_long_option (const char *name, size_t n)
 {
-  static const char *const with_value[] = {
-    "--socket", "--port", "--bind", "--allow", "--export", "--threads",
-    "--pidfile", "--poll-us", "--tls-psk", "--tls-certificates", NULL,
-  };
+  const struct option *found = NULL;
 
-  if (opt[1] != '-')
-    return strchr ("spbaetP", opt[1]) != NULL && opt[2] == '\0';
-  for (size_t i = 0; with_value[i]; i++)
-    if (strcmp (opt, with_value[i]) == 0)
-      return true;
-  return false;
+  for (const struct option *o = serve_longopts; o->name; o++) {
+    if (strncmp (o->name, name, n) != 0)
+      continue;
+    if (o->name[n] == '\0')
+      return o;
+    if (found)
+      return NULL;              /* ambiguous: getopt refused it */
+    found = o;
+  }
+  return found;
+}
+
+/* What status needs of a 'nbdswap serve' command line. */
+struct serve_args {
+  const char *file;
+  const char *socket, *port, *bind, *export;
+  bool native;
+};
+
+static void
+serve_args_set (struct serve_args *a, int opt, const char *val)
+{
+  switch (opt) {
+  case 's': a->socket = val; break;
+  case 'p': a->port = val; break;
+  case 'b': a->bind = val; break;
+  case 'e': a->export = val; break;
+  case 'N': a->native = true; break;
+  }
+}
+
+/* Reads the arguments after "serve" as getopt_long would: long options
+ * exact or abbreviated, "--opt=value" or "--opt value", short options
+ * alone or clustered ("-fs PATH", "-sPATH"), FILE anywhere. */
+static void
+parse_serve_args (char **argv, size_t argc, struct serve_args *a)
+{
+  memset (a, 0, sizeof *a);
+  for (size_t i = 2; i < argc; i++) {
+    const char *arg = argv[i];
+
+    if (strcmp (arg, "--") == 0)
+      break;
+    if (arg[0] == '-' && arg[1] == '-') {
+      const char *eq = strchr (arg, '=');
+      const struct option *o =
+        serve_long_option (arg + 2, eq ? (size_t) (eq - arg - 2)
+                                       : strlen (arg + 2));
+      const char *val = NULL;
+
+      if (o == NULL)
+        continue;
+      if (o->has_arg == required_argument)
+        val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+      serve_args_set (a, o->val, val);
+    }
+    else if (arg[0] == '-' && arg[1] != '\0') {
+      for (const char *p = arg + 1; *p; p++) {
+        const char *spec = strchr (SERVE_SHORTOPTS, *p);
+
+        if (spec == NULL || *p == ':')
+          break;
+        if (spec[1] == ':') {
+          serve_args_set (a, *p, p[1] ? p + 1 : i + 1 < argc ? argv[++i]
+                                                             : NULL);
+          break;
+        }
+        serve_args_set (a, *p, NULL);
+      }
+    }
+    else if (a->file == NULL)
+      a->file = arg;
+  }
 }
 
 /* The value of variable name in pid's environment, malloc'd, or NULL. */
@@ -176,71 +243,88 @@ environ_value (pid_t pid, const char *name)
   return v;
 }
 
-/* FILE as the process at pid named it, made absolute against its
- * working directory. */
+/* The backing file a native server serves: the regular file it holds
+ * open with O_DIRECT, as the kernel names it (absolute, symbolic links
+ * resolved, from the server's root).  NULL if none is found. */
 static char *
-absolute_in (pid_t pid, const char *file)
+backing_file_of (pid_t pid)
 {
-  char path[64], cwd[PATH_MAX], *p;
+  char dir[64], path[384], target[PATH_MAX], *info, *flags;
+  struct dirent *e;
+  struct stat sb;
+  char *found = NULL;
   ssize_t n;
+  DIR *d;
 
-  if (file[0] == '/')
-    return strdup (file);
-  snprintf (path, sizeof path, "/proc/%d/cwd", (int) pid);
-  n = readlink (path, cwd, sizeof cwd - 1);
-  if (n <= 0)
-    return strdup (file);
-  cwd[n] = '\0';
-  if (asprintf (&p, "%s/%s", cwd, file) == -1)
+  snprintf (dir, sizeof dir, "/proc/%d/fd", (int) pid);
+  d = opendir (dir);
+  if (d == NULL)
     return NULL;
-  return p;
+  while (found == NULL && (e = readdir (d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    snprintf (path, sizeof path, "/proc/%d/fdinfo/%s", (int) pid, e->d_name);
+    info = read_small_file (path, NULL);
+    flags = info ? strstr (info, "flags:") : NULL;
+    if (flags && (strtoul (flags + 6, NULL, 8) & O_DIRECT)) {
+      snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+      n = readlink (path, target, sizeof target - 1);
+      if (n > 0 && stat (path, &sb) == 0 && S_ISREG (sb.st_mode)) {
+        target[n] = '\0';
+        found = strdup (target);
+      }
+    }
+    free (info);
+  }
+  closedir (d);
+  return found;
 }
 
 /* 'nbdswap serve --native FILE ...' (argc entries): fills *s.  Its
- * stats file is the one serve chose: RUNTIME_DIR/NAME.stats, the
- * runtime directory from the server's environment. */
+ * socket and stats file are the ones serve chose: RUNTIME_DIR/NAME.sock
+ * (unless --socket, --port/--bind or systemd's LISTEN_FDS) and
+ * RUNTIME_DIR/NAME.stats, the runtime directory from the server's
+ * environment. */
 static bool
 parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
 {
-  const char *base = strrchr (argv[0], '/'), *file = NULL;
-  char name[256], *dir, *stats;
-  size_t i = 1;
-  bool native = false;
+  const char *base = strrchr (argv[0], '/');
+  char name[256], *dir, *listen_fds, *path;
+  struct serve_args a;
 
   base = base ? base + 1 : argv[0];
   if (strcmp (base, "nbdswap") != 0 || argc < 3 || strcmp (argv[1], "serve"))
     return false;
-  for (i = 2; i < argc && strcmp (argv[i], "--") != 0; i++) {
-    if (strcmp (argv[i], "--native") == 0)
-      native = true;
-    else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      if (serve_option_has_value (argv[i]))
-        i++;
-    }
-    else if (file == NULL)
-      file = argv[i];
-  }
-  if (!native || file == NULL)
+  parse_serve_args (argv, argc, &a);
+  if (!a.native || a.file == NULL)
     return false;
   memset (s, 0, sizeof *s);
   s->pid = pid;
   s->native = true;
-  s->file = absolute_in (pid, file);
-  s->socket = dup_or_null (find_option (argv, argc, "-s", "--socket"));
-  s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
-  s->bind = dup_or_null (find_option (argv, argc, "-b", "--bind"));
-  s->export = dup_or_null (find_option (argv, argc, "-e", "--export"));
-  if (s->bind && s->port == NULL)
-    s->port = strdup (SERVE_DEFAULT_PORT);
-  s->activated = s->socket == NULL && s->port == NULL;
+  s->file = backing_file_of (pid);
+  if (s->file == NULL)          /* still starting: FILE as given */
+    s->file = strdup (a.file);
+  s->socket = dup_or_null (a.socket);
+  s->export = dup_or_null (a.export);
+  if (a.port || a.bind) {
+    s->port = strdup (a.port ? a.port : SERVE_DEFAULT_PORT);
+    s->bind = strdup (a.bind ? a.bind : "127.0.0.1");
+  }
   dir = environ_value (pid, "NBDSWAP_RUNTIME_DIR");
-  serve_instance_name (file, name, sizeof name);
-  if (asprintf (&stats, "%s/%s.stats", dir && dir[0] ? dir :
+  listen_fds = environ_value (pid, "LISTEN_FDS");
+  s->activated = listen_fds && listen_fds[0] && listen_fds[0] != '0';
+  serve_instance_name (a.file, name, sizeof name);
+  if (!s->activated && s->socket == NULL && s->port == NULL &&
+      asprintf (&path, "%s/%s.sock", dir && dir[0] ? dir : SERVE_RUNTIME_DIR,
+                name) != -1)
+    s->socket = path;
+  if (asprintf (&path, "%s/%s.stats", dir && dir[0] ? dir :
                 SERVE_RUNTIME_DIR, name) != -1) {
-    s->stats_file = stats_path (pid, stats);
-    free (stats);
+    s->stats_file = stats_path (pid, path);
+    free (path);
   }
   free (dir);
+  free (listen_fds);
   return true;
 }
 

@@ -42,6 +42,7 @@ static int failures;
 static char dir[256], file[300], sock[300], logpath[300], pidf[300];
 static pid_t server;
 static int server_nofile;               /* RLIMIT_NOFILE for it, or 0 */
+static const char *spawn_file;          /* FILE as the server gets it */
 static unsigned char *shadow;           /* what the file must hold */
 
 /* xorshift, seeded: repeatable data. */
@@ -105,7 +106,7 @@ spawn_server (const char *wrap, const char *const *extra)
   argv[n++] = NBDSWAP;
   argv[n++] = "serve";
   argv[n++] = "--native";
-  argv[n++] = file;
+  argv[n++] = spawn_file ? spawn_file : file;
   argv[n++] = "--pidfile";
   argv[n++] = pidf;
   for (int i = 0; extra[i] && n < 15; i++)
@@ -831,15 +832,18 @@ test_deadlines (void)
 
 /* --poll-us: the default server (run by the tests before) never spun;
  * with --poll-us 100 one spins for the same depth-1 requests.  The
- * counts are in the log at exit.  That server listens on its default
- * socket (RUNTIME_DIR/swap.sock), and 'nbdswap status' lists it with
+ * counts are in the log at exit.  That server gets its file through a
+ * symbolic link and its options abbreviated (as getopt_long allows) and
+ * listens on its default socket (RUNTIME_DIR/swap.sock): 'nbdswap
+ * status FILE' lists it by the file's real name, with that socket and
  * fresh counters. */
 static void
 test_poll_and_status (void)
 {
-  const char *extra[] = { "--poll-us", "100", NULL };
+  const char *extra[] = { "--poll", "100", NULL };
   static unsigned char b[4096];
-  char cmd[700], want[700], out[8192], saved[sizeof sock];
+  char cmd[700], want[900], out[8192], saved[sizeof sock], link[320];
+  char linked[400];
   struct nbd_handle *h;
   struct stat st;
   size_t n = 0;
@@ -851,7 +855,12 @@ test_poll_and_status (void)
 
   memcpy (saved, sock, sizeof sock);
   snprintf (sock, sizeof sock, "%s/swap.sock", dir);
+  snprintf (link, sizeof link, "%s/lnk", dir);
+  snprintf (linked, sizeof linked, "%s/./swap.img", link);
+  CHECK (symlink (".", link) == 0, "symlink %s: %m", link);
+  spawn_file = linked;
   server = spawn_server (NULL, extra);
+  spawn_file = NULL;
   for (int i = 0; i < 6000 && !(stat (pidf, &st) == 0 && st.st_size > 0
                                 && handshake_ok ()); i++)
     usleep (10000);
@@ -870,7 +879,9 @@ test_poll_and_status (void)
   }
   out[n] = '\0';
   snprintf (want, sizeof want, "{\"pid\":%d,\"server\":\"native\","
-            "\"file\":\"%s\",\"socket\":\"%s\"", (int) server, file, sock);
+            "\"file\":\"%s\",\"socket\":\"%s\",\"address\":null,"
+            "\"port\":null,\"socket_inherited\":false,", (int) server, file,
+            sock);
   CHECK (strstr (out, want) != NULL, "nbdswap status does not list the "
          "native server as %s: %s", want, out);
   CHECK (strstr (out, "\"stats_fresh\":true") && strstr (out, "\"reads\":50,"),
