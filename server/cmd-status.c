@@ -165,7 +165,7 @@ json_served (FILE *fp, const struct served *s)
   json_str (fp, "socket", s->socket, true);
   json_str (fp, "address", s->port ? (s->bind ? s->bind : "*") : NULL, true);
   if (s->port)
-    fprintf (fp, "\"port\":%s,", s->port);
+    fprintf (fp, "\"port\":%lu,", strtoul (s->port, NULL, 10));
   else
     fputs ("\"port\":null,", fp);
   fprintf (fp, "\"socket_inherited\":%s,", s->activated ? "true" : "false");
