@@ -243,40 +243,65 @@ environ_value (pid_t pid, const char *name)
   return v;
 }
 
-/* The backing file a native server serves: the regular file it holds
- * open with O_DIRECT, as the kernel names it (absolute, symbolic links
- * resolved, from the server's root).  NULL if none is found. */
-static char *
-backing_file_of (pid_t pid)
+/* Calls fn with each open descriptor of pid (its /proc/PID/fd/N path,
+ * the link's target) until fn returns true. */
+static void
+each_fd (pid_t pid, bool (*fn) (pid_t pid, const char *fd, const char *path,
+                                const char *target, void *arg), void *arg)
 {
-  char dir[64], path[384], target[PATH_MAX], *info, *flags;
+  char dir[64], path[320], target[PATH_MAX];
   struct dirent *e;
-  struct stat sb;
-  char *found = NULL;
   ssize_t n;
   DIR *d;
 
   snprintf (dir, sizeof dir, "/proc/%d/fd", (int) pid);
   d = opendir (dir);
   if (d == NULL)
-    return NULL;
-  while (found == NULL && (e = readdir (d)) != NULL) {
+    return;
+  while ((e = readdir (d)) != NULL) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9')
       continue;
-    snprintf (path, sizeof path, "/proc/%d/fdinfo/%s", (int) pid, e->d_name);
-    info = read_small_file (path, NULL);
-    flags = info ? strstr (info, "flags:") : NULL;
-    if (flags && (strtoul (flags + 6, NULL, 8) & O_DIRECT)) {
-      snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
-      n = readlink (path, target, sizeof target - 1);
-      if (n > 0 && stat (path, &sb) == 0 && S_ISREG (sb.st_mode)) {
-        target[n] = '\0';
-        found = strdup (target);
-      }
-    }
-    free (info);
+    snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+    n = readlink (path, target, sizeof target - 1);
+    if (n <= 0)
+      continue;
+    target[n] = '\0';
+    if (fn (pid, e->d_name, path, target, arg))
+      break;
   }
   closedir (d);
+}
+
+/* each_fd: the descriptor is a regular file open with O_DIRECT; its
+ * name goes to *(char **) arg. */
+static bool
+is_direct_file (pid_t pid, const char *fd, const char *path,
+                const char *target, void *arg)
+{
+  char info_path[96], *info, *flags;
+  struct stat sb;
+  bool direct;
+
+  snprintf (info_path, sizeof info_path, "/proc/%d/fdinfo/%s", (int) pid, fd);
+  info = read_small_file (info_path, NULL);
+  flags = info ? strstr (info, "flags:") : NULL;
+  direct = flags && (strtoul (flags + 6, NULL, 8) & O_DIRECT)
+    && stat (path, &sb) == 0 && S_ISREG (sb.st_mode);
+  free (info);
+  if (direct)
+    *(char **) arg = strdup (target);
+  return direct;
+}
+
+/* The backing file a native server serves: the regular file it holds
+ * open with O_DIRECT, as the kernel names it (absolute, symbolic links
+ * resolved, from the server's root).  NULL if none is found. */
+static char *
+backing_file_of (pid_t pid)
+{
+  char *found = NULL;
+
+  each_fd (pid, is_direct_file, &found);
   return found;
 }
 
@@ -441,6 +466,24 @@ scan_processes (struct status *st, char **files, size_t nr_files)
   return 0;
 }
 
+/* each_fd: collects socket inodes into a struct sockets, up to 16. */
+struct sockets {
+  unsigned long inodes[16];
+  size_t n;
+};
+
+static bool
+add_socket (pid_t pid, const char *fd, const char *path, const char *target,
+            void *arg)
+{
+  struct sockets *so = arg;
+  unsigned long ino;
+
+  if (sscanf (target, "socket:[%lu]", &ino) == 1)
+    so->inodes[so->n++] = ino;
+  return so->n == 16;
+}
+
 /* The path of the listening unix socket among pid's descriptors, from
  * /proc/PID/fd and /proc/PID/net/unix (its network namespace's, which
  * for a sidecar is not ours): how a server that was handed its socket
@@ -448,30 +491,13 @@ scan_processes (struct status *st, char **files, size_t nr_files)
 static char *
 inherited_socket (pid_t pid)
 {
-  char path[64], link[64], *buf, *line, *save = NULL, *found = NULL;
-  unsigned long inodes[16], ino;
-  size_t n = 0;
-  struct dirent *e;
-  ssize_t len;
-  DIR *d;
+  char path[64], *buf, *line, *save = NULL, *found = NULL;
+  struct sockets so = { .n = 0 };
+  unsigned long ino;
 
-  snprintf (path, sizeof path, "/proc/%d/fd", (int) pid);
-  d = opendir (path);
-  if (d == NULL)
-    return NULL;
-  while ((e = readdir (d)) != NULL && n < 16) {
-    char fdpath[320];
-    snprintf (fdpath, sizeof fdpath, "%s/%s", path, e->d_name);
-    len = readlink (fdpath, link, sizeof link - 1);
-    if (len <= 0)
-      continue;
-    link[len] = '\0';
-    if (sscanf (link, "socket:[%lu]", &ino) == 1)
-      inodes[n++] = ino;
-  }
-  closedir (d);
+  each_fd (pid, add_socket, &so);
   snprintf (path, sizeof path, "/proc/%d/net/unix", (int) pid);
-  buf = n ? read_small_file (path, NULL) : NULL;
+  buf = so.n ? read_small_file (path, NULL) : NULL;
   if (buf == NULL)
     return NULL;
   /* Num RefCount Protocol Flags Type St Inode Path; listening: St 01 */
@@ -482,8 +508,8 @@ inherited_socket (pid_t pid)
     if (sscanf (line, "%*s %*s %*s %*s %*s %x %lu %255s", &st, &ino,
                 sockpath) != 3 || st != 1)
       continue;
-    for (size_t i = 0; i < n; i++)
-      if (inodes[i] == ino && sockpath[0] == '/')
+    for (size_t i = 0; i < so.n; i++)
+      if (so.inodes[i] == ino && sockpath[0] == '/')
         found = strdup (sockpath);
   }
   free (buf);
