@@ -19,6 +19,7 @@
 #include "create.h"
 #include "log.h"
 #include "verify-internal.h"
+#include "../check-run.h"
 
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024)
@@ -672,12 +673,6 @@ verify_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (verify_suite ());
-  int failed;
-
   log_set_sink (capture_sink);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run (verify_suite ());
 }

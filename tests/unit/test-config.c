@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "swapfile-config.h"
+#include "../check-run.h"
 
 static struct swapfile_config c;
 static char err[512];
@@ -173,8 +174,6 @@ main (void)
 {
   Suite *s = suite_create ("config");
   TCase *tc = tcase_create ("parse");
-  SRunner *sr;
-  int failed;
 
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_defaults);
@@ -185,9 +184,5 @@ main (void)
   tcase_add_test (tc, test_allow);
   tcase_add_test (tc, test_unknown_key);
   suite_add_tcase (s, tc);
-  sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run (s);
 }

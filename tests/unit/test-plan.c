@@ -16,6 +16,7 @@
 
 #include "align.h"
 #include "plan.h"
+#include "../check-run.h"
 
 START_TEST (test_align_helpers)
 {
@@ -189,11 +190,5 @@ plan_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (plan_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run (plan_suite ());
 }

@@ -9,6 +9,7 @@
 
 #include "rangelock.h"
 #include "retry.h"
+#include "../check-run.h"
 
 #define REGION (UINT64_C (1) << RANGELOCK_REGION_SHIFT)
 
@@ -98,16 +99,10 @@ main (void)
 {
   Suite *s = suite_create ("rangelock");
   TCase *tc = tcase_create ("core");
-  SRunner *sr;
-  int failed;
 
   tcase_add_test (tc, test_mask);
   tcase_add_test (tc, test_exclusion);
   tcase_add_test (tc, test_retry_classes);
   suite_add_tcase (s, tc);
-  sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run (s);
 }
