@@ -298,7 +298,7 @@ learn_alignment (void)
   }
   r = dio_align_learn (fd, &dio);
   if (r == 0) {
-    if (posix_memalign (&buf, dio.mem > 4096 ? dio.mem : 4096,
+    if (posix_memalign (&buf, dio_mem_align (&dio),
                         dio.offset) != 0) {
       nbdkit_error ("posix_memalign: %m");
       return -1;
@@ -460,7 +460,7 @@ swapfile_after_fork (void)
     .fd = fd,
     .queue_depth = cfg.queue_depth,
     .bounce_size = BOUNCE_SIZE,
-    .buf_align = dio.mem > 4096 ? dio.mem : 4096,
+    .buf_align = dio_mem_align (&dio),
   };
   void *zero;
   int r;
@@ -470,7 +470,8 @@ swapfile_after_fork (void)
                               "unlocked (not recommended)") < 0)
     return -1;
   target.align = dio.offset;
-  target.mem_align = dio.mem;
+  /* Buffered I/O (direct=false) takes any buffer as is. */
+  target.mem_align = cfg.direct ? dio_mem_align (&dio) : 1;
   target.bounce_size = BOUNCE_SIZE;
   target.zero_size = ZERO_SIZE;
   if (posix_memalign (&zero, wp.buf_align, ZERO_SIZE) != 0) {

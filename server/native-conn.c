@@ -721,7 +721,7 @@ conn_buffers (struct conn *c)
 
   /* Cover room (data plus a partial block each side), then one scratch
    * block; rounded so that every slot's buffer stays aligned. */
-  c->slot_stride = round_up (NATIVE_SLOT_DATA + 3 * a, ma > 4096 ? ma : 4096);
+  c->slot_stride = round_up (NATIVE_SLOT_DATA + 3 * a, ma);
   c->large_len = round_up (NATIVE_MAX_REQUEST + 3 * a, 4096);
   c->slot_mem = mmap (NULL, c->slot_stride * NATIVE_SLOTS,
                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,

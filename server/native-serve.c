@@ -107,7 +107,7 @@ learn_alignment (int fd, const char *file, struct dio_align *d)
   int r = dio_align_learn (fd, d);
 
   if (r == 0) {
-    if (posix_memalign (&buf, d->mem > 4096 ? d->mem : 4096, d->offset)) {
+    if (posix_memalign (&buf, dio_mem_align (d), d->offset)) {
       log_error ("posix_memalign: out of memory");
       return -1;
     }
@@ -540,7 +540,7 @@ native_serve (struct native_opts *o)
     return EXIT_UNFIT;
   export.fd = fd;
   export.align = d.offset;
-  export.mem_align = d.mem;
+  export.mem_align = dio_mem_align (&d);
   export.name = o->export_name;
   export.poll_ns = (uint64_t) o->poll_us * 1000;
   export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
