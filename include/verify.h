@@ -151,6 +151,18 @@ extern int verify_fd (int fd, const char *path,
                       const struct verify_options *opts,
                       struct verify_result *res);
 
+/* Pins the file's extent map in the filesystem's own cache where it can:
+ * on ext4, loads the whole map into the extent status cache and marks the
+ * inode precached, which the cache's shrinker passes over unless nothing
+ * else can be freed.  Otherwise, under memory pressure, ext4 may drop
+ * the cached map and have to read it from disk (an allocation and a read
+ * on the swap-out path, with the inode lock held), and a write whose
+ * range it then finds only partly cached takes the inode lock
+ * exclusively.  Logs what it did (path names the file); returns 1 when
+ * pinned, 0 when the filesystem has no such cache to pin, -errno on
+ * failure (a warning: serving goes on). */
+extern int verify_precache_extents (int fd, const char *path);
+
 /* Frees what verify_fd allocated in *res (not res itself). */
 extern void verify_result_free (struct verify_result *res);
 

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "harness.h"
 
@@ -119,6 +122,19 @@ touch_export (void)
   nbd_close (h);
 }
 
+/* On ext4 the server pins the file's extent map in the extent cache. */
+static void
+check_extent_cache (const char *log)
+{
+  struct statfs sfs;
+
+  if (statfs (path, &sfs) == 0 && sfs.f_type == EXT4_SUPER_MAGIC)
+    CHECK (strstr (log, "extent map precached in ext4's extent cache")
+           != NULL, "ext4: no 'extent map precached' line in the log");
+  else
+    printf ("test file not on ext4: extent cache pinning not checked\n");
+}
+
 static void
 test_locked_and_flagged (bool capable)
 {
@@ -148,6 +164,7 @@ test_locked_and_flagged (bool capable)
     CHECK (strstr (strstr (log, "PR_SET_IO_FLUSHER") + 1,
                    "PR_SET_IO_FLUSHER") == NULL, "warned more than once");
   }
+  check_extent_cache (log);
   free (log);
   CHECK (server_stop (&s) == 0, "server exit");
 }
