@@ -234,6 +234,49 @@ workload_checks ()
   fi
 }
 
+TRACEFS=/sys/kernel/tracing
+
+# Count the kernel's calls of inode_dio_wait from now on (a kprobe).  A
+# direct write that ext4 or xfs finds unaligned (in offset, length or, on
+# Linux 6.1, memory) makes it wait for every direct I/O in flight on the
+# file with the inode lock held: all swap traffic then queues behind the
+# slowest request (docs/design.md, "The plan").
+dio_wait_probe ()
+{
+  mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
+  if [ ! -d "$TRACEFS/events/kprobes/dio_wait" ]; then
+    echo 'p:dio_wait inode_dio_wait' >> "$TRACEFS/kprobe_events" || return 1
+  fi
+  echo > "$TRACEFS/trace"
+  echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable"
+}
+
+# How many calls dio_wait_probe saw (and stop counting); the first
+# caller's line of the trace goes to DIO_WAIT_FIRST.
+dio_wait_count ()
+{
+  echo 0 > "$TRACEFS/events/kprobes/dio_wait/enable"
+  DIO_WAIT_FIRST=$(grep -m 1 ' dio_wait:' "$TRACEFS/trace" | sed 's/^ *//')
+  grep -c ' dio_wait:' "$TRACEFS/trace"
+}
+
+# Check $1: no inode_dio_wait since dio_wait_probe (which must have
+# started: its status is $2).
+dio_wait_check ()
+{
+  local n
+  if [ "$2" != 0 ]; then
+    fail "$1" "the inode_dio_wait kprobe could not be set up"
+    return
+  fi
+  n=$(dio_wait_count)
+  if [ "$n" = 0 ]; then
+    pass "$1" "no direct write made the filesystem wait for all direct I/O (inode_dio_wait kprobe)"
+  else
+    fail "$1" "$n calls of inode_dio_wait: direct writes the filesystem found unaligned; the first: $DIO_WAIT_FIRST"
+  fi
+}
+
 # Fail check $1 if the kernel log has swap or nbd I/O errors or OOM kills.
 dmesg_checks ()
 {
@@ -253,7 +296,7 @@ dmesg_checks ()
 # cycle could not get as far as the workload.
 nbd_swap_cycle ()
 {
-  local backing=$1 sock=$SOCKDIR/swap.sock
+  local backing=$1 sock=$SOCKDIR/swap.sock probe
   NBD_SECS=
   if ! server_start "$backing" "$sock" "$RESULTS/server.log"; then
     fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
@@ -265,8 +308,11 @@ nbd_swap_cycle ()
   check_cmd swapon swapon "$NBD" || return 1
   log "$(cat /proc/swaps)"
 
+  dio_wait_probe
+  probe=$?
   workload_run nbd
   workload_checks nbd
+  dio_wait_check nbd-no-dio-wait "$probe"
   NBD_SECS=$WL_SECS
   if server_running; then
     pass server-alive
