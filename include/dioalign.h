@@ -23,7 +23,7 @@ struct dio_align {
  * aligned to its block size as unaligned I/O, taking the inode lock
  * exclusively and waiting for every direct I/O in flight, and under
  * memory pressure every later swap write then queues behind the slowest
- * one in flight (seen as a 30 s hung-task panic in the VM test). */
+ * one in flight (docs/design.md, "The plan"). */
 static inline uint32_t
 dio_mem_align (const struct dio_align *a)
 {
