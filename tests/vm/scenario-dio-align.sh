@@ -13,7 +13,7 @@
 # fio with buffers $1 bytes past a page; check $2.
 dio_align_run ()
 {
-  local log=$RESULTS/fio-$1.log probe n iops
+  local log=$RESULTS/fio-$1.log probe iops
   dio_wait_probe
   probe=$?
   fio --name=dio-align --filename="$SCRATCH/dio-align.img" --rw=randwrite \
@@ -24,12 +24,12 @@ dio_align_run ()
     fail "$2" "the inode_dio_wait kprobe could not be set up"
     return
   fi
-  n=$(dio_wait_count)
-  case "$1,$n" in
+  dio_wait_count
+  case "$1,$DIO_WAIT_N" in
     0,0) pass "$2" "no inode_dio_wait, $iops" ;;
-    0,*) fail "$2" "page-aligned buffers, yet $n inode_dio_wait: $DIO_WAIT_FIRST" ;;
+    0,*) fail "$2" "page-aligned buffers, yet $DIO_WAIT_N inode_dio_wait: $DIO_WAIT_FIRST" ;;
     *,0) fail "$2" "no inode_dio_wait seen ($iops): the probe is blind, or this kernel no longer serializes such writes" ;;
-    *) pass "$2" "$n inode_dio_wait, $iops" ;;
+    *) pass "$2" "$DIO_WAIT_N inode_dio_wait, $iops" ;;
   esac
 }
 
