@@ -142,8 +142,10 @@ server_stop ()
 # Attach the kernel nbd device to the server's socket $1.
 client_attach ()
 {
+  local -a conn=()
   modprobe nbd nbds_max=4 || return 1
-  nbd-client -unix "$1" "$NBD" -b 4096
+  [ "${VM_NBD_CONNECTIONS:-1}" -gt 1 ] && conn=(-connections "$VM_NBD_CONNECTIONS")
+  nbd-client -unix "$1" "$NBD" -b 4096 "${conn[@]}"
 }
 
 # Print the /proc/vmstat counter $1.
