@@ -309,9 +309,10 @@ nbd_swap_cycle ()
   check_cmd swapon swapon "$NBD" || return 1
   log "$(cat /proc/swaps)"
 
-  # Not on NFS, whose client calls inode_dio_wait on its own paths
-  # (10625 calls in one run of the nfs scenario; which paths, not yet
-  # known).
+  # Not on NFS: there the guest's own NFS server writes the exported
+  # file buffered, and ext4_buffered_write_iter calls inode_dio_wait on
+  # every write (thousands per run, nfsd's stacks: nfsd4_write ->
+  # nfsd_vfs_write -> ext4_buffered_write_iter), none of it ours.
   [ "$(stat -f -c %T "$backing")" = nfs ] || { dio_wait_probe; probe=$?; }
   workload_run nbd
   workload_checks nbd
