@@ -158,10 +158,10 @@ extern int verify_fd (int fd, const char *path,
  * the cached map and have to read it from disk (an allocation and a read
  * on the swap-out path, with the inode lock held), and a write whose
  * range it then finds only partly cached takes the inode lock
- * exclusively.  Logs what it did (path names the file); returns 1 when
- * pinned, 0 when the filesystem has no such cache to pin, -errno on
- * failure (a warning: serving goes on). */
-extern int verify_precache_extents (int fd, const char *path);
+ * exclusively.  res is fd's verification (its filesystem and path).
+ * Logs what it did; returns 1 when pinned, 0 when the filesystem has no
+ * such cache to pin, -errno on failure (a warning: serving goes on). */
+extern int verify_precache_extents (int fd, const struct verify_result *res);
 
 /* Frees what verify_fd allocated in *res (not res itself). */
 extern void verify_result_free (struct verify_result *res);

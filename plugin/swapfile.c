@@ -368,7 +368,7 @@ verify_backing_file (void)
                   verified.nr_errors == 1 ? "" : "s", cfg.file);
     return -1;
   }
-  verify_precache_extents (fd, cfg.file);
+  verify_precache_extents (fd, &verified);
   return 0;
 }
 

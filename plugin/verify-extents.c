@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <linux/fiemap.h>
@@ -356,11 +355,11 @@ verify_same_map (const struct verify_result *a, const struct verify_result *b)
 #define NBDSWAP_EXT4_IOC_PRECACHE_EXTENTS _IO ('f', 18)
 
 int
-verify_precache_extents (int fd, const char *path)
+verify_precache_extents (int fd, const struct verify_result *res)
 {
-  struct statfs sfs;
+  const char *path = res->path;
 
-  if (fstatfs (fd, &sfs) == -1 || sfs.f_type != EXT4_SUPER_MAGIC)
+  if (res->fs_magic != EXT4_SUPER_MAGIC)
     return 0;
   if (ioctl (fd, NBDSWAP_EXT4_IOC_PRECACHE_EXTENTS) == -1) {
     log_warning ("%s: could not pin the extent map in ext4's extent cache "

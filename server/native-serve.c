@@ -185,7 +185,7 @@ lock_and_verify (int fd, const char *file, uint32_t align)
                "('nbdswap verify %s' prints a full report)", file, file);
     return EXIT_UNFIT;
   }
-  verify_precache_extents (fd, file);
+  verify_precache_extents (fd, &verified);
   return 0;
 }
 
