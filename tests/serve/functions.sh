@@ -26,6 +26,9 @@ cleanup ()
       kill -0 "$p" 2>/dev/null || break
       sleep 0.1
     done
+    # Still there after 5 s (nbdkit can hang at exit under the
+    # sanitizers): it is ours, and must not outlive the test.
+    kill -KILL "$p" 2>/dev/null
   done
   rm -rf "$WORK"
 }
@@ -59,15 +62,23 @@ requires ()
 requires nbdkit nbdkit
 requires qemu-io qemu-utils
 
-# nbdswap with the sanitizer runtime preloaded into the nbdkit it execs
-# (build-asan: the plugin needs it; see tests/Makefile.am).
-# Leak checks stay on for status and the other commands; for serve they
-# would also run in nbdkit, whose own allocations at exit are not ours.
+# nbdswap serve, as a command: with the sanitizer runtime preloaded into
+# the nbdkit it execs (build-asan: the plugin needs it; see
+# tests/Makefile.am).  Leak checks stay on for status and the other
+# commands; for serve they would also run in nbdkit, whose own
+# allocations at exit are not ours.  An array, not a function, so that
+# "${SERVE[@]}" ... & gives the server's own PID (serve execs nbdkit).
+SERVE=("$NBDSWAP" serve)
+if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
+  SERVE=(env "LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD" ASAN_OPTIONS=detect_leaks=0
+         "${SERVE[@]}")
+fi
+
 nbdswap ()
 {
-  if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ] && [ "$1" = serve ]; then
-    LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD ASAN_OPTIONS=detect_leaks=0 \
-      "$NBDSWAP" "$@"
+  if [ "$1" = serve ]; then
+    shift
+    "${SERVE[@]}" "$@"
   else
     "$NBDSWAP" "$@"
   fi
@@ -113,6 +124,20 @@ serve_bg ()
   LAST_PID=$pidfile
 }
 
+# serve_fg LOG ARGS...: nbdswap serve --foreground ARGS in the
+# background of this shell, its output in LOG; LAST_PID is the server's
+# own PID, stopped at exit.  Not through the nbdswap function: a function
+# started with & runs in a subshell whose PID is not the server's, and
+# killing that subshell left nbdkit running.
+serve_fg ()
+{
+  local log=$1
+  shift
+  "${SERVE[@]}" --foreground "$@" >"$log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
 # stop PID: stop one server this test started and wait for it.  An
 # nbdkit with the sanitizer runtimes preloaded can deadlock in p11-kit's
 # exit handler after the plugin is gone (see integration/harness.c):
@@ -150,8 +175,33 @@ free_port ()
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# strays: the processes still running whose command line names this
+# test's directory but whose PIDs were never recorded in PIDS, so that
+# the exit trap would leave them running (a server started in a way that
+# hid its PID), one "PID command" a line.
+strays ()
+{
+  local p cmd
+
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    case " ${PIDS[*]} " in *" $p "*) continue ;; esac
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
+    case $cmd in *"$WORK/"*) echo "$p $cmd" ;; esac
+  done
+}
+
 finish ()
 {
+  local left
+
+  left=$(strays)
+  if [ -n "$left" ]; then
+    fail "left running, never recorded to be stopped: $left"
+    for p in $(cut -d' ' -f1 <<<"$left"); do
+      PIDS+=("$p")               # ours: the exit trap stops them
+    done
+  fi
   if [ "$FAILURES" -ne 0 ]; then
     echo "$TEST_NAME: $FAILURES failure(s)" >&2
     exit 1

@@ -9,10 +9,7 @@ command -v systemd-socket-activate >/dev/null 2>&1 ||
 
 backing act.img 16M
 sock=$WORK/act.sock
-serve_cmd=("$NBDSWAP" serve "$WORK/act.img")
-if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
-  serve_cmd=(env "LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD" ASAN_OPTIONS=detect_leaks=0 "${serve_cmd[@]}")
-fi
+serve_cmd=("${SERVE[@]}" "$WORK/act.img")
 systemd-socket-activate -l "$sock" "${serve_cmd[@]}" >"$WORK/act.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")

@@ -25,9 +25,8 @@ stop "$LAST_PID"
 
 # In the foreground the log is ours to read: the refusal names the client.
 port=$(free_port)
-nbdswap serve --foreground "$WORK/tcp.img" --bind 127.0.0.1 --port "$port" \
-  --allow 10.0.0.0/8 >"$WORK/fg.log" 2>&1 &
-fg=$!
+serve_fg "$WORK/fg.log" "$WORK/tcp.img" --bind 127.0.0.1 --port "$port" \
+  --allow 10.0.0.0/8
 for _ in $(seq 100); do
   grep -q "after_fork\|serving" "$WORK/fg.log" 2>/dev/null && break
   qemu-io -f raw -c 'read 0 4k' "nbd://127.0.0.1:$port/" >/dev/null 2>&1 && break
@@ -38,6 +37,6 @@ qemu-io -f raw -c 'read 0 4k' "nbd://127.0.0.1:$port/" >/dev/null 2>&1 &&
 sleep 0.3
 grep -q "client 127.0.0.1 is not in allow=: connection refused" "$WORK/fg.log" ||
   fail "the refusal is not logged: $(tail -3 "$WORK/fg.log")"
-kill "$fg"; wait "$fg" || true
+stop "$LAST_PID"
 
 finish

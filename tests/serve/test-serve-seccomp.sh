@@ -9,10 +9,7 @@ deny=$PWD/integration/seccomp-deny-uring
 
 backing side.img 16M
 sock=$WORK/side.sock
-cmd=("$NBDSWAP" serve --foreground --socket "$sock" "$WORK/side.img")
-if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
-  cmd=(env "LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD" ASAN_OPTIONS=detect_leaks=0 "${cmd[@]}")
-fi
+cmd=("${SERVE[@]}" --foreground --socket "$sock" "$WORK/side.img")
 rc=0
 "$deny" true 2>"$WORK/deny.err" || rc=$?
 [ "$rc" -eq 77 ] && skip "cannot install a seccomp filter: $(cat "$WORK/deny.err")"
