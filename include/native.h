@@ -115,6 +115,7 @@ struct native_opts {
   int listen_fd;                /* bound and listening */
   bool tcp;                     /* listen_fd is TCP: apply acl */
   struct acl acl;
+  int ready_fd;                 /* in the background: daemon_ready's, else -1 */
 };
 
 /* A listening TCP socket on the numeric addr and port, or -1 (logged). */

@@ -7,7 +7,9 @@
 
 #include "log.h"
 
-static log_sink_fn sink;
+/* Atomic: a daemon switches to syslog (daemon_ready) while its threads
+ * may be logging. */
+static _Atomic (log_sink_fn) sink;
 static int debug_enabled;
 
 /* The default sink: one line on stderr. */
@@ -44,10 +46,11 @@ log_va (enum log_level level, const char *fmt, va_list args)
 {
   char line[LOG_LINE_MAX];
   int saved_errno = errno;
+  log_sink_fn s = sink;
 
   errno = saved_errno;          /* "%m" reads it during formatting */
   vsnprintf (line, sizeof line, fmt, args);
-  (sink ? sink : stderr_sink) (level, line);
+  (s ? s : stderr_sink) (level, line);
   errno = saved_errno;
 }
 

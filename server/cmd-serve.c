@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "harden.h"
 #include "log.h"
 #include "native.h"
@@ -109,8 +110,7 @@ usage (void)
           " -n, --dry-run            print the nbdkit command, do not run it\n"
           "     --native             EXPERIMENTAL: serve with nbdswap's own "
           "event-loop\n                          server (io_uring, a thread "
-          "per connection)\n                          instead of nbdkit; always "
-          "in the foreground\n"
+          "per connection)\n                          instead of nbdkit\n"
           "     --poll-us N          with --native: spin up to N microseconds\n"
           "                          (0-%d, default %d) for the disk when a\n"
           "                          connection has one request: can lower QD1\n"
@@ -832,17 +832,49 @@ check_native (const struct serve_opts *o)
   return 0;
 }
 
-/* --native: bind, then serve in this process until SIGTERM. */
+/* --native in the background: fork; the child (which returns -1 here,
+ * and serves) verifies, locks and hardens itself with the command's
+ * stderr still open, so what stops it is printed here; the parent
+ * returns once the child serves, or with the child's exit status. */
+static int
+native_background (const struct serve_opts *o, struct native_opts *no)
+{
+  int status;
+  pid_t pid = daemon_fork (&no->ready_fd, &status);
+
+  if (pid < 0) {
+    log_error ("fork: %s", strerror ((int) -pid));
+    return EXIT_SYSTEM;
+  }
+  if (pid == 0)
+    return -1;
+  if (status != -1) {
+    log_error ("%s: the server stopped before it served (exit status %d): "
+               "the lines above say why", o->file, status);
+    return status > 0 && status < 128 ? status : EXIT_SYSTEM;
+  }
+  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
+          o->activated ? "the socket systemd passed" :
+          o->socket ? o->socket : "TCP", (int) pid);
+  return EXIT_FIT;
+}
+
+/* --native: bind, then serve until SIGTERM: in this process with
+ * --foreground (and under systemd), else in a child in the
+ * background. */
 static int
 serve_native (struct serve_opts *o)
 {
   struct native_opts no = { .file = o->file, .listen_fd = -1,
+                            .ready_fd = -1,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
+  bool background;
   char err[256];
   int r;
 
   o->activated = socket_activated ();
+  background = !o->foreground && !o->activated && !getenv ("INVOCATION_ID");
   o->foreground = true;         /* binds the unix socket in prepare_paths */
   if ((r = check_options (o)) != 0 || (r = check_native (o)) != 0
       || (r = prepare_paths (o)) != 0)
@@ -871,6 +903,11 @@ serve_native (struct serve_opts *o)
   no.export_name = o->export ? o->export : "";
   no.stats_path = o->stats_buf;
   no.pidfile = o->pidfile;
+  if (background && (r = native_background (o, &no)) >= 0) {
+    close (no.listen_fd);       /* the child's now: its socket stays */
+    acl_free (&no.acl);
+    return r;
+  }
   r = native_serve (&no);
   if (o->socket && !o->activated)
     unlink (o->socket);

@@ -37,6 +37,7 @@
 
 #include "align.h"
 #include "clock.h"
+#include "daemon.h"
 #include "dioalign.h"
 #include "harden.h"
 #include "log.h"
@@ -575,6 +576,8 @@ native_serve (struct native_opts *o)
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
   write_pidfile (o->pidfile);
+  if (o->ready_fd >= 0)
+    daemon_ready (o->ready_fd, "nbdswap-serve");
   accept_loop (o);
   close (o->listen_fd);
   stop_all ();

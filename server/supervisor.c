@@ -2,7 +2,6 @@
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "harden.h"
 #include "log.h"
 #include "nbd-netlink.h"
@@ -35,17 +34,6 @@ void
 supervisor_pidfile (int index, char *path, size_t len)
 {
   snprintf (path, len, PIDDIR "/attach-nbd%d.pid", index);
-}
-
-/* The sink for a daemon: syslog, with the device named by openlog. */
-static void
-syslog_sink (enum log_level level, const char *line)
-{
-  static const int prio[] = {
-    [LOG_LEVEL_ERROR] = LOG_ERR, [LOG_LEVEL_WARNING] = LOG_WARNING,
-    [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
-  };
-  syslog (prio[level], "%s", line);
 }
 
 void
@@ -89,43 +77,23 @@ supervisor_write_pidfile (int index)
 int
 supervisor_daemonize (int index)
 {
-  int pipefd[2], null;
-  char ok;
+  char ident[32];
+  int ready_fd, status;
   pid_t pid;
 
-  if (pipe2 (pipefd, O_CLOEXEC) == -1)
-    return -errno;
-  pid = fork ();
-  if (pid == -1)
-    return -errno;
-  if (pid > 0) {
+  pid = daemon_fork (&ready_fd, &status);
+  if (pid < 0)
+    return (int) pid;
+  if (pid > 0)
     /* The parent returns success only once the child is in place. */
-    close (pipefd[1]);
-    _exit (read (pipefd[0], &ok, 1) == 1 ? EXIT_SUCCESS : 3);
-  }
-  close (pipefd[0]);
-  setsid ();
+    _exit (status == -1 ? EXIT_SUCCESS : 3);
   if (chdir ("/") == -1)
     return -errno;
-  null = open ("/dev/null", O_RDWR);
-  dup2 (null, 0);
-  dup2 (null, 1);
-  dup2 (null, 2);
-  if (null > 2)
-    close (null);
-  {
-    static char ident[32];
-    snprintf (ident, sizeof ident, "nbdswap-attach[nbd%d]", index);
-    openlog (ident, LOG_PID, LOG_DAEMON);
-  }
-  log_set_sink (syslog_sink);
   if (supervisor_write_pidfile (index) < 0)
     log_warning ("cannot write the pidfile under " PIDDIR
                  ": detach will not find this supervisor");
-  ok = 1;
-  if (write (pipefd[1], &ok, 1) != 1)
-    return -EIO;
-  close (pipefd[1]);
+  snprintf (ident, sizeof ident, "nbdswap-attach[nbd%d]", index);
+  daemon_ready (ready_fd, ident);
   return 0;
 }
 

@@ -91,12 +91,12 @@ handshake_ok (void)
   return ok;
 }
 
-/* Fork and exec the server: [wrap] nbdswap serve --native FILE
- * --pidfile P, then extra (NULL-terminated), its output to the log. */
+/* Fork and exec the server: [wrap] nbdswap serve --native --foreground
+ * FILE --pidfile P, then extra (NULL-terminated), its output to the log. */
 static pid_t
 spawn_server (const char *wrap, const char *const *extra)
 {
-  const char *argv[16];
+  const char *argv[24];
   int n = 0;
   pid_t pid;
 
@@ -106,10 +106,11 @@ spawn_server (const char *wrap, const char *const *extra)
   argv[n++] = NBDSWAP;
   argv[n++] = "serve";
   argv[n++] = "--native";
+  argv[n++] = "--foreground";
   argv[n++] = spawn_file ? spawn_file : file;
   argv[n++] = "--pidfile";
   argv[n++] = pidf;
-  for (int i = 0; extra[i] && n < 15; i++)
+  for (int i = 0; extra[i] && n < 23; i++)
     argv[n++] = extra[i];
   argv[n] = NULL;
   pid = fork ();

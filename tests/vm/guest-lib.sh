@@ -97,8 +97,9 @@ server_start ()
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
   if [ "${SERVER_KIND:-plugin}" = native ]; then
-    # nbdswap's own event-loop server (always in the foreground).
-    "$NBDSWAP_CMD" serve "$file" --native --socket "$sock" > "$logf" 2>&1 &
+    # nbdswap's own event-loop server, kept in the foreground.
+    "$NBDSWAP_CMD" serve "$file" --native --foreground --socket "$sock" \
+      > "$logf" 2>&1 &
   else
     nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
       > "$logf" 2>&1 &

@@ -1,0 +1,92 @@
+/* nbdswap: going into the background (see daemon.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* The sink for a daemon: syslog, with the ident named by openlog. */
+static void
+syslog_sink (enum log_level level, const char *line)
+{
+  static const int prio[] = {
+    [LOG_LEVEL_ERROR] = LOG_ERR, [LOG_LEVEL_WARNING] = LOG_WARNING,
+    [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
+  };
+  syslog (prio[level], "%s", line);
+}
+
+pid_t
+daemon_fork (int *ready_fd, int *exit_status)
+{
+  int pipefd[2], null, status;
+  char ok = 0;
+  pid_t pid;
+
+  if (pipe2 (pipefd, O_CLOEXEC) == -1)
+    return -errno;
+  fflush (NULL);
+  pid = fork ();
+  if (pid == -1) {
+    int e = errno;
+    close (pipefd[0]);
+    close (pipefd[1]);
+    return -e;
+  }
+  if (pid > 0) {
+    close (pipefd[1]);
+    /* One byte: ready.  End of file: the child ended (or closed it
+     * without saying it is ready, which is as bad). */
+    while (read (pipefd[0], &ok, 1) == -1 && errno == EINTR)
+      ;
+    close (pipefd[0]);
+    *exit_status = -1;
+    if (ok != 1) {
+      while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+        ;
+      *exit_status = WIFEXITED (status) ? WEXITSTATUS (status) :
+        WIFSIGNALED (status) ? 128 + WTERMSIG (status) : 1;
+    }
+    return pid;
+  }
+  close (pipefd[0]);
+  setsid ();
+  null = open ("/dev/null", O_RDONLY);
+  if (null >= 0) {
+    dup2 (null, 0);
+    if (null > 0)
+      close (null);
+  }
+  *ready_fd = pipefd[1];
+  return 0;
+}
+
+void
+daemon_ready (int ready_fd, const char *ident)
+{
+  static char name[64];
+  char ok = 1;
+  int null;
+
+  snprintf (name, sizeof name, "%s", ident);
+  openlog (name, LOG_PID, LOG_DAEMON);
+  log_set_sink (syslog_sink);
+  fflush (NULL);
+  null = open ("/dev/null", O_WRONLY);
+  if (null >= 0) {
+    dup2 (null, 1);
+    dup2 (null, 2);
+    if (null > 2)
+      close (null);
+  }
+  if (write (ready_fd, &ok, 1) != 1)
+    log_warning ("telling the parent it serves: %m");
+  close (ready_fd);
+}

@@ -1,0 +1,63 @@
+#!/bin/bash
+# nbdswap serve --native runs in the background like serve without it:
+# it returns once the server serves, naming its PID; what stops the
+# server from starting is printed by serve, which exits with the
+# server's status; the socket goes with the server.  --foreground keeps
+# it in this process.
+source "$(dirname "$0")/functions.sh"
+
+backing nat.img 16M
+sock=$NBDSWAP_RUNTIME_DIR/nat.sock
+
+# A server that stayed in the foreground would be cut off by timeout.
+rc=0
+timeout 60 "${SERVE[@]}" "$WORK/nat.img" --native >"$WORK/bg.out" 2>&1 ||
+  rc=$?
+pid=$(sed -n 's/^nbdswap: serving .* (PID \([0-9]*\))$/\1/p' "$WORK/bg.out")
+if [ "$rc" -ne 0 ] || [ -z "$pid" ]; then
+  fail "serve --native did not return serving (exit $rc): $(cat "$WORK/bg.out")"
+  finish
+fi
+PIDS+=("$pid")
+[ "$(cat "$NBDSWAP_RUNTIME_DIR/nat.pid")" = "$pid" ] ||
+  fail "the pidfile does not name PID $pid"
+[ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] ||
+  fail "server $pid does not lead a session of its own"
+[ "$(readlink "/proc/$pid/fd/2")" = /dev/null ] ||
+  fail "server $pid kept serve's stderr: $(readlink "/proc/$pid/fd/2")"
+[ "$(stat -c %a "$sock" 2>/dev/null)" = 600 ] ||
+  fail "no socket of mode 0600 at $sock"
+ok "in the background: PID $pid, its own session, stderr let go"
+io "nbd+unix:///?socket=$sock"
+expect_status 0 "^$pid +$WORK/nat.img +unix:$sock " status "$WORK/nat.img"
+
+# One server per file, and the refusal is printed by the second serve.
+expect_status 2 "already served by another process \(PID $pid\)" \
+  serve "$WORK/nat.img" --native --socket "$WORK/second.sock"
+[ ! -e "$WORK/second.sock" ] || fail "the refused server left its socket"
+
+stop "$pid"
+[ ! -e "$sock" ] || fail "the socket outlived the server"
+
+# An unfit file: the reason, then serve's own line, exit status 2.
+truncate -s 16M "$WORK/sparse.img"
+chmod 600 "$WORK/sparse.img"
+expect_status 2 "the server stopped before it served \(exit status 2\)" \
+  serve "$WORK/sparse.img" --native
+grep -q "are a hole" "$WORK/out" ||
+  fail "the server's reason did not reach serve's output: $(cat "$WORK/out")"
+[ ! -e "$NBDSWAP_RUNTIME_DIR/sparse.sock" ] ||
+  fail "the refused server left its socket"
+
+# --foreground: this process serves.
+serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock"
+for _ in $(seq 100); do
+  [ -s "$NBDSWAP_RUNTIME_DIR/nat.pid" ] && break
+  sleep 0.1
+done
+[ "$(cat "$NBDSWAP_RUNTIME_DIR/nat.pid" 2>/dev/null)" = "$LAST_PID" ] ||
+  fail "--foreground: the pidfile does not name the process started"
+io "nbd+unix:///?socket=$WORK/fg.sock"
+stop "$LAST_PID"
+
+finish
