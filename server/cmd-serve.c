@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "engine.h"
 #include "harden.h"
 #include "log.h"
 #include "native.h"
@@ -915,6 +916,26 @@ serve_native (struct serve_opts *o)
   return r;
 }
 
+/* --native where this process cannot have io_uring (a container's
+ * seccomp profile, the kernel.io_uring_disabled sysctl, a memory-lock
+ * limit): say so loudly and return true, and serve goes on with nbdkit
+ * and the plugin, which falls back to pread/pwrite there.  Swap that is
+ * served slower beats swap that is not served. */
+static bool
+native_denied (void)
+{
+  char why[256];
+
+  if (engine_uring_probe (why, sizeof why) == 0)
+    return false;
+  log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
+               "with the swapfile plugin and its pread/pwrite engine (more "
+               "CPU per request); to serve with --native, allow io_uring "
+               "(the container's seccomp profile, sysctl "
+               "kernel.io_uring_disabled)", why);
+  return true;
+}
+
 /* Parses, verifies, prepares and execs nbdkit. */
 int
 cmd_serve (int argc, char **argv)
@@ -931,7 +952,7 @@ cmd_serve (int argc, char **argv)
   if (o.poll_us >= 0 && !o.native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
-  if (o.native)
+  if (o.native && !native_denied ())
     return serve_native (&o);
   if ((r = prepare (&o)) != 0)
     return r;
