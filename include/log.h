@@ -28,6 +28,7 @@ typedef void (*log_sink_fn) (enum log_level level, const char *line);
  * debug lines dropped unless log_set_debug (1)). */
 extern void log_set_sink (log_sink_fn sink);
 extern void log_set_debug (int enabled);
+extern int log_debug_enabled (void);
 
 extern void log_error (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));

@@ -40,6 +40,12 @@ log_set_debug (int enabled)
   debug_enabled = enabled;
 }
 
+int
+log_debug_enabled (void)
+{
+  return debug_enabled;
+}
+
 /* Format on the stack and hand the line to the sink, keeping errno. */
 static void
 log_va (enum log_level level, const char *fmt, va_list args)

@@ -811,7 +811,9 @@ prepare (struct serve_opts *o)
 }
 
 /* --native: what nbdkit would have done is ours; the options that only
- * make sense for nbdkit are refused.  0 or EXIT_USAGE. */
+ * make sense for nbdkit are refused (also where serve then falls back to
+ * nbdkit: a command line is valid or not whatever the host allows).  0
+ * or EXIT_USAGE. */
 static int
 check_native (const struct serve_opts *o)
 {
@@ -833,6 +835,19 @@ check_native (const struct serve_opts *o)
   return 0;
 }
 
+/* path, made absolute (in buf) if it is not: a daemon leaves the
+ * working directory. */
+static const char *
+absolute (const char *path, char *buf, size_t len)
+{
+  char cwd[PATH_MAX];
+
+  if (path == NULL || path[0] == '/' || getcwd (cwd, sizeof cwd) == NULL ||
+      (size_t) snprintf (buf, len, "%s/%s", cwd, path) >= len)
+    return path;
+  return buf;
+}
+
 /* --native in the background: fork; the child (which returns -1 here,
  * and serves) verifies, locks and hardens itself with the command's
  * stderr still open, so what stops it is printed here; the parent
@@ -840,24 +855,40 @@ check_native (const struct serve_opts *o)
 static int
 native_background (const struct serve_opts *o, struct native_opts *no)
 {
+  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX];
   int status;
-  pid_t pid = daemon_fork (&no->ready_fd, &status);
+  pid_t pid;
 
+  no->file = absolute (no->file, file, sizeof file);
+  no->pidfile = absolute (no->pidfile, pidfile, sizeof pidfile);
+  no->stats_path = absolute (no->stats_path, stats, sizeof stats);
+  pid = daemon_fork (&no->ready_fd, &status);
   if (pid < 0) {
     log_error ("fork: %s", strerror ((int) -pid));
     return EXIT_SYSTEM;
   }
-  if (pid == 0)
+  if (pid == 0) {
+    if (chdir ("/") == -1)
+      log_warning ("chdir /: %m: the server keeps this directory busy");
     return -1;
-  if (status != -1) {
-    log_error ("%s: the server stopped before it served (exit status %d): "
-               "the lines above say why", o->file, status);
-    return status > 0 && status < 128 ? status : EXIT_SYSTEM;
   }
-  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
-          o->activated ? "the socket systemd passed" :
-          o->socket ? o->socket : "TCP", (int) pid);
-  return EXIT_FIT;
+  if (status == -1) {
+    printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
+            o->socket ? o->socket : "TCP", (int) pid);
+    return EXIT_FIT;
+  }
+  /* The child removes the socket when it fails, but not when a signal
+   * ends it. */
+  if (o->socket)
+    unlink (o->socket);
+  if (status > 128) {
+    log_error ("%s: the server was killed by signal %d (%s) before it "
+               "served", o->file, status - 128, strsignal (status - 128));
+    return EXIT_SYSTEM;
+  }
+  log_error ("%s: the server stopped before it served (exit status %d): "
+             "the lines above say why", o->file, status);
+  return status > 0 ? status : EXIT_SYSTEM;
 }
 
 /* --native: bind, then serve until SIGTERM: in this process with
@@ -877,8 +908,7 @@ serve_native (struct serve_opts *o)
   o->activated = socket_activated ();
   background = !o->foreground && !o->activated && !getenv ("INVOCATION_ID");
   o->foreground = true;         /* binds the unix socket in prepare_paths */
-  if ((r = check_options (o)) != 0 || (r = check_native (o)) != 0
-      || (r = prepare_paths (o)) != 0)
+  if ((r = check_options (o)) != 0 || (r = prepare_paths (o)) != 0)
     return r;
   for (size_t i = 0; i < o->nr_allow; i++)
     if (acl_parse (&no.acl, o->allow[i], err, sizeof err) < 0) {
@@ -916,23 +946,26 @@ serve_native (struct serve_opts *o)
   return r;
 }
 
-/* --native where this process cannot have io_uring (a container's
- * seccomp profile, the kernel.io_uring_disabled sysctl, a memory-lock
- * limit): say so loudly and return true, and serve goes on with nbdkit
- * and the plugin, which falls back to pread/pwrite there.  Swap that is
- * served slower beats swap that is not served. */
+/* --native where this process cannot have io_uring at all (a
+ * container's seccomp profile, the kernel.io_uring_disabled sysctl, a
+ * kernel without it): say so loudly and return true, and serve goes on
+ * with nbdkit and the plugin, which falls back to pread/pwrite there.
+ * Swap that is served slower beats swap that is not served.  A memory
+ * limit is not such a case: the native server names it at start. */
 static bool
-native_denied (void)
+native_denied (const struct serve_opts *o)
 {
   char why[256];
+  int r = engine_uring_probe (why, sizeof why);
 
-  if (engine_uring_probe (why, sizeof why) == 0)
+  if (r != -EPERM && r != -ENOSYS)
     return false;
   log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
                "with the swapfile plugin and its pread/pwrite engine (more "
-               "CPU per request); to serve with --native, allow io_uring "
+               "CPU per request%s); to serve with --native, allow io_uring "
                "(the container's seccomp profile, sysctl "
-               "kernel.io_uring_disabled)", why);
+               "kernel.io_uring_disabled)", why,
+               o->poll_us >= 0 ? "; --poll-us does not apply" : "");
   return true;
 }
 
@@ -952,7 +985,9 @@ cmd_serve (int argc, char **argv)
   if (o.poll_us >= 0 && !o.native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
-  if (o.native && !native_denied ())
+  if (o.native && (r = check_native (&o)) != 0)
+    return r;
+  if (o.native && !native_denied (&o))
     return serve_native (&o);
   if ((r = prepare (&o)) != 0)
     return r;

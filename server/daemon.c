@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -20,7 +21,8 @@ syslog_sink (enum log_level level, const char *line)
     [LOG_LEVEL_ERROR] = LOG_ERR, [LOG_LEVEL_WARNING] = LOG_WARNING,
     [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
   };
-  syslog (prio[level], "%s", line);
+  if (level != LOG_LEVEL_DEBUG || log_debug_enabled ())
+    syslog (prio[level], "%s", line);
 }
 
 pid_t
@@ -57,7 +59,6 @@ daemon_fork (int *ready_fd, int *exit_status)
     return pid;
   }
   close (pipefd[0]);
-  setsid ();
   null = open ("/dev/null", O_RDONLY);
   if (null >= 0) {
     dup2 (null, 0);
@@ -68,13 +69,26 @@ daemon_fork (int *ready_fd, int *exit_status)
   return 0;
 }
 
-void
+int
 daemon_ready (int ready_fd, const char *ident)
 {
   static char name[64];
+  struct sigaction ign = { .sa_handler = SIG_IGN }, old;
   char ok = 1;
-  int null;
+  int null, r = 0;
 
+  /* Only now out of the terminal's process group: a Ctrl-C while the
+   * command is still starting stops the child with it. */
+  setsid ();
+  /* A parent gone (killed) means nobody was told this serves: EPIPE,
+   * not SIGPIPE, and the caller stops. */
+  sigaction (SIGPIPE, &ign, &old);
+  if (write (ready_fd, &ok, 1) != 1)
+    r = -errno;
+  sigaction (SIGPIPE, &old, NULL);
+  close (ready_fd);
+  if (r < 0)
+    return r;
   snprintf (name, sizeof name, "%s", ident);
   openlog (name, LOG_PID, LOG_DAEMON);
   log_set_sink (syslog_sink);
@@ -86,7 +100,5 @@ daemon_ready (int ready_fd, const char *ident)
     if (null > 2)
       close (null);
   }
-  if (write (ready_fd, &ok, 1) != 1)
-    log_warning ("telling the parent it serves: %m");
-  close (ready_fd);
+  return 0;
 }

@@ -532,7 +532,7 @@ native_serve (struct native_opts *o)
   struct dio_align d;
   struct monitor_params mp = { 0 };
   char why[512];
-  int fd, r;
+  int fd, r, status = 0;
 
   harden_malloc ();
   fd = open_file (o->file);
@@ -576,9 +576,14 @@ native_serve (struct native_opts *o)
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
   write_pidfile (o->pidfile);
-  if (o->ready_fd >= 0)
-    daemon_ready (o->ready_fd, "nbdswap-serve");
-  accept_loop (o);
+  if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))
+      < 0) {
+    log_error ("native: the serve command that started this server is "
+               "gone (%s): stopping", strerror (-r));
+    status = EXIT_SYSTEM;
+  }
+  else
+    accept_loop (o);
   close (o->listen_fd);
   stop_all ();
   monitor_stop ();
@@ -587,7 +592,7 @@ native_serve (struct native_opts *o)
   close (fd);
   if (o->pidfile)
     unlink (o->pidfile);
-  return 0;
+  return status;
 }
 
 /* For native-request.c: writes fail with EIO once the monitor found the

@@ -93,8 +93,7 @@ supervisor_daemonize (int index)
     log_warning ("cannot write the pidfile under " PIDDIR
                  ": detach will not find this supervisor");
   snprintf (ident, sizeof ident, "nbdswap-attach[nbd%d]", index);
-  daemon_ready (ready_fd, ident);
-  return 0;
+  return daemon_ready (ready_fd, ident);
 }
 
 /* Sleeps ms milliseconds unless a stop signal arrives. */

@@ -28,7 +28,7 @@ cleanup ()
     done
     # Still there after 5 s (nbdkit can hang at exit under the
     # sanitizers): it is ours, and must not outlive the test.
-    kill -KILL "$p" 2>/dev/null
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
   done
   rm -rf "$WORK"
 }
@@ -144,6 +144,14 @@ serve_fg ()
 # there a server still stuck after 3 s is killed, not failed.
 stop ()
 {
+  local p kept=()
+
+  # Stopped here: the exit trap must not signal its PID again (by then
+  # it may be another process's).
+  for p in "${PIDS[@]}"; do
+    [ "$p" = "$1" ] || kept+=("$p")
+  done
+  PIDS=("${kept[@]}")
   kill "$1" 2>/dev/null || true
   for i in $(seq 100); do
     kill -0 "$1" 2>/dev/null || return 0
@@ -153,6 +161,7 @@ stop ()
     fi
     sleep 0.1
   done
+  PIDS+=("$1")                  # the exit trap tries again
   fail "server $1 did not stop"
 }
 
