@@ -270,7 +270,8 @@ prom_served (FILE *fp, const struct status *st)
   const char *name = NULL;
 
   fputs ("# HELP nbdswap_server_info A swap server (nbdkit with the "
-         "swapfile plugin).\n# TYPE nbdswap_server_info gauge\n", fp);
+         "swapfile plugin, or nbdswap serve --native).\n"
+         "# TYPE nbdswap_server_info gauge\n", fp);
   for (size_t i = 0; i < st->nr_served; i++) {
     fputs ("nbdswap_server_info{file=\"", fp);
     prom_label (fp, st->served[i].file);
