@@ -432,6 +432,33 @@ grow (void *array, size_t *nr, size_t sz)
   return a;
 }
 
+/* True for the serve command of a native server still starting in the
+ * background: it waits for a child with its own command line (cmd, len
+ * bytes), which is the server, listed in its place. */
+static bool
+waits_for_twin (pid_t pid, const char *cmd, size_t len)
+{
+  char path[320], *kids, *p, *end, *c;
+  size_t clen;
+  bool twin = false;
+
+  snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) pid,
+            (int) pid);
+  kids = read_small_file (path, NULL);
+  for (p = kids; p && !twin; p = end) {
+    long k = strtol (p, &end, 10);
+
+    if (end == p)
+      break;
+    snprintf (path, sizeof path, "/proc/%ld/cmdline", k);
+    c = read_small_file (path, &clen);
+    twin = c && clen == len && memcmp (c, cmd, len) == 0;
+    free (c);
+  }
+  free (kids);
+  return twin;
+}
+
 /* Every process running the plugin, into st->served. */
 static int
 scan_processes (struct status *st, char **files, size_t nr_files)
@@ -453,6 +480,7 @@ scan_processes (struct status *st, char **files, size_t nr_files)
       continue;
     if (parse_cmdline (atoi (e->d_name), buf, len, &s)) {
       if (!wanted (&s, files, nr_files)
+          || (s.native && waits_for_twin (s.pid, buf, len))
           || (a = grow (st->served, &st->nr_served, sizeof *a)) == NULL)
         served_free (&s);
       else {

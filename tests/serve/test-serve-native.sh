@@ -56,6 +56,28 @@ grep -q "are a hole" "$WORK/out" ||
 [ ! -e "$NBDSWAP_RUNTIME_DIR/sparse.sock" ] ||
   fail "the refused server left its socket"
 
+# While the server starts, serve waits for it with the same command
+# line: status lists the server once, as the child, not serve.  A FIFO
+# as the pidfile holds the child at its start until the FIFO is read
+# (and the child writes its PID into it).
+mkfifo "$WORK/slow.pid"
+"${SERVE[@]}" "$WORK/nat.img" --native --socket "$WORK/slow.sock" \
+  --pidfile "$WORK/slow.pid" >"$WORK/slow.out" 2>&1 &
+starter=$!
+sleep 1
+nbdswap status "$WORK/nat.img" >"$WORK/slow.status" 2>&1 || true
+pid=$(timeout 20 cat "$WORK/slow.pid") || true
+if [ -z "$pid" ]; then
+  fail "the starting server never wrote its pidfile: $(cat "$WORK/slow.out")"
+else
+  PIDS+=("$pid")
+  n=$(grep -c "^[0-9]* *$WORK/nat.img " "$WORK/slow.status" || true)
+  [ "$n" = 1 ] && grep -q "^$pid " "$WORK/slow.status" ||
+    fail "status while server $pid starts: $(cat "$WORK/slow.status")"
+  wait "$starter" || fail "serve --native: $(cat "$WORK/slow.out")"
+  stop "$pid"
+fi
+
 # --foreground: this process serves.
 serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock"
 for _ in $(seq 100); do
