@@ -853,12 +853,14 @@ absolute (const char *path, char *buf, size_t len)
  * stderr still open, so what stops it is printed here; the parent
  * returns once the child serves, or with the child's exit status. */
 static int
-native_background (const struct serve_opts *o, struct native_opts *no)
+native_background (struct serve_opts *o, struct native_opts *no)
 {
-  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX];
+  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX],
+    sock[PATH_MAX];
   int status;
   pid_t pid;
 
+  o->socket = absolute (o->socket, sock, sizeof sock);  /* unlinked at exit */
   no->file = absolute (no->file, file, sizeof file);
   no->pidfile = absolute (no->pidfile, pidfile, sizeof pidfile);
   no->stats_path = absolute (no->stats_path, stats, sizeof stats);

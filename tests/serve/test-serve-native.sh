@@ -59,10 +59,12 @@ grep -q "are a hole" "$WORK/out" ||
 # While the server starts, serve waits for it with the same command
 # line: status lists the server once, as the child, not serve.  A FIFO
 # as the pidfile holds the child at its start until the FIFO is read
-# (and the child writes its PID into it).
+# (and the child writes its PID into it).  Paths relative: the server
+# leaves the working directory, and must still remove its socket.
 mkfifo "$WORK/slow.pid"
-"${SERVE[@]}" "$WORK/nat.img" --native --socket "$WORK/slow.sock" \
-  --pidfile "$WORK/slow.pid" >"$WORK/slow.out" 2>&1 &
+(cd "$WORK" &&
+   exec "${SERVE[@]}" nat.img --native --socket slow.sock --pidfile slow.pid) \
+  >"$WORK/slow.out" 2>&1 &
 starter=$!
 sleep 1
 nbdswap status "$WORK/nat.img" >"$WORK/slow.status" 2>&1 || true
@@ -76,6 +78,7 @@ else
     fail "status while server $pid starts: $(cat "$WORK/slow.status")"
   wait "$starter" || fail "serve --native: $(cat "$WORK/slow.out")"
   stop "$pid"
+  [ ! -e "$WORK/slow.sock" ] || fail "a relative --socket outlived the server"
 fi
 
 # --foreground: this process serves.
