@@ -741,6 +741,15 @@ read_pidfile (const char *path)
   return pid;
 }
 
+/* The line a background serve ends with (tests and scripts read the PID
+ * from it), for nbdkit and the native server alike. */
+static void
+print_serving (const struct serve_opts *o, pid_t pid)
+{
+  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
+          o->socket ? o->socket : "TCP", (int) pid);
+}
+
 /* Background: nbdkit forks itself once the plugin accepted the file and
  * the socket is bound (its parent's exit status says whether it got
  * that far); then the socket is made 0600.  nbdkit's -U socket is 0755
@@ -784,9 +793,16 @@ run_background (const struct serve_opts *o, char **args)
                "(journalctl -t nbdkit) for why", o->file);
     return EXIT_SYSTEM;
   }
-  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
-          o->socket ? o->socket : "TCP", (int) pid);
+  print_serving (o, pid);
   return EXIT_FIT;
+}
+
+/* systemd runs services in the foreground (Type=simple); so does socket
+ * activation (o->activated set). */
+static bool
+stays_in_foreground (const struct serve_opts *o)
+{
+  return o->foreground || o->activated || getenv ("INVOCATION_ID");
 }
 
 /* Everything before the exec; 0 or an exit status. */
@@ -796,10 +812,7 @@ prepare (struct serve_opts *o)
   int r;
 
   o->activated = socket_activated ();
-  /* systemd runs services in the foreground (Type=simple); so does
-   * socket activation. */
-  if (o->activated || getenv ("INVOCATION_ID"))
-    o->foreground = true;
+  o->foreground = stays_in_foreground (o);
   if ((r = check_options (o)) != 0)
     return r;
   scan_extra (o);
@@ -835,14 +848,12 @@ check_native (const struct serve_opts *o)
   return 0;
 }
 
-/* path, made absolute (in buf) if it is not: a daemon leaves the
- * working directory. */
+/* path, made absolute (in buf) under cwd if it is not: a daemon leaves
+ * the working directory.  cwd NULL (getcwd failed): path as it is. */
 static const char *
-absolute (const char *path, char *buf, size_t len)
+absolute (const char *cwd, const char *path, char *buf, size_t len)
 {
-  char cwd[PATH_MAX];
-
-  if (path == NULL || path[0] == '/' || getcwd (cwd, sizeof cwd) == NULL ||
+  if (path == NULL || path[0] == '/' || cwd == NULL ||
       (size_t) snprintf (buf, len, "%s/%s", cwd, path) >= len)
     return path;
   return buf;
@@ -857,13 +868,15 @@ native_background (struct serve_opts *o, struct native_opts *no)
 {
   static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX],
     sock[PATH_MAX];
+  char cwdbuf[PATH_MAX];
+  const char *cwd = getcwd (cwdbuf, sizeof cwdbuf);
   int status;
   pid_t pid;
 
-  o->socket = absolute (o->socket, sock, sizeof sock);  /* unlinked at exit */
-  no->file = absolute (no->file, file, sizeof file);
-  no->pidfile = absolute (no->pidfile, pidfile, sizeof pidfile);
-  no->stats_path = absolute (no->stats_path, stats, sizeof stats);
+  o->socket = absolute (cwd, o->socket, sock, sizeof sock); /* unlinked at exit */
+  no->file = absolute (cwd, no->file, file, sizeof file);
+  no->pidfile = absolute (cwd, no->pidfile, pidfile, sizeof pidfile);
+  no->stats_path = absolute (cwd, no->stats_path, stats, sizeof stats);
   pid = daemon_fork (&no->ready_fd, &status);
   if (pid < 0) {
     log_error ("fork: %s", strerror ((int) -pid));
@@ -875,8 +888,7 @@ native_background (struct serve_opts *o, struct native_opts *no)
     return -1;
   }
   if (status == -1) {
-    printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
-            o->socket ? o->socket : "TCP", (int) pid);
+    print_serving (o, pid);
     return EXIT_FIT;
   }
   /* The child removes the socket when it fails, but not when a signal
@@ -908,7 +920,7 @@ serve_native (struct serve_opts *o)
   int r;
 
   o->activated = socket_activated ();
-  background = !o->foreground && !o->activated && !getenv ("INVOCATION_ID");
+  background = !stays_in_foreground (o);
   o->foreground = true;         /* binds the unix socket in prepare_paths */
   if ((r = check_options (o)) != 0 || (r = prepare_paths (o)) != 0)
     return r;
