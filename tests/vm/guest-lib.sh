@@ -244,23 +244,36 @@ TRACEFS=/sys/kernel/tracing
 # Linux 6.1, memory) makes it wait for every direct I/O in flight on the
 # file with the inode lock held: all swap traffic then queues behind the
 # slowest request (docs/design.md, "The plan").
+#
+# The probe is armed once, as a plain int3 (jump optimization off), and
+# never disarmed: counts are differences of its hit counter.  Under TCG,
+# disarming it after a swap workload (the kernel rewrites its own code and
+# waits for the other CPU) once left the guest with a CPU stuck for good
+# (soft lockups, then the scenario's time limit).
 dio_wait_probe ()
 {
   mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
   if [ ! -d "$TRACEFS/events/kprobes/dio_wait" ]; then
+    echo 0 > /proc/sys/debug/kprobes-optimization 2> /dev/null
     echo 'p:dio_wait inode_dio_wait' >> "$TRACEFS/kprobe_events" || return 1
+    echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable" || return 1
   fi
   echo > "$TRACEFS/trace"
-  echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable"
+  DIO_WAIT_BASE=$(dio_wait_hits) && [ -n "$DIO_WAIT_BASE" ]
 }
 
-# Stop counting: DIO_WAIT_N gets how many calls dio_wait_probe saw, and
+# Print the probe's hit counter.
+dio_wait_hits ()
+{
+  awk '$1 == "dio_wait" { print $2 }' "$TRACEFS/kprobe_profile"
+}
+
+# DIO_WAIT_N gets how many calls the probe saw since dio_wait_probe, and
 # DIO_WAIT_FIRST the first caller's line of the trace.
 dio_wait_count ()
 {
-  echo 0 > "$TRACEFS/events/kprobes/dio_wait/enable"
+  DIO_WAIT_N=$(( $(dio_wait_hits) - DIO_WAIT_BASE ))
   DIO_WAIT_FIRST=$(grep -m 1 ' dio_wait:' "$TRACEFS/trace" | sed 's/^ *//')
-  DIO_WAIT_N=$(grep -c ' dio_wait:' "$TRACEFS/trace")
 }
 
 # Check $1: no inode_dio_wait since dio_wait_probe (which must have
