@@ -486,7 +486,20 @@ pass_socket (const struct serve_opts *o)
   return 0;
 }
 
-/* Socket and stats paths; the runtime directory made.  0 or a status. */
+/* path, made absolute (in buf) under cwd if it is not: a daemon leaves
+ * the working directory.  cwd NULL (getcwd failed): path as it is. */
+static const char *
+absolute (const char *cwd, const char *path, char *buf, size_t len)
+{
+  if (path == NULL || path[0] == '/' || cwd == NULL ||
+      (size_t) snprintf (buf, len, "%s/%s", cwd, path) >= len)
+    return path;
+  return buf;
+}
+
+/* Socket and stats paths; the runtime directory made.  0 or a status.
+ * A relative --socket is made absolute: the server leaves the working
+ * directory, and status and clients elsewhere need the whole path. */
 static int
 prepare_paths (struct serve_opts *o)
 {
@@ -508,6 +521,10 @@ prepare_paths (struct serve_opts *o)
   if (o->socket == NULL) {
     snprintf (o->socket_buf, sizeof o->socket_buf, "%s/%s.sock", dir, name);
     o->socket = o->socket_buf;
+  } else {
+    char cwd[PATH_MAX];
+    o->socket = absolute (getcwd (cwd, sizeof cwd), o->socket, o->socket_buf,
+                          sizeof o->socket_buf);
   }
   if (strlen (o->socket) >= sizeof sun.sun_path) {
     log_error ("%s: a unix socket path must be shorter than %zu bytes: "
@@ -848,17 +865,6 @@ check_native (const struct serve_opts *o)
   return 0;
 }
 
-/* path, made absolute (in buf) under cwd if it is not: a daemon leaves
- * the working directory.  cwd NULL (getcwd failed): path as it is. */
-static const char *
-absolute (const char *cwd, const char *path, char *buf, size_t len)
-{
-  if (path == NULL || path[0] == '/' || cwd == NULL ||
-      (size_t) snprintf (buf, len, "%s/%s", cwd, path) >= len)
-    return path;
-  return buf;
-}
-
 /* --native in the background: fork; the child (which returns -1 here,
  * and serves) verifies, locks and hardens itself with the command's
  * stderr still open, so what stops it is printed here; the parent
@@ -866,14 +872,12 @@ absolute (const char *cwd, const char *path, char *buf, size_t len)
 static int
 native_background (struct serve_opts *o, struct native_opts *no)
 {
-  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX],
-    sock[PATH_MAX];
+  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX];
   char cwdbuf[PATH_MAX];
   const char *cwd = getcwd (cwdbuf, sizeof cwdbuf);
   int status;
   pid_t pid;
 
-  o->socket = absolute (cwd, o->socket, sock, sizeof sock); /* unlinked at exit */
   no->file = absolute (cwd, no->file, file, sizeof file);
   no->pidfile = absolute (cwd, no->pidfile, pidfile, sizeof pidfile);
   no->stats_path = absolute (cwd, no->stats_path, stats, sizeof stats);

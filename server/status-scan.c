@@ -544,6 +544,24 @@ inherited_socket (pid_t pid)
   return found;
 }
 
+/* Where s listens, as a path that works from any directory: the socket
+ * it was handed, or one given relative to a directory it has left
+ * (nbdkit and serve --native in the background move to /, and bind the
+ * absolute path).  Kept as given when /proc does not tell. */
+static void
+bound_socket (struct served *s)
+{
+  char *path;
+
+  if (!s->activated && (s->socket == NULL || s->socket[0] == '/'))
+    return;
+  path = inherited_socket (s->pid);
+  if (path == NULL)
+    return;
+  free (s->socket);
+  s->socket = path;
+}
+
 /* The modification time of path in nanoseconds, 0 if it is missing. */
 static uint64_t
 mtime_ns (const char *path)
@@ -800,8 +818,7 @@ status_scan (struct status *st, char **files, size_t nr_files)
   if (st->nr_served > 1)
     qsort (st->served, st->nr_served, sizeof *st->served, by_pid);
   for (size_t i = 0; i < st->nr_served; i++)
-    if (st->served[i].activated)
-      st->served[i].socket = inherited_socket (st->served[i].pid);
+    bound_socket (&st->served[i]);
   if (st->nr_attached > 1)
     qsort (st->attached, st->nr_attached, sizeof *st->attached, by_name);
   collect_stats (st);

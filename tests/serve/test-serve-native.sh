@@ -77,6 +77,10 @@ else
   [ "$n" = 1 ] && grep -q "^$pid " "$WORK/slow.status" ||
     fail "status while server $pid starts: $(cat "$WORK/slow.status")"
   wait "$starter" || fail "serve --native: $(cat "$WORK/slow.out")"
+  cd /
+  expect_status 0 "^$pid +$WORK/nat.img +unix:$WORK/slow.sock " \
+    status "$WORK/nat.img"
+  cd "$OLDPWD" || fail "cd $OLDPWD"
   stop "$pid"
   [ ! -e "$WORK/slow.sock" ] || fail "a relative --socket outlived the server"
 fi
