@@ -10,7 +10,10 @@ command -v systemd-socket-activate >/dev/null 2>&1 ||
 backing act.img 16M
 sock=$WORK/act.sock
 serve_cmd=("${SERVE[@]}" "$WORK/act.img")
-systemd-socket-activate -l "$sock" "${serve_cmd[@]}" >"$WORK/act.log" 2>&1 &
+# It hands the server a fresh environment: -E keeps the runtime directory
+# in $WORK (else the pidfile and stats land in /run/nbdswap).
+systemd-socket-activate -l "$sock" -E NBDSWAP_RUNTIME_DIR \
+  "${serve_cmd[@]}" >"$WORK/act.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
@@ -21,7 +24,10 @@ grep -q "^nbdkit -f -t 32 " "$WORK/cmdline" ||
 grep -qE -- " (-U|-p) " "$WORK/cmdline" &&
   fail "activated server got -U or -p: $(cat "$WORK/cmdline")"
 expect_status 0 "^$pid +$WORK/act.img +unix:$sock " status "$WORK/act.img"
+[ "$(cat "$NBDSWAP_RUNTIME_DIR/act.pid" 2>/dev/null)" = "$pid" ] ||
+  fail "no pidfile naming $pid in $NBDSWAP_RUNTIME_DIR"
 stop "$pid"
+rm -f "$NBDSWAP_RUNTIME_DIR/act.pid"
 
 # --foreground: serve binds the socket itself (0600) and stays.
 "${serve_cmd[@]}" --foreground >"$WORK/fg.log" 2>&1 &
