@@ -106,6 +106,15 @@ extern uint64_t native_large_uses (void);
 extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
 
 /* The serving command: options from 'nbdswap serve --native'. */
+/* The plugin's parameters that the native server takes too: after "--"
+ * on serve's command line, parsed by the plugin's own parser. */
+struct native_params {
+  unsigned recheck;             /* recheck=: seconds; 0: on SIGHUP only */
+  unsigned retry_timeout;       /* retry-timeout=: seconds */
+  bool retry_eio;               /* retry-eio= */
+  bool mlock;                   /* mlock= */
+};
+
 struct native_opts {
   const char *file;
   const char *export_name;      /* "" unless --export */
@@ -116,6 +125,7 @@ struct native_opts {
   bool tcp;                     /* listen_fd is TCP: apply acl */
   struct acl acl;
   int ready_fd;                 /* in the background: daemon_ready's, else -1 */
+  struct native_params params;
 };
 
 /* A listening TCP socket on the numeric addr and port, or -1 (logged). */

@@ -41,6 +41,7 @@
 #include "native.h"
 #include "nbdswap.h"
 #include "serve.h"
+#include "swapfile-config.h"
 #include "verify.h"
 
 #define MAX_ALLOW 64
@@ -60,6 +61,7 @@ struct serve_opts {
   bool foreground;
   bool dry_run;
   bool native;                  /* --native: our own server, no nbdkit */
+  struct native_params params;  /* --native: from the parameters after -- */
   long poll_us;                 /* --poll-us, -1 unless given */
   bool activated;               /* systemd passed the listening socket */
   bool direct;                  /* false when the extras say direct=false */
@@ -840,21 +842,98 @@ prepare (struct serve_opts *o)
   return prepare_paths (o);
 }
 
+/* The plugin parameters after "--" and whether --native takes them:
+ * why not, or NULL.  engine= and direct= are taken for the values that
+ * mean what the native server does anyway (native_params checks). */
+static const struct {
+  const char *key;
+  const char *why_not;
+} native_keys[] = {
+  { "recheck", NULL },
+  { "retry-timeout", NULL },
+  { "retry-eio", NULL },
+  { "mlock", NULL },
+  { "engine", NULL },
+  { "direct", NULL },
+  { "file", "serve takes the file as FILE" },
+  { "stats-file", "serve writes the counters to its runtime directory, "
+    "where 'nbdswap status' reads them" },
+  { "allow", "give --allow CIDR instead" },
+  { "queue-depth", "it sizes the plugin's ring per nbdkit thread; the "
+    "native server sizes one ring per connection itself" },
+  { "workers", "it prepares the plugin's nbdkit threads; the native server "
+    "runs one thread per connection" },
+};
+
+/* One parameter arg (KEY=VALUE) after "--" into c; 0 or EXIT_USAGE. */
+static int
+native_param (const char *arg, struct swapfile_config *c)
+{
+  const char *eq = strchr (arg, '=');
+  size_t keylen = eq ? (size_t) (eq - arg) : 0;
+  char key[32], err[256];
+
+  if (keylen == 0 || arg[0] == '-')
+    return usage_error ("serve", "--native runs no nbdkit: after '--' it "
+                        "takes only plugin parameters (KEY=VALUE), not '%s'",
+                        arg);
+  for (size_t i = 0; i < sizeof native_keys / sizeof native_keys[0]; i++) {
+    if (strlen (native_keys[i].key) != keylen ||
+        strncmp (arg, native_keys[i].key, keylen) != 0)
+      continue;
+    if (native_keys[i].why_not)
+      return usage_error ("serve", "--native: %s: not for the native "
+                          "server: %s", arg, native_keys[i].why_not);
+    snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
+    if (config_set (c, key, eq + 1, err, sizeof err) < 0)
+      return usage_error ("serve", "--native: %s", err);
+    return 0;
+  }
+  return usage_error ("serve", "--native: %s: unknown parameter: the native "
+                      "server takes recheck=, retry-timeout=, retry-eio= "
+                      "and mlock= (see nbdkit swapfile --help)", arg);
+}
+
+/* The parameters after "--" into o->params, with the plugin's defaults
+ * and its parser (so a value means the same on both paths).  0 or
+ * EXIT_USAGE. */
+static int
+native_params (struct serve_opts *o)
+{
+  struct swapfile_config c;
+  int r = 0;
+
+  config_init (&c);
+  for (int i = 0; i < o->nr_extra && r == 0; i++)
+    r = native_param (o->extra[i], &c);
+  if (r == 0 && c.engine == ENGINE_PREAD)
+    r = usage_error ("serve", "--native: engine=pread: the native server "
+                     "has only io_uring: serve without --native for the "
+                     "pread/pwrite engine");
+  if (r == 0 && !c.direct)
+    r = usage_error ("serve", "--native: direct=false: the native server "
+                     "does only O_DIRECT: serve without --native to serve "
+                     "through the page cache");
+  o->params = (struct native_params) {
+    .recheck = c.recheck, .retry_timeout = c.retry_timeout,
+    .retry_eio = c.retry_eio, .mlock = c.mlock,
+  };
+  config_free (&c);
+  return r;
+}
+
 /* --native: what nbdkit would have done is ours; the options that only
  * make sense for nbdkit are refused (also where serve then falls back to
  * nbdkit: a command line is valid or not whatever the host allows).  0
  * or EXIT_USAGE. */
 static int
-check_native (const struct serve_opts *o)
+check_native (struct serve_opts *o)
 {
   if (o->tls_psk || o->tls_certs)
     return usage_error ("serve", "--native does not do TLS (the kernel's "
                         "nbd client cannot use it anyway): drop "
                         "--tls-psk/--tls-certificates, or serve without "
                         "--native");
-  if (o->nr_extra > 0)
-    return usage_error ("serve", "--native runs no nbdkit: it takes no "
-                        "arguments after '--'");
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
@@ -862,7 +941,7 @@ check_native (const struct serve_opts *o)
     return usage_error ("serve", "--export: the name is %zu bytes, over "
                         "the NBD protocol's limit of %d: choose a shorter "
                         "one", strlen (o->export), NATIVE_NAME_MAX);
-  return 0;
+  return native_params (o);
 }
 
 /* --native in the background: fork; the child (which returns -1 here,
@@ -916,7 +995,7 @@ static int
 serve_native (struct serve_opts *o)
 {
   struct native_opts no = { .file = o->file, .listen_fd = -1,
-                            .ready_fd = -1,
+                            .ready_fd = -1, .params = o->params,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
   bool background;

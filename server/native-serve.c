@@ -43,6 +43,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "native.h"
+#include "retry.h"
 #include "native-proto.h"
 #include "nbdswap.h"
 #include "owner.h"
@@ -558,13 +559,18 @@ native_serve (struct native_opts *o)
   r = lock_and_verify (fd, o->file, d.offset);
   if (r != 0)
     return r;
-  if (harden_serving_process (true, NULL) < 0 || install_signals () < 0)
+  retry_timeout = o->params.retry_timeout;
+  retry_eio = o->params.retry_eio;
+  if (harden_serving_process (o->params.mlock, ", or add '-- mlock=false' "
+                              "to serve's command line to run unlocked") < 0
+      || install_signals () < 0)
     return EXIT_SYSTEM;
   stats_path = o->stats_path;
   verify_options_init (&mp.verify);
   mp.verify.dio_alignment = d.offset;
   mp.fd = fd;
   mp.baseline = &verified;
+  mp.recheck = o->params.recheck;
   mp.report_stats = report_stats;
   r = monitor_start (&mp);
   if (r < 0) {
@@ -575,6 +581,10 @@ native_serve (struct native_opts *o)
   log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
+  log_info ("native: recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
+            o->params.recheck, o->params.retry_timeout,
+            o->params.retry_eio ? "true" : "false",
+            o->params.mlock ? "true" : "false");
   write_pidfile (o->pidfile);
   if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))
       < 0) {

@@ -1,6 +1,7 @@
 # nbdswap: helpers for the plugin's real-filesystem tests (sourced after
-# functions.sh): start nbdkit with the built plugin on a file, talk to it
-# with qemu-io, read its log.
+# functions.sh): start nbdkit with the built plugin on a file (or, with
+# SERVER_KIND=native, nbdswap serve --native with the same parameters
+# after "--"), talk to it with qemu-io, read its log.
 
 PLUGIN=${NBDSWAP_PLUGIN:-$PWD/../plugin/.libs/nbdkit-swapfile-plugin.so}
 SERVER_PID=
@@ -17,7 +18,12 @@ serve ()
   SOCK=$WORK/sock
   SERVER_LOG=$WORK/server.log
   rm -f "$SOCK"
-  nbdkit -f -v -U "$SOCK" "$PLUGIN" file="$file" "$@" >"$SERVER_LOG" 2>&1 &
+  if [ "${SERVER_KIND:-plugin}" = native ]; then
+    NBDSWAP_RUNTIME_DIR=$WORK/run "$NBDSWAP" serve "$file" --native \
+      --foreground --socket "$SOCK" -- "$@" >"$SERVER_LOG" 2>&1 &
+  else
+    nbdkit -f -v -U "$SOCK" "$PLUGIN" file="$file" "$@" >"$SERVER_LOG" 2>&1 &
+  fi
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   for _ in $(seq 500); do
@@ -65,4 +71,20 @@ refused ()
     fail "refusal of $1 does not say '$2':"
     cat "$SERVER_LOG" >&2
   fi
+}
+
+# map_changed SECONDS: within SECONDS the server reports the file's
+# extent map changed; then a write fails with EIO and the 64 KiB written
+# at 0 with pattern 0x55 still read back.
+map_changed ()
+{
+  local out
+  wait_log "extent map CHANGED while serving" "$1" ||
+    fail "the changed map was not reported in $1 s: $(tail -5 "$SERVER_LOG")"
+  out=$(nbd_io "write -P 0x57 0 4k")
+  echo "$out" | grep -q "Input/output error" ||
+    fail "write after the change did not fail with EIO: $out"
+  out=$(nbd_io "read -P 0x55 0 64k")
+  echo "$out" | grep -q "read 65536/65536" ||
+    fail "read after the change failed: $out"
 }

@@ -85,8 +85,10 @@ else
   [ ! -e "$WORK/slow.sock" ] || fail "a relative --socket outlived the server"
 fi
 
-# --foreground: this process serves.
-serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock"
+# --foreground: this process serves.  The plugin's parameters after
+# "--" apply: the start says so, and recheck=1 re-verifies every second.
+serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock" \
+  -- recheck=1 retry-timeout=7 retry-eio=false mlock=false
 for _ in $(seq 100); do
   [ -s "$NBDSWAP_RUNTIME_DIR/nat.pid" ] && break
   sleep 0.1
@@ -94,6 +96,12 @@ done
 [ "$(cat "$NBDSWAP_RUNTIME_DIR/nat.pid" 2>/dev/null)" = "$LAST_PID" ] ||
   fail "--foreground: the pidfile does not name the process started"
 io "nbd+unix:///?socket=$WORK/fg.sock"
+grep -q "native: recheck=1 retry-timeout=7 retry-eio=false mlock=false" \
+  "$WORK/fg.log" || fail "the parameters after -- did not apply: $(cat "$WORK/fg.log")"
+sleep 2.5
 stop "$LAST_PID"
+n=$(sed -n 's/.*stats: .* rechecks=\([0-9]*\) .*/\1/p' "$WORK/fg.log")
+[ "${n:-0}" -ge 2 ] ||
+  fail "recheck=1: ${n:-no} re-verifications in 2.5 s: $(grep stats: "$WORK/fg.log")"
 
 finish

@@ -39,6 +39,36 @@ expect_status 1 "--json and --prometheus exclude each other" \
   status --json --prometheus "$WORK/m"
 expect_status 1 "unrecognized option '--bogus'" status --bogus
 
+# --native: what only nbdkit has, and the plugin parameters after "--"
+# that the native server takes or not; refused before anything starts.
+expect_status 1 "--native does not do TLS" \
+  serve --native --tls-psk "$WORK/k" "$WORK/good.img"
+expect_status 1 "--threads sets nbdkit's threads: --native runs one thread per connection" \
+  serve --native --threads 8 "$WORK/good.img"
+expect_status 1 "after '--' it takes only plugin parameters \(KEY=VALUE\), not '--filter=cow'" \
+  serve --native "$WORK/good.img" -- --filter=cow
+expect_status 1 "--native: queue-depth=8: not for the native server: .*one ring per connection" \
+  serve --native "$WORK/good.img" -- queue-depth=8
+expect_status 1 "--native: workers=4: not for the native server" \
+  serve --native "$WORK/good.img" -- workers=4
+expect_status 1 "--native: file=/x: not for the native server: serve takes the file as FILE" \
+  serve --native "$WORK/good.img" -- file=/x
+expect_status 1 "--native: stats-file=/x: not for the native server: .*where 'nbdswap status' reads them" \
+  serve --native "$WORK/good.img" -- stats-file=/x
+expect_status 1 "--native: allow=10.0.0.0/8: not for the native server: give --allow CIDR instead" \
+  serve --native "$WORK/good.img" -- allow=10.0.0.0/8
+expect_status 1 "--native: engine=pread: the native server has only io_uring: serve without --native" \
+  serve --native "$WORK/good.img" -- recheck=5 engine=pread
+expect_status 1 "--native: direct=false: the native server does only O_DIRECT" \
+  serve --native "$WORK/good.img" -- direct=false
+expect_status 1 "--native: retry-timeout=abc: must be a number of seconds from 0 to 86400" \
+  serve --native "$WORK/good.img" -- retry-timeout=abc
+expect_status 1 "--native: retry-eio=maybe: not a boolean" \
+  serve --native "$WORK/good.img" -- retry-eio=maybe
+expect_status 1 "--native: bogus=1: unknown parameter: the native server takes recheck=, retry-timeout=, retry-eio= and mlock=" \
+  serve --native "$WORK/good.img" -- bogus=1
+[ ! -e "$NBDSWAP_RUNTIME_DIR/good.sock" ] || fail "a refused command line got a socket"
+
 # Files.
 expect_status 3 "$WORK/missing.img: no such file: create it with 'nbdswap create $WORK/missing.img SIZE'" \
   serve "$WORK/missing.img"

@@ -1,0 +1,24 @@
+#!/bin/bash
+# The native server (nbdswap serve --native) on xfs: the plugin's
+# recheck= parameter after "--" applies to it, and its periodic
+# re-verification (no SIGHUP) finds that a reflink copy made the served
+# file's extents shared: writes then fail with EIO, reads still work and
+# the server keeps running.
+source "${srcdir:-.}/fs/functions.sh"
+source "${srcdir:-.}/fs/plugin-functions.sh"
+SERVER_KIND=native
+
+make_fs xfs 320 -q -f -m reflink=1
+good "$MNT/swap" 16M
+serve "$MNT/swap" recheck=1 ||
+  fail "the native server refused a good file: $(cat "$SERVER_LOG")"
+grep -q "native: recheck=1 " "$SERVER_LOG" ||
+  fail "recheck=1 did not reach the server: $(cat "$SERVER_LOG")"
+nbd_io "write -P 0x55 0 64k" | grep -q "wrote 65536/65536" ||
+  fail "write before the change failed"
+
+cp --reflink=always "$MNT/swap" "$MNT/copy"
+map_changed 10
+kill -0 "$SERVER_PID" || fail "the server stopped after the change"
+stop_server
+finish
