@@ -12,6 +12,8 @@
 #ifndef NBDSWAP_LOG_H
 #define NBDSWAP_LOG_H
 
+#include <stddef.h>
+
 enum log_level {
   LOG_LEVEL_ERROR,
   LOG_LEVEL_WARNING,
@@ -29,6 +31,28 @@ typedef void (*log_sink_fn) (enum log_level level, const char *line);
 extern void log_set_sink (log_sink_fn sink);
 extern void log_set_debug (int enabled);
 extern int log_debug_enabled (void);
+
+/* Write "WHO: warning: LINE" (the level's tag: "error: ", "warning: ",
+ * none for information, "debug: ") on stderr, starting with "<N>", the
+ * syslog level, when stderr is systemd's journal (JOURNAL_STREAM), so
+ * that the journal keeps the level. */
+extern void log_stderr_line (enum log_level level, const char *who,
+                             const char *line);
+
+/* Where nbdkit sends its own log: its --log=stderr|syslog|null, or
+ * auto (no --log: stderr, or syslog once it has forked into the
+ * background, its stderr then /dev/null). */
+enum log_dest {
+  LOG_DEST_AUTO,
+  LOG_DEST_STDERR,
+  LOG_DEST_SYSLOG,
+  LOG_DEST_NULL,
+};
+
+/* The --log of a command line given as NUL-separated arguments (the
+ * form of /proc/self/cmdline), len bytes; the last one counts.  An
+ * unknown value is LOG_DEST_AUTO (nbdkit refuses it anyway). */
+extern enum log_dest log_dest_from_cmdline (const char *args, size_t len);
 
 extern void log_error (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));

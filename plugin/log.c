@@ -3,7 +3,12 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -12,20 +17,48 @@
 static _Atomic (log_sink_fn) sink;
 static int debug_enabled;
 
-/* The default sink: one line on stderr. */
-static void
-stderr_sink (enum log_level level, const char *line)
+/* True when stderr is systemd's journal stream (JOURNAL_STREAM names
+ * its device and inode): a line may then start with "<N>", its syslog
+ * level, which journald takes off and keeps as the entry's priority. */
+static bool
+stderr_is_journal (void)
 {
-  static const char *const prefix[] = {
+  const char *js = getenv ("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat sb;
+
+  return js && sscanf (js, "%llu:%llu", &dev, &ino) == 2 &&
+    fstat (STDERR_FILENO, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino;
+}
+
+void
+log_stderr_line (enum log_level level, const char *who, const char *line)
+{
+  static const char *const tag[] = {
     [LOG_LEVEL_ERROR] = "error: ",
     [LOG_LEVEL_WARNING] = "warning: ",
     [LOG_LEVEL_INFO] = "",
     [LOG_LEVEL_DEBUG] = "debug: ",
   };
+  static const int syslog_level[] = {
+    [LOG_LEVEL_ERROR] = 3, [LOG_LEVEL_WARNING] = 4,
+    [LOG_LEVEL_INFO] = 6, [LOG_LEVEL_DEBUG] = 7,
+  };
 
+  if (stderr_is_journal ())
+    fprintf (stderr, "<%d>%s: %s%s\n", syslog_level[level], who, tag[level],
+             line);
+  else
+    fprintf (stderr, "%s: %s%s\n", who, tag[level], line);
+}
+
+/* The default sink: one line on stderr. */
+static void
+stderr_sink (enum log_level level, const char *line)
+{
   if (level == LOG_LEVEL_DEBUG && !debug_enabled)
     return;
-  fprintf (stderr, "nbdswap: %s%s\n", prefix[level], line);
+  log_stderr_line (level, "nbdswap", line);
 }
 
 void
@@ -44,6 +77,45 @@ int
 log_debug_enabled (void)
 {
   return debug_enabled;
+}
+
+static enum log_dest
+log_dest_named (const char *name)
+{
+  if (strcmp (name, "stderr") == 0)
+    return LOG_DEST_STDERR;
+  if (strcmp (name, "syslog") == 0)
+    return LOG_DEST_SYSLOG;
+  if (strcmp (name, "null") == 0)
+    return LOG_DEST_NULL;
+  return LOG_DEST_AUTO;
+}
+
+/* The length of the argument at a (before end), or -1 if it has no
+ * NUL before end. */
+static long
+arg_len (const char *a, const char *end)
+{
+  size_t n = strnlen (a, (size_t) (end - a));
+  return n < (size_t) (end - a) ? (long) n : -1;
+}
+
+enum log_dest
+log_dest_from_cmdline (const char *args, size_t len)
+{
+  enum log_dest d = LOG_DEST_AUTO;
+  const char *a = args, *end = args + len;
+  long n;
+
+  while (a < end && (n = arg_len (a, end)) >= 0) {
+    const char *next = a + n + 1;
+    if (strncmp (a, "--log=", 6) == 0)
+      d = log_dest_named (a + 6);
+    else if (strcmp (a, "--log") == 0 && next < end && arg_len (next, end) >= 0)
+      d = log_dest_named (next);
+    a = next;
+  }
+  return d;
 }
 
 /* Format on the stack and hand the line to the sink, keeping errno. */

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
@@ -73,20 +75,68 @@ static struct verify_result verified;   /* the map verified at start */
 static bool have_verified;
 static bool serving;                    /* .after_fork succeeded */
 
-/* Route the shared code's log lines to nbdkit.  nbdkit has no warning
- * level: warnings are errors in its log, so they are never missed. */
+/* nbdkit's --log, read from its command line at .load. */
+static enum log_dest nbdkit_log_dest;
+
+static enum log_dest
+read_nbdkit_log_dest (void)
+{
+  char buf[8192];
+  ssize_t n = -1;
+  int cmdline = open ("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+  if (cmdline >= 0) {
+    n = read (cmdline, buf, sizeof buf);
+    close (cmdline);
+  }
+  return n > 0 ? log_dest_from_cmdline (buf, (size_t) n) : LOG_DEST_AUTO;
+}
+
+/* Where nbdkit's own lines go now.  Auto: stderr in the foreground,
+ * syslog once nbdkit has forked into the background (which points its
+ * stderr at /dev/null). */
+static enum log_dest
+nbdkit_log_now (void)
+{
+  struct stat sb;
+
+  if (nbdkit_log_dest != LOG_DEST_AUTO)
+    return nbdkit_log_dest;
+  if (fstat (STDERR_FILENO, &sb) == 0 && S_ISCHR (sb.st_mode) &&
+      sb.st_rdev == makedev (1, 3))
+    return LOG_DEST_SYSLOG;
+  return LOG_DEST_STDERR;
+}
+
+/* Route the shared code's log lines.  Errors go to nbdkit_error and
+ * debug lines to nbdkit_debug.  nbdkit 1.32 has nothing in between (its
+ * error log, or debug lines shown only with -v), so warnings and
+ * information go where nbdkit logs, at their own level: a warning or the
+ * counters in syslog at LOG_ERR would page whoever watches errors. */
 static void
 nbdkit_sink (enum log_level level, const char *line)
 {
   switch (level) {
   case LOG_LEVEL_ERROR:
     nbdkit_error ("%s", line);
+    return;
+  case LOG_LEVEL_DEBUG:
+    nbdkit_debug ("%s", line);
+    return;
+  default:
     break;
-  case LOG_LEVEL_WARNING:
-    nbdkit_error ("warning: %s", line);
+  }
+  switch (nbdkit_log_now ()) {
+  case LOG_DEST_SYSLOG:
+    if (level == LOG_LEVEL_WARNING)
+      syslog (LOG_DAEMON | LOG_WARNING, "swapfile: warning: %s", line);
+    else
+      syslog (LOG_DAEMON | LOG_INFO, "swapfile: %s", line);
+    break;
+  case LOG_DEST_NULL:
     break;
   default:
-    nbdkit_debug ("%s", line);
+    log_stderr_line (level, "nbdkit: swapfile", line);
   }
 }
 
@@ -96,6 +146,7 @@ swapfile_load (void)
   int r;
 
   harden_malloc ();
+  nbdkit_log_dest = read_nbdkit_log_dest ();
   log_set_sink (nbdkit_sink);
   /* nbdkit makes its connection and worker threads after this, with
    * glibc's default attributes: small stacks keep VmLck small. */
@@ -414,16 +465,15 @@ swapfile_get_ready (void)
   return 0;
 }
 
-/* The counters: logged (nbdkit 1.32 has no log level that shows without
- * -v other than its error log, hence the "stats:" prefix there), and
- * written as JSON to stats-file= (atomically: temporary file, rename). */
+/* The counters: logged (information, see nbdkit_sink), and written as
+ * JSON to stats-file= (atomically: temporary file, rename). */
 static void
 report_stats (void)
 {
   char line[1024];
 
   stats_format_line (line, sizeof line);
-  nbdkit_error ("stats: %s", line);
+  log_info ("stats: %s", line);
   if (cfg.stats_file != NULL && stats_write_file (cfg.stats_file) == -1)
     nbdkit_error ("stats-file: %s: %m", cfg.stats_file);
 }

@@ -1,4 +1,5 @@
-/* Unit tests: the plugin's parameter parser. */
+/* Unit tests: the plugin's parameter parser, and nbdkit's --log as the
+ * plugin reads it from nbdkit's command line. */
 #include <config.h>
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "swapfile-config.h"
 #include "../check-run.h"
 
@@ -169,6 +171,30 @@ START_TEST (test_unknown_key)
 }
 END_TEST
 
+/* log_dest_from_cmdline on a literal holding NUL-separated arguments
+ * (sizeof - 1: the literal's own final NUL is not part of it). */
+#define DEST(lit) log_dest_from_cmdline (lit, sizeof lit - 1)
+
+START_TEST (test_nbdkit_log)
+{
+  ck_assert_int_eq (DEST ("nbdkit\0-f\0plugin.so\0file=x\0"), LOG_DEST_AUTO);
+  ck_assert_int_eq (DEST ("nbdkit\0--log=syslog\0plugin.so\0"), LOG_DEST_SYSLOG);
+  ck_assert_int_eq (DEST ("nbdkit\0--log\0stderr\0plugin.so\0"), LOG_DEST_STDERR);
+  ck_assert_int_eq (DEST ("nbdkit\0--log=null\0"), LOG_DEST_NULL);
+  ck_assert_int_eq (DEST ("nbdkit\0--log=auto\0"), LOG_DEST_AUTO);
+  /* The last one counts. */
+  ck_assert_int_eq (DEST ("nbdkit\0--log=null\0--log=syslog\0"), LOG_DEST_SYSLOG);
+  /* Not the option: a plugin parameter, a prefix, a value elsewhere. */
+  ck_assert_int_eq (DEST ("nbdkit\0plugin.so\0log=syslog\0"), LOG_DEST_AUTO);
+  ck_assert_int_eq (DEST ("nbdkit\0--logx=syslog\0"), LOG_DEST_AUTO);
+  /* Cut short: "--log" with no value, an argument without its NUL. */
+  ck_assert_int_eq (DEST ("nbdkit\0--log\0"), LOG_DEST_AUTO);
+  ck_assert_int_eq (DEST ("nbdkit\0--log\0sysl"), LOG_DEST_AUTO);
+  ck_assert_int_eq (DEST ("nbdkit\0--log=syslog"), LOG_DEST_AUTO);
+  ck_assert_int_eq (log_dest_from_cmdline ("", 0), LOG_DEST_AUTO);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -183,6 +209,7 @@ main (void)
   tcase_add_test (tc, test_numbers);
   tcase_add_test (tc, test_allow);
   tcase_add_test (tc, test_unknown_key);
+  tcase_add_test (tc, test_nbdkit_log);
   suite_add_tcase (s, tc);
   return check_run (s);
 }
