@@ -499,35 +499,56 @@ absolute (const char *cwd, const char *path, char *buf, size_t len)
   return buf;
 }
 
-/* Socket and stats paths; the runtime directory made.  0 or a status.
- * A relative --socket is made absolute: the server leaves the working
- * directory, and status and clients elsewhere need the whole path. */
+/* buf (PATH_MAX bytes) = dir/name.ext: 0, or EXIT_SYSTEM (said) when
+ * it does not fit. */
+static int
+runtime_path (char *buf, const char *dir, const char *name, const char *ext)
+{
+  int n = snprintf (buf, PATH_MAX, "%s/%s.%s", dir, name, ext);
+
+  if (n >= 0 && n < PATH_MAX)
+    return 0;
+  log_error ("%s: too long a path for the runtime directory: choose a "
+             "shorter NBDSWAP_RUNTIME_DIR", dir);
+  return EXIT_SYSTEM;
+}
+
+/* Socket, pidfile and stats paths, all absolute (a server in the
+ * background leaves the working directory, and status and clients
+ * elsewhere need whole paths); the runtime directory made.  0 or a
+ * status. */
 static int
 prepare_paths (struct serve_opts *o)
 {
-  const char *dir = serve_runtime_dir ();
-  char name[NAME_MAX + 1];
+  char name[NAME_MAX + 1], cwdbuf[PATH_MAX], dirbuf[PATH_MAX];
+  const char *cwd = getcwd (cwdbuf, sizeof cwdbuf);
+  const char *dir = absolute (cwd, serve_runtime_dir (), dirbuf,
+                              sizeof dirbuf);
   struct sockaddr_un sun;
   int r;
 
   serve_instance_name (o->file, name, sizeof name);
   if (!o->dry_run && (r = make_runtime_dir (dir)) != 0)
     return r;
-  snprintf (o->stats_buf, sizeof o->stats_buf, "%s/%s.stats", dir, name);
+  if ((r = runtime_path (o->stats_buf, dir, name, "stats")) != 0)
+    return r;
   if (o->pidfile == NULL) {
-    snprintf (o->pid_buf, sizeof o->pid_buf, "%s/%s.pid", dir, name);
+    if ((r = runtime_path (o->pid_buf, dir, name, "pid")) != 0)
+      return r;
     o->pidfile = o->pid_buf;
   }
+  else
+    o->pidfile = absolute (cwd, o->pidfile, o->pid_buf, sizeof o->pid_buf);
   if (o->activated || o->port || o->bind)
     return 0;
   if (o->socket == NULL) {
-    snprintf (o->socket_buf, sizeof o->socket_buf, "%s/%s.sock", dir, name);
+    if ((r = runtime_path (o->socket_buf, dir, name, "sock")) != 0)
+      return r;
     o->socket = o->socket_buf;
-  } else {
-    char cwd[PATH_MAX];
-    o->socket = absolute (getcwd (cwd, sizeof cwd), o->socket, o->socket_buf,
-                          sizeof o->socket_buf);
   }
+  else
+    o->socket = absolute (cwd, o->socket, o->socket_buf,
+                          sizeof o->socket_buf);
   if (strlen (o->socket) >= sizeof sun.sun_path) {
     log_error ("%s: a unix socket path must be shorter than %zu bytes: "
                "choose a shorter --socket or NBDSWAP_RUNTIME_DIR",
@@ -951,15 +972,14 @@ check_native (struct serve_opts *o)
 static int
 native_background (struct serve_opts *o, struct native_opts *no)
 {
-  static char file[PATH_MAX], pidfile[PATH_MAX], stats[PATH_MAX];
+  static char file[PATH_MAX];
   char cwdbuf[PATH_MAX];
-  const char *cwd = getcwd (cwdbuf, sizeof cwdbuf);
   int status;
   pid_t pid;
 
-  no->file = absolute (cwd, no->file, file, sizeof file);
-  no->pidfile = absolute (cwd, no->pidfile, pidfile, sizeof pidfile);
-  no->stats_path = absolute (cwd, no->stats_path, stats, sizeof stats);
+  /* The other paths are absolute already (prepare_paths). */
+  no->file = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->file, file,
+                       sizeof file);
   pid = daemon_fork (&no->ready_fd, &status);
   if (pid < 0) {
     log_error ("fork: %s", strerror ((int) -pid));

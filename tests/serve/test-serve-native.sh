@@ -85,6 +85,24 @@ else
   [ ! -e "$WORK/slow.sock" ] || fail "a relative --socket outlived the server"
 fi
 
+# A relative NBDSWAP_RUNTIME_DIR: its socket, pidfile and counters are
+# where it says from serve's directory, and the server removes that
+# socket (not one under / of the same relative name) at exit.
+(cd "$WORK" && NBDSWAP_RUNTIME_DIR=rel-run "${SERVE[@]}" nat.img --native) \
+  >"$WORK/rel.out" 2>&1 || fail "relative runtime directory: $(cat "$WORK/rel.out")"
+pid=$(cat "$WORK/rel-run/nat.pid" 2>/dev/null) || true
+if [ -z "$pid" ]; then
+  fail "no pidfile in the relative runtime directory: $(cat "$WORK/rel.out")"
+else
+  PIDS+=("$pid")
+  grep -q "on $WORK/rel-run/nat.sock (PID $pid)" "$WORK/rel.out" ||
+    fail "serve did not name the whole socket path: $(cat "$WORK/rel.out")"
+  io "nbd+unix:///?socket=$WORK/rel-run/nat.sock"
+  stop "$pid"
+  [ ! -e "$WORK/rel-run/nat.sock" ] ||
+    fail "the socket in a relative runtime directory outlived the server"
+fi
+
 # --foreground: this process serves.  The plugin's parameters after
 # "--" apply: the start says so, and recheck=1 re-verifies every second.
 serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock" \
