@@ -12,6 +12,7 @@
 #ifndef NBDSWAP_LOG_H
 #define NBDSWAP_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level {
@@ -31,6 +32,10 @@ typedef void (*log_sink_fn) (enum log_level level, const char *line);
 extern void log_set_sink (log_sink_fn sink);
 extern void log_set_debug (int enabled);
 extern int log_debug_enabled (void);
+
+/* True when stderr is systemd's journal stream (JOURNAL_STREAM names its
+ * device and inode). */
+extern bool log_stderr_is_journal (void);
 
 /* Write "WHO: warning: LINE" (the level's tag: "error: ", "warning: ",
  * none for information, "debug: ") on stderr, starting with "<N>", the

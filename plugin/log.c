@@ -20,8 +20,8 @@ static int debug_enabled;
 /* True when stderr is systemd's journal stream (JOURNAL_STREAM names
  * its device and inode): a line may then start with "<N>", its syslog
  * level, which journald takes off and keeps as the entry's priority. */
-static bool
-stderr_is_journal (void)
+bool
+log_stderr_is_journal (void)
 {
   const char *js = getenv ("JOURNAL_STREAM");
   unsigned long long dev, ino;
@@ -45,7 +45,7 @@ log_stderr_line (enum log_level level, const char *who, const char *line)
     [LOG_LEVEL_INFO] = 6, [LOG_LEVEL_DEBUG] = 7,
   };
 
-  if (stderr_is_journal ())
+  if (log_stderr_is_journal ())
     fprintf (stderr, "<%d>%s: %s%s\n", syslog_level[level], who, tag[level],
              line);
   else

@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -75,58 +74,59 @@ static struct verify_result verified;   /* the map verified at start */
 static bool have_verified;
 static bool serving;                    /* .after_fork succeeded */
 
-/* nbdkit's --log, read from its command line at .load. */
+/* nbdkit's --log, read from its command line at .load, and the PID
+ * then: nbdkit forks into the background after .load. */
 static enum log_dest nbdkit_log_dest;
+static pid_t load_pid;
 
 static enum log_dest
 read_nbdkit_log_dest (void)
 {
-  char buf[8192];
-  ssize_t n = -1;
+  char buf[65536];
+  size_t len = 0;
+  ssize_t n = 0;
   int cmdline = open ("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 
-  if (cmdline >= 0) {
-    n = read (cmdline, buf, sizeof buf);
-    close (cmdline);
-  }
-  return n > 0 ? log_dest_from_cmdline (buf, (size_t) n) : LOG_DEST_AUTO;
+  if (cmdline < 0)
+    return LOG_DEST_AUTO;
+  while (len < sizeof buf &&
+         (n = read (cmdline, buf + len, sizeof buf - len)) > 0)
+    len += (size_t) n;
+  close (cmdline);
+  return log_dest_from_cmdline (buf, len);
 }
 
-/* Where nbdkit's own lines go now.  Auto: stderr in the foreground,
- * syslog once nbdkit has forked into the background (which points its
- * stderr at /dev/null). */
+/* Where nbdkit's own lines go now.  Auto, as nbdkit decides it: stderr,
+ * or syslog once nbdkit has forked into the background. */
 static enum log_dest
 nbdkit_log_now (void)
 {
-  struct stat sb;
-
   if (nbdkit_log_dest != LOG_DEST_AUTO)
     return nbdkit_log_dest;
-  if (fstat (STDERR_FILENO, &sb) == 0 && S_ISCHR (sb.st_mode) &&
-      sb.st_rdev == makedev (1, 3))
-    return LOG_DEST_SYSLOG;
-  return LOG_DEST_STDERR;
+  return getpid () != load_pid ? LOG_DEST_SYSLOG : LOG_DEST_STDERR;
 }
 
-/* Route the shared code's log lines.  Errors go to nbdkit_error and
- * debug lines to nbdkit_debug.  nbdkit 1.32 has nothing in between (its
- * error log, or debug lines shown only with -v), so warnings and
- * information go where nbdkit logs, at their own level: a warning or the
- * counters in syslog at LOG_ERR would page whoever watches errors. */
+/* Route the shared code's log lines.  nbdkit 1.32 offers a plugin
+ * errors (nbdkit_error) and debug lines (-v), nothing in between, so
+ * warnings and information go where nbdkit logs, at their own level: a
+ * warning or the counters in syslog at LOG_ERR would page whoever watches
+ * errors.  Errors go to nbdkit_error, except on the journal, where they
+ * need their "<3>" to rank above the warnings. */
 static void
 nbdkit_sink (enum log_level level, const char *line)
 {
-  switch (level) {
-  case LOG_LEVEL_ERROR:
-    nbdkit_error ("%s", line);
-    return;
-  case LOG_LEVEL_DEBUG:
+  enum log_dest dest = nbdkit_log_now ();
+
+  if (level == LOG_LEVEL_DEBUG) {
     nbdkit_debug ("%s", line);
     return;
-  default:
-    break;
   }
-  switch (nbdkit_log_now ()) {
+  if (level == LOG_LEVEL_ERROR &&
+      !(dest == LOG_DEST_STDERR && log_stderr_is_journal ())) {
+    nbdkit_error ("%s", line);
+    return;
+  }
+  switch (dest) {
   case LOG_DEST_SYSLOG:
     if (level == LOG_LEVEL_WARNING)
       syslog (LOG_DAEMON | LOG_WARNING, "swapfile: warning: %s", line);
@@ -147,6 +147,7 @@ swapfile_load (void)
 
   harden_malloc ();
   nbdkit_log_dest = read_nbdkit_log_dest ();
+  load_pid = getpid ();
   log_set_sink (nbdkit_sink);
   /* nbdkit makes its connection and worker threads after this, with
    * glibc's default attributes: small stacks keep VmLck small. */
@@ -193,12 +194,12 @@ swapfile_config (const char *key, const char *value)
   if (strcmp (key, "file") == 0) {
     path = realpath (value, NULL);
     if (path == NULL && errno == ENOENT) {
-      nbdkit_error ("%s: no such file: create it with "
-                    "'nbdswap create %s SIZE'", value, value);
+      log_error ("%s: no such file: create it with "
+                 "'nbdswap create %s SIZE'", value, value);
       return -1;
     }
     if (path == NULL) {
-      nbdkit_error ("realpath: %s: %m", value);
+      log_error ("realpath: %s: %m", value);
       return -1;
     }
     value = path;
@@ -208,7 +209,7 @@ swapfile_config (const char *key, const char *value)
     char cwd[4096];
     if (getcwd (cwd, sizeof cwd) == NULL
         || asprintf (&path, "%s/%s", cwd, value) == -1) {
-      nbdkit_error ("stats-file: %m");
+      log_error ("stats-file: %m");
       return -1;
     }
     value = path;
@@ -216,11 +217,11 @@ swapfile_config (const char *key, const char *value)
   r = config_set (&cfg, key, value, err, sizeof err);
   free (path);
   if (r == -ENOMEM) {
-    nbdkit_error ("%s: %s", key, strerror (ENOMEM));
+    log_error ("%s: %s", key, strerror (ENOMEM));
     return -1;
   }
   if (r < 0) {
-    nbdkit_error ("%s", err);
+    log_error ("%s", err);
     return -1;
   }
   return 0;
@@ -232,7 +233,7 @@ swapfile_config_complete (void)
   char err[512];
 
   if (config_check (&cfg, err, sizeof err) < 0) {
-    nbdkit_error ("%s", err);
+    log_error ("%s", err);
     return -1;
   }
   retry_timeout = cfg.retry_timeout;
@@ -266,33 +267,33 @@ open_backing_file (void)
 
     fd = open (cfg.file, O_RDONLY | flags);
     if (fd >= 0)
-      nbdkit_error ("warning: %s: opened read-only (%s for read-write): "
-                    "clients cannot write, so it cannot be used as swap",
-                    cfg.file, strerror (rw_errno));
+      log_warning ("%s: opened read-only (%s for read-write): clients "
+                   "cannot write, so it cannot be used as swap", cfg.file,
+                   strerror (rw_errno));
     else
       errno = rw_errno;
   }
   if (fd >= 0)
     return 0;
   if (errno == ENOENT)
-    nbdkit_error ("%s: no such file: create it with "
-                  "'nbdswap create %s SIZE'", cfg.file, cfg.file);
+    log_error ("%s: no such file: create it with "
+               "'nbdswap create %s SIZE'", cfg.file, cfg.file);
   else if (errno == EISDIR)
-    nbdkit_error ("%s: is neither a regular file nor a block device: "
-                  "give a swap backing file made by 'nbdswap create'",
-                  cfg.file);
+    log_error ("%s: is neither a regular file nor a block device: "
+               "give a swap backing file made by 'nbdswap create'",
+               cfg.file);
   else if (errno == ETXTBSY)
-    nbdkit_error ("%s: is an active kernel swap file (see /proc/swaps): "
-                  "run 'swapoff %s' first; the kernel and nbdswap must "
-                  "never share a swap file", cfg.file, cfg.file);
+    log_error ("%s: is an active kernel swap file (see /proc/swaps): "
+               "run 'swapoff %s' first; the kernel and nbdswap must "
+               "never share a swap file", cfg.file, cfg.file);
   else if (errno == EINVAL && cfg.direct)
-    nbdkit_error ("%s: the filesystem refuses O_DIRECT (open: %m): swap "
-                  "pages must not go through the server's page cache; put "
-                  "the file on a filesystem with direct I/O, or add "
-                  "direct=false to serve through the page cache anyway "
-                  "(not recommended)", cfg.file);
+    log_error ("%s: the filesystem refuses O_DIRECT (open: %m): swap "
+               "pages must not go through the server's page cache; put "
+               "the file on a filesystem with direct I/O, or add "
+               "direct=false to serve through the page cache anyway "
+               "(not recommended)", cfg.file);
   else
-    nbdkit_error ("open: %s: %m", cfg.file);
+    log_error ("open: %s: %m", cfg.file);
   return -1;
 }
 
@@ -304,31 +305,31 @@ learn_size (void)
   uint64_t size;
 
   if (fstat (fd, &st) == -1) {
-    nbdkit_error ("fstat: %s: %m", cfg.file);
+    log_error ("fstat: %s: %m", cfg.file);
     return -1;
   }
   if (S_ISBLK (st.st_mode)) {
     if (ioctl (fd, BLKGETSIZE64, &size) == -1) {
-      nbdkit_error ("ioctl BLKGETSIZE64: %s: %m", cfg.file);
+      log_error ("ioctl BLKGETSIZE64: %s: %m", cfg.file);
       return -1;
     }
   }
   else if (S_ISREG (st.st_mode))
     size = (uint64_t) st.st_size;
   else {
-    nbdkit_error ("%s: is neither a regular file nor a block device: "
-                  "give a swap backing file made by 'nbdswap create'",
-                  cfg.file);
+    log_error ("%s: is neither a regular file nor a block device: "
+               "give a swap backing file made by 'nbdswap create'",
+               cfg.file);
     return -1;
   }
   if (size == 0 || !is_aligned (size, SWAP_PAGE)
       || !is_aligned (size, dio.offset)) {
-    nbdkit_error ("%s: size %" PRIu64 " is %s: recreate it with "
-                  "'nbdswap create %s SIZE' and a SIZE that is a multiple "
-                  "of %u bytes", cfg.file, size,
-                  size == 0 ? "zero" : "not a whole number of 4 KiB pages "
-                  "and O_DIRECT blocks", cfg.file,
-                  dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE);
+    log_error ("%s: size %" PRIu64 " is %s: recreate it with "
+               "'nbdswap create %s SIZE' and a SIZE that is a multiple "
+               "of %u bytes", cfg.file, size,
+               size == 0 ? "zero" : "not a whole number of 4 KiB pages "
+               "and O_DIRECT blocks", cfg.file,
+               dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE);
     return -1;
   }
   target.size = size;
@@ -351,7 +352,7 @@ learn_alignment (void)
   if (r == 0) {
     if (posix_memalign (&buf, dio_mem_align (&dio),
                         dio.offset) != 0) {
-      nbdkit_error ("posix_memalign: %m");
+      log_error ("posix_memalign: %m");
       return -1;
     }
     if (pread (fd, buf, dio.offset, 0) == -1)
@@ -360,10 +361,10 @@ learn_alignment (void)
   }
   if (r < 0) {
     errno = -r;
-    nbdkit_error ("%s: direct I/O fails here (%m): put the file on a "
-                  "filesystem with direct I/O, or add direct=false to "
-                  "serve through the page cache (not recommended)",
-                  cfg.file);
+    log_error ("%s: direct I/O fails here (%m): put the file on a "
+               "filesystem with direct I/O, or add direct=false to "
+               "serve through the page cache (not recommended)",
+               cfg.file);
     return -1;
   }
   return 0;
@@ -377,17 +378,17 @@ lock_backing_file (void)
   int r = owner_lock (fd, writable, &holder);
 
   if (r == -EBUSY && holder > 0)
-    nbdkit_error ("%s: already served by another process (PID %d): one "
-                  "swap file must have one server; stop that one first",
-                  cfg.file, (int) holder);
+    log_error ("%s: already served by another process (PID %d): one "
+               "swap file must have one server; stop that one first",
+               cfg.file, (int) holder);
   else if (r == -EBUSY)
-    nbdkit_error ("%s: already served by another process (its PID is not "
-                  "visible from here: another PID namespace?): one swap "
-                  "file must have one server; stop that one first",
-                  cfg.file);
+    log_error ("%s: already served by another process (its PID is not "
+               "visible from here: another PID namespace?): one swap "
+               "file must have one server; stop that one first",
+               cfg.file);
   else if (r < 0) {
     errno = -r;
-    nbdkit_error ("fcntl F_OFD_SETLK: %s: %m", cfg.file);
+    log_error ("fcntl F_OFD_SETLK: %s: %m", cfg.file);
   }
   return r < 0 ? -1 : 0;
 }
@@ -407,16 +408,16 @@ verify_backing_file (void)
   r = verify_fd (fd, cfg.file, &verify_opts, &verified);
   if (r < 0) {
     errno = -r;
-    nbdkit_error ("%s: cannot verify the file: %m", cfg.file);
+    log_error ("%s: cannot verify the file: %m", cfg.file);
     return -1;
   }
   have_verified = true;
   verify_log_result (&verified);
   if (verified.verdict != VERIFY_FIT) {
-    nbdkit_error ("%s: refusing to serve: the file is not fit for swap "
-                  "(%zu problem%s above); 'nbdswap verify %s' prints a full "
-                  "report", cfg.file, verified.nr_errors,
-                  verified.nr_errors == 1 ? "" : "s", cfg.file);
+    log_error ("%s: refusing to serve: the file is not fit for swap "
+               "(%zu problem%s above); 'nbdswap verify %s' prints a full "
+               "report", cfg.file, verified.nr_errors,
+               verified.nr_errors == 1 ? "" : "s", cfg.file);
     return -1;
   }
   verify_precache_extents (fd, &verified);
@@ -438,15 +439,15 @@ choose_engine (void)
     return 0;
   }
   if (cfg.engine == ENGINE_IO_URING) {
-    nbdkit_error ("engine=io_uring: %s: allow io_uring (e.g. in the "
-                  "container's seccomp profile), or use engine=auto to fall "
-                  "back to pread/pwrite", why);
+    log_error ("engine=io_uring: %s: allow io_uring (e.g. in the "
+               "container's seccomp profile), or use engine=auto to fall "
+               "back to pread/pwrite", why);
     return -1;
   }
-  nbdkit_error ("warning: io_uring is unavailable: %s.  FALLING BACK to "
-                "the pread/pwrite engine: it still does O_DIRECT, but each "
-                "request blocks a thread.  Allow io_uring to fix this, or "
-                "set engine=pread to say this is intended", why);
+  log_warning ("io_uring is unavailable: %s.  FALLING BACK to the "
+               "pread/pwrite engine: it still does O_DIRECT, but each "
+               "request blocks a thread.  Allow io_uring to fix this, or set "
+               "engine=pread to say this is intended", why);
   target.engine = &engine_pread;
   return 0;
 }
@@ -475,7 +476,7 @@ report_stats (void)
   stats_format_line (line, sizeof line);
   log_info ("stats: %s", line);
   if (cfg.stats_file != NULL && stats_write_file (cfg.stats_file) == -1)
-    nbdkit_error ("stats-file: %s: %m", cfg.stats_file);
+    log_error ("stats-file: %s: %m", cfg.stats_file);
 }
 
 /* The monitor thread: re-verify every recheck= seconds and on SIGHUP
@@ -492,11 +493,11 @@ start_monitor (void)
 
   if (r < 0) {
     errno = -r;
-    nbdkit_error ("starting the monitor thread: %m");
+    log_error ("starting the monitor thread: %m");
     return -1;
   }
   if (monitor_catch_signals () == -1) {
-    nbdkit_error ("sigaction SIGHUP/SIGUSR1: %m");
+    log_error ("sigaction SIGHUP/SIGUSR1: %m");
     return -1;
   }
   return 0;
@@ -526,7 +527,7 @@ swapfile_after_fork (void)
   target.bounce_size = BOUNCE_SIZE;
   target.zero_size = ZERO_SIZE;
   if (posix_memalign (&zero, wp.buf_align, ZERO_SIZE) != 0) {
-    nbdkit_error ("posix_memalign: %m");
+    log_error ("posix_memalign: %m");
     return -1;
   }
   memset (zero, 0, ZERO_SIZE);
@@ -534,7 +535,7 @@ swapfile_after_fork (void)
   if (r < 0) {
     free (zero);
     errno = -r;
-    nbdkit_error ("pthread_rwlock_init: %m");
+    log_error ("pthread_rwlock_init: %m");
     return -1;
   }
   target.zero_buf = zero;
@@ -542,13 +543,13 @@ swapfile_after_fork (void)
   if (r < 0) {
     errno = -r;
     if (r == -ENOMEM && target.engine == &engine_uring)
-      nbdkit_error ("io_uring: preparing %u workers: %m: without "
-                    "CAP_IPC_LOCK, rings count against RLIMIT_MEMLOCK; "
-                    "raise it (ulimit -l, LimitMEMLOCK=), or lower workers= "
-                    "or queue-depth=, or use engine=pread", cfg.workers);
+      log_error ("io_uring: preparing %u workers: %m: without "
+                 "CAP_IPC_LOCK, rings count against RLIMIT_MEMLOCK; "
+                 "raise it (ulimit -l, LimitMEMLOCK=), or lower workers= "
+                 "or queue-depth=, or use engine=pread", cfg.workers);
     else
-      nbdkit_error ("%s: preparing %u workers: %m", target.engine->name,
-                    cfg.workers);
+      log_error ("%s: preparing %u workers: %m", target.engine->name,
+                 cfg.workers);
     return -1;
   }
   if (start_monitor () < 0)
@@ -572,9 +573,9 @@ swapfile_preconnect (int readonly)
   if (acl_allows (&cfg.allow, (struct sockaddr *) &ss))
     return 0;
   acl_peer_name ((struct sockaddr *) &ss, name, sizeof name);
-  nbdkit_error ("client %s is not in allow=: connection refused (swap "
-                "pages are process memory; add its network to allow= to "
-                "let it in)", name);
+  log_error ("client %s is not in allow=: connection refused (swap "
+             "pages are process memory; add its network to allow= to "
+             "let it in)", name);
   return -1;
 }
 
@@ -662,10 +663,10 @@ get_worker (const char *op)
   struct worker *w = worker_get ();
 
   if (w == NULL)
-    nbdkit_error ("%s: no I/O worker for this thread: %m: the server "
-                  "could not make one while serving; give it the memory "
-                  "(RLIMIT_MEMLOCK for rings) or raise workers= so that all "
-                  "are made at start", op);
+    log_error ("%s: no I/O worker for this thread: %m: the server "
+               "could not make one while serving; give it the memory "
+               "(RLIMIT_MEMLOCK for rings) or raise workers= so that all "
+               "are made at start", op);
   return w;
 }
 
@@ -676,8 +677,8 @@ report (const char *op, int r, uint32_t count, uint64_t offset)
 {
   STATS_ADD (errors, 1);
   errno = -r;
-  nbdkit_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %m",
-                op, cfg.file, offset, count);
+  log_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %m",
+             op, cfg.file, offset, count);
   return -1;
 }
 

@@ -12,7 +12,8 @@ make_fs xfs 320 -q -f -m reflink=1
 good "$MNT/swap" 16M
 serve "$MNT/swap" recheck=1 ||
   fail "the native server refused a good file: $(cat "$SERVER_LOG")"
-grep -q "native: recheck=1 " "$SERVER_LOG" ||
+# The socket is bound before the server verifies and starts: wait for it.
+wait_log "native: recheck=1 " 20 ||
   fail "recheck=1 did not reach the server: $(cat "$SERVER_LOG")"
 nbd_io "write -P 0x55 0 64k" | grep -q "wrote 65536/65536" ||
   fail "write before the change failed"

@@ -9,8 +9,10 @@
 # CAP_SYS_RESOURCE the oom_score_adj warning comes after nbdkit's fork,
 # so it reaches syslog; a 0644 backing file gives one before it.
 source "$(dirname "$0")/functions.sh"
+[ "$(id -u)" -eq 0 ] || skip "needs root (setpriv --bounding-set, unshare --mount)"
 requires unshare util-linux
 requires setpriv util-linux
+requires python3 python3
 
 backing loud.img 16M
 chmod 0644 "$WORK/loud.img"
@@ -37,19 +39,22 @@ ok "foreground: warnings and counters on stderr, not as errors"
 
 # Foreground under systemd: stderr is the journal (JOURNAL_STREAM names
 # it), and each line starts with its syslog level for journald to keep:
-# nbdswap's own lines and the plugin's.
+# nbdswap's own lines and the plugin's.  A stats-file= in a missing
+# directory makes an error at exit.
 : >"$WORK/journal.log"
 JOURNAL_STREAM=$(stat -c %d:%i "$WORK/journal.log") "${nocap[@]}" \
   "${SERVE[@]}" --foreground "$WORK/loud.img" --socket "$WORK/j.sock" \
-  >>"$WORK/journal.log" 2>&1 &
+  -- stats-file="$WORK/missing/loud.stats" >>"$WORK/journal.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 for _ in $(seq 100); do [ -S "$WORK/j.sock" ] && break; sleep 0.1; done
+io "nbd+unix:///?socket=$WORK/j.sock"   # the plugin has started
 stop "$pid"
 for want in "<4>nbdswap: warning: oom_score_adj -1000" \
             "<4>nbdkit: swapfile: warning: .*insecure permissions 0644" \
             "<6>nbdkit: swapfile: .*: fit to serve" \
-            "<6>nbdkit: swapfile: stats: reads=0 "; do
+            "<6>nbdkit: swapfile: stats: reads=1 " \
+            "<3>nbdkit: swapfile: error: stats-file: $WORK/missing/loud.stats: "; do
   grep -q "^$want" "$WORK/journal.log" ||
     fail "no line '$want' for the journal: $(cat "$WORK/journal.log")"
 done
@@ -91,7 +96,11 @@ sleep 1
 kill "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -KILL "$pid" 2>/dev/null
-sleep 0.5
+# The exit's counters are the second stats line: wait for the receiver.
+for _ in $(seq 50); do
+  [ "$(grep -c 'swapfile: stats: ' "$work/syslog")" -ge 2 ] && break
+  sleep 0.1
+done
 exit 0
 NS
 rc=0

@@ -21,7 +21,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 io "nbd+unix:///?socket=$sock"
-grep -q "io_uring_setup was denied (EPERM).*FALLING BACK to the pread/pwrite engine" \
+grep -q "^nbdkit: swapfile: warning: io_uring is unavailable: io_uring_setup was denied (EPERM).*FALLING BACK to the pread/pwrite engine" \
   "$WORK/side.log" || fail "no fallback warning: $(cat "$WORK/side.log")"
 stop "$pid"
 finish
