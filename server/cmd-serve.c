@@ -62,6 +62,7 @@ struct serve_opts {
   bool dry_run;
   bool native;                  /* --native: our own server, no nbdkit */
   struct native_params params;  /* --native: from the parameters after -- */
+  bool uring_required;          /* --native: engine=io_uring after -- */
   long poll_us;                 /* --poll-us, -1 unless given */
   bool activated;               /* systemd passed the listening socket */
   bool direct;                  /* false when the extras say direct=false */
@@ -935,6 +936,7 @@ native_params (struct serve_opts *o)
     r = usage_error ("serve", "--native: direct=false: the native server "
                      "does only O_DIRECT: serve without --native to serve "
                      "through the page cache");
+  o->uring_required = c.engine == ENGINE_IO_URING;
   o->params = (struct native_params) {
     .recheck = c.recheck, .retry_timeout = c.retry_timeout,
     .retry_eio = c.retry_eio, .mlock = c.mlock,
@@ -1067,16 +1069,27 @@ serve_native (struct serve_opts *o)
  * container's seccomp profile, the kernel.io_uring_disabled sysctl, a
  * kernel without it): say so loudly and return true, and serve goes on
  * with nbdkit and the plugin, which falls back to pread/pwrite there.
- * Swap that is served slower beats swap that is not served.  A memory
- * limit is not such a case: the native server names it at start. */
+ * Swap that is served slower beats swap that is not served, unless
+ * engine=io_uring says otherwise: then an error, and true with *status
+ * set.  A memory limit is not such a case: the native server names it
+ * at start. */
 static bool
-native_denied (const struct serve_opts *o)
+native_denied (const struct serve_opts *o, int *status)
 {
   char why[256];
   int r = engine_uring_probe (why, sizeof why);
 
+  *status = 0;
   if (r != -EPERM && r != -ENOSYS)
     return false;
+  if (o->uring_required) {
+    log_error ("--native needs io_uring, and %s; engine=io_uring forbids "
+               "falling back to the pread/pwrite engine: allow io_uring "
+               "(the container's seccomp profile, sysctl "
+               "kernel.io_uring_disabled), or drop engine=io_uring", why);
+    *status = EXIT_SYSTEM;
+    return true;
+  }
   log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
                "with the swapfile plugin and its pread/pwrite engine (more "
                "CPU per request%s); to serve with --native, allow io_uring "
@@ -1104,8 +1117,10 @@ cmd_serve (int argc, char **argv)
                         "--native, or drop --poll-us");
   if (o.native && (r = check_native (&o)) != 0)
     return r;
-  if (o.native && !native_denied (&o))
+  if (o.native && !native_denied (&o, &r))
     return serve_native (&o);
+  if (r != 0)
+    return r;
   if ((r = prepare (&o)) != 0)
     return r;
   if ((r = build_args (&o, &args)) < 0) {

@@ -687,17 +687,25 @@ test_uring_denied (void)
     nbd_shutdown (h, 0);
     nbd_close (h);
   }
-  if (st != -1)
-    return;                     /* it exited: reaped above */
-  /* Under the sanitizers nbdkit can hang in p11-kit's exit handler
-   * after the plugin is gone (see integration/harness.c): there a
-   * server still running after 5 s is killed, not failed. */
-  bool preloaded = getenv ("NBDSWAP_SERVER_PRELOAD") &&
-    *getenv ("NBDSWAP_SERVER_PRELOAD");
-  kill (pid, SIGTERM);
-  st = wait_exit (pid, preloaded ? 5000 : 20000);
-  CHECK (st == 0 || (preloaded && st == -1), "io_uring denied: the "
-         "fallback server's exit status %d (-1: it did not stop)", st);
+  if (st == -1) {
+    /* Under the sanitizers nbdkit can hang in p11-kit's exit handler
+     * after the plugin is gone (see integration/harness.c): there a
+     * server still running after 5 s is killed, not failed. */
+    bool preloaded = getenv ("NBDSWAP_SERVER_PRELOAD") &&
+      *getenv ("NBDSWAP_SERVER_PRELOAD");
+    kill (pid, SIGTERM);
+    st = wait_exit (pid, preloaded ? 5000 : 20000);
+    CHECK (st == 0 || (preloaded && st == -1), "io_uring denied: the "
+           "fallback server's exit status %d (-1: it did not stop)", st);
+  }
+
+  /* engine=io_uring after "--": no fallback, a system error. */
+  const char *strict[] = { "--socket", sock2, "--", "engine=io_uring", NULL };
+  pid = spawn_server (SECCOMP_WRAPPER, strict);
+  st = wait_exit (pid, 20000);
+  CHECK (st == 3 && log_has ("engine=io_uring forbids falling back"),
+         "io_uring denied, engine=io_uring: exit status %d (want 3) or no "
+         "message", st);
 }
 
 /* A free TCP port on 127.0.0.1. */
