@@ -59,6 +59,7 @@ enum verify_code {
   VERIFY_NFS_SOFT,              /* 12 "nfs-soft" */
   VERIFY_NFS_UNALLOCATED,       /* 12 "nfs-unallocated" */
   VERIFY_NO_EXTENT_MAP,         /* "no-extent-map": FIEMAP unsupported */
+  VERIFY_NO_LAZYTIME,           /* 13 "no-lazytime" (a warning) */
 };
 
 enum verify_severity {

@@ -35,6 +35,7 @@ static const char *const code_names[] = {
   [VERIFY_NFS_SOFT] = "nfs-soft",
   [VERIFY_NFS_UNALLOCATED] = "nfs-unallocated",
   [VERIFY_NO_EXTENT_MAP] = "no-extent-map",
+  [VERIFY_NO_LAZYTIME] = "no-lazytime",
 };
 
 /* The stable name of code, "unknown" for a value out of range. */
@@ -161,6 +162,10 @@ verify_expand_fix (const struct verify_result *res, const char *fix)
     if (word_at (fix, p, "FILE") || word_at (fix, p, "DEVICE")) {
       write_shell_word (fp, res->path);
       p += *p == 'F' ? 4 : 6;
+    }
+    else if (word_at (fix, p, "MOUNTPOINT") && res->mount_point) {
+      write_shell_word (fp, res->mount_point);
+      p += 10;
     }
     else if (word_at (fix, p, "SIZE") && res->size > 0) {
       write_size (fp, res);

@@ -383,6 +383,39 @@ check_lock (int fd, struct verify_result *res)
                              pid, fl.l_type == F_WRLCK ? "write" : "read");
 }
 
+/* Check 13: a write through the filesystem updates the file's mtime and
+ * ctime (at most once per clock tick).  Without lazytime that is a
+ * metadata transaction in the middle of the server's write (ext4's
+ * journal, an xfs or btrfs transaction).  When the same kernel swaps
+ * through the server (local swap, a sidecar), a task that holds the
+ * journal and waits in reclaim for swap-out waits on the server, which
+ * waits on the journal: the VM's pressure test hung so, the server in
+ * wait_transaction_locked.  With lazytime the times stay in memory.
+ * ext4, xfs and btrfs; not NFS (the times are the server's) nor tmpfs
+ * (no transaction). */
+static int
+check_timestamps (const struct stat *st, struct verify_result *res)
+{
+  bool journaled = res->fs_magic == EXT4_SUPER_MAGIC ||
+    res->fs_magic == XFS_SUPER_MAGIC || res->fs_magic == BTRFS_SUPER_MAGIC;
+
+  if (!S_ISREG (st->st_mode) || !journaled || res->mount_options == NULL ||
+      mount_has_option (res->mount_options, "lazytime"))
+    return 0;
+  return verify_add_problem (res, VERIFY_NO_LAZYTIME, VERIFY_WARNING,
+                             0, res->size,
+                             "mount -o remount,lazytime MOUNTPOINT (and "
+                             "add lazytime to its /etc/fstab entry)",
+                             "%s: %s is mounted without lazytime: every "
+                             "write the server makes also updates the "
+                             "file's times in a filesystem transaction, "
+                             "which can wait for memory; where this machine "
+                             "swaps through the server itself (local swap, "
+                             "a sidecar) that can deadlock", res->path,
+                             res->mount_point ? res->mount_point : "its "
+                             "filesystem");
+}
+
 /* Everything after the type check, in the order. */
 static int
 run_checks (int fd, const struct stat *st, const struct verify_options *opts,
@@ -404,6 +437,8 @@ run_checks (int fd, const struct stat *st, const struct verify_options *opts,
     r = check_lock (fd, res);
   if (r == 0)
     r = check_permissions (st, res);
+  if (r == 0)
+    r = check_timestamps (st, res);
   return r;
 }
 

@@ -116,10 +116,17 @@ done
 io "nbd+unix:///?socket=$WORK/fg.sock"
 grep -q "native: recheck=1 retry-timeout=7 retry-eio=false mlock=false" \
   "$WORK/fg.log" || fail "the parameters after -- did not apply: $(cat "$WORK/fg.log")"
-sleep 2.5
-stop "$LAST_PID"
-n=$(sed -n 's/.*stats: .* rechecks=\([0-9]*\) .*/\1/p' "$WORK/fg.log")
+# Counters on SIGUSR1 until two re-verifications show (at most 15 s).
+n=0
+for _ in $(seq 30); do
+  kill -USR1 "$LAST_PID"
+  sleep 0.5
+  n=$(sed -n 's/.*"rechecks": *\([0-9]*\).*/\1/p' "$NBDSWAP_RUNTIME_DIR/nat.stats" \
+        2>/dev/null)
+  [ "${n:-0}" -ge 2 ] && break
+done
 [ "${n:-0}" -ge 2 ] ||
-  fail "recheck=1: ${n:-no} re-verifications in 2.5 s: $(grep stats: "$WORK/fg.log")"
+  fail "recheck=1: ${n:-no} re-verifications in 15 s: $(cat "$NBDSWAP_RUNTIME_DIR/nat.stats")"
+stop "$LAST_PID"
 
 finish
