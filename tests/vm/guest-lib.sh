@@ -59,7 +59,10 @@ fs_make ()
     btrfs) mkfs.btrfs -f -q "$VM_DISK" ;;
     *) log "unknown filesystem $fs"; return 1 ;;
   esac || return 1
-  mkdir -p "$SCRATCH" && mount "$VM_DISK" "$SCRATCH"
+  # lazytime: without it every write of the server also journals the
+  # file's times, and with the guest swapping through its own server
+  # that can deadlock (docs/verify.md, no-lazytime).
+  mkdir -p "$SCRATCH" && mount -o lazytime "$VM_DISK" "$SCRATCH"
 }
 
 # Create a backing file $1 of $2 MiB with `nbdswap create` (on btrfs it
@@ -89,7 +92,7 @@ local_file_create ()
 # Start the server on backing file $1 in the foreground (as a child of this
 # shell) with its socket at $2, its output in $3 and plugin parameters
 # $4...; set SERVER_PID.  The plugin under nbdkit, or with
-# SERVER_KIND=native `nbdswap serve --native` (no plugin parameters).
+# SERVER_KIND=native `nbdswap serve --native -- $4...`.
 # Wait until the socket exists; return 1 if the server exits first.
 server_start ()
 {
@@ -97,9 +100,10 @@ server_start ()
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
   if [ "${SERVER_KIND:-plugin}" = native ]; then
-    # nbdswap's own event-loop server, kept in the foreground.
+    # nbdswap's own event-loop server, kept in the foreground; the
+    # plugin parameters after "--" as serve takes them for it.
     "$NBDSWAP_CMD" serve "$file" --native --foreground --socket "$sock" \
-      > "$logf" 2>&1 &
+      -- "${@:4}" > "$logf" 2>&1 &
   else
     nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
       > "$logf" 2>&1 &
@@ -254,12 +258,54 @@ dio_wait_probe ()
 {
   mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
   if [ ! -d "$TRACEFS/events/kprobes/dio_wait" ]; then
-    echo 0 > /proc/sys/debug/kprobes-optimization 2> /dev/null
+    echo 0 2> /dev/null > /proc/sys/debug/kprobes-optimization
     echo 'p:dio_wait inode_dio_wait' >> "$TRACEFS/kprobe_events" || return 1
-    echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable" || return 1
   fi
+  # Enabling an enabled event changes nothing (no code is rewritten).
+  echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable" || return 1
+  server_dirty_probe
+  SRV_DIRTY_OK=$?
   echo > "$TRACEFS/trace"
   DIO_WAIT_BASE=$(dio_wait_hits) && [ -n "$DIO_WAIT_BASE" ]
+}
+
+# With dio_wait_probe, a second probe: __mark_inode_dirty with
+# I_DIRTY_SYNC or I_DIRTY_DATASYNC (flags & 3) from the server's threads
+# or their io_uring workers, counted as lines of the trace (the filter
+# drops the rest).  On ext4 a write's mtime update is one unless the
+# filesystem is mounted lazytime: ext4_dirty_inode then starts a journal
+# handle in the middle of the server's write (docs/verify.md,
+# no-lazytime); with lazytime the times are I_DIRTY_TIME, and nothing is
+# journaled.  Armed once and never disarmed, as dio_wait.
+server_dirty_probe ()
+{
+  local ev=$TRACEFS/events/kprobes/srv_dirty
+  if [ ! -d "$ev" ]; then
+    echo 'p:srv_dirty __mark_inode_dirty flags=%si:u32' \
+      >> "$TRACEFS/kprobe_events" || return 1
+    echo '(flags & 3) && (comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*")' \
+      > "$ev/filter" || return 1
+  fi
+  echo 1 > "$ev/enable"
+}
+
+# Check $1: the server dirtied no inode in a way that needs a journal
+# transaction since dio_wait_probe (ext4 only: xfs and btrfs log their
+# timestamp updates without __mark_inode_dirty).
+server_dirty_check ()
+{
+  local n first
+  if [ "${SRV_DIRTY_OK:-1}" != 0 ]; then
+    fail "$1" "the __mark_inode_dirty kprobe could not be set up"
+    return
+  fi
+  n=$(grep -c ' srv_dirty:' "$TRACEFS/trace")
+  first=$(grep -m 1 ' srv_dirty:' "$TRACEFS/trace" | sed 's/^ *//')
+  if [ "$n" = 0 ]; then
+    pass "$1" "the server's writes journaled no inode update (__mark_inode_dirty kprobe)"
+  else
+    fail "$1" "$n inode updates needing the journal from the server's threads (mounted without lazytime?); the first: $first"
+  fi
 }
 
 # Print the probe's hit counter.
@@ -331,6 +377,8 @@ nbd_swap_cycle ()
   workload_run nbd
   workload_checks nbd
   [ -z "$probe" ] || dio_wait_check nbd-no-dio-wait "$probe"
+  [ -z "$probe" ] || [ "$(stat -f -c %T "$backing")" != ext2/ext3 ] ||
+    server_dirty_check nbd-no-journal
   NBD_SECS=$WL_SECS
   if server_running; then
     pass server-alive

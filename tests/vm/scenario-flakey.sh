@@ -57,7 +57,7 @@ flakey_fs_make ()
   modprobe dm_mod 2> /dev/null
   flakey_table linear | dmsetup create "$FLAKEY_DM" || return 1
   mkfs.ext4 -F -q "$FLAKEY_DEV" || return 1
-  mkdir -p "$SCRATCH" && mount "$FLAKEY_DEV" "$SCRATCH"
+  mkdir -p "$SCRATCH" && mount -o lazytime "$FLAKEY_DEV" "$SCRATCH"
 }
 
 # Record the backing file $1's extents as "first last" device sectors
@@ -259,4 +259,12 @@ scenario_flakey ()
   umount "$SCRATCH"
   check_cmd fs-clean e2fsck -f -n "$FLAKEY_DEV"
   dmsetup remove "$FLAKEY_DM"
+}
+
+# 8 again with the native server (nbdswap serve --native -- retry-timeout=):
+# the same windows, retried by its connection threads.
+scenario_native-flakey ()
+{
+  SERVER_KIND=native
+  scenario_flakey
 }
