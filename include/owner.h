@@ -25,4 +25,10 @@ extern int owner_lock (int fd, bool exclusive, pid_t *holder);
  * 0 if none is listed. */
 extern pid_t owner_find_holder (int fd);
 
+/* open (path, flags) for serving: with O_NOATIME where the file's owner
+ * (or CAP_FOWNER) allows it, so that reads never update the access time
+ * (a metadata update in the middle of a swap-in, see docs/verify.md,
+ * no-lazytime); where it is not allowed (EPERM), without it. */
+extern int owner_open (const char *path, int flags);
+
 #endif /* NBDSWAP_OWNER_H */

@@ -260,12 +260,12 @@ open_backing_file (void)
 {
   int flags = O_CLOEXEC | (cfg.direct ? O_DIRECT : 0);
 
-  fd = open (cfg.file, O_RDWR | flags);
+  fd = owner_open (cfg.file, O_RDWR | flags);
   writable = fd >= 0;
   if (fd == -1 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
     int rw_errno = errno;
 
-    fd = open (cfg.file, O_RDONLY | flags);
+    fd = owner_open (cfg.file, O_RDONLY | flags);
     if (fd >= 0)
       log_warning ("%s: opened read-only (%s for read-write): clients "
                    "cannot write, so it cannot be used as swap", cfg.file,

@@ -384,20 +384,23 @@ check_lock (int fd, struct verify_result *res)
 }
 
 /* Check 13: a write through the filesystem updates the file's mtime and
- * ctime (at most once per clock tick).  Without lazytime that is a
+ * ctime (at most once per clock tick; the servers open it O_NOATIME, so
+ * reads update nothing).  On ext4 and xfs without lazytime that is a
  * metadata transaction in the middle of the server's write (ext4's
- * journal, an xfs or btrfs transaction).  When the same kernel swaps
- * through the server (local swap, a sidecar), a task that holds the
- * journal and waits in reclaim for swap-out waits on the server, which
- * waits on the journal: the VM's pressure test hung so, the server in
- * wait_transaction_locked.  With lazytime the times stay in memory.
- * ext4, xfs and btrfs; not NFS (the times are the server's) nor tmpfs
- * (no transaction). */
+ * journal via ext4_dirty_inode, an xfs transaction).  When the same
+ * kernel swaps through the server (local swap, a sidecar), a task that
+ * holds the journal and waits in reclaim for swap-out waits on the
+ * server, which waits on the journal: the VM's pressure test hung so,
+ * the server in wait_transaction_locked.  With lazytime the times stay in
+ * memory.  Not btrfs: it journals the times whatever the mount options
+ * (btrfs_update_time), and joins a transaction at every NOCOW write's
+ * completion anyway (docs/verify.md); not NFS (the times are the
+ * server's) nor tmpfs (no transaction). */
 static int
 check_timestamps (const struct stat *st, struct verify_result *res)
 {
   bool journaled = res->fs_magic == EXT4_SUPER_MAGIC ||
-    res->fs_magic == XFS_SUPER_MAGIC || res->fs_magic == BTRFS_SUPER_MAGIC;
+    res->fs_magic == XFS_SUPER_MAGIC;
 
   if (!S_ISREG (st->st_mode) || !journaled || res->mount_options == NULL ||
       mount_has_option (res->mount_options, "lazytime"))

@@ -82,7 +82,7 @@ static struct verify_result verified;
 static int
 open_file (const char *file)
 {
-  int fd = open (file, O_RDWR | O_DIRECT | O_CLOEXEC);
+  int fd = owner_open (file, O_RDWR | O_DIRECT | O_CLOEXEC);
 
   if (fd >= 0)
     return fd;

@@ -100,6 +100,19 @@ expect_status ()
   fi
 }
 
+# noatime PID FILE: PID holds FILE open with O_NOATIME (and O_DIRECT):
+# its reads never update the access time.
+noatime ()
+{
+  local fd flags
+  for fd in /proc/"$1"/fd/*; do
+    [ "$(readlink "$fd")" = "$2" ] || continue
+    flags=$(awk '/^flags:/ { print $2 }' "/proc/$1/fdinfo/${fd##*/}")
+    (( (8#$flags & 8#1000000) && (8#$flags & 8#40000) )) && return 0
+  done
+  return 1
+}
+
 # backing NAME SIZE: a fit backing file made by nbdswap create.
 backing ()
 {

@@ -17,6 +17,8 @@ sock=$NBDSWAP_RUNTIME_DIR/host1.sock
 [ "$(cat "$NBDSWAP_RUNTIME_DIR/host1.pid")" = "$pid" ] ||
   fail "pidfile does not name PID $pid"
 ok "socket 0600 in a 0700 directory, pidfile"
+noatime "$pid" "$WORK/host1.img" ||
+  fail "nbdkit does not hold the file with O_NOATIME|O_DIRECT"
 
 # Threads get small stacks (locked address space stays small).
 grep -q "^Max stack size  *524288 " "/proc/$pid/limits" ||
