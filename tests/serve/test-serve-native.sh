@@ -35,6 +35,13 @@ done
 [ "$(stat -c %a "$sock" 2>/dev/null)" = 600 ] ||
   fail "no socket of mode 0600 at $sock"
 ok "in the background: PID $pid, its own session, stdio let go, in /"
+# --dry-run: the parameters that would apply (defaults, then given).
+expect_status 0 "^# nbdswap serve --native: $WORK/nat.img on $NBDSWAP_RUNTIME_DIR/nat.sock, recheck=300 retry-timeout=60 retry-eio=true mlock=true$" \
+  serve --native --dry-run "$WORK/nat.img"
+expect_status 0 "^# nbdswap serve --native: .*, recheck=0 retry-timeout=5 retry-eio=false mlock=true$" \
+  serve --native --dry-run "$WORK/nat.img" -- recheck=0 retry-timeout=5 retry-eio=no
+noatime "$pid" "$WORK/nat.img" ||
+  fail "the native server does not hold the file with O_NOATIME|O_DIRECT"
 io "nbd+unix:///?socket=$sock"
 expect_status 0 "^$pid +$WORK/nat.img +unix:$sock " status "$WORK/nat.img"
 

@@ -68,10 +68,6 @@ expect_status 1 "--native: retry-eio=maybe: not a boolean" \
 expect_status 1 "--native: bogus=1: unknown parameter: the native server takes recheck=, retry-timeout=, retry-eio= and mlock=" \
   serve --native "$WORK/good.img" -- bogus=1
 [ ! -e "$NBDSWAP_RUNTIME_DIR/good.sock" ] || fail "a refused command line got a socket"
-expect_status 0 "^# nbdswap serve --native: $WORK/good.img on $NBDSWAP_RUNTIME_DIR/good.sock, recheck=300 retry-timeout=60 retry-eio=true mlock=true$" \
-  serve --native --dry-run "$WORK/good.img"
-expect_status 0 "^# nbdswap serve --native: .*, recheck=0 retry-timeout=5 retry-eio=false mlock=true$" \
-  serve --native --dry-run "$WORK/good.img" -- recheck=0 retry-timeout=5 retry-eio=no
 
 # Files.
 expect_status 3 "$WORK/missing.img: no such file: create it with 'nbdswap create $WORK/missing.img SIZE'" \

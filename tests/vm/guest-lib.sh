@@ -256,6 +256,7 @@ TRACEFS=/sys/kernel/tracing
 # (soft lockups, then the scenario's time limit).
 dio_wait_probe ()
 {
+  SRV_DIRTY_OK=1
   mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
   if [ ! -d "$TRACEFS/events/kprobes/dio_wait" ]; then
     echo 0 2> /dev/null > /proc/sys/debug/kprobes-optimization
@@ -283,9 +284,10 @@ server_dirty_probe ()
   if [ ! -d "$ev" ]; then
     echo 'p:srv_dirty __mark_inode_dirty flags=%si:u32' \
       >> "$TRACEFS/kprobe_events" || return 1
-    echo '(flags & 3) && (comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*")' \
-      > "$ev/filter" || return 1
   fi
+  # Every time: a filter that failed once must not leave the event open.
+  echo '(flags & 3) && (comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*")' \
+    > "$ev/filter" || return 1
   echo 1 > "$ev/enable"
 }
 
