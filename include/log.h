@@ -33,6 +33,11 @@ extern void log_set_sink (log_sink_fn sink);
 extern void log_set_debug (int enabled);
 extern int log_debug_enabled (void);
 
+/* The level's tag in a line ("error: ", "warning: ", "" for
+ * information, "debug: ") and its syslog priority (LOG_ERR...). */
+extern const char *log_level_tag (enum log_level level);
+extern int log_syslog_priority (enum log_level level);
+
 /* True when stderr is systemd's journal stream (JOURNAL_STREAM names its
  * device and inode). */
 extern bool log_stderr_is_journal (void);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,8 +32,8 @@ log_stderr_is_journal (void)
     fstat (STDERR_FILENO, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino;
 }
 
-void
-log_stderr_line (enum log_level level, const char *who, const char *line)
+const char *
+log_level_tag (enum log_level level)
 {
   static const char *const tag[] = {
     [LOG_LEVEL_ERROR] = "error: ",
@@ -40,16 +41,27 @@ log_stderr_line (enum log_level level, const char *who, const char *line)
     [LOG_LEVEL_INFO] = "",
     [LOG_LEVEL_DEBUG] = "debug: ",
   };
-  static const int syslog_level[] = {
-    [LOG_LEVEL_ERROR] = 3, [LOG_LEVEL_WARNING] = 4,
-    [LOG_LEVEL_INFO] = 6, [LOG_LEVEL_DEBUG] = 7,
-  };
+  return tag[level];
+}
 
+int
+log_syslog_priority (enum log_level level)
+{
+  static const int prio[] = {
+    [LOG_LEVEL_ERROR] = LOG_ERR, [LOG_LEVEL_WARNING] = LOG_WARNING,
+    [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
+  };
+  return prio[level];
+}
+
+void
+log_stderr_line (enum log_level level, const char *who, const char *line)
+{
   if (log_stderr_is_journal ())
-    fprintf (stderr, "<%d>%s: %s%s\n", syslog_level[level], who, tag[level],
-             line);
+    fprintf (stderr, "<%d>%s: %s%s\n", log_syslog_priority (level), who,
+             log_level_tag (level), line);
   else
-    fprintf (stderr, "%s: %s%s\n", who, tag[level], line);
+    fprintf (stderr, "%s: %s%s\n", who, log_level_tag (level), line);
 }
 
 /* The default sink: one line on stderr. */

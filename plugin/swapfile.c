@@ -128,10 +128,8 @@ nbdkit_sink (enum log_level level, const char *line)
   }
   switch (dest) {
   case LOG_DEST_SYSLOG:
-    if (level == LOG_LEVEL_WARNING)
-      syslog (LOG_DAEMON | LOG_WARNING, "swapfile: warning: %s", line);
-    else
-      syslog (LOG_DAEMON | LOG_INFO, "swapfile: %s", line);
+    syslog (LOG_DAEMON | log_syslog_priority (level), "swapfile: %s%s",
+            log_level_tag (level), line);
     break;
   case LOG_DEST_NULL:
     break;

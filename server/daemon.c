@@ -17,12 +17,8 @@
 static void
 syslog_sink (enum log_level level, const char *line)
 {
-  static const int prio[] = {
-    [LOG_LEVEL_ERROR] = LOG_ERR, [LOG_LEVEL_WARNING] = LOG_WARNING,
-    [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
-  };
   if (level != LOG_LEVEL_DEBUG || log_debug_enabled ())
-    syslog (prio[level], "%s", line);
+    syslog (log_syslog_priority (level), "%s", line);
 }
 
 pid_t
