@@ -105,7 +105,6 @@ extern uint64_t native_large_uses (void);
  * complete. */
 extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
 
-/* The serving command: options from 'nbdswap serve --native'. */
 /* The plugin's parameters that the native server takes too: after "--"
  * on serve's command line, parsed by the plugin's own parser. */
 struct native_params {
@@ -115,6 +114,12 @@ struct native_params {
   bool mlock;                   /* mlock= */
 };
 
+/* "recheck=N retry-timeout=N retry-eio=B mlock=B" into buf, as the start
+ * log and serve --native --dry-run show them. */
+extern void native_params_format (const struct native_params *p, char *buf,
+                                  size_t len);
+
+/* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {
   const char *file;
   const char *export_name;      /* "" unless --export */

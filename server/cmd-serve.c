@@ -1035,12 +1035,12 @@ serve_native (struct serve_opts *o)
       return EXIT_USAGE;
     }
   if (o->dry_run) {
-    printf ("# nbdswap serve --native: %s on %s, recheck=%u "
-            "retry-timeout=%u retry-eio=%s mlock=%s\n", o->file,
+    char params[128];
+
+    native_params_format (&no.params, params, sizeof params);
+    printf ("# nbdswap serve --native: %s on %s, %s\n", o->file,
             o->activated ? "the socket systemd passed" :
-            o->socket ? o->socket : "TCP", no.params.recheck,
-            no.params.retry_timeout, no.params.retry_eio ? "true" : "false",
-            no.params.mlock ? "true" : "false");
+            o->socket ? o->socket : "TCP", params);
     return EXIT_FIT;
   }
   if (o->activated)

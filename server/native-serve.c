@@ -43,10 +43,10 @@
 #include "log.h"
 #include "monitor.h"
 #include "native.h"
-#include "retry.h"
 #include "native-proto.h"
 #include "nbdswap.h"
 #include "owner.h"
+#include "retry.h"
 #include "stats.h"
 #include "verify.h"
 
@@ -527,12 +527,20 @@ write_pidfile (const char *path)
     log_warning ("pidfile %s: %m", path);
 }
 
+void
+native_params_format (const struct native_params *p, char *buf, size_t len)
+{
+  snprintf (buf, len, "recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
+            p->recheck, p->retry_timeout, p->retry_eio ? "true" : "false",
+            p->mlock ? "true" : "false");
+}
+
 int
 native_serve (struct native_opts *o)
 {
   struct dio_align d;
   struct monitor_params mp = { 0 };
-  char why[512];
+  char why[512], params[128];
   int fd, r, status = 0;
 
   harden_malloc ();
@@ -581,10 +589,8 @@ native_serve (struct native_opts *o)
   log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
-  log_info ("native: recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
-            o->params.recheck, o->params.retry_timeout,
-            o->params.retry_eio ? "true" : "false",
-            o->params.mlock ? "true" : "false");
+  native_params_format (&o->params, params, sizeof params);
+  log_info ("native: %s", params);
   write_pidfile (o->pidfile);
   if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))
       < 0) {
