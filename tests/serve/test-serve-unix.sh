@@ -98,16 +98,14 @@ expect_status 0 "^Served: none" status "$WORK/host1.img"
 
 # A relative --socket is named whole: by serve, and by status run from
 # elsewhere (the server left the directory it was given in).
-(cd "$WORK" && nbdswap serve host1.img --socket rel.sock) >"$WORK/rel.out" 2>&1 ||
-  fail "serve with a relative --socket: $(cat "$WORK/rel.out")"
-pid=$(sed -n 's/.*(PID \([0-9]*\)).*/\1/p' "$WORK/rel.out")
-[ -n "$pid" ] && PIDS+=("$pid")
-grep -q "on $WORK/rel.sock (PID" "$WORK/rel.out" ||
-  fail "serve did not name the whole socket path: $(cat "$WORK/rel.out")"
+cd "$WORK"
+serve_bg host1.img --socket rel.sock
+pid=$LAST_PID
+grep -q "on $WORK/rel.sock (PID" "$WORK/serve.out" ||
+  fail "serve did not name the whole socket path: $(cat "$WORK/serve.out")"
 cd /
 expect_status 0 "^$pid +$WORK/host1.img +unix:$WORK/rel.sock " \
   status "$WORK/host1.img"
-cd "$OLDPWD" || fail "cd $OLDPWD"
-[ -z "$pid" ] || stop "$pid"
+stop "$pid"
 
 finish
