@@ -257,59 +257,53 @@ TRACEFS=/sys/kernel/tracing
 dio_wait_probe ()
 {
   SRV_DIRTY_OK=1
-  mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
-  if [ ! -d "$TRACEFS/events/kprobes/dio_wait" ]; then
-    echo 0 2> /dev/null > /proc/sys/debug/kprobes-optimization
-    echo 'p:dio_wait inode_dio_wait' >> "$TRACEFS/kprobe_events" || return 1
-  fi
-  # Enabling an enabled event changes nothing (no code is rewritten).
-  echo 1 > "$TRACEFS/events/kprobes/dio_wait/enable" || return 1
-  server_dirty_probe
-  SRV_DIRTY_OK=$?
   SRV_XFS_OK=1
+  mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS" || return 1
+  [ -d "$TRACEFS/events/kprobes/dio_wait" ] ||
+    echo 0 2> /dev/null > /proc/sys/debug/kprobes-optimization
+  kprobe_arm dio_wait inode_dio_wait || return 1
+  kprobe_arm srv_dirty '__mark_inode_dirty flags=%si:u32' \
+    "(flags & 3) && ($SERVER_COMMS)"
+  SRV_DIRTY_OK=$?
   if grep -q '^xfs ' /proc/modules; then
-    server_xfs_probe
+    kprobe_arm srv_xfs xfs_trans_alloc "$SERVER_COMMS"
     SRV_XFS_OK=$?
   fi
   echo > "$TRACEFS/trace"
   DIO_WAIT_BASE=$(dio_wait_hits) && [ -n "$DIO_WAIT_BASE" ]
 }
 
-# With dio_wait_probe, a second probe: __mark_inode_dirty with
-# I_DIRTY_SYNC or I_DIRTY_DATASYNC (flags & 3) from the server's threads
-# or their io_uring workers, counted as lines of the trace (the filter
-# drops the rest).  On ext4 a write's mtime update is one unless the
-# filesystem is mounted lazytime: ext4_dirty_inode then starts a journal
-# handle in the middle of the server's write (docs/verify.md,
-# no-lazytime); with lazytime the times are I_DIRTY_TIME, and nothing is
-# journaled.  Armed once and never disarmed, as dio_wait.
-server_dirty_probe ()
+# The server's threads and their io_uring workers, for a trace filter.
+SERVER_COMMS='comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*"'
+
+# Define kprobe event $1 as "$2" (the probe point and its arguments) if
+# it is not yet, give it filter $3 (every time: a filter that failed once
+# must not leave the event open; none if $3 is empty) and enable it.
+# Enabling an enabled event changes nothing (no code is rewritten).
+kprobe_arm ()
 {
-  local ev=$TRACEFS/events/kprobes/srv_dirty
+  local ev=$TRACEFS/events/kprobes/$1
   if [ ! -d "$ev" ]; then
-    echo 'p:srv_dirty __mark_inode_dirty flags=%si:u32' \
-      >> "$TRACEFS/kprobe_events" || return 1
+    echo "p:$1 $2" >> "$TRACEFS/kprobe_events" || return 1
   fi
-  # Every time: a filter that failed once must not leave the event open.
-  echo '(flags & 3) && (comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*")' \
-    > "$ev/filter" || return 1
+  if [ -n "${3:-}" ]; then
+    echo "$3" > "$ev/filter" || return 1
+  fi
   echo 1 > "$ev/enable"
 }
 
-# The same for xfs, which logs the times of a write in a transaction of
-# its own (xfs_vn_update_time) unless mounted lazytime: xfs_trans_alloc
-# from the server's threads or their io_uring workers.  Armed by
-# dio_wait_probe once the xfs module is loaded.
-server_xfs_probe ()
-{
-  local ev=$TRACEFS/events/kprobes/srv_xfs
-  if [ ! -d "$ev" ]; then
-    echo 'p:srv_xfs xfs_trans_alloc' >> "$TRACEFS/kprobe_events" || return 1
-  fi
-  echo 'comm ~ "nbdkit*" || comm ~ "nbdswap*" || comm ~ "iou-wrk*"' \
-    > "$ev/filter" || return 1
-  echo 1 > "$ev/enable"
-}
+# Besides dio_wait, dio_wait_probe arms the probes of server_dirty_check,
+# counted as lines of the trace (their filters drop the rest):
+# - srv_dirty: __mark_inode_dirty with I_DIRTY_SYNC or I_DIRTY_DATASYNC
+#   (flags & 3) from the server's threads or their io_uring workers.  On
+#   ext4 a write's mtime update is one unless the filesystem is mounted
+#   lazytime: ext4_dirty_inode then starts a journal handle in the middle
+#   of the server's write (docs/verify.md, no-lazytime); with lazytime
+#   the times are I_DIRTY_TIME, and nothing is journaled.
+# - srv_xfs (once the xfs module is loaded): xfs_trans_alloc from the same
+#   threads; xfs logs the times of a write in a transaction of its own
+#   (xfs_vn_update_time) unless mounted lazytime.
+# All armed once and never disarmed, as dio_wait.
 
 # Check $1 for filesystem $2 (ext4 or xfs; btrfs journals the times
 # whatever the mount options, see docs/verify.md): the server's writes
