@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../server/nbd-handshake.h"
+#include "client-handshake.h"
 
 #define REQ_MAGIC 0x25609513u
 #define SIMPLE_REPLY_MAGIC 0x67446698u

@@ -5,7 +5,7 @@ source "${srcdir:-.}/fs/functions.sh"
 
 # mke2fs picks 1 KiB blocks for a filesystem this small: extents are
 # then not 4 KiB-aligned on disk, which nbdswap accepts (see
-# plugin/verify-extents.c, problem_flags).
+# lib/verify-extents.c, problem_flags).
 make_fs ext4 256 -q
 common_cases
 

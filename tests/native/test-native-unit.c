@@ -2,9 +2,9 @@
  * itself (its static functions included): what no client can provoke
  * on demand, such as a send the kernel answers with EAGAIN.
  */
-#include "../../server/native-conn.c"
-#include "../../server/native-request.c"
-#include "../../server/native-lock.c"
+#include "../../server/native/native-conn.c"
+#include "../../server/native/native-request.c"
+#include "../../server/native/native-lock.c"
 
 #include <stdio.h>
 

@@ -14,7 +14,7 @@
 
 #include "attach.h"
 #include "log.h"
-#include "nbd-handshake.h"
+#include "client-handshake.h"
 #include "nbd-netlink.h"
 #include "nbdswap.h"
 #include "supervisor.h"

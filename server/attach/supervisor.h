@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nbd-handshake.h"
+#include "client-handshake.h"
 
 struct nl_sock;
 

@@ -9,7 +9,7 @@
 #include <libnbd.h>
 #include <linux/nbd.h>
 
-#include "nbd-handshake.h"
+#include "client-handshake.h"
 
 /* Not in every <linux/nbd.h>; values from the NBD protocol. */
 #ifndef NBD_FLAG_ROTATIONAL
