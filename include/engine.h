@@ -1,16 +1,17 @@
-/* nbdswap: the I/O engines and the workers that own their resources.
+/* nbdswap: the I/O engines and the workers that own their resources:
+ * how the plugin's serving threads drive the request engine (request.h).
  *
  * A worker is what one serving thread needs to do I/O without allocating:
- * an io_uring ring (for the io_uring engine) and an aligned bounce buffer.
- * Workers are made before serving (worker_pool_init, in .after_fork) and
- * handed out one per nbdkit thread on its first request; a thread keeps
- * its worker until it exits, when the worker goes back to the pool.  So
- * the I/O path takes no lock to find its ring, and no two threads ever
- * share a ring (no submission lock either).
+ * an io_uring ring (for the io_uring engine), an aligned bounce buffer
+ * and a scratch block.  Workers are made before serving (worker_pool_init,
+ * in .after_fork) and handed out one per nbdkit thread on its first
+ * request; a thread keeps its worker until it exits, when the worker goes
+ * back to the pool.  So the I/O path takes no lock to find its ring, and
+ * no two threads ever share a ring (no submission lock either).
  *
- * An engine runs a batch of operations (at most queue-depth) to full
- * completion: short transfers are resumed, transient errors retried
- * (retry.h); it returns 0 or the first error as -errno.
+ * An engine performs one file operation of a request and returns what
+ * the system call returned; short transfers, retries and faults are the
+ * request engine's.
  */
 #ifndef NBDSWAP_ENGINE_H
 #define NBDSWAP_ENGINE_H
@@ -21,21 +22,13 @@
 
 #include <liburing.h>
 
-struct engine_op {
-  void *buf;
-  uint64_t off;
-  uint32_t len;
-  uint32_t done;                /* bytes transferred so far */
-  bool write;
-  int res;                      /* 0, or -errno once failed */
-  int injected;                 /* test builds: errno injected (fault.h) */
-  bool pending;                 /* io_uring: submitted, not yet finished */
-};
+#include "request.h"
 
 struct worker_params {
   int fd;                       /* the backing file */
-  unsigned queue_depth;         /* ring entries = largest batch */
+  unsigned queue_depth;         /* ring entries */
   uint32_t bounce_size;         /* bytes, a multiple of buf_align */
+  uint32_t scratch_size;        /* bytes, a multiple of buf_align */
   uint32_t buf_align;           /* bounce buffer alignment */
 };
 
@@ -45,8 +38,9 @@ struct worker {
   struct io_uring ring;
   bool has_ring;
   bool fixed_file;              /* fd registered as fixed file 0 */
-  unsigned char *bounce;
+  unsigned char *bounce;        /* bounce_size bytes, then the scratch */
   uint32_t bounce_size;
+  unsigned char *scratch;
   struct worker *next;          /* pool free list */
   struct worker *all_next;      /* list of every worker, for unload */
 };
@@ -55,8 +49,8 @@ struct engine {
   const char *name;
   int (*worker_init) (struct worker *w);
   void (*worker_fini) (struct worker *w);
-  int (*run) (struct worker *w, struct engine_op *ops, unsigned n, bool fua);
-  int (*sync) (struct worker *w);
+  /* Perform io: bytes moved (0 for a sync), or -errno. */
+  int (*io) (struct worker *w, const struct req_io *io);
 };
 
 extern const struct engine engine_uring;
@@ -74,6 +68,12 @@ extern void worker_pool_fini (void);
 /* The calling thread's worker (made on the spot, with a warning, only if
  * more threads serve than were prepared).  NULL with errno on failure. */
 extern struct worker *worker_get (void);
+
+/* Run request r to its end with the calling thread's worker w: every
+ * file operation through the pool's engine, lock waits asleep.  Returns
+ * r->err. */
+extern int worker_run (struct req_target *t, struct worker *w,
+                       struct req *r);
 
 /* How many workers exist (prepared + made later). */
 extern unsigned worker_count (void);

@@ -1,20 +1,25 @@
 /* nbdswap: fault injection, compiled into test builds only.
  *
- * The check-only plugin nbdkit-swapfile-faulty-plugin.so is built from
- * the same sources with NBDSWAP_FAULT_INJECTION defined.  There, the
- * environment variable
+ * The check-only builds (lib/libnbdswap-faulty.la and what links it) are
+ * made from the same sources with NBDSWAP_FAULT_INJECTION defined.
+ * There, the environment variable
  *
  *   NBDSWAP_FAULT=OP:ERRNO:after=N:for=MS     e.g. write:EAGAIN:after=20:for=1500
  *
  * makes every OP (read, write or any) issued during a window fail with
  * ERRNO instead of reaching the file: the window opens at the (N+1)-th
- * such operation and stays open for MS milliseconds.  ERRNO may also be
+ * such operation and stays open for MS milliseconds.  With count=K
+ * instead of for=MS exactly the (N+1)-th to the (N+K)-th fail, so that a
+ * test can count the retries.  ERRNO may also be
  * SHORT: the operation is issued for only half of what is left (in whole
  * 4 KiB blocks, when at least 8 KiB is left), a short transfer that the
  * engine must resume.  The operation is
  * not performed at all, exactly as when the system call fails, so what
- * follows (retry, backoff, EIO, the log) is the real code path.  In the
- * shipped plugin fault_check is a constant 0 and compiles away.
+ * follows (retry, backoff, EIO, the log) is the real code path.  The
+ * request engine (request.c) asks before each file operation, so both
+ * front ends are tested through it: the faulty plugin and the faulty
+ * nbdswap (nbdswap-faulty, for serve --native).  In shipped builds
+ * fault_check is a constant 0 and compiles away.
  */
 #ifndef NBDSWAP_FAULT_H
 #define NBDSWAP_FAULT_H

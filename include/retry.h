@@ -3,7 +3,7 @@
  * A swap server must not turn a passing storage problem into a lost
  * page: the kernel kills the process whose page cannot be swapped in.
  * So errors that can clear with time are retried with exponential
- * backoff (1 ms doubling to 1 s) until retry_timeout seconds have passed
+ * backoff (1 ms doubling to 1 s) until retry-timeout seconds have passed
  * since the first failure of the request; only then EIO.  At most one
  * log line per second per kind of error; every retry is counted.
  *
@@ -18,7 +18,7 @@
  *            SAN fail-over, dm-multipath with no path left.  Such windows
  *            last seconds, and waiting them out is what dm-multipath's
  *            queue_if_no_path does for the same reason.  A disk that is
- *            really dead costs each request retry_timeout seconds before
+ *            really dead costs each request retry-timeout seconds before
  *            the same EIO.  retry-eio=false reports EIO at once (for a
  *            stack that already retries below us, e.g. dm-multipath).
  *            Never for fdatasync (retry_after_sync).
@@ -41,6 +41,14 @@
 
 #define RETRY_TIMEOUT_DEFAULT 60
 
+/* What is retried and for how long: the serving parameters
+ * retry-timeout= and retry-eio=, handed to the core by the front end. */
+struct retry_policy {
+  unsigned timeout;             /* seconds; 0 disables retry */
+  bool eio;                     /* EIO is retried too (default true) */
+};
+#define RETRY_POLICY_DEFAULT { RETRY_TIMEOUT_DEFAULT, true }
+
 /* Per-request state; start zeroed (RETRY_INIT). */
 struct retry {
   uint64_t deadline_ns;         /* 0 until the first failure */
@@ -48,24 +56,19 @@ struct retry {
 };
 #define RETRY_INIT { 0, 0 }
 
-/* Seconds a request may keep failing transiently; 0 disables retry. */
-extern unsigned retry_timeout;
-
-/* Whether EIO is retried like the other transient errors (default
- * true; the plugin's retry-eio= parameter). */
-extern bool retry_eio;
-
 /* True for the errors (positive errno) that are worth retrying. */
-extern bool retry_is_transient (int err);
+extern bool retry_is_transient (const struct retry_policy *p, int err);
 
 /* Called after an operation failed with -err.  Sleeps and returns 0 when
- * the operation should be tried again; returns the error to report
- * otherwise (-EIO once a transient error outlived the budget). */
-extern int retry_after (struct retry *r, int err, const char *what,
-                        uint64_t offset);
+ * the operation should be tried again (counted once in stats.retries);
+ * returns the error to report otherwise (-EIO once a transient error
+ * outlived the budget, with a log line saying so). */
+extern int retry_after (struct retry *r, const struct retry_policy *p,
+                        int err, const char *what, uint64_t offset);
 
 /* retry_after for a failed fdatasync (never retries EIO). */
-extern int retry_after_sync (struct retry *r, int err);
+extern int retry_after_sync (struct retry *r, const struct retry_policy *p,
+                             int err);
 
 /* Sleep before trying again something that must not be given up (a
  * refused io_uring submission with our operations in flight): the same

@@ -15,7 +15,6 @@
 #include <liburing.h>
 
 #include "engine.h"
-#include "fault.h"
 #include "log.h"
 #include "retry.h"
 
@@ -88,71 +87,12 @@ uring_worker_fini (struct worker *w)
   w->has_ring = false;
 }
 
-/* Queue what is left of op i. */
-static void
-prep_op (struct worker *w, struct engine_op *op, unsigned i, bool fua)
-{
-  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
-  int fd = w->fixed_file ? 0 : w->fd;
-  char *buf = (char *) op->buf + op->done;
-
-  /* Batches never exceed the ring, and every SQE is submitted before the
-   * next is prepared, so an entry is always free. */
-  assert (sqe != NULL);
-  int f = fault_check (op->write);
-  unsigned len = fault_len (f, op->len - op->done);
-
-  op->injected = f > 0 ? f : 0;
-  if (op->injected) {
-    io_uring_prep_nop (sqe);            /* fails on completion, no I/O */
-    io_uring_sqe_set_data64 (sqe, i);
-    return;
-  }
-  if (op->write)
-    io_uring_prep_write (sqe, fd, buf, len, op->off + op->done);
-  else
-    io_uring_prep_read (sqe, fd, buf, len, op->off + op->done);
-  if (op->write && fua)
-    sqe->rw_flags = RWF_DSYNC;
-  if (w->fixed_file)
-    sqe->flags |= IOSQE_FIXED_FILE;
-  io_uring_sqe_set_data64 (sqe, i);
-}
-
-/* Account one completion; returns true if op is finished. */
-static bool
-complete_op (struct worker *w, struct engine_op *op, unsigned i, int res,
-             bool fua, struct retry *rt)
-{
-  if (res > 0) {
-    op->done += (uint32_t) res;
-    if (op->done >= op->len)
-      return true;
-    prep_op (w, op, i, fua);    /* short transfer: resume the rest */
-    return false;
-  }
-  if (res == 0) {
-    /* No progress: the file ended early (it shrank under us). */
-    log_error ("%s: offset %" PRIu64 ": no progress (end of file?)",
-               op->write ? "write" : "read", op->off + op->done);
-    op->res = -EIO;
-    return true;
-  }
-  if (retry_after (rt, -res, op->write ? "write" : "read",
-                   op->off + op->done) == 0) {
-    prep_op (w, op, i, fua);
-    return false;
-  }
-  op->res = retry_is_transient (-res) ? -EIO : res;
-  return true;
-}
-
-/* user_data of the fsync SQE: never an operation's index. */
-#define SYNC_TAG UINT64_MAX
+/* user_data of our one operation in flight. */
+#define IO_TAG 1
 
 /* Submit what is queued and wait for at least one completion.  Nothing
  * of ours that is queued or in flight is ever abandoned: returning early
- * would let the next request submit our stale SQEs, or reuse buffers the
+ * would let the next request submit our stale SQE, or reuse a buffer the
  * kernel still writes into.  So a refused submission that is transient
  * (EAGAIN, ENOMEM, EBUSY: memory pressure) is waited out with backoff,
  * EINTR just waits again, and anything else is a bug in this file, where
@@ -174,7 +114,7 @@ submit_and_wait (struct worker *w, struct retry *backoff)
 }
 
 /* A completion that belongs to no operation in flight (it cannot happen
- * by design): log once and ignore it, never count it. */
+ * by design): log once and ignore it. */
 static void
 stray_completion (uint64_t tag, int res)
 {
@@ -185,91 +125,52 @@ stray_completion (uint64_t tag, int res)
                  "operation (tag %" PRIu64 ", result %d)", tag, res);
 }
 
-static int
-uring_run (struct worker *w, struct engine_op *ops, unsigned n, bool fua)
+/* Queue io on the ring. */
+static void
+prep_io (struct worker *w, const struct req_io *io)
 {
-  struct retry rt = RETRY_INIT, backoff = RETRY_INIT;
-  struct io_uring_cqe *cqe;
-  unsigned inflight = n;
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
+  int fd = w->fixed_file ? 0 : w->fd;
 
-  assert (n <= w->queue_depth);
-  for (unsigned i = 0; i < n; i++) {
-    ops[i].done = 0;
-    ops[i].res = 0;
-    ops[i].pending = true;
-    prep_op (w, &ops[i], i, fua);
+  /* One operation at a time, and the ring is empty between them. */
+  assert (sqe != NULL);
+  switch (io->op) {
+  case REQ_OP_READ:
+    io_uring_prep_read (sqe, fd, io->buf, io->len, io->off);
+    break;
+  case REQ_OP_WRITE:
+    io_uring_prep_write (sqe, fd, io->buf, io->len, io->off);
+    if (io->fua)
+      sqe->rw_flags = RWF_DSYNC;
+    break;
+  case REQ_OP_SYNC:
+    io_uring_prep_fsync (sqe, fd, IORING_FSYNC_DATASYNC);
+    break;
   }
-  while (inflight > 0) {
+  if (w->fixed_file)
+    sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64 (sqe, IO_TAG);
+}
+
+/* Submit io to the thread's own ring and wait for its completion. */
+static int
+uring_io (struct worker *w, const struct req_io *io)
+{
+  struct retry backoff = RETRY_INIT;
+  struct io_uring_cqe *cqe;
+
+  prep_io (w, io);
+  for (;;) {
     submit_and_wait (w, &backoff);
     while (io_uring_peek_cqe (&w->ring, &cqe) == 0) {
       uint64_t tag = io_uring_cqe_get_data64 (cqe);
       int res = cqe->res;
 
       io_uring_cqe_seen (&w->ring, cqe);
-      if (tag >= n || !ops[tag].pending) {
-        stray_completion (tag, res);
-        continue;
-      }
-      if (ops[tag].injected)
-        res = -ops[tag].injected;
-      if (complete_op (w, &ops[tag], (unsigned) tag, res, fua, &rt)) {
-        ops[tag].pending = false;
-        inflight--;
-      }
+      if (tag == IO_TAG)
+        return res;
+      stray_completion (tag, res);
     }
-  }
-  for (unsigned i = 0; i < n; i++)
-    if (ops[i].res < 0)
-      return ops[i].res;
-  return 0;
-}
-
-/* Queue one fdatasync. */
-static void
-prep_sync (struct worker *w)
-{
-  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
-
-  assert (sqe != NULL);         /* the ring holds nothing else now */
-  io_uring_prep_fsync (sqe, w->fixed_file ? 0 : w->fd,
-                       IORING_FSYNC_DATASYNC);
-  if (w->fixed_file)
-    sqe->flags |= IOSQE_FIXED_FILE;
-  io_uring_sqe_set_data64 (sqe, SYNC_TAG);
-}
-
-/* fdatasync through the ring: one fsync outstanding at a time; a new one
- * is queued only after the previous one's completion was collected. */
-static int
-uring_sync (struct worker *w)
-{
-  struct retry rt = RETRY_INIT, backoff = RETRY_INIT;
-  struct io_uring_cqe *cqe;
-
-  for (;;) {
-    bool done = false;
-    int res = 0, r;
-
-    prep_sync (w);
-    while (!done) {
-      submit_and_wait (w, &backoff);
-      while (io_uring_peek_cqe (&w->ring, &cqe) == 0) {
-        uint64_t tag = io_uring_cqe_get_data64 (cqe);
-
-        if (tag == SYNC_TAG) {
-          res = cqe->res;
-          done = true;
-        }
-        else
-          stray_completion (tag, cqe->res);
-        io_uring_cqe_seen (&w->ring, cqe);
-      }
-    }
-    if (res >= 0)
-      return 0;
-    r = retry_after_sync (&rt, -res);
-    if (r < 0)
-      return r;
   }
 }
 
@@ -277,6 +178,5 @@ const struct engine engine_uring = {
   .name = "io_uring",
   .worker_init = uring_worker_init,
   .worker_fini = uring_worker_fini,
-  .run = uring_run,
-  .sync = uring_sync,
+  .io = uring_io,
 };

@@ -22,6 +22,7 @@ static int op;                  /* 0 read, 1 write, 2 any; -1 off */
 static int err;
 static unsigned long after;
 static unsigned long window_ms;
+static unsigned long times;     /* count=: fail this many, then stop */
 static atomic_ulong seen;
 static atomic_ullong opened_ms; /* 0 until the window opens */
 
@@ -50,26 +51,38 @@ parse (void)
   op = -1;
   if (spec == NULL || *spec == '\0')
     return;
-  if (sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:for=%lu", opname, errname,
-              &after, &window_ms) != 4
+  if ((sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:for=%lu", opname,
+               errname, &after, &window_ms) != 4
+       && sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:count=%lu", opname,
+                  errname, &after, &times) != 4)
       || (err = errno_by_name (errname)) == 0) {
-    log_error ("NBDSWAP_FAULT=%s: expected OP:ERRNO:after=N:for=MS", spec);
+    log_error ("NBDSWAP_FAULT=%s: expected OP:ERRNO:after=N:for=MS or "
+               "OP:ERRNO:after=N:count=K", spec);
     return;
   }
   op = strcmp (opname, "read") == 0 ? 0 : strcmp (opname, "write") == 0
     ? 1 : 2;
-  log_warning ("fault injection: %s fails with %s for %lu ms after %lu "
-               "operations", opname, errname, window_ms, after);
+  if (times > 0)
+    log_warning ("fault injection: %s fails with %s for %lu operations "
+                 "after %lu", opname, errname, times, after);
+  else
+    log_warning ("fault injection: %s fails with %s for %lu ms after %lu "
+                 "operations", opname, errname, window_ms, after);
 }
 
 int
 fault_check (bool write)
 {
   unsigned long long t, opened;
+  unsigned long n;
 
   pthread_once (&once, parse);
   if (op < 0 || (op != 2 && op != (int) write))
     return 0;
+  if (times > 0) {
+    n = atomic_fetch_add (&seen, 1);
+    return n >= after && n - after < times ? err : 0;
+  }
   opened = atomic_load (&opened_ms);
   if (opened == 0) {
     if (atomic_fetch_add (&seen, 1) < after)

@@ -3,29 +3,23 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <string.h>
 
 #include "rangelock.h"
 
 int
 rangelock_init (struct rangelock *rl)
 {
-  pthread_rwlockattr_t attr;
-  int i, r;
+  int r;
 
-  r = pthread_rwlockattr_init (&attr);
+  memset (rl->holders, 0, sizeof rl->holders);
+  memset (rl->waiters, 0, sizeof rl->waiters);
+  r = pthread_mutex_init (&rl->lock, NULL);
   if (r != 0)
     return -r;
-  pthread_rwlockattr_setkind_np (&attr,
-                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  for (i = 0; i < RANGELOCK_STRIPES; i++) {
-    r = pthread_rwlock_init (&rl->stripe[i], &attr);
-    if (r != 0)
-      break;
-  }
-  pthread_rwlockattr_destroy (&attr);
+  r = pthread_cond_init (&rl->released, NULL);
   if (r != 0) {
-    while (i-- > 0)
-      pthread_rwlock_destroy (&rl->stripe[i]);
+    pthread_mutex_destroy (&rl->lock);
     return -r;
   }
   return 0;
@@ -34,8 +28,8 @@ rangelock_init (struct rangelock *rl)
 void
 rangelock_destroy (struct rangelock *rl)
 {
-  for (int i = 0; i < RANGELOCK_STRIPES; i++)
-    pthread_rwlock_destroy (&rl->stripe[i]);
+  pthread_cond_destroy (&rl->released);
+  pthread_mutex_destroy (&rl->lock);
 }
 
 uint64_t
@@ -53,23 +47,76 @@ rangelock_mask (uint64_t off, uint64_t len)
   return mask;
 }
 
-void
-rangelock_lock (struct rangelock *rl, uint64_t mask, bool exclusive)
+/* Count an exclusive waiter in or out of mask's stripes. */
+static void
+count_waiter (struct rangelock *rl, uint64_t mask, int delta)
 {
-  for (int i = 0; i < RANGELOCK_STRIPES; i++) {
-    if (!(mask & (UINT64_C (1) << i)))
-      continue;
-    if (exclusive)
-      pthread_rwlock_wrlock (&rl->stripe[i]);
-    else
-      pthread_rwlock_rdlock (&rl->stripe[i]);
+  for (int i = 0; i < RANGELOCK_STRIPES; i++)
+    if (mask & (UINT64_C (1) << i)) {
+      assert (delta > 0 || rl->waiters[i] > 0);
+      rl->waiters[i] += delta;
+    }
+}
+
+/* rangelock_try with rl->lock held. */
+static bool
+try_locked (struct rangelock *rl, uint64_t mask, bool exclusive,
+            bool *waiting)
+{
+  bool ok = true;
+
+  for (int i = 0; i < RANGELOCK_STRIPES && ok; i++)
+    if (mask & (UINT64_C (1) << i))
+      ok = exclusive ? rl->holders[i] == 0
+        : rl->holders[i] >= 0 && rl->waiters[i] == 0;
+  if (ok) {
+    for (int i = 0; i < RANGELOCK_STRIPES; i++)
+      if (mask & (UINT64_C (1) << i))
+        rl->holders[i] = exclusive ? -1 : rl->holders[i] + 1;
+    if (*waiting)
+      count_waiter (rl, mask, -1);
+    *waiting = false;
   }
+  else if (exclusive && !*waiting) {
+    count_waiter (rl, mask, 1);
+    *waiting = true;
+  }
+  return ok;
+}
+
+bool
+rangelock_try (struct rangelock *rl, uint64_t mask, bool exclusive,
+               bool *waiting)
+{
+  bool ok;
+
+  pthread_mutex_lock (&rl->lock);
+  ok = try_locked (rl, mask, exclusive, waiting);
+  pthread_mutex_unlock (&rl->lock);
+  return ok;
 }
 
 void
-rangelock_unlock (struct rangelock *rl, uint64_t mask)
+rangelock_wait (struct rangelock *rl, uint64_t mask, bool exclusive)
 {
-  for (int i = RANGELOCK_STRIPES - 1; i >= 0; i--)
-    if (mask & (UINT64_C (1) << i))
-      pthread_rwlock_unlock (&rl->stripe[i]);
+  bool waiting = false;
+
+  pthread_mutex_lock (&rl->lock);
+  while (!try_locked (rl, mask, exclusive, &waiting))
+    pthread_cond_wait (&rl->released, &rl->lock);
+  pthread_mutex_unlock (&rl->lock);
+}
+
+void
+rangelock_release (struct rangelock *rl, uint64_t mask, bool exclusive)
+{
+  pthread_mutex_lock (&rl->lock);
+  for (int i = 0; i < RANGELOCK_STRIPES; i++)
+    if (mask & (UINT64_C (1) << i)) {
+      assert (exclusive ? rl->holders[i] == -1 : rl->holders[i] > 0);
+      rl->holders[i] = exclusive ? 0 : rl->holders[i] - 1;
+    }
+  /* Cheap with no sleeper: glibc checks for waiters first. */
+  pthread_cond_broadcast (&rl->released);
+  pthread_mutex_unlock (&rl->lock);
 }

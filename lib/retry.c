@@ -12,23 +12,20 @@
 #include "retry.h"
 #include "stats.h"
 
-unsigned retry_timeout = RETRY_TIMEOUT_DEFAULT;
-bool retry_eio = true;
-
 #define DELAY_MIN_US 1000
 #define DELAY_MAX_US 1000000
 
 /* The kinds of error retried (why each: include/retry.h), and when each
- * was last logged (ns).  EIO only while retry_eio is set. */
+ * was last logged (ns).  EIO only where the policy says so. */
 static const int transient[] = {
   EAGAIN, EINTR, ENOMEM, ENOBUFS, ETIMEDOUT, ENOLINK, EIO,
 };
 static atomic_uint_fast64_t last_logged[sizeof transient / sizeof transient[0]];
 
 static int
-transient_index (int err)
+transient_index (bool eio, int err)
 {
-  if (err == EIO && !retry_eio)
+  if (err == EIO && !eio)
     return -1;
   for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
     if (transient[i] == err)
@@ -37,23 +34,29 @@ transient_index (int err)
 }
 
 bool
-retry_is_transient (int err)
+retry_is_transient (const struct retry_policy *p, int err)
 {
-  return transient_index (err) >= 0;
+  return transient_index (p->eio, err) >= 0;
 }
 
-/* Log at most one line per second for each kind of transient error. */
+/* Log at most one line per second for each kind of transient error.
+ * timeout: the budget to name, 0 for a pause that has none. */
 static void
-log_rate_limited (int kind, int err, const char *what, uint64_t offset)
+log_rate_limited (int kind, int err, const char *what, uint64_t offset,
+                  unsigned timeout)
 {
   uint64_t now = clock_now_ns ();
   uint_fast64_t last = atomic_load (&last_logged[kind]);
 
   if ((last == 0 || now - last >= 1000000000)
-      && atomic_compare_exchange_strong (&last_logged[kind], &last, now))
-    log_warning ("%s: offset %" PRIu64 ": %s: transient error, retrying "
-                 "for up to %u s", what, offset, strerror (err),
-                 retry_timeout);
+      && atomic_compare_exchange_strong (&last_logged[kind], &last, now)) {
+    if (timeout > 0)
+      log_warning ("%s: offset %" PRIu64 ": %s: transient error, retrying "
+                   "for up to %u s", what, offset, strerror (err), timeout);
+    else
+      log_warning ("%s: %s: transient error, retrying", what,
+                   strerror (err));
+  }
 }
 
 /* Sleep r's current delay, then double it (up to the cap). */
@@ -73,41 +76,42 @@ backoff_sleep (struct retry *r)
 void
 retry_pause (struct retry *r, int err, const char *what)
 {
-  int kind = transient_index (err);
+  int kind = transient_index (true, err);
 
   if (kind >= 0)
-    log_rate_limited (kind, err, what, 0);
+    log_rate_limited (kind, err, what, 0, 0);
   STATS_ADD (retries, 1);
   backoff_sleep (r);
 }
 
 int
-retry_after (struct retry *r, int err, const char *what, uint64_t offset)
+retry_after (struct retry *r, const struct retry_policy *p, int err,
+             const char *what, uint64_t offset)
 {
-  int kind = transient_index (err);
+  int kind = transient_index (p->eio, err);
   uint64_t now;
 
   if (kind < 0)
     return -err;
   now = clock_now_ns ();
   if (r->deadline_ns == 0) {
-    r->deadline_ns = now + (uint64_t) retry_timeout * 1000000000;
+    r->deadline_ns = now + (uint64_t) p->timeout * 1000000000;
     r->delay_us = DELAY_MIN_US;
   }
   if (now >= r->deadline_ns) {
     log_error ("%s: offset %" PRIu64 ": %s persisted for %u s "
                "(retry-timeout): reporting EIO", what, offset,
-               strerror (err), retry_timeout);
+               strerror (err), p->timeout);
     return -EIO;
   }
-  log_rate_limited (kind, err, what, offset);
+  log_rate_limited (kind, err, what, offset, p->timeout);
   STATS_ADD (retries, 1);
   backoff_sleep (r);
   return 0;
 }
 
 int
-retry_after_sync (struct retry *r, int err)
+retry_after_sync (struct retry *r, const struct retry_policy *p, int err)
 {
   /* After a failed writeback the kernel reports EIO to fdatasync once
    * and forgets it (the pages are clean again, errseq_t is consumed):
@@ -120,5 +124,5 @@ retry_after_sync (struct retry *r, int err)
                "succeed without the data): reporting EIO", strerror (err));
     return -EIO;
   }
-  return retry_after (r, err, "fdatasync", 0);
+  return retry_after (r, p, err, "fdatasync", 0);
 }

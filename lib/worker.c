@@ -1,6 +1,7 @@
 /* nbdswap: the pool of workers (see include/engine.h). */
 #include <config.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,12 +36,13 @@ worker_new (void)
   w->queue_depth = pool_params.queue_depth;
   w->bounce_size = pool_params.bounce_size;
   r = posix_memalign ((void **) &w->bounce, pool_params.buf_align,
-                      w->bounce_size);
+                      w->bounce_size + pool_params.scratch_size);
   if (r != 0) {
     free (w);
     errno = r;
     return NULL;
   }
+  w->scratch = w->bounce + w->bounce_size;
   r = pool_engine->worker_init (w);
   if (r < 0) {
     free (w->bounce);
@@ -185,4 +187,21 @@ worker_get (void)
   /* First request of this thread: it serves I/O from now on. */
   harden_serving_thread ();
   return w;
+}
+
+int
+worker_run (struct req_target *t, struct worker *w, struct req *r)
+{
+  enum req_next next;
+
+  r->bounce = w->bounce;
+  r->bounce_size = w->bounce_size;
+  r->scratch = w->scratch;
+  r->in_place = false;
+  r->may_block = true;
+  next = req_start (t, r);
+  while (next == REQ_IO)
+    next = req_io_done (t, r, pool_engine->io (w, &r->io));
+  assert (next == REQ_DONE);
+  return r->err;
 }

@@ -4,12 +4,14 @@
  * This is the only file that talks to nbdkit.  The data path, as a reader
  * should find it here:
  *
- *   NBD request -> swapfile_pread/pwrite/zero (this file: take the
- *   thread's worker, then one call) -> io_read/io_write (io.c: plan the
- *   O_DIRECT segments, bounce what is unaligned, lock for RMW) -> the
- *   engine (engine-uring.c: submit to the thread's own ring and wait;
- *   resume short transfers; retry transient errors) -> 0, or -1 with
- *   errno for the client.
+ *   NBD request -> swapfile_pread/pwrite/zero/flush (this file: take
+ *   the thread's worker, describe the request, one call) -> worker_run
+ *   (worker.c: drive the request engine to its end) -> the request
+ *   engine (request.c: plan the O_DIRECT segments, bounce what is
+ *   unaligned, lock and read-modify-write, resume short transfers, retry
+ *   transient errors) -> the engine (engine-uring.c: one operation on
+ *   the thread's own ring, submit and wait) -> 0, or -1 with errno for
+ *   the client.
  *
  * Lifecycle: .config parses, .config_complete checks the parameters,
  * .get_ready opens, checks and locks the file and picks the engine (before
@@ -44,7 +46,7 @@
 #include "dioalign.h"
 #include "engine.h"
 #include "harden.h"
-#include "io.h"
+#include "request.h"
 #include "log.h"
 #include "owner.h"
 #include "monitor.h"
@@ -56,8 +58,6 @@
 /* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
  * requests to move in big chunks. */
 #define BOUNCE_SIZE (256 * 1024)
-/* The shared zero page used by NBD_CMD_WRITE_ZEROES. */
-#define ZERO_SIZE (1024 * 1024)
 /* nbdkit 1.32 refuses reads and writes above 64 MiB. */
 #define MAX_REQUEST (64 * 1024 * 1024)
 /* The kernel swaps in 4 KiB pages; the export is cut to match. */
@@ -68,7 +68,8 @@ static struct swapfile_config cfg;
 static int fd = -1;
 static bool writable;
 static struct dio_align dio;
-static struct io_target target;
+static struct req_target target;
+static const struct engine *engine;
 static struct verify_options verify_opts;
 static struct verify_result verified;   /* the map verified at start */
 static bool have_verified;
@@ -172,10 +173,7 @@ swapfile_unload (void)
   if (have_verified)
     verify_result_free (&verified);
   worker_pool_fini ();
-  if (target.zero_buf) {
-    rangelock_destroy (&target.locks);
-    free ((void *) target.zero_buf);
-  }
+  req_target_fini (&target);
   if (fd >= 0)
     close (fd);
   config_free (&cfg);
@@ -234,8 +232,6 @@ swapfile_config_complete (void)
     log_error ("%s", err);
     return -1;
   }
-  retry_timeout = cfg.retry_timeout;
-  retry_eio = cfg.retry_eio;
   return 0;
 }
 
@@ -429,11 +425,11 @@ choose_engine (void)
   char why[256];
 
   if (cfg.engine == ENGINE_PREAD) {
-    target.engine = &engine_pread;
+    engine = &engine_pread;
     return 0;
   }
   if (engine_uring_probe (why, sizeof why) == 0) {
-    target.engine = &engine_uring;
+    engine = &engine_uring;
     return 0;
   }
   if (cfg.engine == ENGINE_IO_URING) {
@@ -446,7 +442,7 @@ choose_engine (void)
                "pread/pwrite engine: it still does O_DIRECT, but each "
                "request blocks a thread.  Allow io_uring to fix this, or set "
                "engine=pread to say this is intended", why);
-  target.engine = &engine_pread;
+  engine = &engine_pread;
   return 0;
 }
 
@@ -458,8 +454,8 @@ swapfile_get_ready (void)
       || verify_backing_file () < 0 || choose_engine () < 0)
     return -1;
   nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
-                "%u (memory %u) from %s", cfg.file, target.size,
-                target.engine->name, cfg.direct ? "O_DIRECT" : "page cache",
+                "%u (memory %u) from %s", cfg.file, target.size, engine->name,
+                cfg.direct ? "O_DIRECT" : "page cache",
                 dio.offset, dio.mem, dio.source);
   return 0;
 }
@@ -512,41 +508,32 @@ swapfile_after_fork (void)
     .bounce_size = BOUNCE_SIZE,
     .buf_align = dio_mem_align (&dio),
   };
-  void *zero;
+  struct retry_policy retry = { cfg.retry_timeout, cfg.retry_eio };
   int r;
 
   /* After the fork: locks are not inherited by a child. */
   if (harden_serving_process (cfg.mlock, ", or add mlock=false to run "
                               "unlocked (not recommended)") < 0)
     return -1;
-  target.align = dio.offset;
+  wp.scratch_size = (uint32_t) round_up (dio.offset, wp.buf_align);
   /* Buffered I/O (direct=false) takes any buffer as is. */
-  target.mem_align = cfg.direct ? dio_mem_align (&dio) : 1;
-  target.bounce_size = BOUNCE_SIZE;
-  target.zero_size = ZERO_SIZE;
-  if (posix_memalign (&zero, wp.buf_align, ZERO_SIZE) != 0) {
-    log_error ("posix_memalign: %m");
-    return -1;
-  }
-  memset (zero, 0, ZERO_SIZE);
-  r = rangelock_init (&target.locks);
-  if (r < 0) {
-    free (zero);
-    errno = -r;
-    log_error ("pthread_rwlock_init: %m");
-    return -1;
-  }
-  target.zero_buf = zero;
-  r = worker_pool_init (target.engine, &wp, cfg.workers);
+  r = req_target_init (&target, cfg.file, target.size, dio.offset,
+                       cfg.direct ? dio_mem_align (&dio) : 1, &retry);
   if (r < 0) {
     errno = -r;
-    if (r == -ENOMEM && target.engine == &engine_uring)
+    log_error ("preparing the request engine: %m");
+    return -1;
+  }
+  r = worker_pool_init (engine, &wp, cfg.workers);
+  if (r < 0) {
+    errno = -r;
+    if (r == -ENOMEM && engine == &engine_uring)
       log_error ("io_uring: preparing %u workers: %m: without "
                  "CAP_IPC_LOCK, rings count against RLIMIT_MEMLOCK; "
                  "raise it (ulimit -l, LimitMEMLOCK=), or lower workers= "
                  "or queue-depth=, or use engine=pread", cfg.workers);
     else
-      log_error ("%s: preparing %u workers: %m", target.engine->name,
+      log_error ("%s: preparing %u workers: %m", engine->name,
                  cfg.workers);
     return -1;
   }
@@ -668,15 +655,25 @@ get_worker (const char *op)
   return w;
 }
 
-/* Report a failed request once, at the boundary: errno for the client,
- * a log line naming the file, offset and length. */
+/* Carry out one request on the calling thread's worker: 0, or -1 with
+ * errno for the client (the request engine logged why). */
 static int
-report (const char *op, int r, uint32_t count, uint64_t offset)
+run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
+             uint64_t offset, uint32_t flags)
 {
-  STATS_ADD (errors, 1);
-  errno = -r;
-  log_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %m",
-             op, cfg.file, offset, count);
+  struct worker *w = get_worker (op);
+  struct req r = {
+    .cmd = cmd, .offset = offset, .count = count, .data = buf,
+    .fua = flags & NBDKIT_FLAG_FUA,
+  };
+  int err;
+
+  if (w == NULL)
+    return -1;
+  err = worker_run (&target, w, &r);
+  if (err == 0)
+    return 0;
+  errno = -err;
   return -1;
 }
 
@@ -684,44 +681,15 @@ static int
 swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
-  struct worker *w = get_worker ("pread");
-  uint64_t t0;
-  int r;
-
-  if (w == NULL)
-    return -1;
-  t0 = clock_now_ns ();
-  r = io_read (&target, w, buf, count, offset);
-  stats_latency (clock_now_ns () - t0);
-  return r < 0 ? report ("pread", r, count, offset) : 0;
-}
-
-/* Once the extent map changed, writes fail (logged once, loudly, by the
- * re-verification). */
-static bool
-writes_refused (void)
-{
-  if (!monitor_map_changed ())
-    return false;
-  STATS_ADD (errors, 1);
-  errno = EIO;
-  return true;
+  return run_request ("pread", REQ_READ, buf, count, offset, 0);
 }
 
 static int
 swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
-  struct worker *w = get_worker ("pwrite");
-  uint64_t t0;
-  int r;
-
-  if (w == NULL || writes_refused ())
-    return -1;
-  t0 = clock_now_ns ();
-  r = io_write (&target, w, buf, count, offset, flags & NBDKIT_FLAG_FUA);
-  stats_latency (clock_now_ns () - t0);
-  return r < 0 ? report ("pwrite", r, count, offset) : 0;
+  return run_request ("pwrite", REQ_WRITE, (void *) buf, count, offset,
+                      flags);
 }
 
 /* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
@@ -729,31 +697,13 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
 static int
 swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  struct worker *w = get_worker ("zero");
-  uint64_t t0;
-  int r;
-
-  if (w == NULL || writes_refused ())
-    return -1;
-  t0 = clock_now_ns ();
-  r = io_zero (&target, w, count, offset, flags & NBDKIT_FLAG_FUA);
-  stats_latency (clock_now_ns () - t0);
-  return r < 0 ? report ("zero", r, count, offset) : 0;
+  return run_request ("zero", REQ_ZERO, NULL, count, offset, flags);
 }
 
 static int
 swapfile_flush (void *handle, uint32_t flags)
 {
-  struct worker *w = get_worker ("flush");
-  uint64_t t0;
-  int r;
-
-  if (w == NULL)
-    return -1;
-  t0 = clock_now_ns ();
-  r = io_flush (&target, w);
-  stats_latency (clock_now_ns () - t0);
-  return r < 0 ? report ("flush", r, 0, 0) : 0;
+  return run_request ("flush", REQ_FLUSH, NULL, 0, 0, 0);
 }
 
 /* The file was verified fully allocated: all of it is data. */

@@ -38,6 +38,7 @@
 #include "align.h"
 #include "clock.h"
 #include "engine.h"
+#include "request.h"
 #include "log.h"
 #include "native.h"
 #include "native-conn.h"
@@ -255,16 +256,11 @@ send_done (struct conn *c, int res)
 static void
 queue_reply (struct conn *c, struct slot *s, int err)
 {
-  if (s->start_ns)
-    stats_latency (clock_now_ns () - s->start_ns);
-  if (err) {
-    STATS_ADD (errors, 1);
-    /* The protocol's numbers are Linux's; only these are defined. */
-    if (err != EPERM && err != EIO && err != ENOMEM && err != EINVAL &&
-        err != ENOSPC && err != EOVERFLOW && err != ENOTSUP &&
-        err != ESHUTDOWN)
-      err = EIO;
-  }
+  /* The protocol's numbers are Linux's; only these are defined. */
+  if (err && err != EPERM && err != EIO && err != ENOMEM && err != EINVAL &&
+      err != ENOSPC && err != EOVERFLOW && err != ENOTSUP &&
+      err != ESHUTDOWN)
+    err = EIO;
   s->reply.error = htobe32 ((uint32_t) err);
   s->state = SLOT_REPLY;
   if (c->broken) {
@@ -279,32 +275,35 @@ queue_reply (struct conn *c, struct slot *s, int err)
   c->sq_tail = s;
 }
 
-/* Prepare the next file operation of a slot: the part of its current
- * step not yet done. */
-static void
-file_submit (struct conn *c, struct slot *s)
+/* Submit the file operation the request engine asked s for (s->req.io):
+ * through s's registered buffer where the memory is in it. */
+void
+native_file_submit (struct conn *c, struct slot *s)
 {
   struct io_uring_sqe *sqe = get_sqe (c);
-  unsigned char *p = s->io_buf + s->step_done;
-  uint32_t len = s->step_len - s->step_done;
-  uint64_t off = s->io_pos + s->step_done;
+  const struct req_io *io = &s->req.io;
+  unsigned char *p = io->buf;
+  bool fixed = !s->large && p != NULL && p >= s->buf &&
+    p + io->len <= s->buf + c->slot_stride;
 
-  switch (s->op) {
-  case FOP_READ:
-    if (s->large)
-      io_uring_prep_read (sqe, FIXED_FILE, p, len, off);
+  s->state = SLOT_IO;
+  switch (io->op) {
+  case REQ_OP_READ:
+    if (fixed)
+      io_uring_prep_read_fixed (sqe, FIXED_FILE, p, io->len, io->off, s->idx);
     else
-      io_uring_prep_read_fixed (sqe, FIXED_FILE, p, len, off, s->idx);
+      io_uring_prep_read (sqe, FIXED_FILE, p, io->len, io->off);
     break;
-  case FOP_WRITE:
-    if (s->large)
-      io_uring_prep_write (sqe, FIXED_FILE, p, len, off);
+  case REQ_OP_WRITE:
+    if (fixed)
+      io_uring_prep_write_fixed (sqe, FIXED_FILE, p, io->len, io->off,
+                                 s->idx);
     else
-      io_uring_prep_write_fixed (sqe, FIXED_FILE, p, len, off, s->idx);
-    if (s->flags & NBD_CMD_FLAG_FUA)
+      io_uring_prep_write (sqe, FIXED_FILE, p, io->len, io->off);
+    if (io->fua)
       sqe->rw_flags = RWF_DSYNC;
     break;
-  case FOP_SYNC:
+  case REQ_OP_SYNC:
     io_uring_prep_fsync (sqe, FIXED_FILE, IORING_FSYNC_DATASYNC);
     break;
   }
@@ -313,63 +312,33 @@ file_submit (struct conn *c, struct slot *s)
   c->inflight++;
 }
 
-/* A file operation of slot s completed with res. */
+/* A file operation of slot s completed with res: the request engine
+ * decides what comes next (more I/O, a retry, the reply). */
 static void
 file_done (struct conn *c, struct slot *s, int res)
 {
   c->inflight--;
-  if (res > 0 || (res == 0 && s->op == FOP_SYNC)) {
-    s->step_done += (uint32_t) res;
-    if (s->op == FOP_SYNC || s->step_done >= s->step_len) {
-      native_op_step_done (c, s);
-      return;
-    }
-    file_submit (c, s);         /* short transfer: resume the rest */
-    return;
-  }
-  if (res == 0) {
-    log_error ("native: %s: offset %" PRIu64 ": no progress (end of file?)",
-               s->op == FOP_WRITE ? "write" : "read",
-               s->io_pos + s->step_done);
-    queue_reply (c, s, EIO);
-    return;
-  }
-  /* retry_after sleeps (bounded backoff): the whole connection waits,
-   * which is what a connection whose disk refuses work should do. */
-  int r = retry_after (&s->retry, -res,
-                       s->op == FOP_WRITE ? "write" :
-                       s->op == FOP_READ ? "read" : "fdatasync",
-                       s->io_pos + s->step_done);
-  if (r == 0) {
-    STATS_ADD (retries, 1);
-    file_submit (c, s);
-    return;
-  }
-  log_error ("native: %s: offset %" PRIu64 ": %s",
-             s->op == FOP_WRITE ? "write" : s->op == FOP_READ ? "read" :
-             "fdatasync", s->io_pos + s->step_done, strerror (-r));
-  native_op_failed (c, s, -r);
+  native_advance (c, s, req_io_done (c->e->target, &s->req, res));
 }
 
-/* Start (or continue with) a step of file I/O. */
-void
-native_file_start (struct conn *c, struct slot *s, enum fop op,
-                   unsigned char *buf, uint64_t pos, uint32_t len)
-{
-  s->state = SLOT_IO;
-  s->op = op;
-  s->io_buf = buf;
-  s->io_pos = pos;
-  s->step_len = len;
-  s->step_done = 0;
-  file_submit (c, s);
-}
-
-/* Finish a request: queue its reply. */
+/* Refuse a request (err: a positive errno) without the request engine:
+ * a protocol error.  Counted and timed here, as the engine does for its
+ * own. */
 void
 native_reply (struct conn *c, struct slot *s, int err)
 {
+  if (s->start_ns)
+    stats_latency (clock_now_ns () - s->start_ns);
+  if (err)
+    STATS_ADD (errors, 1);
   queue_reply (c, s, err);
+}
+
+/* Reply to a request the request engine finished (it counted it). */
+void
+native_reply_done (struct conn *c, struct slot *s)
+{
+  queue_reply (c, s, -s->req.err);
 }
 
 /* Finish a request that gets no reply (NBD_CMD_DISC, or the connection
@@ -392,8 +361,8 @@ slot_take (struct conn *c)
   c->nfree--;
   s->next = NULL;
   s->large = false;
+  s->started = false;
   s->start_ns = 0;
-  s->retry = (struct retry) RETRY_INIT;
   return s;
 }
 

@@ -16,6 +16,7 @@
 
 #include "native.h"
 #include "native-proto.h"
+#include "request.h"
 #include "retry.h"
 
 /* The staging buffer for the byte stream from the client. */
@@ -35,47 +36,26 @@
 #define NATIVE_IOV 64
 
 enum slot_state { SLOT_FREE, SLOT_PAYLOAD, SLOT_PARKED, SLOT_IO, SLOT_REPLY };
-enum fop { FOP_READ, FOP_WRITE, FOP_SYNC };
 
-/* What a request is doing; the step function continues from here. */
-enum phase {
-  PH_READ,                      /* reading the cover */
-  PH_RMW_HEAD,                  /* reading the first block of an RMW */
-  PH_RMW_TAIL,                  /* reading the last block of an RMW */
-  PH_WRITE,                     /* writing the cover */
-  PH_SYNC,                      /* fdatasync for NBD_CMD_FLUSH */
-};
-
-/* One request.  Its data lives at buf + skip (skip = offset's distance
- * from the block boundary below it), so [buf, buf + cover_len) is the
- * aligned cover of the request in the file and the file I/O never needs
- * a second copy. */
+/* One request.  Its data lives at buf + offset % align, so the slot's
+ * buffer holds the aligned cover of the request in the file and the
+ * request engine does its file I/O in place (req.in_place), with no
+ * second copy. */
 struct slot {
   struct nbd_simple_reply reply;        /* sent as is */
   enum slot_state state;
-  enum phase phase;
   unsigned idx;                         /* registered buffer index */
   uint16_t type, flags;
   uint64_t offset;                      /* the client's range */
   uint32_t len;
   uint32_t got;                         /* payload bytes received */
-  uint32_t skip;
-  uint64_t cover_off;                   /* the aligned cover */
-  uint32_t cover_len;
-  uint64_t zero_pos, zero_end;          /* WRITE_ZEROES: what is left */
-  uint64_t lock_mask;                   /* stripes held (native-lock) */
-  bool lock_excl;
+  uint32_t skip;                        /* offset % align */
   bool large;                           /* uses the connection's large buffer */
   bool discard;                         /* payload to be dropped ... */
   int discard_err;                      /* ... and this error replied */
-  bool lock_waiting;                    /* counted as an exclusive waiter */
+  bool started;                         /* req_start was called */
   unsigned char *buf;                   /* NULL until assigned */
-  /* The current file operation. */
-  enum fop op;
-  unsigned char *io_buf;
-  uint64_t io_pos;
-  uint32_t step_len, step_done;
-  struct retry retry;
+  struct req req;                       /* the request engine's state */
   uint64_t start_ns;
   struct slot *next;                    /* free, parked or send list */
 };
@@ -122,10 +102,9 @@ struct conn {
 
 /* native-conn.c: the event loop and file operations. */
 extern void native_conn_loop (struct conn *c);
-extern void native_file_start (struct conn *c, struct slot *s, enum fop op,
-                               unsigned char *buf, uint64_t pos,
-                               uint32_t len);
+extern void native_file_submit (struct conn *c, struct slot *s);
 extern void native_reply (struct conn *c, struct slot *s, int err);
+extern void native_reply_done (struct conn *c, struct slot *s);
 extern void native_reply_drop (struct conn *c, struct slot *s);
 extern void native_stop_reading (struct conn *c);
 
@@ -133,22 +112,13 @@ extern void native_stop_reading (struct conn *c);
 extern void native_request (struct conn *c, struct slot *s);
 extern bool native_payload_ready (struct conn *c, struct slot *s);
 extern void native_payload_done (struct conn *c, struct slot *s);
-extern void native_op_step_done (struct conn *c, struct slot *s);
-extern void native_op_failed (struct conn *c, struct slot *s, int err);
+extern void native_advance (struct conn *c, struct slot *s,
+                            enum req_next next);
 extern void native_unpark (struct conn *c);
 static inline unsigned
 native_parked (const struct conn *c)
 {
   return c->nparked;
 }
-
-/* native-lock.c: striped locks across connections that keep
- * read-modify-write correct; never blocking (the event loop must not
- * sleep on another thread).  Shared for plain writes, exclusive for
- * RMW; all stripes of a mask or none.  *waiting is the caller's (per
- * request, false at first): set while it is counted as an exclusive
- * waiter. */
-extern bool native_lock_try (uint64_t mask, bool exclusive, bool *waiting);
-extern void native_lock_release (uint64_t mask, bool exclusive);
 
 #endif /* NBDSWAP_NATIVE_CONN_H */

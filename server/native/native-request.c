@@ -1,17 +1,14 @@
 /* nbdswap native server: what each NBD command does (see native-conn.h).
  *
- * A request runs as a small state machine over its slot's buffer; every
- * step is one file operation started with native_file_start, and
- * native_op_step_done moves it on.  A step that must wait (the large
- * buffer is taken; another connection holds a lock this write needs)
- * parks the slot, and the event loop retries parked slots every turn.
- *
- * Unaligned requests need no separate bounce buffer: the data is placed
- * at buf + skip, so the slot's buffer is the aligned cover of the
- * request.  An unaligned write first reads the partial edge blocks into
- * the slot's scratch block and copies in the bytes the client does not
- * overwrite (read-modify-write), holding its stripes exclusively so that
- * no other write (of any connection) touches them meanwhile.
+ * The protocol's part is here: a command's flags and range are checked,
+ * a write's payload is received into its slot's buffer at the place of
+ * its data in the aligned cover (buf + offset % align).  The rest is the
+ * request engine's (request.h), driven step by step: native_advance
+ * submits the file operation it asks for, parks a request that waits for
+ * a lock another request holds, or queues the reply.  The event loop
+ * hands every completion back to the engine and retries parked slots
+ * every turn, as it does a request waiting for the connection's one
+ * large buffer.
  */
 #include <config.h>
 
@@ -23,10 +20,9 @@
 #include "align.h"
 #include "log.h"
 #include "native-conn.h"
-#include "rangelock.h"
-#include "stats.h"
+#include "request.h"
 
-static void run (struct conn *c, struct slot *s);
+static void start (struct conn *c, struct slot *s);
 
 /* Requests served through a large buffer, all connections. */
 static atomic_uint_fast64_t large_uses;
@@ -44,24 +40,14 @@ in_range (const struct native_export *e, uint64_t off, uint32_t len)
   return len > 0 && off <= e->size && len <= e->size - off;
 }
 
-/* The aligned cover of [off, off+len). */
-static void
-set_cover (struct conn *c, struct slot *s, uint64_t off, uint32_t len)
+/* The bytes of s's buffer before its scratch block: the aligned cover
+ * of a request of up to NATIVE_SLOT_DATA (or NATIVE_MAX_REQUEST) bytes
+ * at any offset. */
+static uint32_t
+cover_room (struct conn *c, struct slot *s)
 {
-  uint32_t a = c->e->align;
-
-  s->cover_off = round_down (off, a);
-  s->skip = (uint32_t) (off - s->cover_off);
-  s->cover_len = (uint32_t) (round_up (off + len, a) - s->cover_off);
-}
-
-/* The scratch block after the cover room of s's buffer. */
-static unsigned char *
-scratch (struct conn *c, struct slot *s)
-{
-  size_t room = s->large ? NATIVE_MAX_REQUEST : NATIVE_SLOT_DATA;
-
-  return s->buf + room + 2 * (size_t) c->e->align;
+  return (s->large ? NATIVE_MAX_REQUEST : NATIVE_SLOT_DATA)
+    + 2 * c->e->align;
 }
 
 /* Give s a buffer that holds its cover: its own slot's, or the one large
@@ -69,7 +55,10 @@ scratch (struct conn *c, struct slot *s)
 static bool
 assign_buffer (struct conn *c, struct slot *s)
 {
-  if (s->len <= NATIVE_SLOT_DATA) {
+  if (s->len <= NATIVE_SLOT_DATA || s->type == NBD_CMD_WRITE_ZEROES ||
+      s->type == NBD_CMD_FLUSH) {
+    /* Zeroes and flushes carry no data: the slot's own buffer is bounce
+     * room enough. */
     s->buf = c->slot_mem + s->idx * c->slot_stride;
     s->large = false;
     return true;
@@ -106,100 +95,45 @@ too_long (struct conn *c, struct slot *s)
   native_reply_drop (c, s);
 }
 
-/* Choose the first phase of a write of [offset, offset+len) whose data
- * is in place, and start it. */
-static void
-write_start (struct conn *c, struct slot *s)
+void
+native_advance (struct conn *c, struct slot *s, enum req_next next)
 {
-  bool head = s->skip != 0;
-  bool tail = !is_aligned (s->skip + s->len, c->e->align);
-
-  s->lock_mask = 0;
-  s->phase = head ? PH_RMW_HEAD : tail ? PH_RMW_TAIL : PH_WRITE;
-  if (head || tail)
-    STATS_ADD (rmw, 1);
-  run (c, s);
-}
-
-/* The next piece of a WRITE_ZEROES: at most one slot buffer of zeroes,
- * written like a write. */
-static void
-zero_next (struct conn *c, struct slot *s)
-{
-  uint64_t left = s->zero_end - s->zero_pos;
-  uint32_t n = left < NATIVE_SLOT_DATA ? (uint32_t) left : NATIVE_SLOT_DATA;
-
-  s->offset = s->zero_pos;
-  s->len = n;
-  s->zero_pos += n;
-  set_cover (c, s, s->offset, n);
-  assign_buffer (c, s);         /* n fits a slot: never the large one */
-  memset (s->buf + s->skip, 0, n);
-  write_start (c, s);
-}
-
-/* Take the stripes a write needs; false (and parked) if another write
- * holds them. */
-static bool
-lock_for_write (struct conn *c, struct slot *s)
-{
-  bool excl = s->phase != PH_WRITE || s->skip != 0 ||
-    !is_aligned (s->skip + s->len, c->e->align);
-  uint64_t mask;
-
-  if (s->lock_mask)
-    return true;
-  mask = rangelock_mask (s->cover_off, s->cover_len);
-  if (!native_lock_try (mask, excl, &s->lock_waiting)) {
-    park (c, s);
-    return false;
+  switch (next) {
+  case REQ_IO: native_file_submit (c, s); return;
+  case REQ_BLOCKED: park (c, s); return;
+  case REQ_DONE: native_reply_done (c, s); return;
   }
-  s->lock_mask = mask;
-  s->lock_excl = excl;
-  return true;
 }
 
-/* Let go of the stripes a write held. */
+/* Hand s to the request engine: its data (in place in its buffer, or
+ * none), the rest of the buffer as bounce room, and its scratch block. */
 static void
-unlock_write (struct slot *s)
+start (struct conn *c, struct slot *s)
 {
-  if (s->lock_mask)
-    native_lock_release (s->lock_mask, s->lock_excl);
-  s->lock_mask = 0;
-}
+  static const enum req_cmd cmds[] = {
+    [NBD_CMD_READ] = REQ_READ, [NBD_CMD_WRITE] = REQ_WRITE,
+    [NBD_CMD_FLUSH] = REQ_FLUSH, [NBD_CMD_WRITE_ZEROES] = REQ_ZERO,
+  };
+  struct req *r = &s->req;
 
-/* Start (or retry, after parking) the current phase of s. */
-static void
-run (struct conn *c, struct slot *s)
-{
-  uint32_t a = c->e->align;
-
-  switch (s->phase) {
-  case PH_READ:
-    if (s->buf == NULL && !assign_buffer (c, s)) {
-      park (c, s);
-      return;
-    }
-    native_file_start (c, s, FOP_READ, s->buf, s->cover_off, s->cover_len);
-    return;
-  case PH_RMW_HEAD:
-    if (lock_for_write (c, s))
-      native_file_start (c, s, FOP_READ, scratch (c, s), s->cover_off, a);
-    return;
-  case PH_RMW_TAIL:
-    if (lock_for_write (c, s))
-      native_file_start (c, s, FOP_READ, scratch (c, s),
-                         s->cover_off + s->cover_len - a, a);
-    return;
-  case PH_WRITE:
-    if (lock_for_write (c, s))
-      native_file_start (c, s, FOP_WRITE, s->buf, s->cover_off,
-                         s->cover_len);
-    return;
-  case PH_SYNC:
-    native_file_start (c, s, FOP_SYNC, NULL, 0, 0);
+  if (s->buf == NULL && !assign_buffer (c, s)) {
+    park (c, s);                /* waits for the large buffer */
     return;
   }
+  *r = (struct req) {
+    .cmd = cmds[s->type], .offset = s->offset, .count = s->len,
+    .fua = s->flags & NBD_CMD_FLAG_FUA,
+    .bounce = s->buf, .bounce_size = cover_room (c, s),
+    .scratch = s->buf + cover_room (c, s),
+  };
+  if (s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE) {
+    r->data = s->buf + s->skip;
+    r->in_place = true;
+  }
+  if (s->type == NBD_CMD_FLUSH)
+    r->count = 0;
+  s->started = true;
+  native_advance (c, s, req_start (c->e->target, r));
 }
 
 /* Flags the command may carry: FUA on any (the protocol says so, once
@@ -222,21 +156,14 @@ native_request (struct conn *c, struct slot *s)
 
   s->buf = NULL;
   s->discard = false;
-  s->lock_mask = 0;
-  s->lock_waiting = false;
+  s->skip = (uint32_t) (s->offset % e->align);
   switch (s->type) {
   case NBD_CMD_READ:
     if (s->len > NATIVE_MAX_REQUEST)
       return too_long (c, s);
     if (!flags_ok || !in_range (e, s->offset, s->len))
       return native_reply (c, s, EINVAL);
-    STATS_ADD (reads, 1);
-    STATS_ADD (read_bytes, s->len);
-    set_cover (c, s, s->offset, s->len);
-    if (s->skip || s->cover_len != s->len)
-      STATS_ADD (bounced, 1);
-    s->phase = PH_READ;
-    run (c, s);
+    start (c, s);
     return;
   case NBD_CMD_WRITE:
     if (s->len > NATIVE_MAX_REQUEST)
@@ -246,8 +173,6 @@ native_request (struct conn *c, struct slot *s)
      * protocol suggests for writes. */
     s->discard = !flags_ok || !in_range (e, s->offset, s->len);
     s->discard_err = !flags_ok ? EINVAL : s->len == 0 ? EINVAL : ENOSPC;
-    if (!s->discard)
-      set_cover (c, s, s->offset, s->len);
     s->state = SLOT_PAYLOAD;
     c->payload = s;
     return;
@@ -256,19 +181,12 @@ native_request (struct conn *c, struct slot *s)
       return native_reply (c, s, EINVAL);
     if (!in_range (e, s->offset, s->len))
       return native_reply (c, s, ENOSPC);
-    if (native_writes_refused ())
-      return native_reply (c, s, EIO);
-    STATS_ADD (zeroes, 1);
-    s->zero_pos = s->offset;
-    s->zero_end = s->offset + s->len;
-    zero_next (c, s);
+    start (c, s);
     return;
   case NBD_CMD_FLUSH:
     if (!flags_ok)
       return native_reply (c, s, EINVAL);
-    STATS_ADD (flushes, 1);
-    s->phase = PH_SYNC;
-    run (c, s);
+    start (c, s);
     return;
   case NBD_CMD_DISC:
     native_stop_reading (c);
@@ -295,53 +213,7 @@ native_payload_done (struct conn *c, struct slot *s)
     native_reply (c, s, s->discard_err);
     return;
   }
-  if (native_writes_refused ()) {
-    native_reply (c, s, EIO);   /* the monitor logged why */
-    return;
-  }
-  STATS_ADD (writes, 1);
-  STATS_ADD (write_bytes, s->len);
-  write_start (c, s);
-}
-
-void
-native_op_step_done (struct conn *c, struct slot *s)
-{
-  uint32_t a = c->e->align;
-  uint32_t end = s->skip + s->len;
-
-  switch (s->phase) {
-  case PH_READ:
-  case PH_SYNC:
-    native_reply (c, s, 0);
-    return;
-  case PH_RMW_HEAD:
-    memcpy (s->buf, scratch (c, s), s->skip);
-    s->phase = is_aligned (end, a) ? PH_WRITE : PH_RMW_TAIL;
-    run (c, s);
-    return;
-  case PH_RMW_TAIL:
-    assert (end > s->cover_len - a);
-    memcpy (s->buf + end, scratch (c, s) + (end - (s->cover_len - a)),
-            s->cover_len - end);
-    s->phase = PH_WRITE;
-    run (c, s);
-    return;
-  case PH_WRITE:
-    unlock_write (s);
-    if (s->type == NBD_CMD_WRITE_ZEROES && s->zero_pos < s->zero_end)
-      zero_next (c, s);
-    else
-      native_reply (c, s, 0);
-    return;
-  }
-}
-
-void
-native_op_failed (struct conn *c, struct slot *s, int err)
-{
-  unlock_write (s);
-  native_reply (c, s, err);
+  start (c, s);
 }
 
 void
@@ -355,7 +227,10 @@ native_unpark (struct conn *c)
     struct slot *next = s->next;
 
     s->next = NULL;
-    run (c, s);
+    if (s->started)
+      native_advance (c, s, req_resume (c->e->target, &s->req));
+    else
+      start (c, s);
     s = next;
   }
 }

@@ -46,6 +46,7 @@
 #include "native-proto.h"
 #include "nbdswap.h"
 #include "owner.h"
+#include "request.h"
 #include "retry.h"
 #include "stats.h"
 #include "verify.h"
@@ -72,6 +73,7 @@ struct conn_entry {
 };
 
 static struct native_export export;
+static struct req_target target;
 static struct conn_entry conns[MAX_CONNS];
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stop_pipe[2] = { -1, -1 };
@@ -567,8 +569,15 @@ native_serve (struct native_opts *o)
   r = lock_and_verify (fd, o->file, d.offset);
   if (r != 0)
     return r;
-  retry_timeout = o->params.retry_timeout;
-  retry_eio = o->params.retry_eio;
+  r = req_target_init (&target, o->file, export.size, export.align,
+                       export.mem_align, &(struct retry_policy) {
+                         o->params.retry_timeout, o->params.retry_eio });
+  if (r < 0) {
+    errno = -r;
+    log_error ("native: preparing the request engine: %m");
+    return EXIT_SYSTEM;
+  }
+  export.target = &target;
   if (harden_serving_process (o->params.mlock, ", or add '-- mlock=false' "
                               "to serve's command line to run unlocked") < 0
       || install_signals () < 0)
@@ -605,16 +614,9 @@ native_serve (struct native_opts *o)
   monitor_stop ();
   report_stats ();
   verify_result_free (&verified);
+  req_target_fini (&target);
   close (fd);
   if (o->pidfile)
     unlink (o->pidfile);
   return status;
-}
-
-/* For native-request.c: writes fail with EIO once the monitor found the
- * file's extent map changed (see monitor.h). */
-bool
-native_writes_refused (void)
-{
-  return monitor_map_changed ();
 }

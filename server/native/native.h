@@ -35,8 +35,10 @@
 #define NATIVE_NAME_MAX 4096
 
 /* What every connection serves: set up once, read-only afterwards. */
+struct req_target;
 struct native_export {
   int fd;                       /* the backing file, O_DIRECT, read-write */
+  struct req_target *target;    /* the request engine's, shared */
   uint64_t size;                /* export size */
   uint32_t align;               /* O_DIRECT offset/length alignment */
   uint32_t mem_align;           /* O_DIRECT buffer alignment */
@@ -138,9 +140,6 @@ extern int native_listen_tcp (const char *addr, const char *port);
 
 /* True if fd is an AF_INET or AF_INET6 socket. */
 extern bool native_socket_is_tcp (int fd);
-
-/* True once writes must fail (the monitor found the map changed). */
-extern bool native_writes_refused (void);
 
 /* Open, verify, lock and harden, then accept and serve until SIGTERM or
  * SIGINT.  Returns the command's exit status. */

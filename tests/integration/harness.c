@@ -70,6 +70,14 @@ make_file (const char *path, uint64_t size, unsigned seed)
   }
 }
 
+bool
+harness_native (void)
+{
+  const char *p = getenv ("NBDSWAP_NATIVE");
+
+  return p != NULL && *p != '\0';
+}
+
 static const char *
 plugin_path (void)
 {
@@ -77,7 +85,41 @@ plugin_path (void)
   return p ? p : PLUGIN_PATH;
 }
 
-/* Exec nbdkit in the child: stdout+stderr to the log. */
+/* The native server's command line for the same parameters:
+ * NBDSWAP_NATIVE serve FILE --native --foreground --socket S --pidfile P
+ * -- PARAMS (file= becomes FILE; nbdkit's options do not apply). */
+static int
+native_args (const struct server *s, const char *const *params,
+             const char **argv, int n)
+{
+  const char *file = NULL;
+  int first;
+
+  argv[n++] = getenv ("NBDSWAP_NATIVE");
+  argv[n++] = "serve";
+  first = n++;
+  argv[n++] = "--native";
+  argv[n++] = "--foreground";
+  argv[n++] = "--socket";
+  argv[n++] = s->sock;
+  argv[n++] = "--pidfile";
+  argv[n++] = s->pidfile;
+  argv[n++] = "--";
+  for (; params && *params; params++) {
+    if (strncmp (*params, "file=", 5) == 0)
+      file = *params + 5;
+    else
+      argv[n++] = *params;
+  }
+  argv[first] = file;
+  if (strcmp (argv[n - 1], "--") == 0)
+    n--;
+  return n;
+}
+
+/* Exec the server in the child: nbdkit with the plugin, or the native
+ * server where NBDSWAP_NATIVE names an nbdswap; stdout+stderr to the
+ * log. */
 static void
 exec_server (const struct server *s, const char *const *opts,
              const char *const *params)
@@ -88,21 +130,27 @@ exec_server (const struct server *s, const char *const *opts,
 
   if (wrap && *wrap)
     argv[n++] = wrap;
-  argv[n++] = "nbdkit";
-  argv[n++] = "-f";
-  /* -v logs every request, and nbdkit's debug logging allocates: a test
-   * that counts allocations asks for a quiet server. */
-  if (!getenv ("NBDSWAP_SERVER_QUIET"))
-    argv[n++] = "-v";
-  argv[n++] = "-U";
-  argv[n++] = s->sock;
-  argv[n++] = "-P";
-  argv[n++] = s->pidfile;
-  for (; opts && *opts; opts++)
-    argv[n++] = *opts;
-  argv[n++] = plugin_path ();
-  for (; params && *params; params++)
-    argv[n++] = *params;
+  if (harness_native ()) {
+    n = native_args (s, params, argv, n);
+    setenv ("NBDSWAP_RUNTIME_DIR", s->dir, 1);
+  }
+  else {
+    argv[n++] = "nbdkit";
+    argv[n++] = "-f";
+    /* -v logs every request, and nbdkit's debug logging allocates: a
+     * test that counts allocations asks for a quiet server. */
+    if (!getenv ("NBDSWAP_SERVER_QUIET"))
+      argv[n++] = "-v";
+    argv[n++] = "-U";
+    argv[n++] = s->sock;
+    argv[n++] = "-P";
+    argv[n++] = s->pidfile;
+    for (; opts && *opts; opts++)
+      argv[n++] = *opts;
+    argv[n++] = plugin_path ();
+    for (; params && *params; params++)
+      argv[n++] = *params;
+  }
   argv[n] = NULL;
   fd = open (s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd == -1 || dup2 (fd, 1) == -1 || dup2 (fd, 2) == -1)

@@ -30,8 +30,14 @@ extern void harness_init (struct server *s, const char *name);
 /* Write size bytes of pattern seeded by seed to path; fsync. */
 extern void make_file (const char *path, uint64_t size, unsigned seed);
 
+/* True when the environment variable NBDSWAP_NATIVE names an nbdswap
+ * binary: then server_start runs 'nbdswap serve --native' instead of
+ * nbdkit, with the same plugin parameters (see server_start). */
+extern bool harness_native (void);
+
 /* Start nbdkit -f: opts go before the plugin, params after it (both
- * NULL-terminated, may be NULL).  Returns 0 once the server completes an
+ * NULL-terminated, may be NULL).  Under harness_native, the native
+ * server instead: params after "--" (file= as its FILE), opts unused.  Returns 0 once the server completes an
  * NBD handshake (the socket alone appears before the plugin has finished
  * starting), -1 if the server exited first (its log is kept in s->log). */
 extern int server_start (struct server *s, const char *const *opts,

@@ -5,7 +5,14 @@
  * EIO with a clear log line, the server keeps serving, and writes work
  * again once the storage recovers.  Errors that cannot clear (ESTALE),
  * and EIO under retry-eio=false, are reported at once.  Every write the
- * client was told succeeded is in the file afterwards. */
+ * client was told succeeded is in the file afterwards, and a retried
+ * operation counts once.
+ *
+ * The same test runs against both servers: built with FAULTY_NATIVE
+ * (test-faults-native) it starts the faulty nbdswap's native server
+ * through the harness instead of the faulty plugin.  Both get their
+ * faults from the one request engine (lib/request.c).  The native server
+ * has only io_uring: there, engine=pread is asked for as io_uring. */
 #include <config.h>
 
 #include <errno.h>
@@ -46,6 +53,8 @@ start (const char *spec, const char *p1, const char *p2)
 
   log_start = strlen (log);     /* the log file is shared by all servers */
   free (log);
+  if (harness_native () && p1 && strcmp (p1, "engine=pread") == 0)
+    params[1] = "engine=io_uring";
   setenv ("NBDSWAP_FAULT", spec, 1);
   setenv ("NBDSWAP_PLUGIN", FAULTY_PLUGIN, 1);
   CHECK (server_start (&s, NULL, params) == 0, "start with %s", spec);
@@ -308,14 +317,45 @@ test_long_window (const char *spec, const char *engine, int round)
   check_file (round);
 }
 
+/* Exactly count operations fail with a transient error: the request
+ * succeeds, and the final counters show count retries (each counted
+ * once), no error, and the one request. */
+static void
+test_exact_retries (const char *spec, bool write, int count)
+{
+  struct nbd_handle *h;
+  unsigned char buf[BLOCK];
+  int r;
+
+  start (spec, "engine=io_uring", NULL);
+  h = server_connect (&s, true);
+  pattern (buf, 0, 20);
+  r = write ? nbd_pwrite (h, buf, BLOCK, 0, 0)
+    : nbd_pread (h, buf, BLOCK, 0, 0);
+  CHECK (r == 0, "%s: the request failed: %s", spec, nbd_get_error ());
+  nbd_close (h);
+  CHECK (server_stop (&s) == 0, "server exit");
+  CHECK (final_stat ("retries=") == count && final_stat ("errors=") == 0,
+         "%s: want retries = %d and errors = 0, got %lld and %lld", spec,
+         count, final_stat ("retries="), final_stat ("errors="));
+  CHECK (final_stat (write ? "writes=" : "reads=") == 1,
+         "%s: want 1 request counted, got %lld", spec,
+         final_stat (write ? "writes=" : "reads="));
+}
+
 int
 main (void)
 {
+#ifdef FAULTY_NATIVE
+  setenv ("NBDSWAP_NATIVE", FAULTY_NATIVE, 1);
+#endif
   harness_init (&s, "faults");
   snprintf (path, sizeof path, "%s/backing.img", s.dir);
   snprintf (filearg, sizeof filearg, "file=%s", path);
   make_file (path, SIZE, 7);
 
+  test_exact_retries ("write:EAGAIN:after=0:count=3", true, 3);
+  test_exact_retries ("read:ETIMEDOUT:after=0:count=2", false, 2);
   test_short_window ("write:EAGAIN:after=20:for=1500", "engine=io_uring", 1);
   test_short_window ("write:ETIMEDOUT:after=20:for=1500", "engine=pread", 2);
   test_short_window ("any:ENOMEM:after=100:for=800", "engine=io_uring", 3);
@@ -336,5 +376,6 @@ main (void)
   test_long_window ("write:EAGAIN:after=10:for=4000", "engine=pread", 5);
   test_long_window ("write:EIO:after=10:for=4000", "engine=io_uring", 13);
   harness_cleanup (&s);
-  return harness_exit ("test-faults");
+  return harness_exit (harness_native () ? "test-faults-native"
+                       : "test-faults");
 }

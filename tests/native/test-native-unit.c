@@ -1,10 +1,9 @@
-/* Unit tests of the native server's event loop and locks, on the code
+/* Unit tests of the native server's event loop, on the code
  * itself (its static functions included): what no client can provoke
  * on demand, such as a send the kernel answers with EAGAIN.
  */
 #include "../../server/native/native-conn.c"
 #include "../../server/native/native-request.c"
-#include "../../server/native/native-lock.c"
 
 #include <stdio.h>
 
@@ -12,13 +11,6 @@ static int failures;
 
 #define CHECK_FAILURES failures
 #include "../test-check.h"
-
-/* native-serve.c's, which this test does not link. */
-bool
-native_writes_refused (void)
-{
-  return false;
-}
 
 /* A connection with a ring but no files or buffers registered: enough
  * to look at what it would submit. */
@@ -97,29 +89,6 @@ test_finished_parked (void)
   slot_free (c, s);
   CHECK (finished (c), "not finished with nothing pending");
   native_conn_free (c);
-}
-
-/* When one of two exclusive waiters on a stripe gets it, the other
- * still turns new shared requests away. */
-static void
-test_lock_fairness (void)
-{
-  uint64_t m = 1u << 3;
-  bool wa = false, wb = false, ws = false;
-
-  CHECK (native_lock_try (m, false, &ws), "shared");
-  CHECK (!native_lock_try (m, true, &wa) && wa, "A waits");
-  CHECK (!native_lock_try (m, true, &wb) && wb, "B waits");
-  CHECK (!native_lock_try (m, false, &ws), "shared while A and B wait");
-  native_lock_release (m, false);
-  CHECK (native_lock_try (m, true, &wa) && !wa, "A gets it");
-  native_lock_release (m, true);
-  CHECK (!native_lock_try (m, false, &ws), "shared overtook B, still "
-         "waiting");
-  CHECK (native_lock_try (m, true, &wb) && !wb, "B gets it");
-  native_lock_release (m, true);
-  CHECK (native_lock_try (m, false, &ws), "shared once nobody waits");
-  native_lock_release (m, false);
 }
 
 /* A full submission queue is submitted and an entry handed out. */
@@ -206,7 +175,6 @@ main (void)
 {
   test_send_again ();
   test_finished_parked ();
-  test_lock_fairness ();
   test_sqe_full ();
   test_poll_file ();
   printf ("test-native-unit: %d failure%s\n", failures,

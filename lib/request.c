@@ -1,0 +1,353 @@
+/* nbdswap: the request engine (see include/request.h). */
+#include <config.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align.h"
+#include "clock.h"
+#include "fault.h"
+#include "log.h"
+#include "monitor.h"
+#include "request.h"
+#include "stats.h"
+
+/* The longest direct segment of a client buffer: one file operation for
+ * any request a front end accepts (nbdkit's are at most 64 MiB). */
+#define MAX_DIRECT (UINT32_C (64) << 20)
+
+int
+req_target_init (struct req_target *t, const char *file, uint64_t size,
+                 uint32_t align, uint32_t mem_align,
+                 const struct retry_policy *retry)
+{
+  void *zero;
+  int r;
+
+  /* mem_align is 1 for buffered I/O (direct=false): a page still. */
+  if (posix_memalign (&zero, mem_align > 4096 ? mem_align : 4096,
+                      REQ_ZERO_SIZE) != 0)
+    return -ENOMEM;
+  memset (zero, 0, REQ_ZERO_SIZE);
+  r = rangelock_init (&t->locks);
+  if (r < 0) {
+    free (zero);
+    return r;
+  }
+  t->file = file;
+  t->size = size;
+  t->align = align;
+  t->mem_align = mem_align;
+  t->zero_buf = zero;
+  t->zero_size = REQ_ZERO_SIZE;
+  t->retry = *retry;
+  return 0;
+}
+
+void
+req_target_fini (struct req_target *t)
+{
+  if (t->zero_buf == NULL)
+    return;
+  rangelock_destroy (&t->locks);
+  free ((void *) t->zero_buf);
+  t->zero_buf = NULL;
+}
+
+const char *
+req_cmd_name (enum req_cmd cmd)
+{
+  switch (cmd) {
+  case REQ_READ: return "pread";
+  case REQ_WRITE: return "pwrite";
+  case REQ_ZERO: return "zero";
+  case REQ_FLUSH: return "flush";
+  }
+  return "request";
+}
+
+/* The name retry's log lines give the current operation. */
+static const char *
+op_name (const struct req *r)
+{
+  return r->io.op == REQ_OP_WRITE ? "write" : r->io.op == REQ_OP_READ
+    ? "read" : "fdatasync";
+}
+
+/* End the request with err (0 or -errno): let go of its stripes, count
+ * it, and log a failure once. */
+static enum req_next
+finish (struct req_target *t, struct req *r, int err)
+{
+  if (r->locked)
+    rangelock_release (&t->locks, r->lock_mask, r->lock_excl);
+  r->locked = false;
+  r->err = err;
+  stats_latency (clock_now_ns () - r->start_ns);
+  if (err < 0) {
+    STATS_ADD (errors, 1);
+    if (!r->quiet)
+      log_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %s",
+                 req_cmd_name (r->cmd), t->file, r->offset, r->count,
+                 strerror (-err));
+    return REQ_DONE;
+  }
+  switch (r->cmd) {
+  case REQ_READ:
+    STATS_ADD (reads, 1);
+    STATS_ADD (read_bytes, r->count);
+    break;
+  case REQ_WRITE:
+    STATS_ADD (writes, 1);
+    STATS_ADD (write_bytes, r->count);
+    break;
+  case REQ_ZERO: STATS_ADD (zeroes, 1); break;
+  case REQ_FLUSH: STATS_ADD (flushes, 1); break;
+  }
+  return REQ_DONE;
+}
+
+/* A failed operation (-err): retry it after the backoff, or end the
+ * request.  Returns true to issue the rest of the operation again. */
+static bool
+failed (struct req_target *t, struct req *r, int err, enum req_next *next)
+{
+  int e = r->io.op == REQ_OP_SYNC
+    ? retry_after_sync (&r->retry, &t->retry, err)
+    : retry_after (&r->retry, &t->retry, err, op_name (r),
+                   r->op_off + r->op_done);
+
+  if (e == 0)
+    return true;
+  *next = finish (t, r, e);
+  return false;
+}
+
+/* Hand the caller what is left of the current operation.  In test
+ * builds an injected fault fails it here, before any I/O, exactly as the
+ * system call would, or shortens it. */
+static enum req_next
+issue (struct req_target *t, struct req *r)
+{
+  enum req_next next;
+
+  for (;;) {
+    int f = r->io.op == REQ_OP_SYNC ? 0
+      : fault_check (r->io.op == REQ_OP_WRITE);
+
+    if (f > 0) {
+      if (failed (t, r, f, &next))
+        continue;
+      return next;
+    }
+    r->io.buf = r->op_buf ? r->op_buf + r->op_done : NULL;
+    r->io.off = r->op_off + r->op_done;
+    r->io.len = fault_len (f, r->op_len - r->op_done);
+    return REQ_IO;
+  }
+}
+
+/* Start the file operation op on [off, off+len) with memory buf. */
+static enum req_next
+start_op (struct req_target *t, struct req *r, enum req_op op, void *buf,
+          uint64_t off, uint32_t len, enum req_phase then)
+{
+  r->io = (struct req_io) { .op = op, .fua = op == REQ_OP_WRITE && r->fua };
+  r->op_buf = buf;
+  r->op_off = off;
+  r->op_len = len;
+  r->op_done = 0;
+  r->phase = then;
+  return issue (t, r);
+}
+
+/* Copy into block [b, b+align) of the segment's memory the bytes of the
+ * file (read into scratch) that the client's part [skip, skip+n) does
+ * not cover. */
+static void
+patch_block (struct req *r, uint32_t b, uint32_t align)
+{
+  uint32_t lo = r->seg.skip > b ? r->seg.skip : b;
+  uint32_t end = r->seg.skip + r->seg.n;
+  uint32_t hi = end < b + align ? end : b + align;
+
+  if (lo >= hi) {
+    memcpy (r->mem + b, r->scratch, align);
+    return;
+  }
+  memcpy (r->mem + b, r->scratch, lo - b);
+  memcpy (r->mem + hi, r->scratch + (hi - b), b + align - hi);
+}
+
+/* The client's bytes of the current segment. */
+static unsigned char *
+client_part (struct req *r)
+{
+  return (unsigned char *) r->data + r->seg.buf_off;
+}
+
+/* Take the next segment of the plan and choose its memory. */
+static bool
+next_segment (struct req_target *t, struct req *r)
+{
+  if (!plan_next (&r->plan, &r->seg))
+    return false;
+  if (r->seg.direct)
+    r->mem = r->data ? client_part (r) : (unsigned char *) t->zero_buf;
+  else if (r->in_place)
+    r->mem = client_part (r) - r->seg.skip;
+  else
+    r->mem = r->bounce;
+  return true;
+}
+
+/* Run the step machine until it needs I/O, a lock, or is done. */
+static enum req_next
+step (struct req_target *t, struct req *r)
+{
+  uint32_t a = t->align;
+
+  for (;;) {
+    switch (r->phase) {
+    case REQ_PH_LOCK:
+      if (r->may_block)
+        rangelock_wait (&t->locks, r->lock_mask, r->lock_excl);
+      else if (!rangelock_try (&t->locks, r->lock_mask, r->lock_excl,
+                               &r->lock_waiting))
+        return REQ_BLOCKED;
+      r->locked = true;
+      r->phase = REQ_PH_NEXT;
+      break;
+    case REQ_PH_NEXT:
+      if (!next_segment (t, r))
+        return finish (t, r, 0);
+      if (r->cmd == REQ_READ)
+        return start_op (t, r, REQ_OP_READ, r->mem, r->seg.file_off,
+                         r->seg.len, REQ_PH_READ_DONE);
+      r->phase = r->seg.read_first ? REQ_PH_HEAD
+        : r->seg.read_last ? REQ_PH_TAIL : REQ_PH_WRITE;
+      break;
+    case REQ_PH_HEAD:
+      return start_op (t, r, REQ_OP_READ, r->scratch, r->seg.file_off, a,
+                       REQ_PH_HEAD_DONE);
+    case REQ_PH_HEAD_DONE:
+      patch_block (r, 0, a);
+      r->phase = r->seg.read_last ? REQ_PH_TAIL : REQ_PH_WRITE;
+      break;
+    case REQ_PH_TAIL:
+      return start_op (t, r, REQ_OP_READ, r->scratch,
+                       r->seg.file_off + r->seg.len - a, a,
+                       REQ_PH_TAIL_DONE);
+    case REQ_PH_TAIL_DONE:
+      patch_block (r, r->seg.len - a, a);
+      r->phase = REQ_PH_WRITE;
+      break;
+    case REQ_PH_WRITE:
+      if (!r->seg.direct && r->data == NULL)
+        memset (r->mem + r->seg.skip, 0, r->seg.n);
+      else if (!r->seg.direct && r->mem + r->seg.skip != client_part (r))
+        memcpy (r->mem + r->seg.skip, client_part (r), r->seg.n);
+      return start_op (t, r, REQ_OP_WRITE, r->mem, r->seg.file_off,
+                       r->seg.len, REQ_PH_WRITE_DONE);
+    case REQ_PH_READ_DONE:
+      if (!r->seg.direct && r->mem + r->seg.skip != client_part (r))
+        memcpy (client_part (r), r->mem + r->seg.skip, r->seg.n);
+      r->phase = REQ_PH_NEXT;
+      break;
+    case REQ_PH_WRITE_DONE:
+      r->phase = REQ_PH_NEXT;
+      break;
+    case REQ_PH_SYNC:
+      return start_op (t, r, REQ_OP_SYNC, NULL, 0, 0, REQ_PH_SYNC_DONE);
+    case REQ_PH_SYNC_DONE:
+      return finish (t, r, 0);
+    }
+  }
+}
+
+/* The plan of a read, write or zeroing: through the caller's memory. */
+static void
+plan_request (struct req_target *t, struct req *r)
+{
+  bool zero = r->cmd == REQ_ZERO;
+  bool mem_ok = zero || ptr_is_aligned (r->data, t->mem_align);
+  uint32_t chunk = r->bounce_size;
+
+  if (r->in_place) {
+    uint64_t cover = round_up (r->offset + r->count, t->align)
+      - round_down (r->offset, t->align);
+
+    /* One segment, the whole cover, where the data already is. */
+    assert (!zero && cover <= r->bounce_size);
+    assert ((unsigned char *) r->data
+            == r->bounce + r->offset % t->align);
+    chunk = (uint32_t) cover;
+  }
+  plan_init (&r->plan, r->offset, r->count, t->align, mem_ok, chunk,
+             zero ? t->zero_size : MAX_DIRECT);
+  if (!r->plan.direct)
+    STATS_ADD (bounced, 1);
+}
+
+enum req_next
+req_start (struct req_target *t, struct req *r)
+{
+  r->err = 0;
+  r->retry = (struct retry) RETRY_INIT;
+  r->locked = r->lock_waiting = r->quiet = false;
+  r->start_ns = clock_now_ns ();
+  if (r->cmd == REQ_FLUSH) {
+    r->phase = REQ_PH_SYNC;
+    return step (t, r);
+  }
+  assert (r->count > 0 && r->offset <= t->size
+          && r->count <= t->size - r->offset);
+  if (r->cmd != REQ_READ && monitor_map_changed ()) {
+    r->quiet = true;            /* the re-verification said why, loudly */
+    return finish (t, r, -EIO);
+  }
+  plan_request (t, r);
+  if (r->cmd == REQ_READ) {
+    r->phase = REQ_PH_NEXT;
+    return step (t, r);
+  }
+  r->lock_excl = plan_needs_rmw (r->offset, r->count, t->align);
+  if (r->lock_excl)
+    STATS_ADD (rmw, 1);
+  r->lock_mask = rangelock_mask (round_down (r->offset, t->align),
+                                 round_up (r->offset + r->count, t->align)
+                                 - round_down (r->offset, t->align));
+  r->phase = REQ_PH_LOCK;
+  return step (t, r);
+}
+
+enum req_next
+req_io_done (struct req_target *t, struct req *r, int res)
+{
+  enum req_next next;
+
+  if (res > 0 || (res == 0 && r->io.op == REQ_OP_SYNC)) {
+    r->op_done += (uint32_t) res;
+    if (r->io.op != REQ_OP_SYNC && r->op_done < r->op_len)
+      return issue (t, r);      /* short transfer: the rest */
+    return step (t, r);
+  }
+  if (res == 0) {
+    /* No progress: the file ended early (it shrank under us). */
+    log_error ("%s: %s: offset %" PRIu64 ": no progress (end of file?)",
+               op_name (r), t->file, r->op_off + r->op_done);
+    return finish (t, r, -EIO);
+  }
+  if (failed (t, r, -res, &next))
+    return issue (t, r);
+  return next;
+}
+
+enum req_next
+req_resume (struct req_target *t, struct req *r)
+{
+  return step (t, r);
+}
