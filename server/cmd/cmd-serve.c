@@ -61,8 +61,7 @@ struct serve_opts {
   bool foreground;
   bool dry_run;
   bool native;                  /* --native: our own server, no nbdkit */
-  struct native_params params;  /* --native: from the parameters after -- */
-  bool uring_required;          /* --native: engine=io_uring after -- */
+  struct swapfile_config config; /* --native: the parameters after -- */
   long poll_us;                 /* --poll-us, -1 unless given */
   bool activated;               /* systemd passed the listening socket */
   bool direct;                  /* false when the extras say direct=false */
@@ -916,32 +915,25 @@ native_param (const char *arg, struct swapfile_config *c)
                       "and mlock= (see nbdkit swapfile --help)", arg);
 }
 
-/* The parameters after "--" into o->params, with the plugin's defaults
+/* The parameters after "--" into o->config, with the plugin's defaults
  * and its parser (so a value means the same on both paths).  0 or
  * EXIT_USAGE. */
 static int
 native_params (struct serve_opts *o)
 {
-  struct swapfile_config c;
+  struct swapfile_config *c = &o->config;
   int r = 0;
 
-  config_init (&c);
   for (int i = 0; i < o->nr_extra && r == 0; i++)
-    r = native_param (o->extra[i], &c);
-  if (r == 0 && c.engine == ENGINE_PREAD)
+    r = native_param (o->extra[i], c);
+  if (r == 0 && c->engine == ENGINE_PREAD)
     r = usage_error ("serve", "--native: engine=pread: the native server "
                      "has only io_uring: serve without --native for the "
                      "pread/pwrite engine");
-  if (r == 0 && !c.direct)
+  if (r == 0 && !c->direct)
     r = usage_error ("serve", "--native: direct=false: the native server "
                      "does only O_DIRECT: serve without --native to serve "
                      "through the page cache");
-  o->uring_required = c.engine == ENGINE_IO_URING;
-  o->params = (struct native_params) {
-    .recheck = c.recheck, .retry_timeout = c.retry_timeout,
-    .retry_eio = c.retry_eio, .mlock = c.mlock,
-  };
-  config_free (&c);
   return r;
 }
 
@@ -1017,7 +1009,7 @@ static int
 serve_native (struct serve_opts *o)
 {
   struct native_opts no = { .file = o->file, .listen_fd = -1,
-                            .ready_fd = -1, .params = o->params,
+                            .ready_fd = -1, .params = &o->config,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
   bool background;
@@ -1037,7 +1029,7 @@ serve_native (struct serve_opts *o)
   if (o->dry_run) {
     char params[128];
 
-    native_params_format (&no.params, params, sizeof params);
+    config_format (&o->config, params, sizeof params);
     printf ("# nbdswap serve --native: %s on %s, %s\n", o->file,
             o->activated ? "the socket systemd passed" :
             o->socket ? o->socket : "TCP", params);
@@ -1085,7 +1077,7 @@ native_denied (const struct serve_opts *o, int *status)
   *status = 0;
   if (r != -EPERM && r != -ENOSYS)
     return false;
-  if (o->uring_required) {
+  if (o->config.engine == ENGINE_IO_URING) {
     log_error ("--native needs io_uring, and %s; engine=io_uring forbids "
                "falling back to the pread/pwrite engine: allow io_uring "
                "(the container's seccomp profile, sysctl "
@@ -1103,43 +1095,55 @@ native_denied (const struct serve_opts *o, int *status)
 }
 
 /* Parses, verifies, prepares and execs nbdkit. */
-int
-cmd_serve (int argc, char **argv)
+static int
+serve_main (struct serve_opts *o, int argc, char **argv)
 {
-  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
-                          .poll_us = -1 };
   char **args = NULL;
   int r;
 
-  argc = split_extra (argc, argv, &o);
-  r = parse_options (argc, argv, &o);
+  argc = split_extra (argc, argv, o);
+  r = parse_options (argc, argv, o);
   if (r != 0)
     return r == -1 ? EXIT_FIT : r;
-  if (o.poll_us >= 0 && !o.native)
+  if (o->poll_us >= 0 && !o->native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
-  if (o.native && (r = check_native (&o)) != 0)
+  if (o->native && (r = check_native (o)) != 0)
     return r;
-  if (o.native && !native_denied (&o, &r))
-    return serve_native (&o);
+  if (o->native && !native_denied (o, &r))
+    return serve_native (o);
   if (r != 0)
     return r;
-  if ((r = prepare (&o)) != 0)
+  if ((r = prepare (o)) != 0)
     return r;
-  if ((r = build_args (&o, &args)) < 0) {
+  if ((r = build_args (o, &args)) < 0) {
     log_error ("%s", strerror (-r));
     return EXIT_SYSTEM;
   }
-  if (o.dry_run) {
-    if (o.socket && o.foreground)
+  if (o->dry_run) {
+    if (o->socket && o->foreground)
       printf ("# nbdswap binds %s (mode 0600) and passes it to nbdkit as "
-              "fd 3 (LISTEN_FDS=1)\n", o.socket);
+              "fd 3 (LISTEN_FDS=1)\n", o->socket);
     print_args (args);
     free (args);
     return EXIT_FIT;
   }
   harden_before_exec ();
-  r = o.foreground ? exec_nbdkit (&o, args) : run_background (&o, args);
+  r = o->foreground ? exec_nbdkit (o, args) : run_background (o, args);
   free (args);
+  return r;
+}
+
+/* nbdswap serve: the options into one struct, then serve. */
+int
+cmd_serve (int argc, char **argv)
+{
+  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
+                          .poll_us = -1 };
+  int r;
+
+  config_init (&o.config);
+  r = serve_main (&o, argc, argv);
+  config_free (&o.config);
   return r;
 }

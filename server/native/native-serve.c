@@ -527,14 +527,6 @@ write_pidfile (const char *path)
     log_warning ("pidfile %s: %m", path);
 }
 
-void
-native_params_format (const struct native_params *p, char *buf, size_t len)
-{
-  snprintf (buf, len, "recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
-            p->recheck, p->retry_timeout, p->retry_eio ? "true" : "false",
-            p->mlock ? "true" : "false");
-}
-
 int
 native_serve (struct native_opts *o)
 {
@@ -567,9 +559,9 @@ native_serve (struct native_opts *o)
   r = lock_and_verify (fd, o->file, d.offset);
   if (r != 0)
     return r;
-  retry_timeout = o->params.retry_timeout;
-  retry_eio = o->params.retry_eio;
-  if (harden_serving_process (o->params.mlock, ", or add '-- mlock=false' "
+  retry_timeout = o->params->retry_timeout;
+  retry_eio = o->params->retry_eio;
+  if (harden_serving_process (o->params->mlock, ", or add '-- mlock=false' "
                               "to serve's command line to run unlocked") < 0
       || install_signals () < 0)
     return EXIT_SYSTEM;
@@ -578,7 +570,7 @@ native_serve (struct native_opts *o)
   mp.verify.dio_alignment = d.offset;
   mp.fd = fd;
   mp.baseline = &verified;
-  mp.recheck = o->params.recheck;
+  mp.recheck = o->params->recheck;
   mp.report_stats = report_stats;
   r = monitor_start (&mp);
   if (r < 0) {
@@ -589,7 +581,7 @@ native_serve (struct native_opts *o)
   log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
-  native_params_format (&o->params, params, sizeof params);
+  config_format (o->params, params, sizeof params);
   log_info ("native: %s", params);
   write_pidfile (o->pidfile);
   if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))
