@@ -61,10 +61,9 @@ struct serve_opts {
   bool foreground;
   bool dry_run;
   bool native;                  /* --native: our own server, no nbdkit */
-  struct swapfile_config config; /* --native: the parameters after -- */
+  struct swapfile_config config; /* the plugin parameters after -- */
   long poll_us;                 /* --poll-us, -1 unless given */
   bool activated;               /* systemd passed the listening socket */
-  bool direct;                  /* false when the extras say direct=false */
   int listen_fd;                /* the unix socket we bound, or -1 */
   char **extra;                 /* after "--" */
   int nr_extra;
@@ -320,20 +319,6 @@ check_options (struct serve_opts *o)
   return 0;
 }
 
-/* Looks for direct=false among the plugin parameters after "--": then
- * the verification must not insist on O_DIRECT either. */
-static void
-scan_extra (struct serve_opts *o)
-{
-  o->direct = true;
-  for (int i = 0; i < o->nr_extra; i++)
-    if (strncmp (o->extra[i], "direct=", 7) == 0)
-      o->direct = !(strcmp (o->extra[i] + 7, "false") == 0
-                    || strcmp (o->extra[i] + 7, "0") == 0
-                    || strcmp (o->extra[i] + 7, "no") == 0
-                    || strcmp (o->extra[i] + 7, "off") == 0);
-}
-
 /* The same verification as 'nbdswap verify'; the report on stderr when
  * the file is unfit.  0 fit, else an exit status. */
 static int
@@ -354,7 +339,7 @@ verify_file (const struct serve_opts *o)
     return EXIT_SYSTEM;
   }
   verify_options_init (&vo);
-  vo.direct = o->direct;
+  vo.direct = o->config.direct;
   r = verify_fd (fd, o->file, &vo, &res);
   close (fd);
   if (r < 0) {
@@ -855,7 +840,6 @@ prepare (struct serve_opts *o)
   o->foreground = stays_in_foreground (o);
   if ((r = check_options (o)) != 0)
     return r;
-  scan_extra (o);
   if ((r = verify_file (o)) != 0)
     return r;
   if ((r = check_tls (o)) != 0)
@@ -886,14 +870,12 @@ static const struct {
     "runs one thread per connection" },
 };
 
-/* One parameter arg (KEY=VALUE) after "--" into c; 0 or EXIT_USAGE. */
+/* --native runs no nbdkit: the word arg after "--" (its key keylen
+ * bytes, 0 if it is no KEY=VALUE) must be a plugin parameter the native
+ * server takes.  0, or EXIT_USAGE saying why not. */
 static int
-native_param (const char *arg, struct swapfile_config *c)
+native_takes (const char *arg, size_t keylen)
 {
-  const char *eq = strchr (arg, '=');
-  size_t keylen = eq ? (size_t) (eq - arg) : 0;
-  char key[32], err[256];
-
   if (keylen == 0 || arg[0] == '-')
     return usage_error ("serve", "--native runs no nbdkit: after '--' it "
                         "takes only plugin parameters (KEY=VALUE), not '%s'",
@@ -905,9 +887,6 @@ native_param (const char *arg, struct swapfile_config *c)
     if (native_keys[i].why_not)
       return usage_error ("serve", "--native: %s: not for the native "
                           "server: %s", arg, native_keys[i].why_not);
-    snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
-    if (config_set (c, key, eq + 1, err, sizeof err) < 0)
-      return usage_error ("serve", "--native: %s", err);
     return 0;
   }
   return usage_error ("serve", "--native: %s: unknown parameter: the native "
@@ -915,26 +894,51 @@ native_param (const char *arg, struct swapfile_config *c)
                       "and mlock= (see nbdkit swapfile --help)", arg);
 }
 
-/* The parameters after "--" into o->config, with the plugin's defaults
- * and its parser (so a value means the same on both paths).  0 or
+/* The plugin parameters among the words after "--" into o->config, by
+ * the plugin's own parser, once: a value means the same to serve's own
+ * checks, to the plugin and to the native server.  Other words (nbdkit's
+ * options, filters' parameters) are nbdkit's.  0 or an exit status. */
+static int
+parse_extra (struct serve_opts *o)
+{
+  char key[32], err[256];
+  int r;
+
+  for (int i = 0; i < o->nr_extra; i++) {
+    const char *arg = o->extra[i], *eq = strchr (arg, '=');
+    size_t keylen = eq ? (size_t) (eq - arg) : 0;
+
+    if (o->native && (r = native_takes (arg, keylen)) != 0)
+      return r;
+    if (keylen == 0 || keylen >= sizeof key || arg[0] == '-')
+      continue;
+    snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
+    r = config_set (&o->config, key, eq + 1, err, sizeof err);
+    if (r == -ENOMEM) {
+      log_error ("%s: %s", arg, strerror (ENOMEM));
+      return EXIT_SYSTEM;
+    }
+    if (r < 0 && r != -ENOENT)
+      return usage_error ("serve", "%s%s", o->native ? "--native: " : "",
+                          err);
+  }
+  return 0;
+}
+
+/* The parameters in o->config that --native cannot honour.  0 or
  * EXIT_USAGE. */
 static int
-native_params (struct serve_opts *o)
+native_params (const struct serve_opts *o)
 {
-  struct swapfile_config *c = &o->config;
-  int r = 0;
-
-  for (int i = 0; i < o->nr_extra && r == 0; i++)
-    r = native_param (o->extra[i], c);
-  if (r == 0 && c->engine == ENGINE_PREAD)
-    r = usage_error ("serve", "--native: engine=pread: the native server "
-                     "has only io_uring: serve without --native for the "
-                     "pread/pwrite engine");
-  if (r == 0 && !c->direct)
-    r = usage_error ("serve", "--native: direct=false: the native server "
-                     "does only O_DIRECT: serve without --native to serve "
-                     "through the page cache");
-  return r;
+  if (o->config.engine == ENGINE_PREAD)
+    return usage_error ("serve", "--native: engine=pread: the native "
+                        "server has only io_uring: serve without --native "
+                        "for the pread/pwrite engine");
+  if (!o->config.direct)
+    return usage_error ("serve", "--native: direct=false: the native "
+                        "server does only O_DIRECT: serve without --native "
+                        "to serve through the page cache");
+  return 0;
 }
 
 /* --native: what nbdkit would have done is ours; the options that only
@@ -1108,6 +1112,8 @@ serve_main (struct serve_opts *o, int argc, char **argv)
   if (o->poll_us >= 0 && !o->native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
+  if ((r = parse_extra (o)) != 0)
+    return r;
   if (o->native && (r = check_native (o)) != 0)
     return r;
   if (o->native && !native_denied (o, &r))
