@@ -50,13 +50,21 @@ extern void config_init (struct swapfile_config *c);
 extern void config_free (struct swapfile_config *c);
 
 /* Apply key=value.  Returns 0, or -EINVAL with a message naming the key,
- * the bad value and the accepted values in err; -ENOMEM on no memory. */
+ * the bad value and the accepted values in err; -ENOENT (and a message)
+ * when key is not a parameter of the plugin (serve leaves those to
+ * nbdkit); -ENOMEM on no memory. */
 extern int config_set (struct swapfile_config *c, const char *key,
                        const char *value, char *err, size_t errlen);
 
 /* Check that the parameters form a whole (file= given).  Same returns. */
 extern int config_check (const struct swapfile_config *c,
                          char *err, size_t errlen);
+
+/* "recheck=N retry-timeout=N retry-eio=B mlock=B" into buf: how the
+ * parameters that govern serving are shown (the native server's start
+ * log, serve --native --dry-run). */
+extern void config_format (const struct swapfile_config *c, char *buf,
+                           size_t len);
 
 /* The name of an engine kind, as the parameter spells it. */
 extern const char *config_engine_name (enum engine_kind e);

@@ -209,7 +209,16 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
   }
   snprintf (err, errlen, "%s=%s: unknown parameter: "
             "see nbdkit swapfile --help for the parameters", key, value);
-  return -EINVAL;
+  return -ENOENT;
+}
+
+/* The parameters that govern serving, in the words that set them. */
+void
+config_format (const struct swapfile_config *c, char *buf, size_t len)
+{
+  snprintf (buf, len, "recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
+            c->recheck, c->retry_timeout, c->retry_eio ? "true" : "false",
+            c->mlock ? "true" : "false");
 }
 
 int

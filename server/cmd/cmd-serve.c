@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,31 +43,16 @@
 #include "swapfile-config.h"
 #include "verify.h"
 
-#define MAX_ALLOW 64
-
 struct serve_opts {
-  const char *file;
-  const char *socket;           /* --socket, or the default under runtime */
-  const char *port;
-  const char *bind;
-  const char *tls_psk;
-  const char *tls_certs;
-  const char *export;
-  const char *pidfile;
-  const char *allow[MAX_ALLOW];
+  struct serve_args given;      /* the command line; prepare_paths
+                                 * completes socket and pidfile */
+  const char *allow[SERVE_MAX_ALLOW]; /* --allow, comma lists split */
   size_t nr_allow;
-  unsigned threads;
-  bool foreground;
-  bool dry_run;
-  bool native;                  /* --native: our own server, no nbdkit */
-  struct native_params params;  /* --native: from the parameters after -- */
-  bool uring_required;          /* --native: engine=io_uring after -- */
+  unsigned threads;             /* --threads, or the default */
   long poll_us;                 /* --poll-us, -1 unless given */
+  struct swapfile_config config; /* the plugin parameters after -- */
   bool activated;               /* systemd passed the listening socket */
-  bool direct;                  /* false when the extras say direct=false */
   int listen_fd;                /* the unix socket we bound, or -1 */
-  char **extra;                 /* after "--" */
-  int nr_extra;
   char socket_buf[PATH_MAX];
   char stats_buf[PATH_MAX];
   char pid_buf[PATH_MAX];
@@ -93,34 +77,9 @@ usage (void)
           "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
           "('nbdswap status' reads them).  Under systemd socket activation "
           "(LISTEN_FDS)\nit serves the socket it was given.\n"
-          "\nOptions:\n"
-          " -s, --socket PATH        listen on this unix socket instead\n"
-          " -p, --port N             listen on TCP port N (loopback only, "
-          "unless --bind)\n"
-          " -b, --bind ADDR          listen on this numeric address (port "
-          SERVE_DEFAULT_PORT "\n"
-          "                          unless --port); a non-loopback ADDR "
-          "needs --allow\n"
-          " -a, --allow CIDR[,...]   only these clients may connect (repeat "
-          "or list)\n"
-          "     --tls-psk FILE       require TLS with the pre-shared keys in "
-          "FILE\n"
-          "     --tls-certificates DIR\n"
-          "                          require TLS with the certificates in DIR\n"
-          " -e, --export NAME        serve only the export NAME\n"
-          " -t, --threads N          nbdkit threads per connection (default %d)\n"
-          " -f, --foreground         do not fork (the default under systemd)\n"
-          " -P, --pidfile FILE       write nbdkit's PID to FILE\n"
-          " -n, --dry-run            print the nbdkit command, do not run it\n"
-          "     --native             EXPERIMENTAL: serve with nbdswap's own "
-          "event-loop\n                          server (io_uring, a thread "
-          "per connection)\n                          instead of nbdkit\n"
-          "     --poll-us N          with --native: spin up to N microseconds\n"
-          "                          (0-%d, default %d) for the disk when a\n"
-          "                          connection has one request: can lower QD1\n"
-          "                          latency on a busy host, costs CPU\n"
-          " -h, --help               display this help\n"
-          "\nSwap pages are the clients' process memory: whoever can connect "
+          "\nOptions:\n");
+  serve_options_help (stdout);
+  printf ("\nSwap pages are the clients' process memory: whoever can connect "
           "can read and\nwrite them.  The kernel's nbd client cannot use "
           "TLS: remote swap over an\nuntrusted network needs 'nbdswap attach "
           "--encrypt' plus a tunnel or a trusted\nnetwork.\n"
@@ -130,8 +89,7 @@ usage (void)
           "\nExit status: 0 serving (in the background), 1 usage error, 2 "
           "FILE is unfit to\nserve, 3 system error (also: nbdkit failed to "
           "start, or cannot enforce\n--allow); in the foreground, once nbdkit "
-          "runs, nbdkit's own status.\n",
-          SERVE_DEFAULT_THREADS, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
+          "runs, nbdkit's own status.\n");
 }
 
 /* Adds the comma-separated CIDRs in list to o->allow. */
@@ -146,9 +104,9 @@ add_allow (struct serve_opts *o, char *list)
       return usage_error ("serve", "--allow %s: not an address or "
                           "ADDR/PREFIX (e.g. 192.0.2.0/24 or 2001:db8::/32)",
                           s);
-    if (o->nr_allow == MAX_ALLOW)
+    if (o->nr_allow == SERVE_MAX_ALLOW)
       return usage_error ("serve", "--allow: more than %d entries: "
-                          "use wider prefixes", MAX_ALLOW);
+                          "use wider prefixes", SERVE_MAX_ALLOW);
     o->allow[o->nr_allow++] = s;
   }
   return 0;
@@ -168,90 +126,48 @@ parse_number (const char *s, unsigned long min, unsigned long max,
   return errno == 0 && *end == '\0' && *out >= min && *out <= max;
 }
 
-/* Splits argv at "--": nbdswap's own arguments before, nbdkit's after. */
-static int
-split_extra (int argc, char **argv, struct serve_opts *o)
-{
-  for (int i = 1; i < argc; i++)
-    if (strcmp (argv[i], "--") == 0) {
-      o->extra = argv + i + 1;
-      o->nr_extra = argc - i - 1;
-      argv[i] = NULL;
-      return i;
-    }
-  return argc;
-}
-
-const struct option serve_longopts[] = {
-  { "socket", required_argument, NULL, 's' },
-  { "port", required_argument, NULL, 'p' },
-  { "bind", required_argument, NULL, 'b' },
-  { "allow", required_argument, NULL, 'a' },
-  { "tls-psk", required_argument, NULL, 'K' },
-  { "tls-certificates", required_argument, NULL, 'C' },
-  { "export", required_argument, NULL, 'e' },
-  { "threads", required_argument, NULL, 't' },
-  { "foreground", no_argument, NULL, 'f' },
-  { "pidfile", required_argument, NULL, 'P' },
-  { "dry-run", no_argument, NULL, 'n' },
-  { "native", no_argument, NULL, 'N' },
-  { "poll-us", required_argument, NULL, 'U' },
-  { "help", no_argument, NULL, 'h' },
-  { NULL, 0, NULL, 0 },
-};
-
-/* getopt over nbdswap's own arguments; 0 or an exit status (-1: help). */
+/* The command line into o->given (serve-options.c's table), then the
+ * values that must be numbers or addresses checked.  0 or an exit status
+ * (-1: help). */
 static int
 parse_options (int argc, char **argv, struct serve_opts *o)
 {
+  const struct serve_args *a = &o->given;
   unsigned long n;
-  int c, r;
+  int r;
 
-  while ((c = getopt_long (argc, argv, SERVE_SHORTOPTS, serve_longopts,
-                           NULL)) != -1) {
-    switch (c) {
-    case 's': o->socket = optarg; break;
-    case 'p':
-      if (!parse_number (optarg, 1, 65535, &n))
-        return usage_error ("serve", "--port %s: not a port number "
-                            "(1-65535)", optarg);
-      o->port = optarg;
-      break;
-    case 'b': o->bind = optarg; break;
-    case 'a':
-      if ((r = add_allow (o, optarg)) != 0)
-        return r;
-      break;
-    case 'K': o->tls_psk = optarg; break;
-    case 'C': o->tls_certs = optarg; break;
-    case 'e': o->export = optarg; break;
-    case 't':
-      if (!parse_number (optarg, 1, 1024, &n))
-        return usage_error ("serve", "--threads %s: not a number from 1 "
-                            "to 1024 (default %d)", optarg,
-                            SERVE_DEFAULT_THREADS);
-      o->threads = (unsigned) n;
-      break;
-    case 'f': o->foreground = true; break;
-    case 'P': o->pidfile = optarg; break;
-    case 'n': o->dry_run = true; break;
-    case 'N': o->native = true; break;
-    case 'U':
-      if (!parse_number (optarg, 0, NATIVE_POLL_US_MAX, &n))
-        return usage_error ("serve", "--poll-us %s: not a number of "
-                            "microseconds from 0 to %d (default %d)",
-                            optarg, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
-      o->poll_us = (long) n;
-      break;
-    case 'h': usage (); return -1;
-    default: return try_help ("serve");   /* getopt said why */
-    }
+  r = serve_args_parse (argc, argv, &o->given, false);
+  if (r == -E2BIG)
+    return usage_error ("serve", "--allow: more than %d entries: "
+                        "use wider prefixes", SERVE_MAX_ALLOW);
+  if (r < 0)
+    return try_help ("serve");  /* getopt said why */
+  if (a->help) {
+    usage ();
+    return -1;
   }
-  if (argc - optind != 1)
-    return usage_error ("serve", argc == optind ? "expected FILE"
+  if (a->port && !parse_number (a->port, 1, 65535, &n))
+    return usage_error ("serve", "--port %s: not a port number "
+                        "(1-65535)", a->port);
+  if (a->threads && !parse_number (a->threads, 1, 1024, &n))
+    return usage_error ("serve", "--threads %s: not a number from 1 "
+                        "to 1024 (default %d)", a->threads,
+                        SERVE_DEFAULT_THREADS);
+  if (a->threads)
+    o->threads = (unsigned) n;
+  if (a->poll_us && !parse_number (a->poll_us, 0, NATIVE_POLL_US_MAX, &n))
+    return usage_error ("serve", "--poll-us %s: not a number of "
+                        "microseconds from 0 to %d (default %d)",
+                        a->poll_us, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
+  if (a->poll_us)
+    o->poll_us = (long) n;
+  for (size_t i = 0; i < a->allow.n; i++)
+    if ((r = add_allow (o, a->allow.item[i])) != 0)
+      return r;
+  if (a->nr_files != 1)
+    return usage_error ("serve", a->nr_files == 0 ? "expected FILE"
                         : "expected one FILE (nbdkit arguments go after "
                         "'--')");
-  o->file = argv[optind];
   return 0;
 }
 
@@ -290,49 +206,35 @@ activated_tcp_is_public (void)
 static int
 check_options (struct serve_opts *o)
 {
-  bool tcp = o->port || o->bind;
+  bool tcp = o->given.port || o->given.bind;
 
-  if (o->socket && tcp)
+  if (o->given.socket && tcp)
     return usage_error ("serve", "--socket and --port/--bind exclude each "
                         "other: serve on a unix socket or on TCP");
-  if (o->tls_psk && o->tls_certs)
+  if (o->given.tls_psk && o->given.tls_certs)
     return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
-  if (o->activated && (o->socket || tcp))
+  if (o->activated && (o->given.socket || tcp))
     return usage_error ("serve", "systemd passed a listening socket "
                         "(LISTEN_FDS): drop --socket/--port/--bind, the "
                         ".socket unit says where to listen");
-  if (o->bind && !netaddr_is_numeric (o->bind))
+  if (o->given.bind && !netaddr_is_numeric (o->given.bind))
     return usage_error ("serve", "--bind %s: not a numeric IPv4 or IPv6 "
-                        "address: give the address itself", o->bind);
+                        "address: give the address itself", o->given.bind);
   if (o->nr_allow > 0 && !tcp && !o->activated)
     return usage_error ("serve", "--allow applies to TCP (--port/--bind): "
                         "a unix socket is guarded by its mode 0600");
-  if (o->nr_allow == 0 && o->bind && !netaddr_is_loopback (o->bind))
+  if (o->nr_allow == 0 && o->given.bind && !netaddr_is_loopback (o->given.bind))
     return usage_error ("serve", "--bind %s is not loopback: give --allow "
                         "CIDR for the clients that may connect; swap pages "
                         "are process memory, whoever connects can read and "
-                        "write them", o->bind);
+                        "write them", o->given.bind);
   if (o->nr_allow == 0 && o->activated && activated_tcp_is_public ())
     return usage_error ("serve", "the socket systemd passed is TCP on a "
                         "non-loopback address: give --allow CIDR for the "
                         "clients that may connect; swap pages are process "
                         "memory, whoever connects can read and write them");
   return 0;
-}
-
-/* Looks for direct=false among the plugin parameters after "--": then
- * the verification must not insist on O_DIRECT either. */
-static void
-scan_extra (struct serve_opts *o)
-{
-  o->direct = true;
-  for (int i = 0; i < o->nr_extra; i++)
-    if (strncmp (o->extra[i], "direct=", 7) == 0)
-      o->direct = !(strcmp (o->extra[i] + 7, "false") == 0
-                    || strcmp (o->extra[i] + 7, "0") == 0
-                    || strcmp (o->extra[i] + 7, "no") == 0
-                    || strcmp (o->extra[i] + 7, "off") == 0);
 }
 
 /* The same verification as 'nbdswap verify'; the report on stderr when
@@ -344,29 +246,29 @@ verify_file (const struct serve_opts *o)
   struct verify_result res;
   int fd, r;
 
-  fd = open (o->file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  fd = open (o->given.file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd == -1 && errno == ENOENT) {
     log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
-               o->file, o->file);
+               o->given.file, o->given.file);
     return EXIT_SYSTEM;
   }
   if (fd == -1) {
-    log_error ("%s: cannot open: %m", o->file);
+    log_error ("%s: cannot open: %m", o->given.file);
     return EXIT_SYSTEM;
   }
   verify_options_init (&vo);
-  vo.direct = o->direct;
-  r = verify_fd (fd, o->file, &vo, &res);
+  vo.direct = o->config.direct;
+  r = verify_fd (fd, o->given.file, &vo, &res);
   close (fd);
   if (r < 0) {
-    log_error ("%s: cannot verify: %s", o->file, strerror (-r));
+    log_error ("%s: cannot verify: %s", o->given.file, strerror (-r));
     return EXIT_SYSTEM;
   }
   r = 0;
   if (res.verdict != VERIFY_FIT) {
     verify_print_text (stderr, &res);
     log_error ("%s: not fit to serve as swap (%zu problem%s above): fix "
-               "%s, or recreate it with 'nbdswap create'", o->file,
+               "%s, or recreate it with 'nbdswap create'", o->given.file,
                res.nr_errors, res.nr_errors == 1 ? "" : "s",
                res.nr_errors == 1 ? "it" : "them");
     r = EXIT_UNFIT;
@@ -446,7 +348,7 @@ bind_socket (struct serve_opts *o)
   mode_t old;
   int s, r;
 
-  snprintf (sun.sun_path, sizeof sun.sun_path, "%s", o->socket);
+  snprintf (sun.sun_path, sizeof sun.sun_path, "%s", o->given.socket);
   s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s == -1) {
     log_error ("socket: %m");
@@ -455,9 +357,9 @@ bind_socket (struct serve_opts *o)
   old = umask (0177);
   r = bind (s, (struct sockaddr *) &sun, sizeof sun);
   umask (old);
-  if (r == -1 || chmod (o->socket, 0600) == -1 || listen (s, 128) == -1) {
+  if (r == -1 || chmod (o->given.socket, 0600) == -1 || listen (s, 128) == -1) {
     log_error ("%s: cannot listen there: %m: check the directory exists "
-               "and is writable, or choose another --socket", o->socket);
+               "and is writable, or choose another --socket", o->given.socket);
     close (s);
     return EXIT_SYSTEM;
   }
@@ -528,39 +430,39 @@ prepare_paths (struct serve_opts *o)
   struct sockaddr_un sun;
   int r;
 
-  serve_instance_name (o->file, name, sizeof name);
-  if (!o->dry_run && (r = make_runtime_dir (dir)) != 0)
+  serve_instance_name (o->given.file, name, sizeof name);
+  if (!o->given.dry_run && (r = make_runtime_dir (dir)) != 0)
     return r;
   if ((r = runtime_path (o->stats_buf, dir, name, "stats")) != 0)
     return r;
-  if (o->pidfile == NULL) {
+  if (o->given.pidfile == NULL) {
     if ((r = runtime_path (o->pid_buf, dir, name, "pid")) != 0)
       return r;
-    o->pidfile = o->pid_buf;
+    o->given.pidfile = o->pid_buf;
   }
   else
-    o->pidfile = absolute (cwd, o->pidfile, o->pid_buf, sizeof o->pid_buf);
-  if (o->activated || o->port || o->bind)
+    o->given.pidfile = absolute (cwd, o->given.pidfile, o->pid_buf, sizeof o->pid_buf);
+  if (o->activated || o->given.port || o->given.bind)
     return 0;
-  if (o->socket == NULL) {
+  if (o->given.socket == NULL) {
     if ((r = runtime_path (o->socket_buf, dir, name, "sock")) != 0)
       return r;
-    o->socket = o->socket_buf;
+    o->given.socket = o->socket_buf;
   }
   else
-    o->socket = absolute (cwd, o->socket, o->socket_buf,
+    o->given.socket = absolute (cwd, o->given.socket, o->socket_buf,
                           sizeof o->socket_buf);
-  if (strlen (o->socket) >= sizeof sun.sun_path) {
+  if (strlen (o->given.socket) >= sizeof sun.sun_path) {
     log_error ("%s: a unix socket path must be shorter than %zu bytes: "
                "choose a shorter --socket or NBDSWAP_RUNTIME_DIR",
-               o->socket, sizeof sun.sun_path);
+               o->given.socket, sizeof sun.sun_path);
     return EXIT_SYSTEM;
   }
-  if (o->dry_run)
+  if (o->given.dry_run)
     return 0;
-  if ((r = clear_stale_socket (o->socket)) != 0)
+  if ((r = clear_stale_socket (o->given.socket)) != 0)
     return r;
-  return o->foreground ? bind_socket (o) : 0;
+  return o->given.foreground ? bind_socket (o) : 0;
 }
 
 /* TLS credentials must exist before nbdkit is asked to load them. */
@@ -569,19 +471,19 @@ check_tls (const struct serve_opts *o)
 {
   struct stat st;
 
-  if (o->tls_psk && (stat (o->tls_psk, &st) == -1 || !S_ISREG (st.st_mode))) {
+  if (o->given.tls_psk && (stat (o->given.tls_psk, &st) == -1 || !S_ISREG (st.st_mode))) {
     log_error ("--tls-psk %s: not a readable file: make one with "
-               "'psktool -u CLIENT -p %s'", o->tls_psk, o->tls_psk);
+               "'psktool -u CLIENT -p %s'", o->given.tls_psk, o->given.tls_psk);
     return EXIT_SYSTEM;
   }
-  if (o->tls_certs
-      && (stat (o->tls_certs, &st) == -1 || !S_ISDIR (st.st_mode))) {
+  if (o->given.tls_certs
+      && (stat (o->given.tls_certs, &st) == -1 || !S_ISDIR (st.st_mode))) {
     log_error ("--tls-certificates %s: not a directory: give the directory "
                "holding ca-cert.pem, server-cert.pem and server-key.pem",
-               o->tls_certs);
+               o->given.tls_certs);
     return EXIT_SYSTEM;
   }
-  if (o->tls_psk || o->tls_certs)
+  if (o->given.tls_psk || o->given.tls_certs)
     log_warning ("TLS is required of clients: the kernel's nbd client "
                  "cannot use TLS, so this export is for userspace clients "
                  "(qemu, nbdcopy) or a TLS tunnel");
@@ -662,54 +564,54 @@ build_args (struct serve_opts *o, char ***out)
   static char plugin[PATH_MAX], threads[16], filearg[PATH_MAX + 8];
   static char statsarg[PATH_MAX + 16], allowarg[4096], exparg[512];
   const char *nbdkit = getenv ("NBDSWAP_NBDKIT");
-  char **args = calloc ((size_t) o->nr_extra + 40, sizeof *args);
+  char **args = calloc ((size_t) o->given.nr_extra + 40, sizeof *args);
   size_t n = 0, used = 0;
   char *abs;
 
   if (args == NULL)
     return -errno;
   ADD (nbdkit && nbdkit[0] ? nbdkit : "nbdkit");
-  if (o->foreground)
+  if (o->given.foreground)
     ADD ("-f");
   /* In the foreground a unix socket is bound by us and passed as
    * LISTEN_FDS (bind_socket); an activated one is passed through. */
-  if (o->socket && !o->foreground) {
+  if (o->given.socket && !o->given.foreground) {
     ADD ("-U");
-    ADD (o->socket);
+    ADD (o->given.socket);
   }
-  else if (o->port || o->bind) {
+  else if (o->given.port || o->given.bind) {
     ADD ("-p");
-    ADD (o->port ? o->port : SERVE_DEFAULT_PORT);
+    ADD (o->given.port ? o->given.port : SERVE_DEFAULT_PORT);
     ADD ("-i");
-    ADD (o->bind ? o->bind : "127.0.0.1");
+    ADD (o->given.bind ? o->given.bind : "127.0.0.1");
   }
   snprintf (threads, sizeof threads, "%u", o->threads);
   ADD ("-t");
   ADD (threads);
-  if (o->pidfile) {
+  if (o->given.pidfile) {
     ADD ("-P");
-    ADD (o->pidfile);
+    ADD (o->given.pidfile);
   }
-  if (o->tls_psk || o->tls_certs) {
+  if (o->given.tls_psk || o->given.tls_certs) {
     ADD ("--tls=require");
-    ADD (o->tls_psk ? "--tls-psk" : "--tls-certificates");
-    ADD (o->tls_psk ? o->tls_psk : o->tls_certs);
+    ADD (o->given.tls_psk ? "--tls-psk" : "--tls-certificates");
+    ADD (o->given.tls_psk ? o->given.tls_psk : o->given.tls_certs);
   }
-  if (o->export) {
+  if (o->given.export) {
     ADD ("-e");
-    ADD (o->export);
+    ADD (o->given.export);
     ADD ("--filter=exportname");
   }
   ADD (find_plugin (plugin, sizeof plugin));
   /* Absolute, so that 'nbdswap status FILE' can match it. */
-  abs = realpath (o->file, NULL);
-  snprintf (filearg, sizeof filearg, "file=%s", abs ? abs : o->file);
+  abs = realpath (o->given.file, NULL);
+  snprintf (filearg, sizeof filearg, "file=%s", abs ? abs : o->given.file);
   free (abs);
   ADD (filearg);
   snprintf (statsarg, sizeof statsarg, "stats-file=%s", o->stats_buf);
   ADD (statsarg);
-  if (o->export) {
-    snprintf (exparg, sizeof exparg, "exportname=%s", o->export);
+  if (o->given.export) {
+    snprintf (exparg, sizeof exparg, "exportname=%s", o->given.export);
     ADD (exparg);
     ADD ("exportname-strict=true");
   }
@@ -720,8 +622,8 @@ build_args (struct serve_opts *o, char ***out)
                                  "%s%s", i ? "," : "", o->allow[i]);
     ADD (allowarg);
   }
-  for (int i = 0; i < o->nr_extra; i++)
-    ADD (o->extra[i]);
+  for (int i = 0; i < o->given.nr_extra; i++)
+    ADD (o->given.extra[i]);
   *out = args;
   return 0;
 }
@@ -787,8 +689,8 @@ read_pidfile (const char *path)
 static void
 print_serving (const struct serve_opts *o, pid_t pid)
 {
-  printf ("nbdswap: serving %s on %s (PID %d)\n", o->file,
-          o->socket ? o->socket : "TCP", (int) pid);
+  printf ("nbdswap: serving %s on %s (PID %d)\n", o->given.file,
+          o->given.socket ? o->given.socket : "TCP", (int) pid);
 }
 
 /* Background: nbdkit forks itself once the plugin accepted the file and
@@ -805,7 +707,7 @@ run_background (const struct serve_opts *o, char **args)
   int status;
   pid_t pid;
 
-  unlink (o->pidfile);
+  unlink (o->given.pidfile);
   fflush (NULL);
   pid = fork ();
   if (pid == -1) {
@@ -821,17 +723,17 @@ run_background (const struct serve_opts *o, char **args)
   if (waitpid (pid, &status, 0) == -1 || !WIFEXITED (status)
       || WEXITSTATUS (status) != 0) {
     log_error ("%s: nbdkit did not start: the lines above say why",
-               o->file);
+               o->given.file);
     return EXIT_SYSTEM;
   }
-  if (o->socket && chmod (o->socket, 0600) == -1)
-    log_warning ("%s: chmod 0600: %m", o->socket);
+  if (o->given.socket && chmod (o->given.socket, 0600) == -1)
+    log_warning ("%s: chmod 0600: %m", o->given.socket);
   /* The plugin locks memory after the fork; give it a moment to fail. */
   nanosleep (&pause, NULL);
-  pid = read_pidfile (o->pidfile);
+  pid = read_pidfile (o->given.pidfile);
   if (pid <= 0 || kill (pid, 0) == -1) {
     log_error ("%s: nbdkit stopped after starting: see the system log "
-               "(journalctl -t nbdkit) for why", o->file);
+               "(journalctl -t nbdkit) for why", o->given.file);
     return EXIT_SYSTEM;
   }
   print_serving (o, pid);
@@ -843,7 +745,7 @@ run_background (const struct serve_opts *o, char **args)
 static bool
 stays_in_foreground (const struct serve_opts *o)
 {
-  return o->foreground || o->activated || getenv ("INVOCATION_ID");
+  return o->given.foreground || o->activated || getenv ("INVOCATION_ID");
 }
 
 /* Everything before the exec; 0 or an exit status. */
@@ -853,10 +755,9 @@ prepare (struct serve_opts *o)
   int r;
 
   o->activated = socket_activated ();
-  o->foreground = stays_in_foreground (o);
+  o->given.foreground = stays_in_foreground (o);
   if ((r = check_options (o)) != 0)
     return r;
-  scan_extra (o);
   if ((r = verify_file (o)) != 0)
     return r;
   if ((r = check_tls (o)) != 0)
@@ -887,14 +788,12 @@ static const struct {
     "runs one thread per connection" },
 };
 
-/* One parameter arg (KEY=VALUE) after "--" into c; 0 or EXIT_USAGE. */
+/* --native runs no nbdkit: the word arg after "--" (its key keylen
+ * bytes, 0 if it is no KEY=VALUE) must be a plugin parameter the native
+ * server takes.  0, or EXIT_USAGE saying why not. */
 static int
-native_param (const char *arg, struct swapfile_config *c)
+native_takes (const char *arg, size_t keylen)
 {
-  const char *eq = strchr (arg, '=');
-  size_t keylen = eq ? (size_t) (eq - arg) : 0;
-  char key[32], err[256];
-
   if (keylen == 0 || arg[0] == '-')
     return usage_error ("serve", "--native runs no nbdkit: after '--' it "
                         "takes only plugin parameters (KEY=VALUE), not '%s'",
@@ -906,9 +805,6 @@ native_param (const char *arg, struct swapfile_config *c)
     if (native_keys[i].why_not)
       return usage_error ("serve", "--native: %s: not for the native "
                           "server: %s", arg, native_keys[i].why_not);
-    snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
-    if (config_set (c, key, eq + 1, err, sizeof err) < 0)
-      return usage_error ("serve", "--native: %s", err);
     return 0;
   }
   return usage_error ("serve", "--native: %s: unknown parameter: the native "
@@ -916,33 +812,51 @@ native_param (const char *arg, struct swapfile_config *c)
                       "and mlock= (see nbdkit swapfile --help)", arg);
 }
 
-/* The parameters after "--" into o->params, with the plugin's defaults
- * and its parser (so a value means the same on both paths).  0 or
+/* The plugin parameters among the words after "--" into o->config, by
+ * the plugin's own parser, once: a value means the same to serve's own
+ * checks, to the plugin and to the native server.  Other words (nbdkit's
+ * options, filters' parameters) are nbdkit's.  0 or an exit status. */
+static int
+parse_extra (struct serve_opts *o)
+{
+  char key[32], err[256];
+  int r;
+
+  for (int i = 0; i < o->given.nr_extra; i++) {
+    const char *arg = o->given.extra[i], *eq = strchr (arg, '=');
+    size_t keylen = eq ? (size_t) (eq - arg) : 0;
+
+    if (o->given.native && (r = native_takes (arg, keylen)) != 0)
+      return r;
+    if (keylen == 0 || keylen >= sizeof key || arg[0] == '-')
+      continue;
+    snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
+    r = config_set (&o->config, key, eq + 1, err, sizeof err);
+    if (r == -ENOMEM) {
+      log_error ("%s: %s", arg, strerror (ENOMEM));
+      return EXIT_SYSTEM;
+    }
+    if (r < 0 && r != -ENOENT)
+      return usage_error ("serve", "%s%s", o->given.native ? "--native: " : "",
+                          err);
+  }
+  return 0;
+}
+
+/* The parameters in o->config that --native cannot honour.  0 or
  * EXIT_USAGE. */
 static int
-native_params (struct serve_opts *o)
+native_params (const struct serve_opts *o)
 {
-  struct swapfile_config c;
-  int r = 0;
-
-  config_init (&c);
-  for (int i = 0; i < o->nr_extra && r == 0; i++)
-    r = native_param (o->extra[i], &c);
-  if (r == 0 && c.engine == ENGINE_PREAD)
-    r = usage_error ("serve", "--native: engine=pread: the native server "
-                     "has only io_uring: serve without --native for the "
-                     "pread/pwrite engine");
-  if (r == 0 && !c.direct)
-    r = usage_error ("serve", "--native: direct=false: the native server "
-                     "does only O_DIRECT: serve without --native to serve "
-                     "through the page cache");
-  o->uring_required = c.engine == ENGINE_IO_URING;
-  o->params = (struct native_params) {
-    .recheck = c.recheck, .retry_timeout = c.retry_timeout,
-    .retry_eio = c.retry_eio, .mlock = c.mlock,
-  };
-  config_free (&c);
-  return r;
+  if (o->config.engine == ENGINE_PREAD)
+    return usage_error ("serve", "--native: engine=pread: the native "
+                        "server has only io_uring: serve without --native "
+                        "for the pread/pwrite engine");
+  if (!o->config.direct)
+    return usage_error ("serve", "--native: direct=false: the native "
+                        "server does only O_DIRECT: serve without --native "
+                        "to serve through the page cache");
+  return 0;
 }
 
 /* --native: what nbdkit would have done is ours; the options that only
@@ -952,7 +866,7 @@ native_params (struct serve_opts *o)
 static int
 check_native (struct serve_opts *o)
 {
-  if (o->tls_psk || o->tls_certs)
+  if (o->given.tls_psk || o->given.tls_certs)
     return usage_error ("serve", "--native does not do TLS (the kernel's "
                         "nbd client cannot use it anyway): drop "
                         "--tls-psk/--tls-certificates, or serve without "
@@ -960,10 +874,10 @@ check_native (struct serve_opts *o)
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
-  if (o->export && strlen (o->export) > NATIVE_NAME_MAX)
+  if (o->given.export && strlen (o->given.export) > NATIVE_NAME_MAX)
     return usage_error ("serve", "--export: the name is %zu bytes, over "
                         "the NBD protocol's limit of %d: choose a shorter "
-                        "one", strlen (o->export), NATIVE_NAME_MAX);
+                        "one", strlen (o->given.export), NATIVE_NAME_MAX);
   return native_params (o);
 }
 
@@ -998,15 +912,15 @@ native_background (struct serve_opts *o, struct native_opts *no)
   }
   /* The child removes the socket when it fails, but not when a signal
    * ends it. */
-  if (o->socket)
-    unlink (o->socket);
+  if (o->given.socket)
+    unlink (o->given.socket);
   if (status > 128) {
     log_error ("%s: the server was killed by signal %d (%s) before it "
-               "served", o->file, status - 128, strsignal (status - 128));
+               "served", o->given.file, status - 128, strsignal (status - 128));
     return EXIT_SYSTEM;
   }
   log_error ("%s: the server stopped before it served (exit status %d): "
-             "the lines above say why", o->file, status);
+             "the lines above say why", o->given.file, status);
   return status > 0 ? status : EXIT_SYSTEM;
 }
 
@@ -1016,8 +930,8 @@ native_background (struct serve_opts *o, struct native_opts *no)
 static int
 serve_native (struct serve_opts *o)
 {
-  struct native_opts no = { .file = o->file, .listen_fd = -1,
-                            .ready_fd = -1, .params = o->params,
+  struct native_opts no = { .file = o->given.file, .listen_fd = -1,
+                            .ready_fd = -1, .params = &o->config,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
   bool background;
@@ -1026,7 +940,7 @@ serve_native (struct serve_opts *o)
 
   o->activated = socket_activated ();
   background = !stays_in_foreground (o);
-  o->foreground = true;         /* binds the unix socket in prepare_paths */
+  o->given.foreground = true;         /* binds the unix socket in prepare_paths */
   if ((r = check_options (o)) != 0 || (r = prepare_paths (o)) != 0)
     return r;
   for (size_t i = 0; i < o->nr_allow; i++)
@@ -1034,36 +948,36 @@ serve_native (struct serve_opts *o)
       log_error ("--allow: %s", err);
       return EXIT_USAGE;
     }
-  if (o->dry_run) {
+  if (o->given.dry_run) {
     char params[128];
 
-    native_params_format (&no.params, params, sizeof params);
-    printf ("# nbdswap serve --native: %s on %s, %s\n", o->file,
+    config_format (&o->config, params, sizeof params);
+    printf ("# nbdswap serve --native: %s on %s, %s\n", o->given.file,
             o->activated ? "the socket systemd passed" :
-            o->socket ? o->socket : "TCP", params);
+            o->given.socket ? o->given.socket : "TCP", params);
     return EXIT_FIT;
   }
   if (o->activated)
     no.listen_fd = 3;
-  else if (o->port || o->bind)
-    no.listen_fd = native_listen_tcp (o->bind ? o->bind : "127.0.0.1",
-                                      o->port ? o->port : SERVE_DEFAULT_PORT);
+  else if (o->given.port || o->given.bind)
+    no.listen_fd = native_listen_tcp (o->given.bind ? o->given.bind : "127.0.0.1",
+                                      o->given.port ? o->given.port : SERVE_DEFAULT_PORT);
   else
     no.listen_fd = o->listen_fd;
   if (no.listen_fd < 0)
     return EXIT_SYSTEM;
   no.tcp = native_socket_is_tcp (no.listen_fd);
-  no.export_name = o->export ? o->export : "";
+  no.export_name = o->given.export ? o->given.export : "";
   no.stats_path = o->stats_buf;
-  no.pidfile = o->pidfile;
+  no.pidfile = o->given.pidfile;
   if (background && (r = native_background (o, &no)) >= 0) {
     close (no.listen_fd);       /* the child's now: its socket stays */
     acl_free (&no.acl);
     return r;
   }
   r = native_serve (&no);
-  if (o->socket && !o->activated)
-    unlink (o->socket);
+  if (o->given.socket && !o->activated)
+    unlink (o->given.socket);
   acl_free (&no.acl);
   return r;
 }
@@ -1085,7 +999,7 @@ native_denied (const struct serve_opts *o, int *status)
   *status = 0;
   if (r != -EPERM && r != -ENOSYS)
     return false;
-  if (o->uring_required) {
+  if (o->config.engine == ENGINE_IO_URING) {
     log_error ("--native needs io_uring, and %s; engine=io_uring forbids "
                "falling back to the pread/pwrite engine: allow io_uring "
                "(the container's seccomp profile, sysctl "
@@ -1103,43 +1017,56 @@ native_denied (const struct serve_opts *o, int *status)
 }
 
 /* Parses, verifies, prepares and execs nbdkit. */
-int
-cmd_serve (int argc, char **argv)
+static int
+serve_main (struct serve_opts *o, int argc, char **argv)
 {
-  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
-                          .poll_us = -1 };
   char **args = NULL;
   int r;
 
-  argc = split_extra (argc, argv, &o);
-  r = parse_options (argc, argv, &o);
+  r = parse_options (argc, argv, o);
   if (r != 0)
     return r == -1 ? EXIT_FIT : r;
-  if (o.poll_us >= 0 && !o.native)
+  if (o->poll_us >= 0 && !o->given.native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
-  if (o.native && (r = check_native (&o)) != 0)
+  if ((r = parse_extra (o)) != 0)
     return r;
-  if (o.native && !native_denied (&o, &r))
-    return serve_native (&o);
+  if (o->given.native && (r = check_native (o)) != 0)
+    return r;
+  if (o->given.native && !native_denied (o, &r))
+    return serve_native (o);
   if (r != 0)
     return r;
-  if ((r = prepare (&o)) != 0)
+  if ((r = prepare (o)) != 0)
     return r;
-  if ((r = build_args (&o, &args)) < 0) {
+  if ((r = build_args (o, &args)) < 0) {
     log_error ("%s", strerror (-r));
     return EXIT_SYSTEM;
   }
-  if (o.dry_run) {
-    if (o.socket && o.foreground)
+  if (o->given.dry_run) {
+    if (o->given.socket && o->given.foreground)
       printf ("# nbdswap binds %s (mode 0600) and passes it to nbdkit as "
-              "fd 3 (LISTEN_FDS=1)\n", o.socket);
+              "fd 3 (LISTEN_FDS=1)\n", o->given.socket);
     print_args (args);
     free (args);
     return EXIT_FIT;
   }
   harden_before_exec ();
-  r = o.foreground ? exec_nbdkit (&o, args) : run_background (&o, args);
+  r = o->given.foreground ? exec_nbdkit (o, args) : run_background (o, args);
   free (args);
+  return r;
+}
+
+/* nbdswap serve: the options into one struct, then serve. */
+int
+cmd_serve (int argc, char **argv)
+{
+  struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
+                          .poll_us = -1 };
+  int r;
+
+  config_init (&o.config);
+  r = serve_main (&o, argc, argv);
+  config_free (&o.config);
   return r;
 }

@@ -1,12 +1,12 @@
 /* nbdswap: what serve and status share: addresses, the runtime
- * directory, and how a served nbdkit is recognised.
+ * directory, serve's options, and how a served nbdkit is recognised.
  */
 #ifndef NBDSWAP_SERVE_H
 #define NBDSWAP_SERVE_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Where sockets and stats files go unless told otherwise; the
  * environment variable NBDSWAP_RUNTIME_DIR overrides it. */
@@ -42,10 +42,52 @@ extern bool netaddr_is_numeric (const char *addr);
  * the address family. */
 extern bool netaddr_is_cidr (const char *s);
 
-/* The options of 'nbdswap serve' (cmd-serve.c), for getopt_long and for
- * status, which reads a native server's command line with them. */
-extern const struct option serve_longopts[];
-#define SERVE_SHORTOPTS "s:p:b:a:e:t:fP:nh"
+/* The most --allow CIDRs (after splitting comma lists) serve takes. */
+#define SERVE_MAX_ALLOW 64
+
+/* A repeatable option's arguments, in the order given. */
+struct serve_list {
+  char *item[SERVE_MAX_ALLOW];
+  size_t n;
+};
+
+/* A 'nbdswap serve' command line as given, each option as its string
+ * (serve-options.c has the one table of options that fills it).  The
+ * strings are argv's: nothing is copied. */
+struct serve_args {
+  const char *file;             /* FILE */
+  size_t nr_files;              /* words that are not options: 1 is right */
+  const char *socket;           /* --socket */
+  const char *port;             /* --port */
+  const char *bind;             /* --bind */
+  struct serve_list allow;      /* each --allow, comma lists unsplit */
+  const char *tls_psk;          /* --tls-psk */
+  const char *tls_certs;        /* --tls-certificates */
+  const char *export;           /* --export */
+  const char *threads;          /* --threads */
+  bool foreground;              /* --foreground */
+  const char *pidfile;          /* --pidfile */
+  bool dry_run;                 /* --dry-run */
+  bool native;                  /* --native */
+  const char *poll_us;          /* --poll-us */
+  bool help;                    /* --help */
+  char **extra;                 /* the words after "--" */
+  int nr_extra;
+};
+
+/* Reads the arguments of 'nbdswap serve' (argv[0] the command's name)
+ * into *a as getopt_long does: long options exact or abbreviated,
+ * "--opt=value" or "--opt value", short options alone or clustered, FILE
+ * anywhere before "--", the words after it into a->extra.  getopt may
+ * reorder argv.  quiet (status reading a server's /proc/PID/cmdline):
+ * what is not understood is skipped without a word.  Returns 0; else
+ * -EINVAL (an unknown option or a missing argument, which getopt named
+ * on stderr) or -E2BIG (more than SERVE_MAX_ALLOW --allow). */
+extern int serve_args_parse (int argc, char **argv, struct serve_args *a,
+                             bool quiet);
+
+/* The options' lines of serve --help, from the same table. */
+extern void serve_options_help (FILE *fp);
 
 /* True when the nbdkit command line argv (argc entries) loads the
  * swapfile plugin. */

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +20,9 @@
 /* How long to wait for servers to rewrite their stats files. */
 #define STATS_WAIT_MS 2000
 #define STATS_POLL_MS 20
+
+/* The arguments of a process's command line that are read. */
+#define STATUS_MAX_ARGS 512
 
 const char *const status_counter_names[ST_NR] = {
   "reads", "writes", "zeroes", "flushes", "read_bytes", "write_bytes",
@@ -142,89 +144,6 @@ stats_path (pid_t pid, const char *path)
   return p;
 }
 
-/* The option of 'nbdswap serve' that the long option name (n bytes,
- * without "--") names, exactly or as an unambiguous prefix as getopt_long
- * takes it; NULL if none. */
-static const struct option *
-serve_long_option (const char *name, size_t n)
-{
-  const struct option *found = NULL;
-
-  for (const struct option *o = serve_longopts; o->name; o++) {
-    if (strncmp (o->name, name, n) != 0)
-      continue;
-    if (o->name[n] == '\0')
-      return o;
-    if (found)
-      return NULL;              /* ambiguous: getopt refused it */
-    found = o;
-  }
-  return found;
-}
-
-/* What status needs of a 'nbdswap serve' command line. */
-struct serve_args {
-  const char *file;
-  const char *socket, *port, *bind, *export;
-  bool native;
-};
-
-static void
-serve_args_set (struct serve_args *a, int opt, const char *val)
-{
-  switch (opt) {
-  case 's': a->socket = val; break;
-  case 'p': a->port = val; break;
-  case 'b': a->bind = val; break;
-  case 'e': a->export = val; break;
-  case 'N': a->native = true; break;
-  }
-}
-
-/* Reads the arguments after "serve" as getopt_long would: long options
- * exact or abbreviated, "--opt=value" or "--opt value", short options
- * alone or clustered ("-fs PATH", "-sPATH"), FILE anywhere. */
-static void
-parse_serve_args (char **argv, size_t argc, struct serve_args *a)
-{
-  memset (a, 0, sizeof *a);
-  for (size_t i = 2; i < argc; i++) {
-    const char *arg = argv[i];
-
-    if (strcmp (arg, "--") == 0)
-      break;
-    if (arg[0] == '-' && arg[1] == '-') {
-      const char *eq = strchr (arg, '=');
-      const struct option *o =
-        serve_long_option (arg + 2, eq ? (size_t) (eq - arg - 2)
-                                       : strlen (arg + 2));
-      const char *val = NULL;
-
-      if (o == NULL)
-        continue;
-      if (o->has_arg == required_argument)
-        val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-      serve_args_set (a, o->val, val);
-    }
-    else if (arg[0] == '-' && arg[1] != '\0') {
-      for (const char *p = arg + 1; *p; p++) {
-        const char *spec = strchr (SERVE_SHORTOPTS, *p);
-
-        if (spec == NULL || *p == ':')
-          break;
-        if (spec[1] == ':') {
-          serve_args_set (a, *p, p[1] ? p + 1 : i + 1 < argc ? argv[++i]
-                                                             : NULL);
-          break;
-        }
-        serve_args_set (a, *p, NULL);
-      }
-    }
-    else if (a->file == NULL)
-      a->file = arg;
-  }
-}
-
 /* The value of variable name in pid's environment, malloc'd, or NULL. */
 static char *
 environ_value (pid_t pid, const char *name)
@@ -314,13 +233,16 @@ static bool
 parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
 {
   const char *base = strrchr (argv[0], '/');
-  char name[256], *dir, *listen_fds, *path;
+  char name[256], *dir, *listen_fds, *path, *args[STATUS_MAX_ARGS];
   struct serve_args a;
 
   base = base ? base + 1 : argv[0];
   if (strcmp (base, "nbdswap") != 0 || argc < 3 || strcmp (argv[1], "serve"))
     return false;
-  parse_serve_args (argv, argc, &a);
+  /* On a copy: getopt reorders, and argv is read again if this is no
+   * native server. */
+  memcpy (args, argv + 1, (argc - 1) * sizeof *args);
+  serve_args_parse ((int) argc - 1, args, &a, true);
   if (!a.native || a.file == NULL)
     return false;
   memset (s, 0, sizeof *s);
@@ -357,10 +279,11 @@ parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
 static bool
 parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
 {
-  char *argv[512];
+  char *argv[STATUS_MAX_ARGS];
   size_t argc = 0;
 
-  for (size_t i = 0; i < len && argc < 512; i += strlen (buf + i) + 1)
+  for (size_t i = 0; i < len && argc < STATUS_MAX_ARGS;
+       i += strlen (buf + i) + 1)
     argv[argc++] = buf + i;
   if (argc > 0 && parse_native_cmdline (pid, argv, argc, s))
     return true;

@@ -529,14 +529,6 @@ write_pidfile (const char *path)
     log_warning ("pidfile %s: %m", path);
 }
 
-void
-native_params_format (const struct native_params *p, char *buf, size_t len)
-{
-  snprintf (buf, len, "recheck=%u retry-timeout=%u retry-eio=%s mlock=%s",
-            p->recheck, p->retry_timeout, p->retry_eio ? "true" : "false",
-            p->mlock ? "true" : "false");
-}
-
 int
 native_serve (struct native_opts *o)
 {
@@ -571,14 +563,14 @@ native_serve (struct native_opts *o)
     return r;
   r = req_target_init (&target, o->file, export.size, export.align,
                        export.mem_align, &(struct retry_policy) {
-                         o->params.retry_timeout, o->params.retry_eio });
+                         o->params->retry_timeout, o->params->retry_eio });
   if (r < 0) {
     errno = -r;
     log_error ("native: preparing the request engine: %m");
     return EXIT_SYSTEM;
   }
   export.target = &target;
-  if (harden_serving_process (o->params.mlock, ", or add '-- mlock=false' "
+  if (harden_serving_process (o->params->mlock, ", or add '-- mlock=false' "
                               "to serve's command line to run unlocked") < 0
       || install_signals () < 0)
     return EXIT_SYSTEM;
@@ -587,7 +579,7 @@ native_serve (struct native_opts *o)
   mp.verify.dio_alignment = d.offset;
   mp.fd = fd;
   mp.baseline = &verified;
-  mp.recheck = o->params.recheck;
+  mp.recheck = o->params->recheck;
   mp.report_stats = report_stats;
   r = monitor_start (&mp);
   if (r < 0) {
@@ -598,7 +590,7 @@ native_serve (struct native_opts *o)
   log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
             " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
             d.mem, d.source);
-  native_params_format (&o->params, params, sizeof params);
+  config_format (o->params, params, sizeof params);
   log_info ("native: %s", params);
   write_pidfile (o->pidfile);
   if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "acl.h"
+#include "swapfile-config.h"
 
 /* Request slots per connection: the requests one connection may have
  * in flight; more wait in the socket.  The kernel client keeps up to
@@ -107,20 +108,6 @@ extern uint64_t native_large_uses (void);
  * complete. */
 extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
 
-/* The plugin's parameters that the native server takes too: after "--"
- * on serve's command line, parsed by the plugin's own parser. */
-struct native_params {
-  unsigned recheck;             /* recheck=: seconds; 0: on SIGHUP only */
-  unsigned retry_timeout;       /* retry-timeout=: seconds */
-  bool retry_eio;               /* retry-eio= */
-  bool mlock;                   /* mlock= */
-};
-
-/* "recheck=N retry-timeout=N retry-eio=B mlock=B" into buf, as the start
- * log and serve --native --dry-run show them. */
-extern void native_params_format (const struct native_params *p, char *buf,
-                                  size_t len);
-
 /* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {
   const char *file;
@@ -132,7 +119,10 @@ struct native_opts {
   bool tcp;                     /* listen_fd is TCP: apply acl */
   struct acl acl;
   int ready_fd;                 /* in the background: daemon_ready's, else -1 */
-  struct native_params params;
+  /* The plugin's parameters after "--" on serve's command line, parsed
+   * by the plugin's own parser: the native server reads recheck=,
+   * retry-timeout=, retry-eio= and mlock=. */
+  const struct swapfile_config *params;
 };
 
 /* A listening TCP socket on the numeric addr and port, or -1 (logged). */

@@ -92,6 +92,22 @@ else
   [ ! -e "$WORK/slow.sock" ] || fail "a relative --socket outlived the server"
 fi
 
+# status reads a native server's command line with serve's own option
+# table, as getopt does: abbreviated long options, --opt=value, a
+# short option's value glued on, FILE before the options.
+rc=0
+"${SERVE[@]}" "$WORK/nat.img" --nat --sock="$WORK/abbr.sock" -eswapx \
+  >"$WORK/abbr.out" 2>&1 || rc=$?
+pid=$(sed -n 's/^nbdswap: serving .* (PID \([0-9]*\))$/\1/p' "$WORK/abbr.out")
+if [ "$rc" -ne 0 ] || [ -z "$pid" ]; then
+  fail "serve --nat --sock=...: exit $rc: $(cat "$WORK/abbr.out")"
+else
+  PIDS+=("$pid")
+  expect_status 0 "\"pid\":$pid,\"server\":\"native\",\"file\":\"$WORK/nat.img\",\"socket\":\"$WORK/abbr.sock\",.*\"export\":\"swapx\"" \
+    status --json "$WORK/nat.img"
+  stop "$pid"
+fi
+
 # A relative NBDSWAP_RUNTIME_DIR: its socket, pidfile and counters are
 # where it says from serve's directory, and the server removes that
 # socket (not one under / of the same relative name) at exit.

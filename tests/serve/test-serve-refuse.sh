@@ -77,6 +77,22 @@ expect_status 2 "^error \[hole\]: $WORK/sparse.img: .*are a hole" \
 expect_status 2 "$WORK/sparse.img: not fit to serve as swap \(1 problem above\)" \
   serve "$WORK/sparse.img"
 [ ! -e "$NBDSWAP_RUNTIME_DIR/sparse.sock" ] || fail "an unfit file got a socket"
+# direct= after "--" is read by the plugin's parser, booleans in any
+# case: direct=FALSE skips serve's O_DIRECT check as direct=false does.
+expect_status 2 "^Size: .*, alignment [0-9]+, O_DIRECT checked$" \
+  serve "$WORK/sparse.img"
+expect_status 2 "^Size: .*, alignment [0-9]+$" \
+  serve "$WORK/sparse.img" -- direct=false
+expect_status 2 "^Size: .*, alignment [0-9]+$" \
+  serve "$WORK/sparse.img" -- direct=FALSE
+expect_status 2 "^Size: .*, alignment [0-9]+$" \
+  serve --dry-run "$WORK/sparse.img" -- -v direct=Off
+# A bad plugin parameter is refused before nbdkit starts; nbdkit's own
+# words and filters' parameters are nbdkit's.
+expect_status 1 "^nbdswap: queue-depth=3: must be a power of two" \
+  serve --dry-run "$WORK/good.img" -- queue-depth=3
+expect_status 0 " file=$WORK/good.img .* -D swapfile.x=1 exportname=y$" \
+  serve --dry-run "$WORK/good.img" -- -D swapfile.x=1 exportname=y
 expect_status 3 "--tls-psk $WORK/none.psk: not a readable file" \
   serve --tls-psk "$WORK/none.psk" "$WORK/good.img"
 expect_status 3 "exists and is not a socket" \

@@ -165,7 +165,7 @@ END_TEST
 
 START_TEST (test_unknown_key)
 {
-  ck_assert_int_eq (config_set (&c, "size", "1G", err, sizeof err), -EINVAL);
+  ck_assert_int_eq (config_set (&c, "size", "1G", err, sizeof err), -ENOENT);
   ck_assert_ptr_nonnull (strstr (err, "size=1G"));
   ck_assert_ptr_nonnull (strstr (err, "unknown parameter"));
 }
