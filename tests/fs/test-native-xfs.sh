@@ -1,5 +1,6 @@
 #!/bin/bash
-# The native server (nbdswap serve --native) on xfs: the plugin's
+# The native server (nbdswap serve --native) on xfs: the serving cases
+# of serve-xfs-cases.sh, the same as the plugin's; then the plugin's
 # recheck= parameter after "--" applies to it, and its periodic
 # re-verification (no SIGHUP) finds that a reflink copy made the served
 # file's extents shared: writes then fail with EIO, reads still work and
@@ -7,8 +8,9 @@
 source "${srcdir:-.}/fs/functions.sh"
 source "${srcdir:-.}/fs/plugin-functions.sh"
 SERVER_KIND=native
+source "${srcdir:-.}/fs/serve-xfs-cases.sh"
 
-make_fs xfs 320 -q -f -m reflink=1
+rm -f "$MNT/copy" "$MNT/swap"
 good "$MNT/swap" 16M
 serve "$MNT/swap" recheck=1 ||
   fail "the native server refused a good file: $(cat "$SERVER_LOG")"
