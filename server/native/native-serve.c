@@ -193,7 +193,7 @@ lock_and_verify (int fd, const char *file, uint32_t align)
 
 /* Write the counters to the stats file (atomically) and the log. */
 static void
-report_stats (void)
+report_stats (void *arg)
 {
   char line[1024];
   uint64_t spins, hits;
@@ -603,7 +603,7 @@ native_serve (struct native_opts *o)
   close (o->listen_fd);
   stop_all ();
   monitor_stop ();
-  report_stats ();
+  report_stats (NULL);
   verify_result_free (&verified);
   close (fd);
   if (o->pidfile)
