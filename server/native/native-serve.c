@@ -3,9 +3,9 @@
  * At start, the same checks as the plugin's .get_ready, in the same
  * order, by the same module (lib/backing.c): open O_DIRECT, learn the
  * alignment and prove direct reads work, the size, the owner lock, a
- * full verification (the file must be fit).  Then the process hardening (mlockall
- * MCL_ONFAULT, oom_score_adj) and the monitor thread (re-verification on
- * SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
+ * full verification (the file must be fit).  Then the process hardening
+ * (mlockall MCL_ONFAULT, oom_score_adj) and the monitor thread
+ * (re-verification on SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
  * gets a thread (PR_SET_IO_FLUSHER, negotiation, then its own ring).
  * SIGTERM/SIGINT: stop accepting, shut the read side of every
  * connection (so each finishes the requests it has and sends their

@@ -37,7 +37,8 @@ run_refused ()
 # Neither a regular file nor a block device: both servers say so (open
 # refuses O_DIRECT on these before anything else).
 mkfifo "$WORK/fifo"
-notreg="is neither a regular file nor a block device: give a swap backing file made by 'nbdswap create'"
+notreg="is neither a regular file nor a block device: give a swap"
+notreg+=" backing file made by 'nbdswap create'"
 run_refused 2 "$WORK/fifo: $notreg" "$WORK/fifo.out" \
   "${SERVE[@]}" --native --foreground --socket "$WORK/f.sock" "$WORK/fifo"
 run_refused 2 "/dev/null: $notreg" "$WORK/null.out" \
@@ -57,7 +58,9 @@ said=
 read -r -t 10 said <&"$lock_out" || true
 [ "$said" = locked ] || { fail "ofd-lock did not lock: '$said'"; finish; }
 
-unseen="$WORK/held.img: already served by another process \(its PID is not visible from here: another PID namespace\?\): one swap file must have one server; stop that one first"
+unseen="$WORK/held.img: already served by another process \(its PID is not"
+unseen+=" visible from here: another PID namespace\?\): one swap file must"
+unseen+=" have one server; stop that one first"
 run_refused 2 "$unseen" "$WORK/native.out" \
   unshare --pid --fork --mount-proc \
   "${SERVE[@]}" --native --foreground --socket "$WORK/h.sock" "$WORK/held.img"
