@@ -28,7 +28,8 @@ struct monitor_params {
   struct verify_options verify;
   const struct verify_result *baseline; /* kept by the caller */
   unsigned recheck;                     /* seconds; 0: on request only */
-  void (*report_stats) (void);          /* called on a stats request */
+  void (*report_stats) (void *arg);     /* called on a stats request */
+  void *arg;                            /* report_stats's */
 };
 
 /* Start the thread.  Returns 0 or -errno. */

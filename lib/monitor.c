@@ -118,7 +118,7 @@ monitor_thread (void *arg)
       if (c == 'q')
         return NULL;
       if (c == 's' && params.report_stats)
-        params.report_stats ();
+        params.report_stats (params.arg);
     }
     if (c == 'r' || (next && clock_now_ns () >= next)) {
       recheck_once ();

@@ -14,9 +14,10 @@
  *   the client.
  *
  * Lifecycle: .config parses, .config_complete checks the parameters,
- * .get_ready opens, checks and locks the file and picks the engine (before
- * nbdkit forks, so that errors reach the terminal), .after_fork makes the
- * rings and buffers (rings must not cross a fork).
+ * .get_ready opens, checks and locks the file (lib/backing.c, as the
+ * native server does) and picks the engine (before nbdkit forks, so that
+ * errors reach the terminal), .after_fork makes the rings and buffers
+ * (rings must not cross a fork) and starts the monitor thread.
  */
 #include <config.h>
 
@@ -30,50 +31,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#include <linux/fs.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
 #include "acl.h"
 #include "align.h"
-#include "clock.h"
-#include "dioalign.h"
+#include "backing.h"
 #include "engine.h"
 #include "harden.h"
-#include "request.h"
 #include "log.h"
-#include "owner.h"
-#include "monitor.h"
+#include "request.h"
 #include "retry.h"
 #include "stats.h"
 #include "swapfile-config.h"
-#include "verify.h"
 
 /* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
  * requests to move in big chunks. */
 #define BOUNCE_SIZE (256 * 1024)
 /* nbdkit 1.32 refuses reads and writes above 64 MiB. */
 #define MAX_REQUEST (64 * 1024 * 1024)
-/* The kernel swaps in 4 KiB pages; the export is cut to match. */
+/* The kernel swaps in 4 KiB pages: the preferred block size. */
 #define SWAP_PAGE 4096
 
 
 static struct swapfile_config cfg;
-static int fd = -1;
-static bool writable;
-static struct dio_align dio;
-static struct req_target target;
+static struct backing backing;          /* the file, its lock and map */
+static struct req_target target;        /* the request engine's */
 static const struct engine *engine;
-static struct verify_options verify_opts;
-static struct verify_result verified;   /* the map verified at start */
-static bool have_verified;
-static bool serving;                    /* .after_fork succeeded */
 
 /* nbdkit's --log, read from its command line at .load, and the PID
  * then: nbdkit forks into the background after .load. */
@@ -156,9 +143,8 @@ swapfile_load (void)
                  "thread keeps RLIMIT_STACK (ulimit -s) of locked address "
                  "space; lower that limit", strerror (-r));
   config_init (&cfg);
+  backing_init (&backing);
 }
-
-static void report_stats (void);
 
 static void
 swapfile_unload (void)
@@ -167,15 +153,10 @@ swapfile_unload (void)
    * SIGHUP or SIGUSR1 must not jump into unmapped code. */
   signal (SIGHUP, SIG_IGN);
   signal (SIGUSR1, SIG_IGN);
-  monitor_stop ();
-  if (serving)
-    report_stats ();
-  if (have_verified)
-    verify_result_free (&verified);
+  backing_monitor_stop (&backing);
   worker_pool_fini ();
   req_target_fini (&target);
-  if (fd >= 0)
-    close (fd);
+  backing_close (&backing);
   config_free (&cfg);
 }
 
@@ -247,177 +228,6 @@ swapfile_dump_plugin (void)
     printf ("swapfile_io_uring_reason=%s\n", why);
 }
 
-/* Open the backing file: read-write if we may, O_DIRECT unless
- * direct=false, with an error that names the fix otherwise. */
-static int
-open_backing_file (void)
-{
-  int flags = O_CLOEXEC | (cfg.direct ? O_DIRECT : 0);
-
-  fd = owner_open (cfg.file, O_RDWR | flags);
-  writable = fd >= 0;
-  if (fd == -1 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
-    int rw_errno = errno;
-
-    fd = owner_open (cfg.file, O_RDONLY | flags);
-    if (fd >= 0)
-      log_warning ("%s: opened read-only (%s for read-write): clients "
-                   "cannot write, so it cannot be used as swap", cfg.file,
-                   strerror (rw_errno));
-    else
-      errno = rw_errno;
-  }
-  if (fd >= 0)
-    return 0;
-  if (errno == ENOENT)
-    log_error ("%s: no such file: create it with "
-               "'nbdswap create %s SIZE'", cfg.file, cfg.file);
-  else if (errno == EISDIR)
-    log_error ("%s: is neither a regular file nor a block device: "
-               "give a swap backing file made by 'nbdswap create'",
-               cfg.file);
-  else if (errno == ETXTBSY)
-    log_error ("%s: is an active kernel swap file (see /proc/swaps): "
-               "run 'swapoff %s' first; the kernel and nbdswap must "
-               "never share a swap file", cfg.file, cfg.file);
-  else if (errno == EINVAL && cfg.direct)
-    log_error ("%s: the filesystem refuses O_DIRECT (open: %m): swap "
-               "pages must not go through the server's page cache; put "
-               "the file on a filesystem with direct I/O, or add "
-               "direct=false to serve through the page cache anyway "
-               "(not recommended)", cfg.file);
-  else
-    log_error ("open: %s: %m", cfg.file);
-  return -1;
-}
-
-/* The export size: the file's or the device's; a whole number of pages. */
-static int
-learn_size (void)
-{
-  struct stat st;
-  uint64_t size;
-
-  if (fstat (fd, &st) == -1) {
-    log_error ("fstat: %s: %m", cfg.file);
-    return -1;
-  }
-  if (S_ISBLK (st.st_mode)) {
-    if (ioctl (fd, BLKGETSIZE64, &size) == -1) {
-      log_error ("ioctl BLKGETSIZE64: %s: %m", cfg.file);
-      return -1;
-    }
-  }
-  else if (S_ISREG (st.st_mode))
-    size = (uint64_t) st.st_size;
-  else {
-    log_error ("%s: is neither a regular file nor a block device: "
-               "give a swap backing file made by 'nbdswap create'",
-               cfg.file);
-    return -1;
-  }
-  if (size == 0 || !is_aligned (size, SWAP_PAGE)
-      || !is_aligned (size, dio.offset)) {
-    log_error ("%s: size %" PRIu64 " is %s: recreate it with "
-               "'nbdswap create %s SIZE' and a SIZE that is a multiple "
-               "of %u bytes", cfg.file, size,
-               size == 0 ? "zero" : "not a whole number of 4 KiB pages "
-               "and O_DIRECT blocks", cfg.file,
-               dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE);
-    return -1;
-  }
-  target.size = size;
-  return 0;
-}
-
-/* Learn the O_DIRECT alignment, and prove direct reads work at all: some
- * filesystems accept O_DIRECT at open and fail every I/O. */
-static int
-learn_alignment (void)
-{
-  void *buf;
-  int r;
-
-  if (!cfg.direct) {
-    dio = (struct dio_align) { 1, 1, "direct=false: no alignment" };
-    return 0;
-  }
-  r = dio_align_learn (fd, &dio);
-  if (r == 0) {
-    if (posix_memalign (&buf, dio_mem_align (&dio),
-                        dio.offset) != 0) {
-      log_error ("posix_memalign: %m");
-      return -1;
-    }
-    if (pread (fd, buf, dio.offset, 0) == -1)
-      r = -errno;
-    free (buf);
-  }
-  if (r < 0) {
-    errno = -r;
-    log_error ("%s: direct I/O fails here (%m): put the file on a "
-               "filesystem with direct I/O, or add direct=false to "
-               "serve through the page cache (not recommended)",
-               cfg.file);
-    return -1;
-  }
-  return 0;
-}
-
-/* One owner: no second server, no kernel swapon on the same file. */
-static int
-lock_backing_file (void)
-{
-  pid_t holder;
-  int r = owner_lock (fd, writable, &holder);
-
-  if (r == -EBUSY && holder > 0)
-    log_error ("%s: already served by another process (PID %d): one "
-               "swap file must have one server; stop that one first",
-               cfg.file, (int) holder);
-  else if (r == -EBUSY)
-    log_error ("%s: already served by another process (its PID is not "
-               "visible from here: another PID namespace?): one swap "
-               "file must have one server; stop that one first",
-               cfg.file);
-  else if (r < 0) {
-    errno = -r;
-    log_error ("fcntl F_OFD_SETLK: %s: %m", cfg.file);
-  }
-  return r < 0 ? -1 : 0;
-}
-
-/* The full verification (holes, unwritten, shared, inline or compressed
- * extents, btrfs NOCOW, NFS soft mounts...; docs/verify.md), through the
- * locked descriptor so that our own lock does not count against us.  The
- * result is kept: it is the map that re-verification compares with. */
-static int
-verify_backing_file (void)
-{
-  int r;
-
-  verify_options_init (&verify_opts);
-  verify_opts.direct = cfg.direct;
-  verify_opts.dio_alignment = cfg.direct ? dio.offset : 0;
-  r = verify_fd (fd, cfg.file, &verify_opts, &verified);
-  if (r < 0) {
-    errno = -r;
-    log_error ("%s: cannot verify the file: %m", cfg.file);
-    return -1;
-  }
-  have_verified = true;
-  verify_log_result (&verified);
-  if (verified.verdict != VERIFY_FIT) {
-    log_error ("%s: refusing to serve: the file is not fit for swap "
-               "(%zu problem%s above); 'nbdswap verify %s' prints a full "
-               "report", cfg.file, verified.nr_errors,
-               verified.nr_errors == 1 ? "" : "s", cfg.file);
-    return -1;
-  }
-  verify_precache_extents (fd, &verified);
-  return 0;
-}
-
 /* io_uring unless denied; pread/pwrite as the loud fallback. */
 static int
 choose_engine (void)
@@ -446,54 +256,24 @@ choose_engine (void)
   return 0;
 }
 
+/* Open, prove, size, lock and verify the file (lib/backing.c; it says
+ * what failed), then pick the engine. */
 static int
 swapfile_get_ready (void)
 {
-  if (open_backing_file () < 0 || learn_alignment () < 0
-      || learn_size () < 0 || lock_backing_file () < 0
-      || verify_backing_file () < 0 || choose_engine () < 0)
+  backing.path = cfg.file;
+  backing.direct = cfg.direct;
+  backing.no_direct_fix = ", or add direct=false to serve through the "
+    "page cache anyway (not recommended)";
+  backing.stats_path = cfg.stats_file;
+  backing.recheck = cfg.recheck;
+  if (backing_open (&backing) < 0 || backing_claim (&backing) < 0
+      || choose_engine () < 0)
     return -1;
   nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
-                "%u (memory %u) from %s", cfg.file, target.size, engine->name,
-                cfg.direct ? "O_DIRECT" : "page cache",
-                dio.offset, dio.mem, dio.source);
-  return 0;
-}
-
-/* The counters: logged (information, see nbdkit_sink), and written as
- * JSON to stats-file= (atomically: temporary file, rename). */
-static void
-report_stats (void)
-{
-  char line[1024];
-
-  stats_format_line (line, sizeof line);
-  log_info ("stats: %s", line);
-  if (cfg.stats_file != NULL && stats_write_file (cfg.stats_file) == -1)
-    log_error ("stats-file: %s: %m", cfg.stats_file);
-}
-
-/* The monitor thread: re-verify every recheck= seconds and on SIGHUP
- * (which nbdkit leaves at its default, terminate: an operator's "check
- * again" must not stop the swap server); report stats on SIGUSR1. */
-static int
-start_monitor (void)
-{
-  struct monitor_params mp = {
-    .fd = fd, .verify = verify_opts, .baseline = &verified,
-    .recheck = cfg.recheck, .report_stats = report_stats,
-  };
-  int r = monitor_start (&mp);
-
-  if (r < 0) {
-    errno = -r;
-    log_error ("starting the monitor thread: %m");
-    return -1;
-  }
-  if (monitor_catch_signals () == -1) {
-    log_error ("sigaction SIGHUP/SIGUSR1: %m");
-    return -1;
-  }
+                "%u (memory %u) from %s", cfg.file, backing.size,
+                engine->name, cfg.direct ? "O_DIRECT" : "page cache",
+                backing.dio.offset, backing.dio.mem, backing.dio.source);
   return 0;
 }
 
@@ -503,10 +283,10 @@ static int
 swapfile_after_fork (void)
 {
   struct worker_params wp = {
-    .fd = fd,
+    .fd = backing.fd,
     .queue_depth = cfg.queue_depth,
     .bounce_size = BOUNCE_SIZE,
-    .buf_align = dio_mem_align (&dio),
+    .buf_align = dio_mem_align (&backing.dio),
   };
   struct retry_policy retry = { cfg.retry_timeout, cfg.retry_eio };
   int r;
@@ -515,10 +295,10 @@ swapfile_after_fork (void)
   if (harden_serving_process (cfg.mlock, ", or add mlock=false to run "
                               "unlocked (not recommended)") < 0)
     return -1;
-  wp.scratch_size = (uint32_t) round_up (dio.offset, wp.buf_align);
+  wp.scratch_size = (uint32_t) round_up (backing.dio.offset, wp.buf_align);
   /* Buffered I/O (direct=false) takes any buffer as is. */
-  r = req_target_init (&target, cfg.file, target.size, dio.offset,
-                       cfg.direct ? dio_mem_align (&dio) : 1, &retry);
+  r = req_target_init (&target, cfg.file, backing.size, backing.dio.offset,
+                       cfg.direct ? dio_mem_align (&backing.dio) : 1, &retry);
   if (r < 0) {
     errno = -r;
     log_error ("preparing the request engine: %m");
@@ -537,9 +317,11 @@ swapfile_after_fork (void)
                  cfg.workers);
     return -1;
   }
-  if (start_monitor () < 0)
+  /* The monitor thread: re-verify every recheck= seconds and on SIGHUP
+   * (which nbdkit leaves at its default, terminate: an operator's "check
+   * again" must not stop the swap server); report stats on SIGUSR1. */
+  if (backing_monitor_start (&backing) < 0)
     return -1;
-  serving = true;
   return 0;
 }
 
@@ -582,8 +364,10 @@ static int
 swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
-  *minimum = dio.offset;
-  *preferred = dio.offset > SWAP_PAGE ? dio.offset : SWAP_PAGE;
+  uint32_t align = backing.dio.offset;
+
+  *minimum = align;
+  *preferred = align > SWAP_PAGE ? align : SWAP_PAGE;
   *maximum = MAX_REQUEST;
   return 0;
 }
@@ -591,7 +375,7 @@ swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 static int
 swapfile_can_write (void *handle)
 {
-  return writable;
+  return backing.writable;
 }
 
 static int

@@ -1,11 +1,11 @@
 /* nbdswap native server: the serving process (see native.h).
  *
  * At start, the same checks as the plugin's .get_ready, in the same
- * order, from the same library: open O_DIRECT, learn the alignment and
- * prove direct reads work, the size, the owner lock, a full verification
- * (the file must be fit).  Then the process hardening (mlockall
- * MCL_ONFAULT, oom_score_adj) and the monitor thread (re-verification on
- * SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
+ * order, by the same module (lib/backing.c): open O_DIRECT, learn the
+ * alignment and prove direct reads work, the size, the owner lock, a
+ * full verification (the file must be fit).  Then the process hardening
+ * (mlockall MCL_ONFAULT, oom_score_adj) and the monitor thread
+ * (re-verification on SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
  * gets a thread (PR_SET_IO_FLUSHER, negotiation, then its own ring).
  * SIGTERM/SIGINT: stop accepting, shut the read side of every
  * connection (so each finishes the requests it has and sends their
@@ -24,32 +24,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
 
-#include <linux/fs.h>
-
-#include "align.h"
+#include "backing.h"
 #include "clock.h"
 #include "daemon.h"
-#include "dioalign.h"
 #include "harden.h"
 #include "log.h"
-#include "monitor.h"
 #include "native.h"
 #include "native-proto.h"
 #include "nbdswap.h"
-#include "owner.h"
 #include "request.h"
 #include "retry.h"
-#include "stats.h"
-#include "verify.h"
 
 /* Connections served at once; more are closed at accept with a log
  * line (the kernel opens one per --connections, at most 16 in
@@ -77,131 +68,14 @@ static struct req_target target;
 static struct conn_entry conns[MAX_CONNS];
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stop_pipe[2] = { -1, -1 };
-static const char *stats_path;
-static struct verify_result verified;
+static struct backing backing;
 
-/* Open the backing file read-write with O_DIRECT; explain failures. */
-static int
-open_file (const char *file)
-{
-  int fd = owner_open (file, O_RDWR | O_DIRECT | O_CLOEXEC);
-
-  if (fd >= 0)
-    return fd;
-  if (errno == ENOENT)
-    log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
-               file, file);
-  else if (errno == ETXTBSY)
-    log_error ("%s: is an active kernel swap file (see /proc/swaps): run "
-               "'swapoff %s' first", file, file);
-  else if (errno == EINVAL)
-    log_error ("%s: the filesystem refuses O_DIRECT (open: %m): put the "
-               "file on a filesystem with direct I/O (--native has no "
-               "page-cache mode)", file);
-  else
-    log_error ("open: %s: %m (--native serves read-write only)", file);
-  return -1;
-}
-
-/* The alignment, proven by one direct read. */
-static int
-learn_alignment (int fd, const char *file, struct dio_align *d)
-{
-  void *buf;
-  int r = dio_align_learn (fd, d);
-
-  if (r == 0) {
-    if (posix_memalign (&buf, dio_mem_align (d), d->offset)) {
-      log_error ("posix_memalign: out of memory");
-      return -1;
-    }
-    if (pread (fd, buf, d->offset, 0) == -1)
-      r = -errno;
-    free (buf);
-  }
-  if (r < 0) {
-    errno = -r;
-    log_error ("%s: direct I/O fails here (%m): put the file on a "
-               "filesystem with direct I/O", file);
-    return -1;
-  }
-  return 0;
-}
-
-/* The export size: the file's or the device's, whole pages and blocks. */
-static int
-learn_size (int fd, const char *file, uint32_t align, uint64_t *size)
-{
-  struct stat st;
-
-  if (fstat (fd, &st) == -1) {
-    log_error ("fstat: %s: %m", file);
-    return -1;
-  }
-  if (S_ISBLK (st.st_mode)) {
-    if (ioctl (fd, BLKGETSIZE64, size) == -1) {
-      log_error ("ioctl BLKGETSIZE64: %s: %m", file);
-      return -1;
-    }
-  }
-  else
-    *size = (uint64_t) st.st_size;
-  if (*size == 0 || !is_aligned (*size, 4096) || !is_aligned (*size, align)) {
-    log_error ("%s: size %" PRIu64 " is not a whole number of 4 KiB pages "
-               "and O_DIRECT blocks: recreate it with 'nbdswap create %s "
-               "SIZE'", file, *size, file);
-    return -1;
-  }
-  return 0;
-}
-
-/* Lock (one server per file) and verify (fit for swap); 0, or the exit
- * status. */
-static int
-lock_and_verify (int fd, const char *file, uint32_t align)
-{
-  struct verify_options vo;
-  pid_t holder;
-  int r = owner_lock (fd, true, &holder);
-
-  if (r == -EBUSY) {
-    log_error ("%s: already served by another process (PID %d): one swap "
-               "file must have one server; stop that one first", file,
-               (int) holder);
-    return EXIT_UNFIT;
-  }
-  if (r < 0) {
-    errno = -r;
-    log_error ("%s: taking the owner lock: %m", file);
-    return EXIT_SYSTEM;
-  }
-  verify_options_init (&vo);
-  vo.dio_alignment = align;
-  r = verify_fd (fd, file, &vo, &verified);
-  if (r < 0) {
-    errno = -r;
-    log_error ("%s: cannot verify the file: %m", file);
-    return EXIT_SYSTEM;
-  }
-  verify_log_result (&verified);
-  if (verified.verdict != VERIFY_FIT) {
-    log_error ("%s: refusing to serve: the file is not fit for swap "
-               "('nbdswap verify %s' prints a full report)", file, file);
-    return EXIT_UNFIT;
-  }
-  verify_precache_extents (fd, &verified);
-  return 0;
-}
-
-/* Write the counters to the stats file (atomically) and the log. */
+/* The native server's own counters, logged after each "stats:" line. */
 static void
-report_stats (void)
+report_native_counters (void)
 {
-  char line[1024];
   uint64_t spins, hits;
 
-  stats_format_line (line, sizeof line);
-  log_info ("stats: %s", line);
   log_info ("native: %" PRIu64 " requests over %d KiB went through a "
             "connection's one large buffer", native_large_uses (),
             NATIVE_SLOT_DATA / 1024);
@@ -209,8 +83,6 @@ report_stats (void)
   log_info ("native: depth-1 spin (--poll-us %" PRIu64 "): %" PRIu64
             " spins, %" PRIu64 " saw the disk complete", export.poll_ns / 1000,
             spins, hits);
-  if (stats_path != NULL && stats_write_file (stats_path) == -1)
-    log_error ("stats file: %s: %m", stats_path);
 }
 
 static void
@@ -224,7 +96,8 @@ on_stop (int sig)
   errno = saved;
 }
 
-/* Signal handlers: stop, recheck, stats. */
+/* Signal handlers: stop (SIGTERM, SIGINT); the monitor's (SIGHUP,
+ * SIGUSR1) come with it, from backing_monitor_start. */
 static int
 install_signals (void)
 {
@@ -236,15 +109,12 @@ install_signals (void)
   }
   sigemptyset (&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  if (sigaction (SIGTERM, &sa, NULL) == -1 || sigaction (SIGINT, &sa, NULL))
-    goto error;
-  if (monitor_catch_signals () == -1)
-    goto error;
+  if (sigaction (SIGTERM, &sa, NULL) == -1 || sigaction (SIGINT, &sa, NULL)) {
+    log_error ("sigaction: %m");
+    return -1;
+  }
   signal (SIGPIPE, SIG_IGN);
   return 0;
- error:
-  log_error ("sigaction: %m");
-  return -1;
 }
 
 /* NBD_OPT_GO: set up the connection's ring before the client is told
@@ -529,70 +399,78 @@ write_pidfile (const char *path)
     log_warning ("pidfile %s: %m", path);
 }
 
-int
-native_serve (struct native_opts *o)
+/* Open, prove, size, lock and verify the file (lib/backing.c, which
+ * says what failed); 0, or the exit status. */
+static int
+open_backing (const struct native_opts *o)
 {
-  struct dio_align d;
-  struct monitor_params mp = { 0 };
-  char why[512], params[128];
-  int fd, r, status = 0;
+  char why[512];
+  int r;
 
-  harden_malloc ();
-  fd = open_file (o->file);
-  if (fd < 0)
-    return errno == ENOENT || errno == EINVAL ? EXIT_UNFIT : EXIT_SYSTEM;
-  if (learn_alignment (fd, o->file, &d) < 0)
-    return EXIT_UNFIT;
-  export.fd = fd;
-  export.align = d.offset;
-  export.mem_align = dio_mem_align (&d);
-  export.name = o->export_name;
-  export.poll_ns = (uint64_t) o->poll_us * 1000;
-  export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
-    NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
-  if (learn_size (fd, o->file, d.offset, &export.size) < 0)
-    return EXIT_UNFIT;
+  backing_init (&backing);
+  backing.path = o->file;
+  backing.read_write_only = "--native serves read-write only";
+  backing.no_direct_fix = " (--native has no page-cache mode)";
+  backing.stats_path = o->stats_path;
+  backing.recheck = o->params->recheck;
+  backing.report_extra = report_native_counters;
+  r = backing_open (&backing);
+  if (r < 0)
+    return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
+  export.fd = backing.fd;
+  export.size = backing.size;
+  export.align = backing.dio.offset;
+  export.mem_align = dio_mem_align (&backing.dio);
   /* Found now, not at a client's first request. */
   r = native_conn_probe (&export, why, sizeof why);
   if (r < 0) {
     log_error ("%s", why);
     return EXIT_SYSTEM;
   }
-  r = lock_and_verify (fd, o->file, d.offset);
-  if (r != 0)
-    return r;
+  r = backing_claim (&backing);
+  if (r < 0)
+    return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
+  return 0;
+}
+
+int
+native_serve (struct native_opts *o)
+{
+  const struct dio_align *d = &backing.dio;
+  const char *pidfile = NULL;   /* once written */
+  char params[128];
+  int r, status;
+
+  harden_malloc ();
+  export.name = o->export_name;
+  export.poll_ns = (uint64_t) o->poll_us * 1000;
+  export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
+    NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
+  status = open_backing (o);
+  if (status != 0)
+    goto out;
+  status = EXIT_SYSTEM;
   r = req_target_init (&target, o->file, export.size, export.align,
                        export.mem_align, &(struct retry_policy) {
                          o->params->retry_timeout, o->params->retry_eio });
   if (r < 0) {
     errno = -r;
     log_error ("native: preparing the request engine: %m");
-    return EXIT_SYSTEM;
+    goto out;
   }
   export.target = &target;
   if (harden_serving_process (o->params->mlock, ", or add '-- mlock=false' "
                               "to serve's command line to run unlocked") < 0
-      || install_signals () < 0)
-    return EXIT_SYSTEM;
-  stats_path = o->stats_path;
-  verify_options_init (&mp.verify);
-  mp.verify.dio_alignment = d.offset;
-  mp.fd = fd;
-  mp.baseline = &verified;
-  mp.recheck = o->params->recheck;
-  mp.report_stats = report_stats;
-  r = monitor_start (&mp);
-  if (r < 0) {
-    errno = -r;
-    log_error ("starting the monitor thread: %m");
-    return EXIT_SYSTEM;
-  }
+      || install_signals () < 0 || backing_monitor_start (&backing) < 0)
+    goto out;
+  status = 0;
   log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
-            " (memory %" PRIu32 ", %s)", o->file, export.size, d.offset,
-            d.mem, d.source);
+            " (memory %" PRIu32 ", %s)", o->file, export.size, d->offset,
+            d->mem, d->source);
   config_format (o->params, params, sizeof params);
   log_info ("native: %s", params);
   write_pidfile (o->pidfile);
+  pidfile = o->pidfile;
   if (o->ready_fd >= 0 && (r = daemon_ready (o->ready_fd, "nbdswap-serve"))
       < 0) {
     log_error ("native: the serve command that started this server is "
@@ -603,12 +481,11 @@ native_serve (struct native_opts *o)
     accept_loop (o);
   close (o->listen_fd);
   stop_all ();
-  monitor_stop ();
-  report_stats ();
-  verify_result_free (&verified);
+ out:
+  backing_monitor_stop (&backing);
   req_target_fini (&target);
-  close (fd);
-  if (o->pidfile)
-    unlink (o->pidfile);
+  backing_close (&backing);
+  if (pidfile)
+    unlink (pidfile);
   return status;
 }

@@ -1,0 +1,108 @@
+/* nbdswap: the backing file of a serving process, from open to close.
+ *
+ * Both front ends (the nbdkit plugin, the native server) start the same
+ * way, through this module:
+ *
+ *   backing_open     open (O_DIRECT, O_NOATIME where allowed, O_CLOEXEC),
+ *                    learn the O_DIRECT alignment and prove it with one
+ *                    direct read, learn the size (a regular file or a
+ *                    block device; whole 4 KiB pages and O_DIRECT blocks);
+ *   backing_claim    take the owner lock (owner.h), verify the file fully
+ *                    (verify.h), refuse an unfit one, pin its extent map;
+ *   backing_monitor_start
+ *                    the monitor thread (monitor.h): re-verification
+ *                    against the map verified by backing_claim, SIGHUP,
+ *                    stats on SIGUSR1;
+ *   backing_monitor_stop, backing_close
+ *                    the last stats report, then the descriptor.
+ *
+ * Every failure is logged here, once, in the "op: object: %m" form with
+ * its fix; where the fix depends on the front end (the plugin can serve
+ * through the page cache, the native server cannot), the front end gives
+ * its text in struct backing.  The caller only learns the category
+ * (enum backing_status), from which the nbdswap command picks its exit
+ * status.
+ *
+ * One struct backing per process: the monitor thread is a singleton.
+ */
+#ifndef NBDSWAP_BACKING_H
+#define NBDSWAP_BACKING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dioalign.h"
+#include "verify.h"
+
+/* What a failed step says to the caller (it was logged already). */
+enum backing_status {
+  BACKING_OK = 0,
+  /* The file must not be served: missing, not a regular file or block
+   * device, an active kernel swap file, no direct I/O, a wrong size,
+   * served by another process, or unfit (the verification's errors). */
+  BACKING_UNFIT = -1,
+  /* Something else failed (memory, a system call, the verification could
+   * not run): the file itself may be fine. */
+  BACKING_SYSTEM = -2,
+};
+
+struct backing {
+  /* Set by the caller before backing_open; the strings are borrowed and
+   * must outlive the struct. */
+  const char *path;             /* absolute: the file or block device */
+  bool direct;                  /* O_DIRECT (false: through the page cache) */
+  /* NULL: when read-write is refused, open read-only (with a warning:
+   * clients cannot write).  Else the file is opened read-write only, and
+   * an open that fails says this note too ("--native serves read-write
+   * only"). */
+  const char *read_write_only;
+  /* Appended to the two O_DIRECT refusals: how to serve without direct
+   * I/O (", or add direct=false ..."), or why that is not offered. */
+  const char *no_direct_fix;
+  const char *stats_path;       /* the JSON counters file, or NULL */
+  unsigned recheck;             /* re-verify every N seconds; 0: on SIGHUP */
+  /* Called by each stats report after the "stats:" line, for the front
+   * end's own counters; NULL for none. */
+  void (*report_extra) (void);
+
+  /* Set by backing_open. */
+  int fd;                       /* -1 when closed */
+  bool writable;                /* false: opened read-only */
+  struct dio_align dio;         /* {1, 1} when !direct */
+  uint64_t size;                /* bytes, a whole number of pages */
+
+  /* Set by backing_claim: the verification at start, the baseline that
+   * re-verification compares with. */
+  struct verify_options verify;
+  struct verify_result verified;
+  bool have_verified;
+  bool monitoring;              /* backing_monitor_start succeeded */
+};
+
+/* Zero *b, with direct I/O on and no descriptor; the caller then sets
+ * path and what else it needs. */
+extern void backing_init (struct backing *b);
+
+/* Open b->path, prove O_DIRECT works with the learned alignment, and
+ * learn the size. */
+extern enum backing_status backing_open (struct backing *b);
+
+/* Lock the file (one server per file), verify it fully through the locked
+ * descriptor, refuse it if unfit, and pin its extent map. */
+extern enum backing_status backing_claim (struct backing *b);
+
+/* Start the monitor thread and route SIGHUP (recheck) and SIGUSR1
+ * (stats) to it.  Call after any fork. */
+extern enum backing_status backing_monitor_start (struct backing *b);
+
+/* Stop the monitor thread; if it ran, report the stats a last time. */
+extern void backing_monitor_stop (struct backing *b);
+
+/* The counters: a "stats: ..." log line, the front end's extra lines,
+ * and the JSON file written atomically. */
+extern void backing_report_stats (struct backing *b);
+
+/* Free the verification and close the descriptor (idempotent). */
+extern void backing_close (struct backing *b);
+
+#endif /* NBDSWAP_BACKING_H */

@@ -1,0 +1,310 @@
+/* nbdswap: the backing file of a serving process (see include/backing.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
+
+#include "align.h"
+#include "backing.h"
+#include "log.h"
+#include "monitor.h"
+#include "owner.h"
+#include "stats.h"
+
+/* The kernel swaps in 4 KiB pages; the export is cut to match. */
+#define SWAP_PAGE 4096
+
+void
+backing_init (struct backing *b)
+{
+  memset (b, 0, sizeof *b);
+  b->direct = true;
+  b->no_direct_fix = "";
+  b->fd = -1;
+}
+
+/* The one refusal of a file that is neither a regular file nor a block
+ * device. */
+static enum backing_status
+not_regular (const struct backing *b)
+{
+  log_error ("%s: is neither a regular file nor a block device: give a "
+             "swap backing file made by 'nbdswap create'", b->path);
+  return BACKING_UNFIT;
+}
+
+/* Explain a failed open (errno) with its fix. */
+static enum backing_status
+open_failed (const struct backing *b)
+{
+  int err = errno;
+  struct stat st;
+
+  if (err == ENOENT) {
+    log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
+               b->path, b->path);
+    return BACKING_UNFIT;
+  }
+  /* open(2) refuses O_DIRECT (EINVAL) on a FIFO or a character device
+   * before anything else: name what the file is, not the filesystem. */
+  if (err == EISDIR
+      || (err == EINVAL && stat (b->path, &st) == 0
+          && !S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)))
+    return not_regular (b);
+  errno = err;
+  if (err == ETXTBSY)
+    log_error ("%s: is an active kernel swap file (see /proc/swaps): run "
+               "'swapoff %s' first; the kernel and nbdswap must never "
+               "share a swap file", b->path, b->path);
+  else if (err == EINVAL && b->direct)
+    log_error ("%s: the filesystem refuses O_DIRECT (open: %m): swap pages "
+               "must not go through the server's page cache; put the file "
+               "on a filesystem with direct I/O%s", b->path,
+               b->no_direct_fix);
+  else if (b->read_write_only != NULL) {
+    log_error ("open: %s: %m (%s)", b->path, b->read_write_only);
+    return BACKING_SYSTEM;
+  }
+  else {
+    log_error ("open: %s: %m", b->path);
+    return BACKING_SYSTEM;
+  }
+  return BACKING_UNFIT;
+}
+
+/* Open read-write, or read-only where the caller allows it and
+ * read-write is refused. */
+static enum backing_status
+open_file (struct backing *b)
+{
+  int flags = O_CLOEXEC | (b->direct ? O_DIRECT : 0);
+
+  b->fd = owner_open (b->path, O_RDWR | flags);
+  b->writable = b->fd >= 0;
+  if (b->fd == -1 && b->read_write_only == NULL
+      && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    int rw_errno = errno;
+
+    b->fd = owner_open (b->path, O_RDONLY | flags);
+    if (b->fd >= 0)
+      log_warning ("%s: opened read-only (%s for read-write): clients "
+                   "cannot write, so it cannot be used as swap", b->path,
+                   strerror (rw_errno));
+    else
+      errno = rw_errno;
+  }
+  return b->fd >= 0 ? BACKING_OK : open_failed (b);
+}
+
+/* Learn the O_DIRECT alignment, and prove direct reads work at all: some
+ * filesystems accept O_DIRECT at open and fail every I/O. */
+static enum backing_status
+learn_alignment (struct backing *b)
+{
+  void *buf;
+  int r;
+
+  if (!b->direct) {
+    b->dio = (struct dio_align) { 1, 1, "direct=false: no alignment" };
+    return BACKING_OK;
+  }
+  r = dio_align_learn (b->fd, &b->dio);
+  if (r == 0) {
+    r = posix_memalign (&buf, dio_mem_align (&b->dio), b->dio.offset);
+    if (r != 0) {
+      errno = r;
+      log_error ("posix_memalign: %m");
+      return BACKING_SYSTEM;
+    }
+    if (pread (b->fd, buf, b->dio.offset, 0) == -1)
+      r = -errno;
+    free (buf);
+  }
+  if (r < 0) {
+    errno = -r;
+    log_error ("%s: direct I/O fails here (%m): put the file on a "
+               "filesystem with direct I/O%s", b->path, b->no_direct_fix);
+    return BACKING_UNFIT;
+  }
+  return BACKING_OK;
+}
+
+/* The export size: the file's or the device's; a whole number of pages
+ * and O_DIRECT blocks. */
+static enum backing_status
+learn_size (struct backing *b)
+{
+  struct stat st;
+  uint32_t unit = b->dio.offset > SWAP_PAGE ? b->dio.offset : SWAP_PAGE;
+
+  if (fstat (b->fd, &st) == -1) {
+    log_error ("fstat: %s: %m", b->path);
+    return BACKING_SYSTEM;
+  }
+  if (S_ISBLK (st.st_mode)) {
+    if (ioctl (b->fd, BLKGETSIZE64, &b->size) == -1) {
+      log_error ("ioctl BLKGETSIZE64: %s: %m", b->path);
+      return BACKING_SYSTEM;
+    }
+  }
+  else if (S_ISREG (st.st_mode))
+    b->size = (uint64_t) st.st_size;
+  else
+    return not_regular (b);
+  if (b->size == 0 || !is_aligned (b->size, unit)) {
+    log_error ("%s: size %" PRIu64 " is %s: recreate it with "
+               "'nbdswap create %s SIZE' and a SIZE that is a multiple "
+               "of %" PRIu32 " bytes", b->path, b->size,
+               b->size == 0 ? "zero" : "not a whole number of 4 KiB pages "
+               "and O_DIRECT blocks", b->path, unit);
+    return BACKING_UNFIT;
+  }
+  return BACKING_OK;
+}
+
+enum backing_status
+backing_open (struct backing *b)
+{
+  enum backing_status r = open_file (b);
+
+  if (r == BACKING_OK)
+    r = learn_alignment (b);
+  if (r == BACKING_OK)
+    r = learn_size (b);
+  return r;
+}
+
+/* One owner: no second server, no kernel swapon on the same file.  The
+ * holder's PID is 0 when it cannot be seen from here. */
+static enum backing_status
+lock_file (const struct backing *b)
+{
+  pid_t holder;
+  int r = owner_lock (b->fd, b->writable, &holder);
+
+  if (r == -EBUSY && holder > 0)
+    log_error ("%s: already served by another process (PID %d): one "
+               "swap file must have one server; stop that one first",
+               b->path, (int) holder);
+  else if (r == -EBUSY)
+    log_error ("%s: already served by another process (its PID is not "
+               "visible from here: another PID namespace?): one swap "
+               "file must have one server; stop that one first",
+               b->path);
+  else if (r < 0) {
+    errno = -r;
+    log_error ("fcntl F_OFD_SETLK: %s: %m", b->path);
+    return BACKING_SYSTEM;
+  }
+  return r == 0 ? BACKING_OK : BACKING_UNFIT;
+}
+
+/* The full verification (holes, unwritten, shared, inline or compressed
+ * extents, btrfs NOCOW, NFS soft mounts...; docs/verify.md), through the
+ * locked descriptor so that our own lock does not count against us.  The
+ * result is kept: it is the map that re-verification compares with. */
+static enum backing_status
+verify_file (struct backing *b)
+{
+  int r;
+
+  verify_options_init (&b->verify);
+  b->verify.direct = b->direct;
+  b->verify.dio_alignment = b->direct ? b->dio.offset : 0;
+  r = verify_fd (b->fd, b->path, &b->verify, &b->verified);
+  if (r < 0) {
+    errno = -r;
+    log_error ("%s: cannot verify the file: %m", b->path);
+    return BACKING_SYSTEM;
+  }
+  b->have_verified = true;
+  verify_log_result (&b->verified);
+  if (b->verified.verdict != VERIFY_FIT) {
+    log_error ("%s: refusing to serve: the file is not fit for swap "
+               "(%zu problem%s above); 'nbdswap verify %s' prints a full "
+               "report", b->path, b->verified.nr_errors,
+               b->verified.nr_errors == 1 ? "" : "s", b->path);
+    return BACKING_UNFIT;
+  }
+  verify_precache_extents (b->fd, &b->verified);
+  return BACKING_OK;
+}
+
+enum backing_status
+backing_claim (struct backing *b)
+{
+  enum backing_status r = lock_file (b);
+
+  return r == BACKING_OK ? verify_file (b) : r;
+}
+
+/* The monitor's stats request. */
+static void
+report_stats_cb (void *arg)
+{
+  backing_report_stats (arg);
+}
+
+enum backing_status
+backing_monitor_start (struct backing *b)
+{
+  struct monitor_params mp = {
+    .fd = b->fd, .verify = b->verify, .baseline = &b->verified,
+    .recheck = b->recheck, .report_stats = report_stats_cb, .arg = b,
+  };
+  int r = monitor_start (&mp);
+
+  if (r < 0) {
+    errno = -r;
+    log_error ("starting the monitor thread: %m");
+    return BACKING_SYSTEM;
+  }
+  if (monitor_catch_signals () == -1) {
+    log_error ("sigaction SIGHUP/SIGUSR1: %m");
+    return BACKING_SYSTEM;
+  }
+  b->monitoring = true;
+  return BACKING_OK;
+}
+
+void
+backing_monitor_stop (struct backing *b)
+{
+  monitor_stop ();
+  if (b->monitoring)
+    backing_report_stats (b);
+  b->monitoring = false;
+}
+
+void
+backing_report_stats (struct backing *b)
+{
+  char line[1024];
+
+  stats_format_line (line, sizeof line);
+  log_info ("stats: %s", line);
+  if (b->report_extra != NULL)
+    b->report_extra ();
+  if (b->stats_path != NULL && stats_write_file (b->stats_path) == -1)
+    log_error ("stats-file: %s: %m", b->stats_path);
+}
+
+void
+backing_close (struct backing *b)
+{
+  if (b->have_verified)
+    verify_result_free (&b->verified);
+  b->have_verified = false;
+  if (b->fd >= 0)
+    close (b->fd);
+  b->fd = -1;
+}
