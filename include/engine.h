@@ -56,6 +56,14 @@ struct engine {
 extern const struct engine engine_uring;
 extern const struct engine engine_pread;
 
+/* Prepare sqe for io on fd (a registered file's index if fixed_file),
+ * through registered buffer buf_index (read_fixed/write_fixed) unless it
+ * is negative.  The plugin's workers and the native server's
+ * connections both queue the request engine's operations with it. */
+extern void engine_uring_prep (struct io_uring_sqe *sqe,
+                               const struct req_io *io, int fd,
+                               bool fixed_file, int buf_index);
+
 /* Can this process set up an io_uring?  0, or -errno with the reason in
  * words (seccomp, sysctl, old kernel, memlock limit) in why. */
 extern int engine_uring_probe (char *why, size_t whylen);

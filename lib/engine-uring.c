@@ -125,21 +125,24 @@ stray_completion (uint64_t tag, int res)
                  "operation (tag %" PRIu64 ", result %d)", tag, res);
 }
 
-/* Queue io on the ring. */
-static void
-prep_io (struct worker *w, const struct req_io *io)
+void
+engine_uring_prep (struct io_uring_sqe *sqe, const struct req_io *io, int fd,
+                   bool fixed_file, int buf_index)
 {
-  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
-  int fd = w->fixed_file ? 0 : w->fd;
-
-  /* One operation at a time, and the ring is empty between them. */
-  assert (sqe != NULL);
   switch (io->op) {
   case REQ_OP_READ:
-    io_uring_prep_read (sqe, fd, io->buf, io->len, io->off);
+    if (buf_index >= 0)
+      io_uring_prep_read_fixed (sqe, fd, io->buf, io->len, io->off,
+                                buf_index);
+    else
+      io_uring_prep_read (sqe, fd, io->buf, io->len, io->off);
     break;
   case REQ_OP_WRITE:
-    io_uring_prep_write (sqe, fd, io->buf, io->len, io->off);
+    if (buf_index >= 0)
+      io_uring_prep_write_fixed (sqe, fd, io->buf, io->len, io->off,
+                                 buf_index);
+    else
+      io_uring_prep_write (sqe, fd, io->buf, io->len, io->off);
     if (io->fua)
       sqe->rw_flags = RWF_DSYNC;
     break;
@@ -147,8 +150,19 @@ prep_io (struct worker *w, const struct req_io *io)
     io_uring_prep_fsync (sqe, fd, IORING_FSYNC_DATASYNC);
     break;
   }
-  if (w->fixed_file)
+  if (fixed_file)
     sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Queue io on the ring. */
+static void
+prep_io (struct worker *w, const struct req_io *io)
+{
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
+
+  /* One operation at a time, and the ring is empty between them. */
+  assert (sqe != NULL);
+  engine_uring_prep (sqe, io, w->fixed_file ? 0 : w->fd, w->fixed_file, -1);
   io_uring_sqe_set_data64 (sqe, IO_TAG);
 }
 

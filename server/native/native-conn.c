@@ -287,27 +287,7 @@ native_file_submit (struct conn *c, struct slot *s)
     p + io->len <= s->buf + c->slot_stride;
 
   s->state = SLOT_IO;
-  switch (io->op) {
-  case REQ_OP_READ:
-    if (fixed)
-      io_uring_prep_read_fixed (sqe, FIXED_FILE, p, io->len, io->off, s->idx);
-    else
-      io_uring_prep_read (sqe, FIXED_FILE, p, io->len, io->off);
-    break;
-  case REQ_OP_WRITE:
-    if (fixed)
-      io_uring_prep_write_fixed (sqe, FIXED_FILE, p, io->len, io->off,
-                                 s->idx);
-    else
-      io_uring_prep_write (sqe, FIXED_FILE, p, io->len, io->off);
-    if (io->fua)
-      sqe->rw_flags = RWF_DSYNC;
-    break;
-  case REQ_OP_SYNC:
-    io_uring_prep_fsync (sqe, FIXED_FILE, IORING_FSYNC_DATASYNC);
-    break;
-  }
-  sqe->flags |= IOSQE_FIXED_FILE;
+  engine_uring_prep (sqe, io, FIXED_FILE, true, fixed ? (int) s->idx : -1);
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (s->idx, TAG_FILE));
   c->inflight++;
 }
