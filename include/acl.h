@@ -39,6 +39,12 @@ extern bool acl_allows (const struct acl *a, const struct sockaddr *sa);
 extern const char *acl_peer_name (const struct sockaddr *sa, char *name,
                                   size_t len);
 
+/* A TCP client at sa may connect (an empty list allows all); else one
+ * log line naming it and the option (allow=, --allow) that refused it.
+ * Both servers admit their clients with it. */
+extern bool acl_admit (const struct acl *a, const struct sockaddr *sa,
+                       const char *option);
+
 extern void acl_free (struct acl *a);
 
 #endif /* NBDSWAP_ACL_H */

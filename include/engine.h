@@ -23,6 +23,7 @@
 #include <liburing.h>
 
 #include "request.h"
+#include "retry.h"
 
 struct worker_params {
   int fd;                       /* the backing file */
@@ -63,6 +64,19 @@ extern const struct engine engine_pread;
 extern void engine_uring_prep (struct io_uring_sqe *sqe,
                                const struct req_io *io, int fd,
                                bool fixed_file, int buf_index);
+
+/* io_uring_submit_and_wait refused with r (not EINTR): our operations
+ * are queued or in flight into our buffers and must never be abandoned
+ * (the next request would submit stale SQEs, or reuse memory the kernel
+ * still writes into).  So a transient refusal (EAGAIN, ENOMEM, EBUSY:
+ * memory pressure) is waited out with backoff, and anything else, a bug,
+ * stops the process (prefixing who to the log line), which corrupts
+ * nothing. */
+extern void engine_uring_refused (int r, struct retry *backoff,
+                                  const char *who);
+
+/* Close ring, unregistering its files first (files: it has some). */
+extern void engine_uring_ring_exit (struct io_uring *ring, bool files);
 
 /* Can this process set up an io_uring?  0, or -errno with the reason in
  * words (seccomp, sysctl, old kernel, memlock limit) in why. */

@@ -5,7 +5,8 @@
  * operation the request needs, in order: the I/O plan (plan.h: an
  * aligned request goes direct from the client's memory; an unaligned one
  * goes through a bounce buffer), the read-modify-write of partial edge
- * blocks, the stripe lock that keeps RMW correct (rangelock.h), retry of
+ * blocks, the stripe locks that keep RMW correct (rangelock.h: a write
+ * holds each segment's stripes while that segment's I/O runs), retry of
  * transient errors (retry.h, each retry counted once), fault injection
  * in test builds (fault.h), the counters (stats.h), and one log line for
  * a request that fails.  It performs no I/O itself: its caller does each
@@ -112,6 +113,7 @@ struct req {
   uint64_t lock_mask;
   bool locked, lock_excl, lock_waiting;
   bool quiet;                   /* failed for a reason already logged */
+  bool no_progress;             /* an operation moved nothing */
   uint64_t start_ns;
 };
 

@@ -49,24 +49,27 @@ struct retry_policy {
 };
 #define RETRY_POLICY_DEFAULT { RETRY_TIMEOUT_DEFAULT, true }
 
-/* Per-request state; start zeroed (RETRY_INIT). */
+/* Per-request state; start zeroed (RETRY_INIT).  When retry gives up, it
+ * says why here, for the caller's one log line of the failure. */
 struct retry {
   uint64_t deadline_ns;         /* 0 until the first failure */
   uint32_t delay_us;
+  int expired;                  /* the transient errno that outlived the budget */
+  bool sync_eio;                /* a failed flush's EIO, never retried */
 };
-#define RETRY_INIT { 0, 0 }
+#define RETRY_INIT { 0, 0, 0, false }
 
 /* True for the errors (positive errno) that are worth retrying. */
 extern bool retry_is_transient (const struct retry_policy *p, int err);
 
 /* Called after an operation failed with -err.  Sleeps and returns 0 when
  * the operation should be tried again (counted once in stats.retries);
- * returns the error to report otherwise (-EIO once a transient error
- * outlived the budget, with a log line saying so). */
+ * returns the error to report otherwise: -EIO once a transient error
+ * outlived the budget (r->expired says which). */
 extern int retry_after (struct retry *r, const struct retry_policy *p,
                         int err, const char *what, uint64_t offset);
 
-/* retry_after for a failed fdatasync (never retries EIO). */
+/* retry_after for a failed fdatasync (never retries EIO: r->sync_eio). */
 extern int retry_after_sync (struct retry *r, const struct retry_policy *p,
                              int err);
 

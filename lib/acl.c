@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "log.h"
 
 /* Parse one ADDR[/BITS] into e. */
 static int
@@ -139,4 +140,19 @@ acl_peer_name (const struct sockaddr *sa, char *name, size_t len)
   if (addr == NULL || inet_ntop (sa->sa_family, addr, name, len) == NULL)
     snprintf (name, len, "?");
   return name;
+}
+
+bool
+acl_admit (const struct acl *a, const struct sockaddr *sa,
+           const char *option)
+{
+  char name[INET6_ADDRSTRLEN];
+
+  if (a->n == 0 || acl_allows (a, sa))
+    return true;
+  acl_peer_name (sa, name, sizeof name);
+  log_error ("client %s is not in %s: connection refused (swap pages are "
+             "process memory; add its network to %s to let it in)", name,
+             option, option);
+  return false;
 }

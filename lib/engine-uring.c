@@ -74,43 +74,49 @@ uring_worker_init (struct worker *w)
   return 0;
 }
 
-static void
-uring_worker_fini (struct worker *w)
+void
+engine_uring_ring_exit (struct io_uring *ring, bool files)
 {
   /* Unregister first: a registered file is only let go by the ring's
    * deferred teardown, which would keep the backing file's OFD lock held
    * for a moment after we exit and make a quick restart fail. */
-  if (w->fixed_file)
-    io_uring_unregister_files (&w->ring);
+  if (files)
+    io_uring_unregister_files (ring);
+  io_uring_queue_exit (ring);
+}
+
+static void
+uring_worker_fini (struct worker *w)
+{
   if (w->has_ring)
-    io_uring_queue_exit (&w->ring);
+    engine_uring_ring_exit (&w->ring, w->fixed_file);
   w->has_ring = false;
 }
 
 /* user_data of our one operation in flight. */
 #define IO_TAG 1
 
-/* Submit what is queued and wait for at least one completion.  Nothing
- * of ours that is queued or in flight is ever abandoned: returning early
- * would let the next request submit our stale SQE, or reuse a buffer the
- * kernel still writes into.  So a refused submission that is transient
- * (EAGAIN, ENOMEM, EBUSY: memory pressure) is waited out with backoff,
- * EINTR just waits again, and anything else is a bug in this file, where
- * stopping is the only answer that corrupts nothing. */
+void
+engine_uring_refused (int r, struct retry *backoff, const char *who)
+{
+  if (r == -EAGAIN || r == -ENOMEM || r == -EBUSY) {
+    retry_pause (backoff, -r, "io_uring_enter");
+    return;
+  }
+  log_error ("%sio_uring_enter: %s: the ring is unusable, stopping", who,
+             strerror (-r));
+  abort ();
+}
+
+/* Submit what is queued and wait for at least one completion (see
+ * engine_uring_refused for a refusal). */
 static void
 submit_and_wait (struct worker *w, struct retry *backoff)
 {
   int r = io_uring_submit_and_wait (&w->ring, 1);
 
-  if (r >= 0 || r == -EINTR)
-    return;
-  if (r == -EAGAIN || r == -ENOMEM || r == -EBUSY) {
-    retry_pause (backoff, -r, "io_uring_enter");
-    return;
-  }
-  log_error ("io_uring_enter: %s: the ring is unusable, stopping",
-             strerror (-r));
-  abort ();
+  if (r < 0 && r != -EINTR)
+    engine_uring_refused (r, backoff, "");
 }
 
 /* A completion that belongs to no operation in flight (it cannot happen

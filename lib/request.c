@@ -77,22 +77,49 @@ op_name (const struct req *r)
     ? "read" : "fdatasync";
 }
 
+/* Let go of the current segment's stripes, if held. */
+static void
+unlock (struct req_target *t, struct req *r)
+{
+  if (r->locked)
+    rangelock_release (&t->locks, r->lock_mask, r->lock_excl);
+  r->locked = false;
+}
+
+/* The one log line of a failed request: what, where, and why, with the
+ * retry's verdict when it gave up. */
+static void
+log_failure (struct req_target *t, struct req *r, int err)
+{
+  char why[160];
+
+  if (r->retry.expired)
+    snprintf (why, sizeof why, "%s persisted for %u s (retry-timeout): "
+              "reporting EIO", strerror (r->retry.expired), t->retry.timeout);
+  else if (r->retry.sync_eio)
+    snprintf (why, sizeof why, "%s: not retried (a repeated flush could "
+              "succeed without the data)", strerror (-err));
+  else if (r->no_progress)
+    snprintf (why, sizeof why, "no progress at offset %" PRIu64
+              " (end of file?)", r->op_off + r->op_done);
+  else
+    snprintf (why, sizeof why, "%s", strerror (-err));
+  log_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %s",
+             req_cmd_name (r->cmd), t->file, r->offset, r->count, why);
+}
+
 /* End the request with err (0 or -errno): let go of its stripes, count
  * it, and log a failure once. */
 static enum req_next
 finish (struct req_target *t, struct req *r, int err)
 {
-  if (r->locked)
-    rangelock_release (&t->locks, r->lock_mask, r->lock_excl);
-  r->locked = false;
+  unlock (t, r);
   r->err = err;
   stats_latency (clock_now_ns () - r->start_ns);
   if (err < 0) {
     STATS_ADD (errors, 1);
     if (!r->quiet)
-      log_error ("%s: %s: offset %" PRIu64 " length %" PRIu32 ": %s",
-                 req_cmd_name (r->cmd), t->file, r->offset, r->count,
-                 strerror (-err));
+      log_failure (t, r, err);
     return REQ_DONE;
   }
   switch (r->cmd) {
@@ -174,10 +201,8 @@ patch_block (struct req *r, uint32_t b, uint32_t align)
   uint32_t end = r->seg.skip + r->seg.n;
   uint32_t hi = end < b + align ? end : b + align;
 
-  if (lo >= hi) {
-    memcpy (r->mem + b, r->scratch, align);
-    return;
-  }
+  /* An edge block always holds some of the client's bytes. */
+  assert (lo < hi);
   memcpy (r->mem + b, r->scratch, lo - b);
   memcpy (r->mem + hi, r->scratch + (hi - b), b + align - hi);
 }
@@ -212,6 +237,18 @@ step (struct req_target *t, struct req *r)
 
   for (;;) {
     switch (r->phase) {
+    case REQ_PH_NEXT:
+      if (!next_segment (t, r))
+        return finish (t, r, 0);
+      if (r->cmd == REQ_READ)
+        return start_op (t, r, REQ_OP_READ, r->mem, r->seg.file_off,
+                         r->seg.len, REQ_PH_READ_DONE);
+      /* A write holds its segment's stripes while that segment's I/O
+       * runs: exclusively if it reads and patches an edge block. */
+      r->lock_mask = rangelock_mask (r->seg.file_off, r->seg.len);
+      r->lock_excl = r->seg.read_first || r->seg.read_last;
+      r->phase = REQ_PH_LOCK;
+      break;
     case REQ_PH_LOCK:
       if (r->may_block)
         rangelock_wait (&t->locks, r->lock_mask, r->lock_excl);
@@ -219,14 +256,6 @@ step (struct req_target *t, struct req *r)
                                &r->lock_waiting))
         return REQ_BLOCKED;
       r->locked = true;
-      r->phase = REQ_PH_NEXT;
-      break;
-    case REQ_PH_NEXT:
-      if (!next_segment (t, r))
-        return finish (t, r, 0);
-      if (r->cmd == REQ_READ)
-        return start_op (t, r, REQ_OP_READ, r->mem, r->seg.file_off,
-                         r->seg.len, REQ_PH_READ_DONE);
       r->phase = r->seg.read_first ? REQ_PH_HEAD
         : r->seg.read_last ? REQ_PH_TAIL : REQ_PH_WRITE;
       break;
@@ -258,6 +287,7 @@ step (struct req_target *t, struct req *r)
       r->phase = REQ_PH_NEXT;
       break;
     case REQ_PH_WRITE_DONE:
+      unlock (t, r);
       r->phase = REQ_PH_NEXT;
       break;
     case REQ_PH_SYNC:
@@ -297,7 +327,7 @@ req_start (struct req_target *t, struct req *r)
 {
   r->err = 0;
   r->retry = (struct retry) RETRY_INIT;
-  r->locked = r->lock_waiting = r->quiet = false;
+  r->locked = r->lock_waiting = r->quiet = r->no_progress = false;
   r->start_ns = clock_now_ns ();
   if (r->cmd == REQ_FLUSH) {
     r->phase = REQ_PH_SYNC;
@@ -310,17 +340,9 @@ req_start (struct req_target *t, struct req *r)
     return finish (t, r, -EIO);
   }
   plan_request (t, r);
-  if (r->cmd == REQ_READ) {
-    r->phase = REQ_PH_NEXT;
-    return step (t, r);
-  }
-  r->lock_excl = plan_needs_rmw (r->offset, r->count, t->align);
-  if (r->lock_excl)
+  if (r->cmd != REQ_READ && plan_needs_rmw (r->offset, r->count, t->align))
     STATS_ADD (rmw, 1);
-  r->lock_mask = rangelock_mask (round_down (r->offset, t->align),
-                                 round_up (r->offset + r->count, t->align)
-                                 - round_down (r->offset, t->align));
-  r->phase = REQ_PH_LOCK;
+  r->phase = REQ_PH_NEXT;
   return step (t, r);
 }
 
@@ -337,8 +359,7 @@ req_io_done (struct req_target *t, struct req *r, int res)
   }
   if (res == 0) {
     /* No progress: the file ended early (it shrank under us). */
-    log_error ("%s: %s: offset %" PRIu64 ": no progress (end of file?)",
-               op_name (r), t->file, r->op_off + r->op_done);
+    r->no_progress = true;
     return finish (t, r, -EIO);
   }
   if (failed (t, r, -res, &next))

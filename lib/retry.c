@@ -99,9 +99,7 @@ retry_after (struct retry *r, const struct retry_policy *p, int err,
     r->delay_us = DELAY_MIN_US;
   }
   if (now >= r->deadline_ns) {
-    log_error ("%s: offset %" PRIu64 ": %s persisted for %u s "
-               "(retry-timeout): reporting EIO", what, offset,
-               strerror (err), p->timeout);
+    r->expired = err;
     return -EIO;
   }
   log_rate_limited (kind, err, what, offset, p->timeout);
@@ -120,8 +118,7 @@ retry_after_sync (struct retry *r, const struct retry_policy *p, int err)
    * would acknowledge a flush that lost data, so EIO goes to the client
    * at once; a device cache flush that failed is no different. */
   if (err == EIO) {
-    log_error ("fdatasync: %s: not retried (a repeated flush could "
-               "succeed without the data): reporting EIO", strerror (err));
+    r->sync_eio = true;
     return -EIO;
   }
   return retry_after (r, p, err, "fdatasync", 0);

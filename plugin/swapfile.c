@@ -331,19 +331,12 @@ swapfile_preconnect (int readonly)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  char name[INET6_ADDRSTRLEN];
 
   if (cfg.allow.n == 0)
     return 0;
   if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) == -1)
     return -1;
-  if (acl_allows (&cfg.allow, (struct sockaddr *) &ss))
-    return 0;
-  acl_peer_name ((struct sockaddr *) &ss, name, sizeof name);
-  log_error ("client %s is not in allow=: connection refused (swap "
-             "pages are process memory; add its network to allow= to "
-             "let it in)", name);
-  return -1;
+  return acl_admit (&cfg.allow, (struct sockaddr *) &ss, "allow=") ? 0 : -1;
 }
 
 static void *

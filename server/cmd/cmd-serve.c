@@ -820,8 +820,14 @@ static int
 parse_extra (struct serve_opts *o)
 {
   char key[32], err[256];
+  bool filters = false;
   int r;
 
+  /* With an nbdkit filter, a KEY=VALUE may be the filter's (the ip
+   * filter's allow=, say): then only what serve itself acts on
+   * (direct=) is read, and nbdkit judges the rest. */
+  for (int i = 0; i < o->given.nr_extra; i++)
+    filters |= strncmp (o->given.extra[i], "--filter", 8) == 0;
   for (int i = 0; i < o->given.nr_extra; i++) {
     const char *arg = o->given.extra[i], *eq = strchr (arg, '=');
     size_t keylen = eq ? (size_t) (eq - arg) : 0;
@@ -831,6 +837,8 @@ parse_extra (struct serve_opts *o)
     if (keylen == 0 || keylen >= sizeof key || arg[0] == '-')
       continue;
     snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
+    if (filters && !o->given.native && strcmp (key, "direct") != 0)
+      continue;
     r = config_set (&o->config, key, eq + 1, err, sizeof err);
     if (r == -ENOMEM) {
       log_error ("%s: %s", arg, strerror (ENOMEM));

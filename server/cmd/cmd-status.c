@@ -386,7 +386,7 @@ cmd_status (int argc, char **argv)
   struct status st;
   char **files;
   bool json = false;
-  int c, r;
+  int c, r, nfiles;
 
   while ((c = getopt_long (argc, argv, "jp:h", longopts, NULL)) != -1) {
     switch (c) {
@@ -399,9 +399,12 @@ cmd_status (int argc, char **argv)
   if (json && prom)
     return usage_error ("status", "--json and --prometheus exclude each "
                         "other: choose one output");
-  files = resolve_files (argv + optind, argc - optind);
-  r = files ? status_scan (&st, files, (size_t) (argc - optind)) : -ENOMEM;
-  free_files (files, argc - optind);
+  /* The scan parses running servers' command lines with getopt, which
+   * moves optind: count the files first. */
+  nfiles = argc - optind;
+  files = resolve_files (argv + optind, nfiles);
+  r = files ? status_scan (&st, files, (size_t) nfiles) : -ENOMEM;
+  free_files (files, nfiles);
   if (r < 0) {
     log_error ("cannot read /proc: %s: mount /proc", strerror (-r));
     return EXIT_SYSTEM;

@@ -591,15 +591,8 @@ wait_and_complete (struct conn *c, struct retry *backoff)
   r = io_uring_submit_and_wait (&c->ring, 1);
 
   if (r < 0 && r != -EINTR && r != -ETIME) {
-    if (r == -EAGAIN || r == -ENOMEM || r == -EBUSY) {
-      retry_pause (backoff, -r, "io_uring_enter");
-      return;
-    }
-    /* Our own SQEs are in flight into our buffers: nothing safe is left
-     * to do but stop. */
-    log_error ("native: io_uring_enter: %s: the ring is unusable, "
-               "stopping", strerror (-r));
-    abort ();
+    engine_uring_refused (r, backoff, "native: ");
+    return;
   }
   io_uring_for_each_cqe (&c->ring, head, cqe) {
     complete (c, cqe->user_data, cqe->res);
@@ -609,7 +602,8 @@ wait_and_complete (struct conn *c, struct retry *backoff)
 }
 
 /* True once nothing of the connection is pending any more.  A parked
- * slot is a request not yet done (a write waiting for a lock): never
+ * slot is a request not yet done (a write waiting for a lock, or a
+ * request waiting for the large buffer): never
  * finished, the timer brings it back.  The stop deadline's timeout may
  * still be armed: the ring's teardown cancels it. */
 static bool
@@ -669,9 +663,11 @@ conn_buffers (struct conn *c)
   struct iovec iov[NATIVE_SLOTS];
 
   /* Cover room (data plus a partial block each side), then one scratch
-   * block; rounded so that every slot's buffer stays aligned. */
-  c->slot_stride = round_up (NATIVE_SLOT_DATA + 3 * a, ma);
-  c->large_len = round_up (NATIVE_MAX_REQUEST + 3 * a, 4096);
+   * block, each starting on the memory alignment; every slot's buffer
+   * stays aligned (native_scratch). */
+  c->slot_stride = round_up (NATIVE_SLOT_DATA + 2 * a, ma) + round_up (a, ma);
+  c->large_len = round_up (round_up (NATIVE_MAX_REQUEST + 2 * a, ma)
+                           + round_up (a, ma), 4096);
   c->slot_mem = mmap (NULL, c->slot_stride * NATIVE_SLOTS,
                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
@@ -721,13 +717,8 @@ conn_ring (struct conn *c)
 static void
 conn_teardown (struct conn *c, bool ring)
 {
-  if (ring) {
-    /* Unregister first: a registered file is let go only by the ring's
-     * deferred teardown, which would keep the backing file's OFD lock
-     * held for a moment after we exit. */
-    io_uring_unregister_files (&c->ring);
-    io_uring_queue_exit (&c->ring);
-  }
+  if (ring)
+    engine_uring_ring_exit (&c->ring, true);
   if (c->slot_mem)
     munmap (c->slot_mem, c->slot_stride * NATIVE_SLOTS);
   if (c->large)

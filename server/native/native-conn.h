@@ -1,8 +1,8 @@
 /* nbdswap native server: the state of one connection, shared by its
  * event loop (native-conn.c: the ring, receive, send, file operations)
- * and its request logic (native-request.c: commands, bounds, bounce and
- * read-modify-write, locks).  Only the connection's own thread touches
- * any of it.
+ * and its request logic (native-request.c: commands, bounds, buffers,
+ * handing requests to the request engine, request.h).  Only the
+ * connection's own thread touches any of it.
  */
 #ifndef NBDSWAP_NATIVE_CONN_H
 #define NBDSWAP_NATIVE_CONN_H
@@ -17,7 +17,6 @@
 #include "native.h"
 #include "native-proto.h"
 #include "request.h"
-#include "retry.h"
 
 /* The staging buffer for the byte stream from the client. */
 #define NATIVE_RBUF (64 * 1024)

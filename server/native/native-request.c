@@ -12,10 +12,8 @@
  */
 #include <config.h>
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdatomic.h>
-#include <string.h>
 
 #include "align.h"
 #include "log.h"
@@ -40,9 +38,10 @@ in_range (const struct native_export *e, uint64_t off, uint32_t len)
   return len > 0 && off <= e->size && len <= e->size - off;
 }
 
-/* The bytes of s's buffer before its scratch block: the aligned cover
- * of a request of up to NATIVE_SLOT_DATA (or NATIVE_MAX_REQUEST) bytes
- * at any offset. */
+/* The room in s's buffer for the aligned cover of a request of up to
+ * NATIVE_SLOT_DATA (or NATIVE_MAX_REQUEST) bytes at any offset; the
+ * scratch block follows on the next memory-aligned address (see
+ * conn_buffers). */
 static uint32_t
 cover_room (struct conn *c, struct slot *s)
 {
@@ -124,7 +123,7 @@ start (struct conn *c, struct slot *s)
     .cmd = cmds[s->type], .offset = s->offset, .count = s->len,
     .fua = s->flags & NBD_CMD_FLAG_FUA,
     .bounce = s->buf, .bounce_size = cover_room (c, s),
-    .scratch = s->buf + cover_room (c, s),
+    .scratch = s->buf + round_up (cover_room (c, s), c->e->mem_align),
   };
   if (s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE) {
     r->data = s->buf + s->skip;

@@ -185,17 +185,12 @@ client_allowed (int sock, const struct native_opts *o)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  char name[INET6_ADDRSTRLEN];
 
   if (!o->tcp || o->acl.n == 0)
     return true;
   if (getpeername (sock, (struct sockaddr *) &ss, &len) == -1)
     return false;
-  if (acl_allows (&o->acl, (struct sockaddr *) &ss))
-    return true;
-  acl_peer_name ((struct sockaddr *) &ss, name, sizeof name);
-  log_error ("client %s is not in --allow: connection refused", name);
-  return false;
+  return acl_admit (&o->acl, (struct sockaddr *) &ss, "--allow");
 }
 
 /* Start a thread for an accepted connection. */

@@ -93,6 +93,12 @@ expect_status 1 "^nbdswap: queue-depth=3: must be a power of two" \
   serve --dry-run "$WORK/good.img" -- queue-depth=3
 expect_status 0 " file=$WORK/good.img .* -D swapfile.x=1 exportname=y$" \
   serve --dry-run "$WORK/good.img" -- -D swapfile.x=1 exportname=y
+# With a filter, its parameters may share a plugin parameter's name (the
+# ip filter's allow=): nbdkit judges them, serve still reads direct=.
+expect_status 0 " --filter=ip allow=all deny=all$" \
+  serve --dry-run "$WORK/good.img" -- --filter=ip allow=all deny=all
+expect_status 2 "^Size: .*, alignment [0-9]+$" \
+  serve --dry-run "$WORK/sparse.img" -- --filter=ip direct=false
 expect_status 3 "--tls-psk $WORK/none.psk: not a readable file" \
   serve --tls-psk "$WORK/none.psk" "$WORK/good.img"
 expect_status 3 "exists and is not a socket" \

@@ -227,6 +227,88 @@ START_TEST (test_in_place)
 }
 END_TEST
 
+/* In place, a write inside one block: the block is read, patched around
+ * the client's bytes, and written whole, under its stripe exclusively
+ * (a concurrent shared writer is turned away meanwhile). */
+START_TEST (test_in_place_one_block)
+{
+  uint64_t off = 8192 + 100;
+  struct req r = {
+    .cmd = REQ_WRITE, .offset = off, .count = 10,
+    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
+    .scratch = scratch, .in_place = true,
+  };
+  bool waiting = false;
+  enum req_next n;
+
+  memcpy (bounce + off % ALIGN, client, 10);
+  n = req_start (&target, &r);
+  ck_assert_int_eq (n, REQ_IO);
+  ck_assert_ptr_eq (r.io.buf, scratch);         /* the edge block first */
+  ck_assert (!rangelock_try (&target.locks, rangelock_mask (8192, 512),
+                             false, &waiting));
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  ck_assert_int_eq (r.err, 0);
+  ck_assert_uint_eq (seen[nseen - 1].len, ALIGN);
+  memcpy (model + off, client, 10);
+  ck_assert_int_eq (memcmp (file, model, FILE_SIZE), 0);
+  ck_assert (rangelock_try (&target.locks, rangelock_mask (8192, 512),
+                            false, &waiting));
+  rangelock_release (&target.locks, rangelock_mask (8192, 512), false);
+}
+END_TEST
+
+/* A short transfer then a transient error: only the rest is retried,
+ * from where it stopped. */
+START_TEST (test_short_then_retry)
+{
+  uint64_t retries = STATS_GET (retries);
+  struct req r = {
+    .cmd = REQ_WRITE, .offset = 0, .count = 8192, .data = client,
+    .bounce = bounce, .bounce_size = BOUNCE, .scratch = scratch,
+    .may_block = true,
+  };
+  enum req_next n = req_start (&target, &r);
+
+  ck_assert_int_eq (n, REQ_IO);
+  n = req_io_done (&target, &r, 4096);          /* half moved */
+  ck_assert_int_eq (n, REQ_IO);
+  ck_assert_ptr_eq (r.io.buf, client + 4096);
+  ck_assert_uint_eq (r.io.off, 4096);
+  ck_assert_uint_eq (r.io.len, 4096);
+  n = req_io_done (&target, &r, -EAGAIN);
+  ck_assert_int_eq (n, REQ_IO);
+  ck_assert_uint_eq (r.io.off, 4096);
+  ck_assert_uint_eq (r.io.len, 4096);
+  memcpy (file, client, 4096);                  /* what the first half did */
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  ck_assert_int_eq (r.err, 0);
+  ck_assert_uint_eq (STATS_GET (retries) - retries, 1);
+  ck_assert_int_eq (memcmp (file, client, 8192), 0);
+}
+END_TEST
+
+/* FUA reaches every write of a zeroing, and only writes. */
+START_TEST (test_zero_fua)
+{
+  struct req r = {
+    .cmd = REQ_ZERO, .offset = 100, .count = 5000, .fua = true,
+    .bounce = bounce, .bounce_size = BOUNCE, .scratch = scratch,
+    .may_block = true,
+  };
+  enum req_next n = req_start (&target, &r);
+
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  ck_assert_int_eq (r.err, 0);
+  for (unsigned i = 0; i < nseen; i++)
+    ck_assert (seen[i].fua == (seen[i].op == REQ_OP_WRITE));
+  ck_assert_uint_gt (nseen, 1);                 /* edges read first */
+}
+END_TEST
+
 /* A short transfer is resumed where it stopped. */
 START_TEST (test_short)
 {
@@ -301,6 +383,7 @@ START_TEST (test_blocked)
   ck_assert_int_eq (req_start (&target, &a), REQ_IO);   /* holds it */
   ck_assert_int_eq (req_start (&target, &b), REQ_BLOCKED);
   ck_assert_int_eq (req_resume (&target, &b), REQ_BLOCKED);
+  ck_assert (!b.lock_waiting);          /* b is aligned: a shared waiter */
   enum req_next n = REQ_IO;
   while (n == REQ_IO)
     n = req_io_done (&target, &a, fake_io (&a.io));
@@ -328,6 +411,9 @@ main (void)
   tcase_add_test (tc, test_read_memory);
   tcase_add_test (tc, test_rmw);
   tcase_add_test (tc, test_in_place);
+  tcase_add_test (tc, test_in_place_one_block);
+  tcase_add_test (tc, test_short_then_retry);
+  tcase_add_test (tc, test_zero_fua);
   tcase_add_test (tc, test_short);
   tcase_add_test (tc, test_retry_counted_once);
   tcase_add_test (tc, test_zero);
