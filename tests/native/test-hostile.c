@@ -44,6 +44,9 @@
 #define STEADY_OFF (36u << 20)
 #define STEADY_LEN (4u << 20)
 
+/* Where the half-closed client writes. */
+#define HALF_OFF (33u << 20)
+
 /* The longest the steady client may wait for one round. */
 #define STALL_MS 3000
 
@@ -484,6 +487,54 @@ test_past_end (void)
   case_end ("past the end", rounds);
 }
 
+/* Half-closed sockets: requests (more than the 32 slots), then
+ * shutdown (SHUT_WR): every reply still arrives, then the server
+ * closes.  Reads of one block (the replies may come in any order), and
+ * writes that land. */
+static void
+test_half_closed (void)
+{
+  enum { NREAD = 40, NWRITE = 8, LEN = 4096 };
+  uint64_t rounds = case_begin (), seed = 21;
+  static unsigned char wb[NWRITE][LEN];
+  struct nbd_handle *h;
+  int s = raw_client (), bad = 0;
+
+  for (int i = 0; s >= 0 && i < NREAD; i++)
+    send_header (s, 0, 8192, LEN, 0x25609513);
+  CHECK (s >= 0 && shutdown (s, SHUT_WR) == 0, "shutdown: %m");
+  for (int i = 0; s >= 0 && i < NREAD; i++)
+    bad += read_reply (s, LEN) != 0 ||
+      memcmp (reply_data, shadow + 8192, LEN) != 0;
+  CHECK (s >= 0 && bad == 0, "half-closed: %d of %d reads not answered "
+         "with their data", bad, NREAD);
+  CHECK (s >= 0 && closed_by_server (s), "half-closed: not closed after "
+         "the replies");
+  if (s >= 0)
+    close (s);
+
+  s = raw_client ();
+  bad = 0;
+  for (int i = 0; s >= 0 && i < NWRITE; i++) {
+    fill (wb[i], LEN, &seed);
+    send_header (s, 1, HALF_OFF + (uint64_t) i * LEN, LEN, 0x25609513);
+    CHECK (send (s, wb[i], LEN, MSG_NOSIGNAL) == LEN, "payload");
+  }
+  CHECK (s >= 0 && shutdown (s, SHUT_WR) == 0, "shutdown: %m");
+  for (int i = 0; s >= 0 && i < NWRITE; i++)
+    bad += read_reply (s, 0) != 0;
+  CHECK (s >= 0 && bad == 0, "half-closed: %d of %d writes not answered",
+         bad, NWRITE);
+  if (s >= 0)
+    close (s);
+  for (int i = 0; i < NWRITE; i++)
+    memcpy (shadow + HALF_OFF + (uint64_t) i * LEN, wb[i], LEN);
+  h = connect_h ();
+  check_range (h, HALF_OFF - 4096, NWRITE * LEN + 8192, "half-closed writes");
+  nbd_close (h);
+  case_end ("half-closed sockets", rounds);
+}
+
 /* A client that never reads its replies while sending reads: first one
  * of the 32 MiB maximum (the connection's large buffer), then 128 KiB
  * ones until the socket takes no more.  The server's memory stays
@@ -699,6 +750,7 @@ main (void)
   test_haggling ();
   test_garbage ();
   test_past_end ();
+  test_half_closed ();
   test_no_reader ();
   test_stalled_writer ();
   test_conn_limit ();
