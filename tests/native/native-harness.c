@@ -29,6 +29,7 @@ unsigned char *shadow;
 size_t file_size;
 unsigned char reply_data[128 * 1024];
 
+/* xorshift64. */
 uint64_t
 rnd (uint64_t *s)
 {
@@ -38,6 +39,7 @@ rnd (uint64_t *s)
   return *s;
 }
 
+/* n bytes of the sequence from seed. */
 void
 fill (unsigned char *p, size_t n, uint64_t *seed)
 {
@@ -63,6 +65,7 @@ make_file (size_t size)
   }
 }
 
+/* The private directory, its paths, the backing file. */
 void
 harness_init (const char *name, size_t size)
 {
@@ -85,6 +88,7 @@ harness_init (const char *name, size_t size)
   make_file (size);
 }
 
+/* The log on failure, clean up, the summary line. */
 int
 harness_finish (const char *name)
 {
@@ -101,6 +105,7 @@ harness_finish (const char *name)
   return failures ? 1 : 0;
 }
 
+/* Connect with libnbd and disconnect cleanly. */
 bool
 handshake_ok (void)
 {

@@ -62,6 +62,7 @@
 
 #define OPT_MAGIC UINT64_C (0x49484156454f5054)
 
+/* Milliseconds on the monotonic clock. */
 static uint64_t
 now_ms (void)
 {
@@ -124,7 +125,7 @@ steady_thread (void *arg)
 
 /* The server's memory, in KiB: the largest seen in this case and in
  * the whole test. */
-static atomic_bool sampling_stop, sanitized;
+static atomic_bool sampling_stop, unchecked, no_rollup;
 static atomic_long case_rss, case_locked, max_rss, max_locked;
 static atomic_int sample_failures;
 
@@ -148,6 +149,7 @@ proc_kb (const char *path, const char *field)
   return v;
 }
 
+/* *m = max (*m, v), against the other samplers' updates. */
 static void
 raise_max (atomic_long *m, long v)
 {
@@ -167,8 +169,8 @@ sampler_thread (void *arg)
   snprintf (status, sizeof status, "/proc/%d/status", (int) server);
   snprintf (rollup, sizeof rollup, "/proc/%d/smaps_rollup", (int) server);
   while (!atomic_load (&sampling_stop)) {
-    long rss = proc_kb (status, "VmRSS:"), locked = proc_kb (rollup,
-                                                             "Locked:");
+    long rss = proc_kb (status, "VmRSS:");
+    long locked = atomic_load (&no_rollup) ? 0 : proc_kb (rollup, "Locked:");
 
     if (rss < 0 || locked < 0)
       atomic_fetch_add (&sample_failures, 1);
@@ -218,7 +220,7 @@ case_end (const char *what, uint64_t rounds)
          "%s: the backing file's size is %jd", what, (intmax_t) st.st_size);
   printf ("%-28s VmRSS max %5.1f MiB, locked max %5.1f MiB\n", what,
           atomic_load (&case_rss) / 1024.0, atomic_load (&case_locked) / 1024.0);
-  if (!atomic_load (&sanitized))
+  if (!atomic_load (&unchecked))
     CHECK (atomic_load (&case_rss) <= BUDGET_KIB &&
            atomic_load (&case_locked) <= BUDGET_KIB, "%s: the server's "
            "memory went over %d MiB", what, BUDGET_KIB / 1024);
@@ -337,8 +339,8 @@ test_haggling (void)
   case_end ("option haggling", rounds);
 }
 
-/* At the end: the haggler was cut by the handshake deadline, not
- * before it and not much after. */
+/* At the end: the haggler was cut by the handshake deadline (its
+ * log line), not much after it. */
 static void
 haggler_cut (void)
 {
@@ -351,9 +353,10 @@ haggler_cut (void)
     usleep (100000);
   CHECK (closed_by_server (haggler), "haggler: not closed");
   after = (now_ms () - haggler_ms) / 1000.0;
-  CHECK (after >= HANDSHAKE_TIMEOUT - 5 && after <= HANDSHAKE_TIMEOUT + 15,
-         "haggler: closed after %.0f s, not at the %d s handshake deadline",
-         after, HANDSHAKE_TIMEOUT);
+  CHECK (after <= HANDSHAKE_TIMEOUT + 15 &&
+         log_has ("did not finish negotiating within 30 s"), "haggler: "
+         "closed after %.0f s, not at the %d s handshake deadline", after,
+         HANDSHAKE_TIMEOUT);
   close (haggler);
 }
 
@@ -576,22 +579,23 @@ test_no_reader (void)
   close (s);
   /* Its send fails, the connection ends, its buffers are unmapped. */
   snprintf (rollup, sizeof rollup, "/proc/%d/smaps_rollup", (int) server);
-  for (int i = 0; i < 300; i++) {
+  for (int i = 0; i < 300 && !atomic_load (&unchecked); i++) {
     locked = proc_kb (rollup, "Locked:");
     if (locked >= 0 && locked < peak - 16384)
       break;
     usleep (10000);
   }
-  if (!atomic_load (&sanitized))
+  if (!atomic_load (&unchecked))
     CHECK (locked >= 0 && locked < peak - 16384, "the client that never read "
            "is gone, and the server still has %ld KiB locked (%ld at the "
            "most)", locked, peak);
 }
 
-/* A write whose payload never arrives: the client stays connected
- * until the end (stop_with_stalled_writer), the others are served. */
+/* The client of test_stalled_writer. */
 static int stalled = -1;
 
+/* A write whose payload never arrives: the client stays connected
+ * until the end (stop_with_stalled_writer), the others are served. */
 static void
 test_stalled_writer (void)
 {
@@ -704,7 +708,7 @@ test_cycles (void)
   }
   CHECK (fds0 > 0 && fds <= fds0, "after 1000 cycles the server holds %d "
          "file descriptors, %d before", fds, fds0);
-  if (!atomic_load (&sanitized)) {
+  if (!atomic_load (&unchecked)) {
     long locked = proc_kb (rollup, "Locked:");
 
     CHECK (locked <= locked0 + 4096, "after 1000 cycles %ld KiB locked, "
@@ -737,14 +741,23 @@ main (void)
 {
   pthread_t steady, sampler;
   const char *preload = getenv ("NBDSWAP_SERVER_PRELOAD");
+  char rollup[64];
 
   harness_init ("hostile-test", HFILE_SIZE);
+  start_server ();
   /* ASan's shadow memory and quarantine count in VmRSS, and it makes
    * mlockall a no-op: the budget cannot be checked there. */
-  atomic_store (&sanitized, preload && *preload);
-  if (atomic_load (&sanitized))
+  snprintf (rollup, sizeof rollup, "/proc/%d/smaps_rollup", (int) server);
+  atomic_store (&no_rollup, access (rollup, R_OK) != 0);
+  if (preload && *preload) {
+    atomic_store (&unchecked, true);
     printf ("SKIP part: the memory budget under the sanitizers\n");
-  start_server ();
+  }
+  else if (atomic_load (&no_rollup)) {
+    atomic_store (&unchecked, true);
+    printf ("SKIP part: the memory budget: no %s (Linux 4.14 has it)\n",
+            rollup);
+  }
   pthread_create (&sampler, NULL, sampler_thread, NULL);
   pthread_create (&steady, NULL, steady_thread, NULL);
   test_haggling ();
