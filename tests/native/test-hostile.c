@@ -8,7 +8,9 @@
  * at the end the file holds exactly the shadow (no write landed outside
  * the accepted requests).  A sampler thread reads the server's VmRSS
  * and locked resident memory (Locked: in /proc/PID/smaps_rollup) every
- * 10 ms all along: both stay within the 64 MiB budget.
+ * 10 ms all along: both stay within the 64 MiB budget (not checked
+ * under the sanitizers).  At the end, the stop still ends by its
+ * deadline with two stalled clients connected.
  *
  * test-native covers the rest and is not repeated here: garbage and a
  * bad magic in transmission, a 64 MiB write, a writer gone in
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include "native-harness.h"
+#include "native-proto.h"              /* the protocol's numbers */
 
 /* Over 32 MiB, so that a read of the announced maximum is in range. */
 #define HFILE_SIZE (40u << 20)
@@ -59,8 +62,6 @@
 /* NATIVE_STOP_DEADLINE and NATIVE_HANDSHAKE_TIMEOUT in native.h. */
 #define STOP_DEADLINE 10
 #define HANDSHAKE_TIMEOUT 30
-
-#define OPT_MAGIC UINT64_C (0x49484156454f5054)
 
 /* Milliseconds on the monotonic clock. */
 static uint64_t
@@ -201,10 +202,10 @@ static void
 case_end (const char *what, uint64_t rounds)
 {
   struct stat st;
-  uint64_t waited = now_ms ();
+  uint64_t t0 = now_ms (), last, waiting;
 
   while (atomic_load (&steady_rounds) < rounds + 2 &&
-         now_ms () - waited < STALL_MS)
+         now_ms () - t0 < STALL_MS)
     usleep (10000);
   CHECK (atomic_load (&steady_rounds) >= rounds + 2, "%s: the steady client "
          "made %" PRIu64 " rounds", what,
@@ -212,14 +213,20 @@ case_end (const char *what, uint64_t rounds)
   CHECK (atomic_load (&steady_worst_ms) <= STALL_MS, "%s: the steady "
          "client waited %" PRIu64 " ms for one round", what,
          (uint64_t) atomic_load (&steady_worst_ms));
+  last = atomic_load (&steady_last_ms);        /* before now_ms () */
+  waiting = now_ms () - last;
+  CHECK (waiting <= STALL_MS, "%s: the steady client has been waiting %"
+         PRIu64 " ms for its round", what, waiting);
   CHECK (atomic_load (&steady_errors) == 0, "%s: %" PRIu64 " rounds of the "
-         "steady client failed", what, (uint64_t) atomic_load (&steady_errors));
+         "steady client failed", what,
+         (uint64_t) atomic_load (&steady_errors));
   CHECK (kill (server, 0) == 0 && handshake_ok (), "%s: the server does not "
          "answer a new client", what);
   CHECK (stat (file, &st) == 0 && st.st_size == (off_t) file_size,
          "%s: the backing file's size is %jd", what, (intmax_t) st.st_size);
   printf ("%-28s VmRSS max %5.1f MiB, locked max %5.1f MiB\n", what,
-          atomic_load (&case_rss) / 1024.0, atomic_load (&case_locked) / 1024.0);
+          atomic_load (&case_rss) / 1024.0,
+          atomic_load (&case_locked) / 1024.0);
   if (!atomic_load (&unchecked))
     CHECK (atomic_load (&case_rss) <= BUDGET_KIB &&
            atomic_load (&case_locked) <= BUDGET_KIB, "%s: the server's "
@@ -232,7 +239,8 @@ static int
 negotiating (void)
 {
   unsigned char greet[18];
-  uint32_t cflags = htobe32 (3);
+  uint32_t cflags = htobe32 (NBD_FLAG_C_FIXED_NEWSTYLE |
+                            NBD_FLAG_C_NO_ZEROES);
   struct timeval tv = { 10, 0 };
   int s = connect_raw ();
 
@@ -252,7 +260,7 @@ static bool
 send_option (int s, uint32_t opt, const void *data, uint32_t len)
 {
   struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
-    h = { htobe64 (OPT_MAGIC), htobe32 (opt), htobe32 (len) };
+    h = { htobe64 (NBD_MAGIC_OPT), htobe32 (opt), htobe32 (len) };
 
   return send (s, &h, sizeof h, MSG_NOSIGNAL) == sizeof h &&
     (len == 0 || send (s, data, len, MSG_NOSIGNAL) == (ssize_t) len);
@@ -302,13 +310,14 @@ test_haggling (void)
   bool ok = s >= 0;
 
   for (int i = 0; ok && i < 6000; i++)
-    ok = i % 2 ? send_option (s, 6, info, sizeof info) &&
-      reply_until (s, 1) : send_option (s, 3, NULL, 0) && reply_until (s, 1);
+    ok = (i % 2 ? send_option (s, NBD_OPT_INFO, info, sizeof info)
+          : send_option (s, NBD_OPT_LIST, NULL, 0)) &&
+      reply_until (s, NBD_REP_ACK);
   CHECK (ok, "an NBD_OPT_LIST/INFO loop was not served");
-  ok = ok && send_option (s, 1, NULL, 0) &&
+  ok = ok && send_option (s, NBD_OPT_EXPORT_NAME, NULL, 0) &&
     recv (s, flags, sizeof flags, MSG_WAITALL) == sizeof flags;
   if (ok)
-    send_header (s, 0, 4096, 4096, 0x25609513);
+    send_header (s, NBD_CMD_READ, 4096, 4096, NBD_MAGIC_REQUEST);
   CHECK (ok && read_reply (s, 4096) == 0 &&
          memcmp (reply_data, shadow + 4096, 4096) == 0,
          "no verified read after 6000 options");
@@ -321,7 +330,7 @@ test_haggling (void)
   CHECK (haggler >= 0, "haggler: no negotiation");
   if (haggler >= 0) {
     struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
-      h = { htobe64 (OPT_MAGIC), htobe32 (3), 0 };
+      h = { htobe64 (NBD_MAGIC_OPT), htobe32 (NBD_OPT_LIST), 0 };
     uint64_t last = now_ms ();
     unsigned sent = 0;
 
@@ -406,7 +415,7 @@ test_garbage (void)
   CHECK (s >= 0, "negotiation");
   if (s >= 0) {
     struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
-      h = { htobe64 (OPT_MAGIC), htobe32 (99), htobe32 (0xffffffff) };
+      h = { htobe64 (NBD_MAGIC_OPT), htobe32 (99), htobe32 (0xffffffff) };
 
     CHECK (send (s, &h, sizeof h, MSG_NOSIGNAL) == sizeof h &&
            send (s, junk, sizeof junk, MSG_NOSIGNAL) == sizeof junk,
@@ -422,13 +431,14 @@ test_garbage (void)
     unsigned char go[10] = { 0xff, 0xff, 0xff, 0xf0 };
     unsigned char inf[6] = { 0, 0, 0, 0, 0x7f, 0xff };
 
-    CHECK (send_option (s, 7, go, sizeof go) &&
-           reply_until (s, 1u << 31 | 3), "GO with a name past its end: no "
-           "NBD_REP_ERR_INVALID");
-    CHECK (send_option (s, 6, inf, sizeof inf) &&
-           reply_until (s, 1u << 31 | 3), "INFO with 32767 requests in 0 "
-           "bytes: no NBD_REP_ERR_INVALID");
-    CHECK (send_option (s, 2, NULL, 0) && reply_until (s, 1) &&
+    CHECK (send_option (s, NBD_OPT_GO, go, sizeof go) &&
+           reply_until (s, NBD_REP_ERR_INVALID),
+           "GO with a name past its end: no NBD_REP_ERR_INVALID");
+    CHECK (send_option (s, NBD_OPT_INFO, inf, sizeof inf) &&
+           reply_until (s, NBD_REP_ERR_INVALID),
+           "INFO with 32767 requests in 0 bytes: no NBD_REP_ERR_INVALID");
+    CHECK (send_option (s, NBD_OPT_ABORT, NULL, 0) &&
+           reply_until (s, NBD_REP_ACK) &&
            closed_by_server (s), "NBD_OPT_ABORT after malformed options");
     close (s);
   }
@@ -441,7 +451,7 @@ test_garbage (void)
     close (s);
   s = raw_client ();
   if (s >= 0) {
-    send_header (s, 0, 0, 0xffffffff, 0x25609513);
+    send_header (s, NBD_CMD_READ, 0, 0xffffffff, NBD_MAGIC_REQUEST);
     CHECK (closed_by_server (s), "a read of 4 GiB - 1: not closed");
     close (s);
   }
@@ -457,14 +467,14 @@ test_past_end (void)
   uint64_t rounds = case_begin (), size = file_size;
   static const struct { uint16_t type; uint64_t off; uint32_t len; int err; }
     rq[] = {
-    { 0, HFILE_SIZE, 1, EINVAL },
-    { 0, UINT64_MAX - 4095, 4096, EINVAL },
-    { 0, 4096, 0, EINVAL },
-    { 1, HFILE_SIZE - 100, 4096, ENOSPC },
-    { 1, UINT64_MAX - 10, 4096, ENOSPC },
-    { 1, HFILE_SIZE, 0, EINVAL },
-    { 6, HFILE_SIZE - 4096, 0xffffffff, ENOSPC },
-    { 6, UINT64_MAX - 511, 512, ENOSPC },
+    { NBD_CMD_READ, HFILE_SIZE, 1, EINVAL },
+    { NBD_CMD_READ, UINT64_MAX - 4095, 4096, EINVAL },
+    { NBD_CMD_READ, 4096, 0, EINVAL },
+    { NBD_CMD_WRITE, HFILE_SIZE - 100, 4096, ENOSPC },
+    { NBD_CMD_WRITE, UINT64_MAX - 10, 4096, ENOSPC },
+    { NBD_CMD_WRITE, HFILE_SIZE, 0, EINVAL },
+    { NBD_CMD_WRITE_ZEROES, HFILE_SIZE - 4096, 0xffffffff, ENOSPC },
+    { NBD_CMD_WRITE_ZEROES, UINT64_MAX - 511, 512, ENOSPC },
   };
   int s = raw_client ();
 
@@ -472,8 +482,8 @@ test_past_end (void)
   for (size_t i = 0; s >= 0 && i < sizeof rq / sizeof rq[0]; i++) {
     int err;
 
-    send_header (s, rq[i].type, rq[i].off, rq[i].len, 0x25609513);
-    if (rq[i].type == 1 && rq[i].len)
+    send_header (s, rq[i].type, rq[i].off, rq[i].len, NBD_MAGIC_REQUEST);
+    if (rq[i].type == NBD_CMD_WRITE && rq[i].len)
       CHECK (send (s, shadow, rq[i].len, MSG_NOSIGNAL) ==
              (ssize_t) rq[i].len, "payload");
     err = read_reply (s, 0);
@@ -481,7 +491,7 @@ test_past_end (void)
            "%d, want %d", rq[i].type, rq[i].off, rq[i].len, err, rq[i].err);
   }
   if (s >= 0) {
-    send_header (s, 0, size - 4096, 4096, 0x25609513);
+    send_header (s, NBD_CMD_READ, size - 4096, 4096, NBD_MAGIC_REQUEST);
     CHECK (read_reply (s, 4096) == 0 &&
            memcmp (reply_data, shadow + size - 4096, 4096) == 0,
            "the last block after refused requests");
@@ -504,7 +514,7 @@ test_half_closed (void)
   int s = raw_client (), bad = 0;
 
   for (int i = 0; s >= 0 && i < NREAD; i++)
-    send_header (s, 0, 8192, LEN, 0x25609513);
+    send_header (s, NBD_CMD_READ, 8192, LEN, NBD_MAGIC_REQUEST);
   CHECK (s >= 0 && shutdown (s, SHUT_WR) == 0, "shutdown: %m");
   for (int i = 0; s >= 0 && i < NREAD; i++)
     bad += read_reply (s, LEN) != 0 ||
@@ -520,7 +530,8 @@ test_half_closed (void)
   bad = 0;
   for (int i = 0; s >= 0 && i < NWRITE; i++) {
     fill (wb[i], LEN, &seed);
-    send_header (s, 1, HALF_OFF + (uint64_t) i * LEN, LEN, 0x25609513);
+    send_header (s, NBD_CMD_WRITE, HALF_OFF + (uint64_t) i * LEN, LEN,
+                 NBD_MAGIC_REQUEST);
     CHECK (send (s, wb[i], LEN, MSG_NOSIGNAL) == LEN, "payload");
   }
   CHECK (s >= 0 && shutdown (s, SHUT_WR) == 0, "shutdown: %m");
@@ -555,13 +566,12 @@ test_no_reader (void)
   CHECK (s >= 0, "raw client");
   if (s < 0)
     return;
-  send_header (s, 0, 0, 32u << 20, 0x25609513);
+  send_header (s, NBD_CMD_READ, 0, 32u << 20, NBD_MAGIC_REQUEST);
   last = now_ms ();
   while (now_ms () - last < 500) {
-    struct { uint32_t magic; uint16_t flags, type; uint64_t cookie, off;
-             uint32_t len; } __attribute__ ((packed)) rq = {
-      htobe32 (0x25609513), 0, 0, 7, htobe64 ((uint64_t) (sent % 64) << 17),
-      htobe32 (128 * 1024)
+    struct nbd_request rq = {
+      htobe32 (NBD_MAGIC_REQUEST), 0, htobe16 (NBD_CMD_READ), 7,
+      htobe64 ((uint64_t) (sent % 64) << 17), htobe32 (128 * 1024)
     };
 
     if (send (s, &rq, sizeof rq, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof rq) {
@@ -591,24 +601,31 @@ test_no_reader (void)
            "most)", locked, peak);
 }
 
-/* The client of test_stalled_writer. */
-static int stalled = -1;
+/* The two clients test_stalled_clients leaves connected. */
+static int stalled = -1, unread = -1;
 
-/* A write whose payload never arrives: the client stays connected
- * until the end (stop_with_stalled_writer), the others are served. */
+/* A write whose payload never arrives, and 64 reads of 128 KiB whose
+ * replies are never read (more than the socket holds): both clients
+ * stay connected until the end (stop_with_stalled_clients), the others
+ * are served. */
 static void
-test_stalled_writer (void)
+test_stalled_clients (void)
 {
   uint64_t rounds = case_begin ();
 
   stalled = raw_client ();
   CHECK (stalled >= 0, "raw client");
   if (stalled >= 0) {
-    send_header (stalled, 1, 0, 65536, 0x25609513);
+    send_header (stalled, NBD_CMD_WRITE, 0, 65536, NBD_MAGIC_REQUEST);
     CHECK (send (stalled, shadow, 1000, MSG_NOSIGNAL) == 1000, "send");
   }
+  unread = raw_client ();
+  CHECK (unread >= 0, "raw client");
+  for (int i = 0; unread >= 0 && i < 64; i++)
+    send_header (unread, NBD_CMD_READ, (uint64_t) i << 17, 128 * 1024,
+                 NBD_MAGIC_REQUEST);
   usleep (500000);
-  case_end ("a payload never arriving", rounds);
+  case_end ("stalled writer and reader", rounds);
 }
 
 /* More connections than the server's limit: those over it are closed at
@@ -634,11 +651,12 @@ test_conn_limit (void)
     else
       refused++;
   }
-  /* The steady client, the haggler and the stalled writer hold three. */
-  CHECK (admitted + refused == N && refused >= N - (MAX_CONNS - 3) &&
+  /* The steady client, the haggler and the two stalled clients hold
+   * four. */
+  CHECK (admitted + refused == N && refused >= N - (MAX_CONNS - 4) &&
          admitted >= MAX_CONNS / 2, "%d connections: %d admitted, %d "
          "refused (want at most %d admitted)", N, admitted, refused,
-         MAX_CONNS - 3);
+         MAX_CONNS - 4);
   CHECK (log_has ("native: 64 connections already: refusing one more"),
          "no log line for a refused connection");
   usleep (300000);
@@ -694,13 +712,15 @@ test_cycles (void)
         sizeof greet)
       CHECK (0, "cycle %d: no greeting", i);
     if (i % 3 == 2)
-      send_header (s, 2, 0, 0, 0x25609513);
+      send_header (s, NBD_CMD_DISC, 0, 0, NBD_MAGIC_REQUEST);
     close (s);
   }
   printf ("1000 cycles in %.1f s\n", (now_ms () - t0) / 1000.0);
-  /* The threads end, and are joined at the next accept. */
+  /* The threads close their descriptors as they end (and are joined
+   * at the next accept: this one's).  No new connection while counting,
+   * or its own descriptors would be counted. */
+  handshake_ok ();
   for (int i = 0; i < 300; i++) {
-    handshake_ok ();
     fds = server_fds ();
     if (fds <= fds0)
       break;
@@ -717,10 +737,10 @@ test_cycles (void)
   case_end ("1000 connect/disconnect", rounds);
 }
 
-/* The stop with the stalled writer still connected: cut at the stop
- * deadline, logged, exit 0. */
+/* The stop with the two stalled clients still connected: both
+ * cut at the stop deadline, logged, exit 0. */
 static void
-stop_with_stalled_writer (void)
+stop_with_stalled_clients (void)
 {
   uint64_t t0 = now_ms ();
   int st;
@@ -732,8 +752,12 @@ stop_with_stalled_writer (void)
          PRIu64 " s", (now_ms () - t0) / 1000);
   CHECK (log_has ("stalled in the middle of a write"),
          "the stalled writer's cut is not logged");
+  CHECK (log_has ("it is not reading its replies"),
+         "the cut of the client that does not read is not logged");
   if (stalled >= 0)
     close (stalled);
+  if (unread >= 0)
+    close (unread);
 }
 
 int
@@ -765,7 +789,7 @@ main (void)
   test_past_end ();
   test_half_closed ();
   test_no_reader ();
-  test_stalled_writer ();
+  test_stalled_clients ();
   test_conn_limit ();
   test_cycles ();
   haggler_cut ();
@@ -773,7 +797,7 @@ main (void)
   pthread_join (steady, NULL);
   atomic_store (&sampling_stop, true);
   pthread_join (sampler, NULL);
-  stop_with_stalled_writer ();
+  stop_with_stalled_clients ();
   CHECK (atomic_load (&sample_failures) == 0, "%d samples of the server's "
          "memory could not be read", atomic_load (&sample_failures));
   printf ("the whole test: VmRSS max %.1f MiB, locked max %.1f MiB\n",
