@@ -58,6 +58,7 @@ enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL,
 #define FIXED_SOCK 1
 
 static void queue_reply (struct conn *c, struct slot *s, int err);
+static void slot_free (struct conn *c, struct slot *s);
 
 /* Get a submission entry; the ring is sized so that there always is one
  * (one per slot, plus receive, send, timers and cancels), but when the
@@ -89,6 +90,41 @@ get_sqe (struct conn *c)
   return sqe;
 }
 
+/* The client went away before the rest of a write's payload came: that
+ * write is dropped (never half done), logged. */
+static void
+drop_cut_payload (struct conn *c)
+{
+  if (c->payload == NULL)
+    return;
+  log_error ("native: the client went away in the middle of a "
+             "write's payload (offset %" PRIu64 ", %" PRIu32 " of %"
+             PRIu32 " bytes received): the write is dropped",
+             c->payload->offset, c->payload->got, c->payload->len);
+  slot_free (c, c->payload);
+  c->payload = NULL;
+}
+
+/* The client's end of the stream came (it may have shut down only its
+ * write side and still read its replies): the requests already in the
+ * staging buffer are served as slots free up, and reading ends once
+ * none is left (parse ran just before us, so with a free slot nothing
+ * parseable remains) or a payload's rest is missing. */
+static void
+eof_reached (struct conn *c)
+{
+  struct slot *s = c->payload;
+  uint32_t left = c->rend - c->rpos;
+
+  if (s && s->len - s->got > left) {
+    drop_cut_payload (c);
+    c->closing = true;
+  }
+  else if (s == NULL &&
+           (c->free != NULL || left < sizeof (struct nbd_request)))
+    c->closing = true;
+}
+
 /* Receive into the staging buffer, or into the payload's slot when the
  * staging buffer holds none of it and a large part is still to come. */
 static void
@@ -101,6 +137,10 @@ post_recv (struct conn *c)
 
   if (c->recv_busy || c->closing)
     return;
+  if (c->peer_gone) {
+    eof_reached (c);
+    return;
+  }
   /* Stopping: a payload being received is finished first; what the
    * client sent before the stop (in the socket now) is still read, but
    * only with receives that never wait (MSG_DONTWAIT: io_uring returns
@@ -422,17 +462,14 @@ recv_done (struct conn *c, int res)
   }
   if (res == -ECANCELED && c->stopping)
     return;                     /* post_recv decides what comes next */
-  if (res <= 0) {
-    if (res < 0 && res != -ECONNRESET)
+  if (res == 0) {
+    c->peer_gone = true;        /* post_recv reads no more */
+    return;
+  }
+  if (res < 0) {
+    if (res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
-    if (c->payload) {
-      log_error ("native: the client went away in the middle of a "
-                 "write's payload (offset %" PRIu64 ", %" PRIu32 " of %"
-                 PRIu32 " bytes received): the write is dropped",
-                 c->payload->offset, c->payload->got, c->payload->len);
-      slot_free (c, c->payload);
-      c->payload = NULL;
-    }
+    drop_cut_payload (c);
     c->closing = true;
     c->peer_gone = true;
     return;

@@ -96,7 +96,7 @@ struct conn {
   unsigned inflight;                    /* file operations */
   bool closing;                         /* read no more requests */
   bool broken;                          /* sends fail: drop replies */
-  bool peer_gone;
+  bool peer_gone;                       /* the client's end of stream came */
 };
 
 /* native-conn.c: the event loop and file operations. */

@@ -35,187 +35,7 @@
 
 #define FILE_SIZE (8u << 20)
 
-#define CHECK_FAILURES failures
-#include "../test-check.h"
-
-static int failures;
-static char dir[256], file[300], sock[300], logpath[300], pidf[300];
-static pid_t server;
-static int server_nofile;               /* RLIMIT_NOFILE for it, or 0 */
-static const char *spawn_file;          /* FILE as the server gets it */
-static bool spawn_preload;              /* it may run nbdkit: preload */
-static unsigned char *shadow;           /* what the file must hold */
-
-/* xorshift, seeded: repeatable data. */
-static uint64_t
-rnd (uint64_t *s)
-{
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
-
-static void
-fill (unsigned char *p, size_t n, uint64_t *seed)
-{
-  for (size_t i = 0; i < n; i++)
-    p[i] = (unsigned char) rnd (seed);
-}
-
-/* The backing file, fully written (verify refuses holes), and its
- * shadow. */
-static void
-make_file (void)
-{
-  uint64_t seed = 1;
-  int fd = open (file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-  shadow = malloc (FILE_SIZE);
-  fill (shadow, FILE_SIZE, &seed);
-  if (fd == -1 || write (fd, shadow, FILE_SIZE) != FILE_SIZE
-      || fsync (fd) == -1 || close (fd) == -1) {
-    perror (file);
-    exit (EXIT_FAILURE);
-  }
-}
-
-static bool
-handshake_ok (void)
-{
-  struct nbd_handle *h = nbd_create ();
-  bool ok = h && nbd_connect_unix (h, sock) == 0;
-
-  if (ok)
-    nbd_shutdown (h, 0);
-  nbd_close (h);
-  return ok;
-}
-
-/* Fork and exec the server: [wrap] nbdswap serve --native --foreground
- * FILE --pidfile P, then extra (NULL-terminated), its output to the log. */
-static pid_t
-spawn_server (const char *wrap, const char *const *extra)
-{
-  const char *argv[24];
-  int n = 0;
-  pid_t pid;
-
-  unlink (pidf);
-  if (wrap)
-    argv[n++] = wrap;
-  argv[n++] = NBDSWAP;
-  argv[n++] = "serve";
-  argv[n++] = "--native";
-  argv[n++] = "--foreground";
-  argv[n++] = spawn_file ? spawn_file : file;
-  argv[n++] = "--pidfile";
-  argv[n++] = pidf;
-  for (int i = 0; extra[i] && n < 23; i++)
-    argv[n++] = extra[i];
-  argv[n] = NULL;
-  pid = fork ();
-  if (pid == 0) {
-    int fd = open (logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-    dup2 (fd, 1);
-    dup2 (fd, 2);
-    setenv ("NBDSWAP_RUNTIME_DIR", dir, 1);
-    /* The sanitizer pass: nbdkit loading the instrumented plugin needs
-     * the runtimes preloaded (leak checks off: nbdkit's are not ours). */
-    if (spawn_preload && getenv ("NBDSWAP_SERVER_PRELOAD")
-        && *getenv ("NBDSWAP_SERVER_PRELOAD")) {
-      setenv ("LD_PRELOAD", getenv ("NBDSWAP_SERVER_PRELOAD"), 1);
-      setenv ("ASAN_OPTIONS", "detect_leaks=0", 1);
-    }
-    if (server_nofile) {
-      struct rlimit rl = { server_nofile, server_nofile };
-      setrlimit (RLIMIT_NOFILE, &rl);
-    }
-    execv (argv[0], (char **) argv);
-    _exit (127);
-  }
-  return pid;
-}
-
-/* Start the server on the unix socket; it is ready once a handshake
- * succeeds. */
-static void
-start_server (void)
-{
-  const char *extra[] = { "--socket", sock, NULL };
-  struct stat st;
-  int status;
-
-  server = spawn_server (NULL, extra);
-  for (int i = 0; i < 6000; i++) {
-    if (stat (pidf, &st) == 0 && st.st_size > 0 && handshake_ok ())
-      return;
-    if (waitpid (server, &status, WNOHANG) == server) {
-      fprintf (stderr, "the server exited at start; its log:\n");
-      execlp ("cat", "cat", logpath, (char *) NULL);
-      exit (EXIT_FAILURE);
-    }
-    usleep (10000);
-  }
-  fprintf (stderr, "the server did not start in 60 s\n");
-  kill (server, SIGKILL);
-  exit (EXIT_FAILURE);
-}
-
-/* Wait up to ms for pid to exit; its exit status, or -1 (then killed). */
-static int
-wait_exit (pid_t pid, int ms)
-{
-  int status;
-
-  for (int i = 0; i < ms / 10; i++) {
-    if (waitpid (pid, &status, WNOHANG) == pid)
-      return WIFEXITED (status) ? WEXITSTATUS (status)
-        : 128 + WTERMSIG (status);
-    usleep (10000);
-  }
-  kill (pid, SIGKILL);
-  waitpid (pid, &status, 0);
-  return -1;
-}
-
-/* Does the log hold this text? */
-static bool
-log_has (const char *text)
-{
-  char cmd[700];
-
-  snprintf (cmd, sizeof cmd, "grep -qF -e '%s' '%s'", text, logpath);
-  return system (cmd) == 0;
-}
-
-static struct nbd_handle *
-connect_h (void)
-{
-  struct nbd_handle *h = nbd_create ();
-
-  if (h == NULL || nbd_set_strict_mode (h, 0) == -1
-      || nbd_connect_unix (h, sock) == -1) {
-    fprintf (stderr, "connect: %s\n", nbd_get_error ());
-    exit (EXIT_FAILURE);
-  }
-  return h;
-}
-
-/* Read [off, off+len) through h and compare with the shadow. */
-static void
-check_range (struct nbd_handle *h, uint64_t off, uint32_t len,
-             const char *what)
-{
-  unsigned char *b = malloc (len);
-
-  CHECK (nbd_pread (h, b, len, off, 0) == 0, "%s: pread: %s", what,
-         nbd_get_error ());
-  CHECK (memcmp (b, shadow + off, len) == 0, "%s: data differs in [%"
-         PRIu64 ", +%" PRIu32 ")", what, off, len);
-  free (b);
-}
+#include "native-harness.h"
 
 /* Negotiation results, and aligned and unaligned writes and reads. */
 static void
@@ -379,56 +199,6 @@ test_commands (void)
   nbd_close (h);
 }
 
-/* A raw client, negotiated with NBD_OPT_EXPORT_NAME; -1 on failure. */
-static int
-raw_client (void)
-{
-  struct sockaddr_un sun = { .sun_family = AF_UNIX };
-  unsigned char greet[18], reply[10];
-  struct timeval tv = { 10, 0 };
-  uint32_t cflags = htobe32 (3);
-  struct { uint64_t magic; uint32_t opt, len; } __attribute__ ((packed))
-    opt = { htobe64 (UINT64_C (0x49484156454f5054)), htobe32 (1), 0 };
-  int s = socket (AF_UNIX, SOCK_STREAM, 0);
-
-  if (strlen (sock) >= sizeof sun.sun_path)
-    return -1;
-  memcpy (sun.sun_path, sock, strlen (sock) + 1);
-  setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect (s, (struct sockaddr *) &sun, sizeof sun) == -1
-      || recv (s, greet, sizeof greet, MSG_WAITALL) != sizeof greet
-      || send (s, &cflags, 4, 0) != 4 || send (s, &opt, 16, 0) != 16
-      || recv (s, reply, sizeof reply, MSG_WAITALL) != sizeof reply) {
-    close (s);
-    return -1;
-  }
-  return s;
-}
-
-/* Does the server close s (within the receive timeout)? */
-static bool
-closed_by_server (int s)
-{
-  unsigned char b[64];
-  ssize_t r;
-
-  while ((r = recv (s, b, sizeof b, 0)) > 0)
-    ;
-  return r == 0 || (r == -1 && errno == ECONNRESET);
-}
-
-static void
-send_header (int s, uint16_t type, uint64_t off, uint32_t len, uint32_t magic)
-{
-  struct { uint32_t magic; uint16_t flags, type; uint64_t cookie, off;
-           uint32_t len; } __attribute__ ((packed)) rq = {
-    htobe32 (magic), 0, htobe16 (type), 7, htobe64 (off), htobe32 (len)
-  };
-
-  if (send (s, &rq, sizeof rq, MSG_NOSIGNAL) != sizeof rq)
-    perror ("send");
-}
-
 /* Garbage, a vanished writer, an oversized request: each such client is
  * dropped and another connection keeps being served. */
 static void
@@ -501,24 +271,6 @@ test_sigterm (void)
   st = wait_exit (server, 5000);
   CHECK (st == 0, "server exit status %d with the client connected", st);
   nbd_close (h);
-}
-
-/* Read one simple reply, and a read's data of len bytes when it
- * succeeded; its error, or -1 if none came. */
-static int
-read_reply (int s, uint32_t len)
-{
-  static unsigned char data[128 * 1024];
-  struct { uint32_t magic, error; uint64_t cookie; }
-    __attribute__ ((packed)) r;
-
-  if (recv (s, &r, sizeof r, MSG_WAITALL) != sizeof r ||
-      be32toh (r.magic) != 0x67446698)
-    return -1;
-  if (r.error == 0 && len > 0 &&
-      recv (s, data, len, MSG_WAITALL) != (ssize_t) len)
-    return -1;
-  return (int) be32toh (r.error);
 }
 
 /* All slots busy (32 reads of 128 KiB whose replies we do not read
@@ -760,21 +512,6 @@ test_tcp_allow (void)
   }
 }
 
-/* A unix socket connected to the server, or -1. */
-static int
-connect_raw (void)
-{
-  struct sockaddr_un sun = { .sun_family = AF_UNIX };
-  int s = socket (AF_UNIX, SOCK_STREAM, 0);
-
-  memcpy (sun.sun_path, sock, strlen (sock) + 1);
-  if (connect (s, (struct sockaddr *) &sun, sizeof sun) == -1) {
-    close (s);
-    return -1;
-  }
-  return s;
-}
-
 /* A client that negotiates one byte every 2 s: each receive of the
  * server's is quick, but the whole negotiation must end by its 30 s
  * deadline.  Sets *arg to the seconds until the server closed (-1:
@@ -974,39 +711,10 @@ test_poll_and_status (void)
   memcpy (sock, saved, sizeof sock);
 }
 
-/* The backing file itself holds what the clients wrote. */
-static void
-check_file (void)
-{
-  unsigned char *b = malloc (FILE_SIZE);
-  int fd = open (file, O_RDONLY);
-
-  CHECK (fd >= 0 && pread (fd, b, FILE_SIZE, 0) == FILE_SIZE, "read file");
-  for (size_t off = 0; off < FILE_SIZE; off += 4096)
-    if (memcmp (b + off, shadow + off, 4096) != 0) {
-      CHECK (0, "backing file differs in block at %zu", off);
-      break;
-    }
-  close (fd);
-  free (b);
-}
-
 int
 main (void)
 {
-  char cmd[600];
-
-  snprintf (dir, sizeof dir, "%s/native-test.XXXXXX", getcwd (cmd, 300));
-  if (mkdtemp (dir) == NULL) {
-    perror ("mkdtemp");
-    return 1;
-  }
-  snprintf (file, sizeof file, "%s/swap.img", dir);
-  snprintf (sock, sizeof sock, "%s/s.sock", dir);
-  snprintf (logpath, sizeof logpath, "%s/server.log", dir);
-  snprintf (pidf, sizeof pidf, "%s/server.pid", dir);
-  signal (SIGPIPE, SIG_IGN);
-  make_file ();
+  harness_init ("native-test", FILE_SIZE);
   start_server ();
   test_roundtrip ();
   test_inflight ();
@@ -1026,13 +734,5 @@ main (void)
   test_emfile ();
   test_deadlines ();
   test_poll_and_status ();
-  if (failures) {
-    fprintf (stderr, "server log:\n");
-    snprintf (cmd, sizeof cmd, "cat '%s' >&2", logpath);
-    if (system (cmd)) { }
-  }
-  snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system (cmd)) { }
-  printf ("test-native: %d failure%s\n", failures, failures == 1 ? "" : "s");
-  return failures ? 1 : 0;
+  return harness_finish ("test-native");
 }
