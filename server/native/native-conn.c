@@ -89,6 +89,16 @@ get_sqe (struct conn *c)
   return sqe;
 }
 
+/* Called after parse: does the staging buffer hold nothing more it can
+ * take (it stopped for want of bytes, not of a free slot or of the
+ * large buffer)? */
+static bool
+parse_starved (const struct conn *c)
+{
+  return c->payload == NULL &&
+    (c->free != NULL || c->rend - c->rpos < sizeof (struct nbd_request));
+}
+
 /* Receive into the staging buffer, or into the payload's slot when the
  * staging buffer holds none of it and a large part is still to come. */
 static void
@@ -101,6 +111,14 @@ post_recv (struct conn *c)
 
   if (c->recv_busy || c->closing)
     return;
+  /* The client's end of stream: the requests it sent before are still
+   * served (see recv_done); the connection closes once parse has taken
+   * every whole one from the staging buffer. */
+  if (c->peer_gone) {
+    if (parse_starved (c))
+      c->closing = true;
+    return;
+  }
   /* Stopping: a payload being received is finished first; what the
    * client sent before the stop (in the socket now) is still read, but
    * only with receives that never wait (MSG_DONTWAIT: io_uring returns
@@ -111,8 +129,7 @@ post_recv (struct conn *c)
    * us, so with a free slot nothing parseable is left). */
   if (c->stopping && s == NULL) {
     if (c->drained) {
-      if (c->free != NULL ||
-          c->rend - c->rpos < sizeof (struct nbd_request))
+      if (parse_starved (c))
         c->closing = true;
       return;
     }
@@ -423,17 +440,27 @@ recv_done (struct conn *c, int res)
   if (res == -ECANCELED && c->stopping)
     return;                     /* post_recv decides what comes next */
   if (res <= 0) {
+    struct slot *s = c->payload;
+
     if (res < 0 && res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
-    if (c->payload) {
+    if (s && (res < 0 || s->len - s->got > c->rend - c->rpos)) {
       log_error ("native: the client went away in the middle of a "
                  "write's payload (offset %" PRIu64 ", %" PRIu32 " of %"
                  PRIu32 " bytes received): the write is dropped",
-                 c->payload->offset, c->payload->got, c->payload->len);
-      slot_free (c, c->payload);
+                 s->offset, s->got + (c->rend - c->rpos), s->len);
+      slot_free (c, s);
       c->payload = NULL;
+      c->rpos = c->rend;        /* all of it was that payload */
     }
-    c->closing = true;
+    /* At the end of stream, the requests already received (in the
+     * staging buffer, waiting for a slot) are still served and
+     * answered: a client may shut its writing side after its last
+     * request and read the replies (libnbd does, right after
+     * NBD_CMD_DISC).  post_recv closes once none is left.  An error
+     * closes at once. */
+    if (res < 0)
+      c->closing = true;
     c->peer_gone = true;
     return;
   }

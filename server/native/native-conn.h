@@ -97,7 +97,7 @@ struct conn {
   unsigned inflight;                    /* file operations */
   bool closing;                         /* read no more requests */
   bool broken;                          /* sends fail: drop replies */
-  bool peer_gone;
+  bool peer_gone;                       /* end of stream, or an error */
 };
 
 /* native-conn.c: the event loop and file operations. */

@@ -547,6 +547,30 @@ test_backlog_close (void)
   }
 }
 
+/* More requests than slots, then NBD_CMD_DISC and the end of the
+ * client's stream (shutdown SHUT_WR, as libnbd does right after
+ * NBD_CMD_DISC): every request before the DISC is still answered,
+ * those waiting for a slot in the staging buffer too. */
+static void
+test_eof_backlog (void)
+{
+  enum { N = 40, LEN = 4096 };
+  int s = raw_client (), bad = 0;
+
+  CHECK (s >= 0, "raw client: %m");
+  for (int i = 0; i < N; i++)
+    send_header (s, 0, (uint64_t) i * LEN, LEN, 0x25609513);
+  send_header (s, 2, 0, 0, 0x25609513);
+  shutdown (s, SHUT_WR);
+  for (int i = 0; i < N; i++)
+    bad += read_reply (s, LEN) != 0;
+  CHECK (bad == 0, "%d of the %d reads sent before NBD_CMD_DISC and the "
+         "end of stream not answered", bad, N);
+  CHECK (closed_by_server (s), "the connection stays open after the end "
+         "of stream");
+  close (s);
+}
+
 /* Unknown command flags: EINVAL, the connection goes on. */
 static void
 test_bad_flags (void)
@@ -1014,6 +1038,7 @@ main (void)
   test_commands ();
   test_misbehaving ();
   test_backlog_close ();
+  test_eof_backlog ();
   test_bad_flags ();
   test_option_too_big ();
   test_sigterm ();
