@@ -58,6 +58,7 @@ enum tag { TAG_RECV, TAG_SEND, TAG_FILE, TAG_TIMER, TAG_STOP, TAG_CANCEL,
 #define FIXED_SOCK 1
 
 static void queue_reply (struct conn *c, struct slot *s, int err);
+static void drop_payload (struct conn *c);
 
 /* Get a submission entry; the ring is sized so that there always is one
  * (one per slot, plus receive, send, timers and cancels), but when the
@@ -113,8 +114,12 @@ post_recv (struct conn *c)
     return;
   /* The client's end of stream: the requests it sent before are still
    * served (see recv_done); the connection closes once parse has taken
-   * every whole one from the staging buffer. */
+   * every whole one from the staging buffer.  A write whose payload
+   * the staging buffer cannot complete any more is dropped, also when
+   * parse reached its header only after the end of stream. */
   if (c->peer_gone) {
+    if (s && s->len - s->got > c->rend - c->rpos)
+      drop_payload (c);
     if (parse_starved (c))
       c->closing = true;
     return;
@@ -416,6 +421,23 @@ parse (struct conn *c)
   }
 }
 
+/* The client is gone in the middle of a write's payload: drop the
+ * write, and what the staging buffer holds of its payload (so that
+ * none of it is parsed as requests). */
+static void
+drop_payload (struct conn *c)
+{
+  struct slot *s = c->payload;
+
+  log_error ("native: the client went away in the middle of a write's "
+             "payload (offset %" PRIu64 ", %" PRIu32 " of %" PRIu32
+             " bytes received): the write is dropped",
+             s->offset, s->got + (c->rend - c->rpos), s->len);
+  slot_free (c, s);
+  c->payload = NULL;
+  c->rpos = c->rend;
+}
+
 /* A receive completed with res. */
 static void
 recv_done (struct conn *c, int res)
@@ -440,27 +462,20 @@ recv_done (struct conn *c, int res)
   if (res == -ECANCELED && c->stopping)
     return;                     /* post_recv decides what comes next */
   if (res <= 0) {
-    struct slot *s = c->payload;
-
     if (res < 0 && res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
-    if (s && (res < 0 || s->len - s->got > c->rend - c->rpos)) {
-      log_error ("native: the client went away in the middle of a "
-                 "write's payload (offset %" PRIu64 ", %" PRIu32 " of %"
-                 PRIu32 " bytes received): the write is dropped",
-                 s->offset, s->got + (c->rend - c->rpos), s->len);
-      slot_free (c, s);
-      c->payload = NULL;
-      c->rpos = c->rend;        /* all of it was that payload */
-    }
     /* At the end of stream, the requests already received (in the
      * staging buffer, waiting for a slot) are still served and
      * answered: a client may shut its writing side after its last
      * request and read the replies (libnbd does, right after
-     * NBD_CMD_DISC).  post_recv closes once none is left.  An error
-     * closes at once. */
-    if (res < 0)
+     * NBD_CMD_DISC).  post_recv closes once none is left, and drops a
+     * write whose payload cannot be complete.  An error closes at
+     * once. */
+    if (res < 0) {
+      if (c->payload)
+        drop_payload (c);
       c->closing = true;
+    }
     c->peer_gone = true;
     return;
   }
