@@ -130,8 +130,9 @@ log_dest_from_cmdline (const char *args, size_t len)
   return d;
 }
 
-/* Format on the stack and hand the line to the sink, keeping errno. */
-static void
+/* Format on the stack and hand the line to the sink, keeping errno.
+ * The format attribute: clang's -Wformat-nonliteral wants it here. */
+static void __attribute__ ((format (printf, 2, 0)))
 log_va (enum log_level level, const char *fmt, va_list args)
 {
   char line[LOG_LINE_MAX];

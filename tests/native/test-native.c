@@ -299,6 +299,45 @@ test_backlog_close (void)
   }
 }
 
+/* More requests than slots, then NBD_CMD_DISC and the end of the
+ * client's stream (shutdown SHUT_WR, as libnbd does right after
+ * NBD_CMD_DISC): every request before the DISC is still answered,
+ * those waiting for a slot in the staging buffer too.  Then the same
+ * with a write cut short by the end of stream instead of the DISC: its
+ * header is parsed only once a slot is free, after the end of stream,
+ * and the connection must still end. */
+static void
+test_eof_backlog (void)
+{
+  enum { N = 40, LEN = 4096 };
+  unsigned char part[100] = { 0 };
+
+  for (int k = 0; k < 2; k++) {
+    int s = raw_client (), bad = 0;
+
+    CHECK (s >= 0, "raw client: %m");
+    for (int i = 0; i < N; i++)
+      send_header (s, 0, (uint64_t) i * LEN, LEN, 0x25609513);
+    if (k == 0)
+      send_header (s, 2, 0, 0, 0x25609513);
+    else {
+      send_header (s, 1, 0, 8192, 0x25609513);
+      CHECK (send (s, part, sizeof part, MSG_NOSIGNAL) == sizeof part,
+             "send");
+    }
+    shutdown (s, SHUT_WR);
+    for (int i = 0; i < N; i++)
+      bad += read_reply (s, LEN) != 0;
+    CHECK (bad == 0, "%d of the %d reads sent before %s and the end of "
+           "stream not answered", bad, N,
+           k == 0 ? "NBD_CMD_DISC" : "a cut-short write");
+    CHECK (closed_by_server (s), "the connection stays open after the "
+           "end of stream (%s)", k == 0 ? "NBD_CMD_DISC" : "a cut-short "
+           "write");
+    close (s);
+  }
+}
+
 /* Unknown command flags: EINVAL, the connection goes on. */
 static void
 test_bad_flags (void)
@@ -722,6 +761,7 @@ main (void)
   test_commands ();
   test_misbehaving ();
   test_backlog_close ();
+  test_eof_backlog ();
   test_bad_flags ();
   test_option_too_big ();
   test_sigterm ();
