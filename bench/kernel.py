@@ -116,6 +116,8 @@ def load(resdir):
             swap_derived(r, hz)
         else:
             r = fio_figures(os.path.join(resdir, "kbench", v["json"]))
+            if v.get("guest_busy_pct", "") != "":
+                r["guest_busy_pct"] = float(v["guest_busy_pct"])
             if v.get("cpu_ticks", "") != "":
                 r["cpu_us_per_io"] = (float(v["cpu_ticks"]) * 1e6 / hz
                                       / max(r["ios"], 1))
@@ -150,7 +152,8 @@ def round_ratios(data):
                 r[key] = r["seconds"] / o
 
 
-COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "seconds",
+COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "guest_busy_pct",
+        "seconds",
         "x_local", "x_qemu", "verified", "pswpout_mib", "pswpin_mib",
         "majflt", "cpu_s", "cpu_us_per_page", "read_kib", "write_kib",
         "queue"]
@@ -180,7 +183,7 @@ def fmt(v, digits=1):
 
 def fio_table(med):
     heads = ["job", "config", "IOPS", "× limit", "MB/s", "p50 µs", "p99 µs",
-             "server CPU µs/IO", "× qemu-nbd CPU"]
+             "server CPU µs/IO", "× qemu-nbd CPU", "guest CPU busy %"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for job in JOBS:
         lim = med.get((LIMIT, job), {}).get("iops")
@@ -194,7 +197,8 @@ def fio_table(med):
                 job, label, fmt(m["iops"], 0),
                 fmt(m["iops"] / lim if lim else None, 2), fmt(m["mbps"]),
                 fmt(m["p50_us"]), fmt(m["p99_us"]), fmt(cpu, 2),
-                fmt(cpu / qcpu if cpu is not None and qcpu else None, 2)])
+                fmt(cpu / qcpu if cpu is not None and qcpu else None, 2),
+                fmt(m.get("guest_busy_pct"), 0)])
                 + " |")
     return "\n".join(md) + "\n"
 
@@ -203,7 +207,7 @@ def swap_table(med):
     heads = ["config", "seconds", "× local swap file", "× qemu-nbd",
              "verified", "pswpout MiB", "pswpin MiB", "major faults",
              "server CPU s", "server CPU µs/page", "read KiB/req",
-             "write KiB/req", "avg queue"]
+             "write KiB/req", "avg queue", "guest CPU busy %"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for cfg, label in CONFIGS:
         m = med.get((cfg, SWAP))
@@ -217,10 +221,12 @@ def swap_table(med):
             fmt(g("pswpout_mib"), 0), fmt(g("pswpin_mib"), 0),
             fmt(g("majflt"), 0), fmt(g("cpu_s"), 2),
             fmt(g("cpu_us_per_page"), 1), fmt(g("read_kib")),
-            fmt(g("write_kib")), fmt(g("queue"), 2)]) + " |")
+            fmt(g("write_kib")), fmt(g("queue"), 2),
+            fmt(g("guest_busy_pct"), 0)]) + " |")
     return ("Request sizes and queue: /dev/nbd0's (the local swap file: "
-            "the virtio disk's) /sys/block stat over the swap cycle; ratios "
-            "are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
+            "the virtio disk's) /sys/block stat over the swap cycle; guest "
+            "CPU busy: the share of both vCPUs' time not idle (/proc/stat); "
+            "ratios are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
 
 
 def targets(med):

@@ -62,6 +62,27 @@ kbench_devstat ()
   echo "${f[0]} ${f[2]} ${f[4]} ${f[6]} ${f[10]}"
 }
 
+# Print the guest's busy and idle clock ticks so far, all CPUs (the first
+# line of /proc/stat; iowait counts as idle).
+kbench_cpustat ()
+{
+  local cpu u n s i w q sq st
+  read -r cpu u n s i w q sq st _ < /proc/stat
+  echo "$((u + n + s + q + sq + st)) $((i + w))"
+}
+
+# Record for job $1 the share of the guest's CPU time that was busy
+# between two kbench_cpustat readings $2 and $3: near 100 the job was
+# bound by the (emulated) CPUs, not by the disk.
+kbench_busy_record ()
+{
+  local -a a b
+  read -ra a <<< "$2"
+  read -ra b <<< "$3"
+  kbench_record "$1" guest_busy_pct \
+    $(( 100 * (b[0] - a[0]) / (b[0] - a[0] + b[1] - a[1] + 1) ))
+}
+
 # Record the difference between two kbench_devstat readings $2 and $3 of
 # device $1 for the swap job: the request sizes the device was sent.
 kbench_devstat_record ()
@@ -82,11 +103,12 @@ kbench_devstat_record ()
 # CPU time the server used meanwhile.
 kbench_fio ()
 {
-  local name rw bs qd out ticks0=
+  local name rw bs qd out ticks0= cpu0
   IFS=: read -r name rw bs qd <<< "$1"
   out=$RESULTS/kbench/$KB_ROUND-$KB_CONFIG-$name.json
   kbench_drop_caches
   [ "$KB_CONFIG" = local ] || ticks0=$(server_cpu_ticks)
+  cpu0=$(kbench_cpustat)
   if ! fio --name="$name" --filename="$2" --rw="$rw" --bs="$bs" \
        --iodepth="$qd" --direct=1 --ioengine=io_uring --time_based=1 \
        --runtime="$VM_KBENCH_RUNTIME" --randrepeat=0 --norandommap=1 \
@@ -96,6 +118,7 @@ kbench_fio ()
       "$(tail -n 2 "$RESULTS/kbench/fio.err" | tr '\n' ' ')"
     return 1
   fi
+  kbench_busy_record "$name" "$cpu0" "$(kbench_cpustat)"
   kbench_record "$name" json "${out##*/}"
   [ -z "$ticks0" ] || kbench_record "$name" cpu_ticks "$(server_cpu_delta "$ticks0")"
 }
@@ -135,15 +158,16 @@ kbench_swap_record ()
 # backing file, $2 the local swap file.
 kbench_config ()
 {
-  local j nbd0 vda0
+  local j nbd0 vda0 cpu0
   if [ "$KB_CONFIG" = local ]; then
     SERVER_PID=
     for j in $KBENCH_JOBS; do
       kbench_fio "$j" "$1"
     done
     kbench_drop_caches
-    vda0=$(kbench_devstat vda)
+    vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
     local_swap_workload "$2" || return
+    kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
     kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
     kbench_swap_record "$WL_SECS" ""
     return
@@ -151,7 +175,7 @@ kbench_config ()
   kbench_select "$KB_CONFIG"
   kbench_fio_nbd "$1"
   kbench_drop_caches
-  nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda)
+  nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
   if ! nbd_swap_cycle "$1"; then
     # It stops short without stopping the server when mkswap or swapon
     # fails: the next configuration needs the file and the device free.
@@ -160,6 +184,7 @@ kbench_config ()
     ! server_running || server_stop
     return 1
   fi
+  kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
   kbench_devstat_record nbd0 "$nbd0" "$(kbench_devstat nbd0)"
   kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
   kbench_swap_record "$NBD_SECS" "$NBD_CPU_TICKS"
