@@ -113,8 +113,18 @@ def load(resdir):
         for line in f:
             rnd, cfg, job, key, val = line.rstrip("\n").split("\t")
             raw.setdefault((int(rnd), cfg, job), {})[key] = val
+    # A round counts when every configuration finished its swap job: a
+    # run stopped half-way through a round would otherwise compare the
+    # configurations over different rounds.
+    done = {rnd for (rnd, _, _) in raw
+            if all("seconds" in raw.get((rnd, c, SWAP), {}) for c, _ in CONFIGS)}
+    dropped = sorted({rnd for (rnd, _, _) in raw} - done)
+    if dropped:
+        log("incomplete round(s) left out: %s" % dropped)
     out = {}
     for k, v in raw.items():
+        if k[0] not in done:
+            continue
         if k[2] == SWAP:
             r = {key: float(x) for key, x in v.items() if x != ""}
             swap_derived(r, hz)
@@ -360,8 +370,9 @@ def main(args):
         "then the verifying swap workload in its memory cgroup; the limit is "
         "the same on the guest's own file (fio on the backing file, the "
         "workload on a local swap file). Configurations alternate within "
-        "each round; medians over rounds. %.0f s in all. Guest results: "
-        "%s." % (elapsed, resdir), "",
+        "each round; medians over the %d complete round(s) (the guest was "
+        "asked for the rounds under Machine). %.0f s in all. Guest "
+        "results: %s." % (len({k[0] for k in data}), elapsed, resdir), "",
         "## Machine", "", host_info() + guest,
         "## Checks", "", checks_summary(resdir),
         "## Targets", "", targets(med),
