@@ -44,8 +44,8 @@ def vm_timeout(rounds, runtime, workload_mib):
     """A generous time limit in seconds for the guest: fio jobs (with fio's
     own start-up under TCG), the swap workload per configuration (its
     time grows with its size), boot and set-up."""
-    swap = 100 * workload_mib // 512 + 30
-    per_round = len(CONFIGS) * (len(JOBS) * (runtime + 5) + swap)
+    swap = 200 * workload_mib // 512 + 30
+    per_round = len(CONFIGS) * (len(JOBS) * (runtime + 10) + swap)
     return int(1.5 * (rounds * per_round + 300))
 
 
