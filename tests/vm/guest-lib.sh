@@ -91,23 +91,31 @@ local_file_create ()
 
 # Start the server on backing file $1 in the foreground (as a child of this
 # shell) with its socket at $2, its output in $3 and plugin parameters
-# $4...; set SERVER_PID.  The plugin under nbdkit, or with
-# SERVER_KIND=native `nbdswap serve --native -- $4...`.
+# $4...; set SERVER_PID.  The plugin under nbdkit (NBDSWAP_PLUGIN, which
+# may also name another nbdkit plugin such as "file"), with
+# SERVER_KIND=native `nbdswap serve --native -- $4...`, or with
+# SERVER_KIND=qemu-nbd the peer `qemu-nbd --cache=none --aio=io_uring`
+# (the benchmark's; $4... are qemu-nbd options then).
 # Wait until the socket exists; return 1 if the server exits first.
 server_start ()
 {
   local file=$1 sock=$2 logf=$3 end=$((SECONDS + 30))
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
-  if [ "${SERVER_KIND:-plugin}" = native ]; then
-    # nbdswap's own event-loop server, kept in the foreground; the
-    # plugin parameters after "--" as serve takes them for it.
-    "$NBDSWAP_CMD" serve "$file" --native --foreground --socket "$sock" \
-      -- "${@:4}" > "$logf" 2>&1 &
-  else
-    nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
-      > "$logf" 2>&1 &
-  fi
+  case "${SERVER_KIND:-plugin}" in
+    native)
+      # nbdswap's own event-loop server, kept in the foreground; the
+      # plugin parameters after "--" as serve takes them for it.
+      "$NBDSWAP_CMD" serve "$file" --native --foreground --socket "$sock" \
+        -- "${@:4}" > "$logf" 2>&1 & ;;
+    qemu-nbd)
+      # -t: keep serving after the client's first connection closes.
+      qemu-nbd -k "$sock" -t -f raw --cache=none --aio=io_uring "${@:4}" \
+        "$file" > "$logf" 2>&1 & ;;
+    *)
+      nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
+        > "$logf" 2>&1 & ;;
+  esac
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
     [ -S "$sock" ] && return 0
@@ -127,6 +135,28 @@ server_running ()
   read -r stat 2>/dev/null < "/proc/$SERVER_PID/stat" || return 1
   state=${stat##*) }
   [ "${state%% *}" != Z ]
+}
+
+# Print the CPU time, in clock ticks, that the server started by
+# server_start has used so far: utime + stime of its process, which sum
+# all its threads, io_uring workers included, live and exited.
+server_cpu_ticks ()
+{
+  local stat
+  local -a f
+  # Builtins only, as server_running.
+  read -r stat 2>/dev/null < "/proc/$SERVER_PID/stat" || return 1
+  read -ra f <<< "${stat##*) }"
+  # f[0] is the state (stat field 3): utime and stime are fields 14, 15.
+  echo $((f[11] + f[12]))
+}
+
+# Print the server's CPU ticks since $1 (a server_cpu_ticks figure);
+# nothing if either reading failed (the server is gone).
+server_cpu_delta ()
+{
+  local now
+  now=$(server_cpu_ticks) && [ -n "$1" ] && echo $((now - $1))
 }
 
 # Stop the server started by server_start (call it directly, not in a
@@ -176,11 +206,12 @@ cgroup_setup ()
 # $2/N MiB each run at once (N page faults in flight: the swap device
 # sees a queue, not one request at a time).  Sets WL_RC (the worst exit
 # status), WL_SECS (wall time), WL_OUT_MIB and WL_IN_MIB (pswpout/pswpin
-# moved) and WL_OOM (OOM kills, guest-wide).
+# moved), WL_MAJFLT (major page faults) and WL_OOM (OOM kills), all
+# guest-wide.
 workload_run ()
 {
   local label=$1 mib=${2:-$VM_WORKLOAD_MIB} where=${3:-cgroup} jobs=${4:-1}
-  local out0 in0 oom0 t0 t1 i rc procs=/sys/fs/cgroup/workload/cgroup.procs
+  local out0 in0 oom0 maj0 t0 t1 i rc procs=/sys/fs/cgroup/workload/cgroup.procs
   local -a pids=()
   if [ "$where" = global ]; then
     procs=/sys/fs/cgroup/cgroup.procs
@@ -188,7 +219,7 @@ workload_run ()
     cgroup_setup || { WL_RC=2; return; }
   fi
   out0=$(vmstat_get pswpout) in0=$(vmstat_get pswpin)
-  oom0=$(vmstat_get oom_kill)
+  oom0=$(vmstat_get oom_kill) maj0=$(vmstat_get pgmajfault)
   t0=$(date +%s.%N)
   for ((i = 1; i <= jobs; i++)); do
     bash -c 'echo $$ > "$0" && exec "$@"' "$procs" "$VM_WORKLOAD" \
@@ -210,6 +241,7 @@ workload_run ()
   WL_OUT_MIB=$(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 ))
   WL_IN_MIB=$(( ($(vmstat_get pswpin) - in0) * PAGE_KIB / 1024 ))
   WL_OOM=$(( $(vmstat_get oom_kill) - oom0 ))
+  WL_MAJFLT=$(( $(vmstat_get pgmajfault) - maj0 ))
   log "workload $label: exit $WL_RC in ${WL_SECS}s ($jobs process(es))," \
       "swapped out $WL_OUT_MIB MiB, in $WL_IN_MIB MiB, $WL_OOM OOM kills"
 }
@@ -372,12 +404,15 @@ dmesg_checks ()
 
 # Swap through nbdswap with the backing file $1 (already created): start
 # the server, attach, mkswap, swapon, workload with its checks, swapoff,
-# detach, stop.  Sets NBD_SECS to the workload's time.  Returns 1 if the
-# cycle could not get as far as the workload.
+# detach, stop.  Sets NBD_SECS to the workload's time and NBD_CPU_TICKS to
+# the server's CPU time during it.  Returns 1 if the cycle could not get as
+# far as the workload.  With SWAP_PROBES=0 the kprobe checks are left out
+# (the benchmark: a probe costs time on every hit, and the buffered peers
+# it measures wait in inode_dio_wait by design).
 nbd_swap_cycle ()
 {
-  local backing=$1 sock=$SOCKDIR/swap.sock probe=
-  NBD_SECS=
+  local backing=$1 sock=$SOCKDIR/swap.sock probe='' ticks0
+  NBD_SECS= NBD_CPU_TICKS=
   if ! server_start "$backing" "$sock" "$RESULTS/server.log"; then
     fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
     return 1
@@ -392,8 +427,14 @@ nbd_swap_cycle ()
   # file buffered, and ext4_buffered_write_iter calls inode_dio_wait on
   # every write (thousands per run, nfsd's stacks: nfsd4_write ->
   # nfsd_vfs_write -> ext4_buffered_write_iter), none of it ours.
-  [ "$(stat -f -c %T "$backing")" = nfs ] || { dio_wait_probe; probe=$?; }
+  if [ "${SWAP_PROBES:-1}" = 1 ] && [ "$(stat -f -c %T "$backing")" != nfs ]
+  then
+    dio_wait_probe
+    probe=$?
+  fi
+  ticks0=$(server_cpu_ticks)
   workload_run nbd
+  NBD_CPU_TICKS=$(server_cpu_delta "$ticks0")
   workload_checks nbd
   [ -z "$probe" ] || dio_wait_check nbd-no-dio-wait "$probe"
   case "$(stat -f -c %T "$backing")" in
@@ -416,17 +457,25 @@ nbd_swap_cycle ()
   dmesg_checks nbd-kernel-log
 }
 
+# The workload with the local swap file $1 (already created) as the swap
+# device: mkswap, swapon, workload with its checks (named local-*),
+# swapoff.  Sets WL_* as workload_run; returns 1 if it could not swap on.
+local_swap_workload ()
+{
+  check_cmd local-mkswap mkswap "$1" || return
+  check_cmd local-swapon swapon "$1" || return
+  workload_run local
+  workload_checks local
+  check_cmd local-swapoff swapoff "$1"
+}
+
 # The baseline for filesystem label $1: the same workload against a local
 # swap file on the scratch filesystem; records the time ratio to NBD_SECS.
 local_baseline ()
 {
   local label=$1 local_swap=$SCRATCH/local.swap
   check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
-  check_cmd local-mkswap mkswap "$local_swap" || return
-  check_cmd local-swapon swapon "$local_swap" || return
-  workload_run local
-  workload_checks local
-  check_cmd local-swapoff swapoff "$local_swap"
+  local_swap_workload "$local_swap" || return
   rm -f "$local_swap"
 
   bench "$label-nbd-seconds" "$NBD_SECS"

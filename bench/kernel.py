@@ -1,0 +1,384 @@
+"""bench/run --kernel: nbdswap and its peers through the kernel's nbd client.
+
+Swap goes page -> kernel nbd driver -> socket -> server -> file, never
+through libnbd. This mode boots the qemu guest of tests/vm (scenario
+kbench, tests/vm/scenario-kbench.sh), which measures every server on the
+same backing file, attached with nbd-client, round by round; here the raw
+figures it copied back become medians, ratios and the targets.
+See docs/benchmarks.md, "Through the kernel's client".
+"""
+
+import datetime
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(HERE)
+
+# Guest configuration name -> label, in the order the guest runs them.
+CONFIGS = [
+    ("native", "nbdswap native"),
+    ("plugin", "nbdswap plugin"),
+    ("qemu-nbd", "qemu-nbd none io_uring"),
+    ("nbdkit-file", "nbdkit file"),
+    ("local", "limit (no NBD)"),
+]
+OURS = ("native", "plugin")
+QEMU, LIMIT = "qemu-nbd", "local"
+JOBS = ["4k-randread-qd1", "4k-randread-qd32", "4k-randwrite-qd1",
+        "4k-randwrite-qd32", "64k-seqwrite-qd8", "128k-seqread-qd4"]
+SWAP = "swap"
+PAGE_KIB = 4
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def vm_timeout(rounds, runtime, workload_mib):
+    """A generous time limit in seconds for the guest: fio jobs (with fio's
+    own start-up under TCG), the swap workload per configuration (its
+    time grows with its size), boot and set-up."""
+    swap = 200 * workload_mib // 512 + 30
+    per_round = len(CONFIGS) * (len(JOBS) * (runtime + 10) + swap)
+    return int(1.5 * (rounds * per_round + 300))
+
+
+def run_vm(build_dir, rounds, runtime, workload_mib, quick):
+    """Run tests/vm/run kbench; return its run directory's results/."""
+    logdir = os.environ.get("VM_LOGDIR",
+                            os.path.join(build_dir, "tests", "vm", "logs"))
+    limit = vm_timeout(rounds, runtime, workload_mib)
+    env = dict(os.environ, top_builddir=build_dir, VM_LOGDIR=logdir,
+               VM_KBENCH_ROUNDS=str(rounds), VM_KBENCH_RUNTIME=str(runtime),
+               VM_WORKLOAD_MIB=str(workload_mib))
+    if quick:
+        # Half of a 256 MiB workload over a 128 MiB cgroup is a near
+        # thing: the smoke test checks that swap moved, not how much.
+        env.setdefault("VM_MIN_SWAP_MIB", str(workload_mib // 4))
+    env.setdefault("VM_TIMEOUT", str(limit))
+    env.setdefault("VM_TOTAL_TIMEOUT", str(int(env["VM_TIMEOUT"]) + 300))
+    before = set(glob.glob(os.path.join(logdir, "*-kbench")))
+    log("booting the tests/vm guest (scenario kbench, %d round(s), time "
+        "limit %s s; waits for any other VM run to finish first)"
+        % (rounds, env["VM_TIMEOUT"]))
+    rc = subprocess.run([os.path.join(SRCDIR, "tests", "vm", "run"), "kbench"],
+                        env=env, stdout=sys.stderr).returncode
+    if rc in (77, 99):
+        sys.exit("bench: tests/vm/run could not run the guest (exit %d)" % rc)
+    runs = sorted(set(glob.glob(os.path.join(logdir, "*-kbench"))) - before)
+    if not runs or not os.path.exists(os.path.join(runs[-1], "results",
+                                                    "kbench.tsv")):
+        sys.exit("bench: the guest left no kbench.tsv (tests/vm/run exit %d)"
+                 % rc)
+    if rc != 0:
+        log("some checks in the guest failed (listed in results.md)")
+    return os.path.join(runs[-1], "results")
+
+
+def fio_figures(path):
+    """IOPS, MB/s, p50/p99 completion latency (µs) and I/Os of one fio
+    JSON output."""
+    with open(path) as f:
+        text = f.read()
+    job = json.loads(text[text.index("{"):])["jobs"][0]
+    d = job["write"] if job["write"]["total_ios"] else job["read"]
+    pct = d["clat_ns"].get("percentile", {})
+    return {"iops": d["iops"], "mbps": d["bw_bytes"] / 1e6,
+            "p50_us": pct.get("50.000000", 0) / 1000.0,
+            "p99_us": pct.get("99.000000", 0) / 1000.0,
+            "ios": d["total_ios"]}
+
+
+def clock_ticks(resdir):
+    with open(os.path.join(resdir, "kbench-info")) as f:
+        for line in f:
+            if line.startswith("clock ticks per second:"):
+                return int(line.split(":")[1])
+    return 100
+
+
+def load(resdir):
+    """{(round, config, job): {figure: value}} from the guest's kbench.tsv
+    and fio's JSON files, with the derived figures: server CPU per I/O,
+    and for the swap job CPU per page moved, request sizes, queue."""
+    hz = clock_ticks(resdir)
+    raw = {}
+    with open(os.path.join(resdir, "kbench.tsv")) as f:
+        for line in f:
+            rnd, cfg, job, key, val = line.rstrip("\n").split("\t")
+            raw.setdefault((int(rnd), cfg, job), {})[key] = val
+    # A round counts when every configuration finished its swap job: a
+    # run stopped half-way through a round would otherwise compare the
+    # configurations over different rounds.
+    done = {rnd for (rnd, _, _) in raw
+            if all("seconds" in raw.get((rnd, c, SWAP), {}) for c, _ in CONFIGS)}
+    dropped = sorted({rnd for (rnd, _, _) in raw} - done)
+    if dropped:
+        log("incomplete round(s) left out: %s" % dropped)
+    out = {}
+    for k, v in raw.items():
+        if k[0] not in done:
+            continue
+        if k[2] == SWAP:
+            r = {key: float(x) for key, x in v.items() if x != ""}
+            swap_derived(r, hz)
+        else:
+            r = fio_figures(os.path.join(resdir, "kbench", v["json"]))
+            if v.get("guest_busy_pct", "") != "":
+                r["guest_busy_pct"] = float(v["guest_busy_pct"])
+            if v.get("cpu_ticks", "") != "":
+                r["cpu_us_per_io"] = (float(v["cpu_ticks"]) * 1e6 / hz
+                                      / max(r["ios"], 1))
+        out[k] = r
+    return out
+
+
+def swap_derived(r, hz):
+    """Figures of one swap job that follow from the raw ones."""
+    pages = (r.get("pswpin_mib", 0) + r.get("pswpout_mib", 0)) * 1024 / PAGE_KIB
+    if "cpu_ticks" in r:
+        r["cpu_s"] = r["cpu_ticks"] / hz
+        r["cpu_us_per_page"] = r["cpu_s"] * 1e6 / max(pages, 1)
+    dev = "nbd0" if "nbd0_reads" in r else "vda"
+    for op in ("read", "write"):
+        n = r.get("%s_%ss" % (dev, op), 0)
+        if n:
+            r[op + "_kib"] = r["%s_%s_sectors" % (dev, op)] / 2 / n
+    if r.get("seconds"):
+        r["queue"] = r.get(dev + "_queue_ms", 0) / 1000 / r["seconds"]
+
+
+def round_ratios(data):
+    """Per round, the swap job's time through each server divided by the
+    local swap file's and by qemu-nbd's in the same round."""
+    for (rnd, cfg, job), r in data.items():
+        if job != SWAP or "seconds" not in r:
+            continue
+        for other, key in ((LIMIT, "x_local"), (QEMU, "x_qemu")):
+            o = data.get((rnd, other, SWAP), {}).get("seconds")
+            if o:
+                r[key] = r["seconds"] / o
+
+
+COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "guest_busy_pct",
+        "seconds",
+        "x_local", "x_qemu", "verified", "pswpout_mib", "pswpin_mib",
+        "majflt", "cpu_s", "cpu_us_per_page", "read_kib", "write_kib",
+        "queue"]
+
+
+def medians(data):
+    """{(config, job): {figure: median over rounds}}."""
+    med = {}
+    for cfg, _ in CONFIGS:
+        for job in JOBS + [SWAP]:
+            rs = [r for (_, c, j), r in data.items() if c == cfg and j == job]
+            m = {}
+            for k in COLS:
+                vals = [r[k] for r in rs if k in r]
+                if vals:
+                    # A single round that failed to verify is a fact.
+                    m[k] = min(vals) if k == "verified" else \
+                        statistics.median(vals)
+            if m:
+                med[(cfg, job)] = m
+    return med
+
+
+def fmt(v, digits=1):
+    return "–" if v is None else "%.*f" % (digits, v)
+
+
+def fio_table(med):
+    heads = ["job", "config", "IOPS", "× limit", "MB/s", "p50 µs", "p99 µs",
+             "server CPU µs/IO", "× qemu-nbd CPU", "guest CPU busy %"]
+    md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for job in JOBS:
+        lim = med.get((LIMIT, job), {}).get("iops")
+        qcpu = med.get((QEMU, job), {}).get("cpu_us_per_io")
+        for cfg, label in CONFIGS:
+            m = med.get((cfg, job))
+            if not m:
+                continue
+            cpu = m.get("cpu_us_per_io")
+            md.append("| " + " | ".join([
+                job, label, fmt(m["iops"], 0),
+                fmt(m["iops"] / lim if lim else None, 2), fmt(m["mbps"]),
+                fmt(m["p50_us"]), fmt(m["p99_us"]), fmt(cpu, 2),
+                fmt(cpu / qcpu if cpu is not None and qcpu else None, 2),
+                fmt(m.get("guest_busy_pct"), 0)])
+                + " |")
+    return "\n".join(md) + "\n"
+
+
+def swap_table(med):
+    heads = ["config", "seconds", "× local swap file", "× qemu-nbd",
+             "verified", "pswpout MiB", "pswpin MiB", "major faults",
+             "server CPU s", "server CPU µs/page", "read KiB/req",
+             "write KiB/req", "avg queue", "guest CPU busy %"]
+    md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for cfg, label in CONFIGS:
+        m = med.get((cfg, SWAP))
+        if not m:
+            continue
+        g = m.get
+        md.append("| " + " | ".join([
+            label, fmt(g("seconds")), fmt(g("x_local"), 2),
+            fmt(g("x_qemu"), 2),
+            "yes" if g("verified") == 1 else "NO",
+            fmt(g("pswpout_mib"), 0), fmt(g("pswpin_mib"), 0),
+            fmt(g("majflt"), 0), fmt(g("cpu_s"), 2),
+            fmt(g("cpu_us_per_page"), 1), fmt(g("read_kib")),
+            fmt(g("write_kib")), fmt(g("queue"), 2),
+            fmt(g("guest_busy_pct"), 0)]) + " |")
+    return ("Request sizes and queue: /dev/nbd0's (the local swap file: "
+            "the virtio disk's) /sys/block stat over the swap cycle; guest "
+            "CPU busy: the share of both vCPUs' time not idle (/proc/stat); "
+            "ratios are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
+
+
+def targets(med):
+    """The targets of the issue, per nbdswap server, MET or NOT MET."""
+    out = []
+
+    def get(c, j, k):
+        return med.get((c, j), {}).get(k)
+
+    def line(ok, text):
+        out.append("- **%s** — %s" % ("MET" if ok else "NOT MET", text))
+
+    for cfg in OURS:
+        who = dict(CONFIGS)[cfg]
+        for key, bound, what in (("x_local", 1.3, "the local swap file"),
+                                 ("x_qemu", 0.8, "qemu-nbd cache=none")):
+            x = get(cfg, SWAP, key)
+            if x is not None:
+                line(x <= bound, "swap workload: %s %.1f s = %.2f× %s "
+                     "(median of the rounds' ratios); target ≤ %.2f×"
+                     % (who, get(cfg, SWAP, "seconds"), x, what, bound))
+        for job, floor in (("4k-randread-qd32", 0.75),
+                           ("4k-randwrite-qd32", 0.6)):
+            us, lim = get(cfg, job, "iops"), get(LIMIT, job, "iops")
+            if us and lim:
+                line(us >= floor * lim, "%s: %s %.0f IOPS = %.2f of the "
+                     "limit (%.0f); target ≥ %.2f"
+                     % (job, who, us, us / lim, lim, floor))
+        for job in ("4k-randread-qd1", "4k-randwrite-qd1"):
+            us, lim = get(cfg, job, "p50_us"), get(LIMIT, job, "p50_us")
+            if us and lim:
+                line(us <= 1.5 * lim, "%s p50: %s %.1f µs = %.2f× the "
+                     "limit's (%.1f µs); target ≤ 1.50×"
+                     % (job, who, us, us / lim, lim))
+        for job in [j for j in JOBS if j.startswith("4k-")]:
+            us, q = get(cfg, job, "cpu_us_per_io"), get(QEMU, job,
+                                                        "cpu_us_per_io")
+            if us is not None and q:
+                line(us <= 0.7 * q, "%s server CPU: %s %.2f µs/IO = %.2f× "
+                     "qemu-nbd's (%.2f); target ≤ 0.70×"
+                     % (job, who, us, us / q, q))
+        us, q = get(cfg, SWAP, "cpu_us_per_page"), get(QEMU, SWAP,
+                                                       "cpu_us_per_page")
+        if us is not None and q:
+            line(us <= 0.7 * q, "swap workload server CPU: %s %.1f µs per "
+                 "page moved = %.2f× qemu-nbd's (%.1f); target ≤ 0.70×"
+                 % (who, us, us / q, q))
+    return "\n".join(out) + "\n"
+
+
+def write_tsv(data, med, outdir):
+    """results.tsv: the medians; raw.tsv: every round."""
+    with open(os.path.join(outdir, "results.tsv"), "w") as f:
+        f.write("\t".join(["job", "config"] + COLS) + "\n")
+        for (cfg, job), m in sorted(med.items(), key=lambda kv: (
+                (JOBS + [SWAP]).index(kv[0][1]),
+                [c for c, _ in CONFIGS].index(kv[0][0]))):
+            f.write("\t".join([job, dict(CONFIGS)[cfg]]
+                              + ["%.3f" % m[k] if k in m else "" for k in COLS])
+                    + "\n")
+    with open(os.path.join(outdir, "raw.tsv"), "w") as f:
+        f.write("\t".join(["round", "job", "config"] + COLS) + "\n")
+        for (rnd, cfg, job), r in sorted(data.items()):
+            f.write("\t".join([str(rnd), job, dict(CONFIGS)[cfg]]
+                              + ["%.3f" % r[k] if k in r else "" for k in COLS])
+                    + "\n")
+
+
+def checks_summary(resdir):
+    """The guest's failed checks, or that all passed."""
+    try:
+        with open(os.path.join(resdir, "checks")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "No checks file: the guest did not finish.\n"
+    bad = [ln for ln in lines if ln.startswith("FAIL")]
+    if not bad:
+        return ("All %d checks in the guest passed (every word of every "
+                "swap workload verified).\n" % len(lines))
+    return ("%d of %d checks in the guest FAILED:\n\n" % (len(bad), len(lines))
+            + "\n".join("    " + ln for ln in bad) + "\n")
+
+
+def host_info():
+    def sh(cmd):
+        return subprocess.run(cmd, shell=True, capture_output=True,
+                              text=True).stdout.strip()
+    return "\n".join([
+        "- host: %s cpus (%s), %s, kernel %s" % (
+            os.cpu_count(),
+            sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
+            sh("grep MemTotal /proc/meminfo | tr -s ' '"), sh("uname -r")),
+        "- guest: tests/vm (qemu TCG, %s)" % sh(
+            "qemu-system-x86_64 --version | head -1"),
+    ]) + "\n"
+
+
+def main(args):
+    rounds = args.rounds or (1 if args.quick else 3)
+    runtime = args.runtime or (3 if args.quick else 5)
+    workload_mib = int(os.environ.get("VM_WORKLOAD_MIB",
+                                      256 if args.quick else 512))
+    build_dir = os.path.abspath(args.build_dir)
+    for p in ("plugin/.libs/nbdkit-swapfile-plugin.so", "server/nbdswap"):
+        if not os.path.exists(os.path.join(build_dir, p)):
+            sys.exit("bench: %s not found: build first (./build.sh build)"
+                     % os.path.join(build_dir, p))
+    stamp = datetime.datetime.utcnow().strftime("%Y-%m-%d-%H%M")
+    outdir = args.out or os.path.join(
+        HERE, "results", stamp + "-kernel" + ("-quick" if args.quick else ""))
+    t0 = time.time()
+    resdir = args.from_run or run_vm(build_dir, rounds, runtime, workload_mib,
+                                        args.quick)
+    elapsed = time.time() - t0
+    os.makedirs(outdir, exist_ok=True)
+    data = load(resdir)
+    round_ratios(data)
+    med = medians(data)
+    write_tsv(data, med, outdir)
+    with open(os.path.join(resdir, "kbench-info")) as f:
+        guest = "".join("- " + ln for ln in f)
+    report = [
+        "# nbdswap through the kernel's nbd client, %s" % stamp, "",
+        "`bench/run --kernel`: in the tests/vm guest, every server on the same "
+        "backing file made by `nbdswap create`, attached with `nbd-client` "
+        "(1 connection, unix socket); fio (io_uring, direct=1) on /dev/nbd0, "
+        "then the verifying swap workload in its memory cgroup; the limit is "
+        "the same on the guest's own file (fio on the backing file, the "
+        "workload on a local swap file). Configurations alternate within "
+        "each round; medians over the %d complete round(s) (the guest was "
+        "asked for the rounds under Machine). %.0f s in all. Guest "
+        "results: %s." % (len({k[0] for k in data}), elapsed, resdir), "",
+        "## Machine", "", host_info() + guest,
+        "## Checks", "", checks_summary(resdir),
+        "## Targets", "", targets(med),
+        "## Swap workload", "", swap_table(med),
+        "## fio on /dev/nbd0", "", fio_table(med)]
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(report))
+    print("\n".join(report))
+    log("results in %s" % outdir)

@@ -1,0 +1,236 @@
+# shellcheck shell=bash
+# nbdswap VM tests: the kernel-client benchmark (`bench/run --kernel`; not
+# in "all").  Swap never goes through libnbd: a page goes to the kernel's
+# nbd driver, the socket, the server, the file.  This scenario measures
+# that path in the guest, for each server on the same backing file made
+# by `nbdswap create`, attached with nbd-client over a unix socket, and
+# the same workloads with no NBD at all (fio on the file itself, the swap
+# workload on a local swap file): fio jobs on /dev/nbd0, then the
+# verifying swap workload (guest-lib.sh's nbd_swap_cycle) in its memory
+# cgroup.  Configurations alternate within each of VM_KBENCH_ROUNDS
+# rounds, so that a slow minute of the host hits all of them alike.
+#
+# Raw figures go to /results/kbench.tsv (round, config, job, key, value)
+# and fio's JSON output to /results/kbench/; the host (bench/run
+# --kernel) turns them into medians, ratios and targets.  Sourced by
+# guest-scenario after guest-lib.sh.
+
+# The configurations, in the order they run in a round; "local" is the
+# limit (no NBD).
+KBENCH_CONFIGS="native plugin qemu-nbd nbdkit-file local"
+
+# fio jobs, NAME:RW:BS:IODEPTH, in the order they run in a configuration.
+KBENCH_JOBS="4k-randread-qd1:randread:4k:1 4k-randread-qd32:randread:4k:32
+4k-randwrite-qd1:randwrite:4k:1 4k-randwrite-qd32:randwrite:4k:32
+64k-seqwrite-qd8:write:64k:8 128k-seqread-qd4:read:128k:4"
+
+# Append one figure ($1 job, $2 key, $3 value) of the current round and
+# configuration to kbench.tsv.
+kbench_record ()
+{
+  printf '%s\t%s\t%s\t%s\t%s\n' "$KB_ROUND" "$KB_CONFIG" "$1" "$2" "$3" \
+    >> "$RESULTS/kbench.tsv"
+}
+
+# Start every job cold: write back what a buffered server left dirty (so
+# that it is not written during the next job) and drop the page cache.
+kbench_drop_caches ()
+{
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+}
+
+# Make server_start (and so nbd_swap_cycle) start configuration $1's
+# server: the settings it reads are globals.
+kbench_select ()
+{
+  SERVER_KIND=plugin
+  NBDSWAP_PLUGIN=$KB_PLUGIN
+  case "$1" in
+    native) SERVER_KIND=native ;;
+    qemu-nbd) SERVER_KIND=qemu-nbd ;;
+    nbdkit-file) NBDSWAP_PLUGIN="file" ;;
+  esac
+}
+
+# Print block device $1's completed reads, sectors read, completed writes,
+# sectors written and time in queue (ms), from /sys/block/$1/stat.
+kbench_devstat ()
+{
+  local -a f
+  read -ra f < "/sys/block/$1/stat"
+  echo "${f[0]} ${f[2]} ${f[4]} ${f[6]} ${f[10]}"
+}
+
+# Print the guest's busy and idle clock ticks so far, all CPUs (the first
+# line of /proc/stat; iowait counts as idle).
+kbench_cpustat ()
+{
+  local cpu u n s i w q sq st
+  read -r cpu u n s i w q sq st _ < /proc/stat
+  echo "$((u + n + s + q + sq + st)) $((i + w))"
+}
+
+# Record for job $1 the share of the guest's CPU time that was busy
+# between two kbench_cpustat readings $2 and $3: near 100 the job was
+# bound by the (emulated) CPUs, not by the disk.
+kbench_busy_record ()
+{
+  local -a a b
+  read -ra a <<< "$2"
+  read -ra b <<< "$3"
+  kbench_record "$1" guest_busy_pct \
+    $(( 100 * (b[0] - a[0]) / (b[0] - a[0] + b[1] - a[1] + 1) ))
+}
+
+# Record the difference between two kbench_devstat readings $2 and $3 of
+# device $1 for the swap job: the request sizes the device was sent.
+kbench_devstat_record ()
+{
+  local -a a b
+  local k i=0
+  read -ra a <<< "$2"
+  read -ra b <<< "$3"
+  for k in reads read_sectors writes write_sectors queue_ms; do
+    kbench_record swap "$1_$k" $((b[i] - a[i]))
+    i=$((i + 1))
+  done
+}
+
+# Run fio job $1 (NAME:RW:BS:IODEPTH) for VM_KBENCH_RUNTIME seconds on $2
+# (/dev/nbd0, or the backing file for the limit), direct I/O through
+# io_uring; record where its JSON output is and, when a server runs, the
+# CPU time the server used meanwhile.
+kbench_fio ()
+{
+  local name rw bs qd out ticks0= cpu0
+  IFS=: read -r name rw bs qd <<< "$1"
+  out=$RESULTS/kbench/$KB_ROUND-$KB_CONFIG-$name.json
+  kbench_drop_caches
+  [ "$KB_CONFIG" = local ] || ticks0=$(server_cpu_ticks)
+  cpu0=$(kbench_cpustat)
+  if ! fio --name="$name" --filename="$2" --rw="$rw" --bs="$bs" \
+       --iodepth="$qd" --direct=1 --ioengine=io_uring --time_based=1 \
+       --runtime="$VM_KBENCH_RUNTIME" --randrepeat=0 --norandommap=1 \
+       --size="${VM_SWAP_MIB}M" --output-format=json --output="$out" \
+       > "$RESULTS/kbench/fio.err" 2>&1; then
+    fail "kbench-fio-$KB_ROUND-$KB_CONFIG-$name" \
+      "$(tail -n 2 "$RESULTS/kbench/fio.err" | tr '\n' ' ')"
+    return 1
+  fi
+  kbench_busy_record "$name" "$cpu0" "$(kbench_cpustat)"
+  kbench_record "$name" json "${out##*/}"
+  [ -z "$ticks0" ] || kbench_record "$name" cpu_ticks "$(server_cpu_delta "$ticks0")"
+}
+
+# The fio jobs through the kernel client: start the selected server on
+# backing file $1, attach /dev/nbd0, run every job, detach, stop.
+kbench_fio_nbd ()
+{
+  local sock=$SOCKDIR/kbench.sock j
+  if ! server_start "$1" "$sock" "$RESULTS/server-$KB_CONFIG.log"; then
+    fail "kbench-server-$KB_ROUND-$KB_CONFIG" \
+      "$(tail -n 3 "$RESULTS/server-$KB_CONFIG.log" | tr '\n' ' ')"
+    return 1
+  fi
+  if check_cmd "kbench-attach-$KB_ROUND-$KB_CONFIG" client_attach "$sock"; then
+    for j in $KBENCH_JOBS; do
+      kbench_fio "$j" "$NBD"
+    done
+    nbd-client -d "$NBD" > /dev/null 2>&1
+  fi
+  server_stop
+}
+
+# Record the swap workload's figures (the WL_* of its last run and the
+# time $1, server CPU ticks $2).
+kbench_swap_record ()
+{
+  kbench_record swap seconds "$1"
+  kbench_record swap verified "$([ "$WL_RC" = 0 ] && echo 1 || echo 0)"
+  kbench_record swap pswpout_mib "$WL_OUT_MIB"
+  kbench_record swap pswpin_mib "$WL_IN_MIB"
+  kbench_record swap majflt "$WL_MAJFLT"
+  [ -z "$2" ] || kbench_record swap cpu_ticks "$2"
+}
+
+# One configuration of one round: fio, then the swap workload.  $1 is the
+# backing file, $2 the local swap file.
+kbench_config ()
+{
+  local j nbd0 vda0 cpu0
+  if [ "$KB_CONFIG" = local ]; then
+    SERVER_PID=
+    for j in $KBENCH_JOBS; do
+      kbench_fio "$j" "$1"
+    done
+    kbench_drop_caches
+    vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
+    local_swap_workload "$2" || return
+    kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
+    kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
+    kbench_swap_record "$WL_SECS" ""
+    return
+  fi
+  kbench_select "$KB_CONFIG"
+  kbench_fio_nbd "$1"
+  kbench_drop_caches
+  nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
+  if ! nbd_swap_cycle "$1"; then
+    # It stops short without stopping the server when mkswap or swapon
+    # fails: the next configuration needs the file and the device free.
+    swapoff "$NBD" > /dev/null 2>&1
+    nbd-client -d "$NBD" > /dev/null 2>&1
+    ! server_running || server_stop
+    return 1
+  fi
+  kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
+  kbench_devstat_record nbd0 "$nbd0" "$(kbench_devstat nbd0)"
+  kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
+  kbench_swap_record "$NBD_SECS" "$NBD_CPU_TICKS"
+}
+
+# What the host reports about the guest: kernel, CPUs, memory, versions.
+kbench_info ()
+{
+  {
+    echo "guest kernel: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
+    echo "clock ticks per second: $(getconf CLK_TCK)"
+    echo "versions: $(fio --version); $(nbdkit --version); $(qemu-nbd --version | head -n 1); $(nbd-client -V 2>&1 | head -n 1)"
+    echo "backing file: $VM_SWAP_MIB MiB on $(findmnt -n -o FSTYPE,OPTIONS "$SCRATCH")"
+    echo "swap workload: $VM_WORKLOAD_MIB MiB in a cgroup of $VM_CGROUP_MIB MiB"
+    echo "rounds: $VM_KBENCH_ROUNDS, fio runtime $VM_KBENCH_RUNTIME s per job"
+  } > "$RESULTS/kbench-info"
+}
+
+scenario_kbench ()
+{
+  local backing=$SCRATCH/nbdswap-backing.img local_swap=$SCRATCH/local.swap
+  local c
+  KB_PLUGIN=$NBDSWAP_PLUGIN
+  # No kprobes: nbd_swap_cycle's checks cost time on every hit.
+  SWAP_PROBES=0
+  mkdir -p "$RESULTS/kbench"
+  : > "$RESULTS/kbench.tsv"
+  check_cmd ext4-mkfs fs_make ext4 || return
+  check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
+  check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
+  kbench_info
+  # The peer must really be the io_uring one: qemu-nbd also refuses to
+  # start when the kernel refuses the ring (a FAIL of kbench-server-*).
+  if qemu-nbd --help | grep -q 'io_uring'; then
+    pass kbench-qemu-nbd-io-uring "$(qemu-nbd --version | head -n 1)"
+  else
+    fail kbench-qemu-nbd-io-uring "this qemu-nbd has no --aio=io_uring"
+  fi
+  for ((KB_ROUND = 1; KB_ROUND <= VM_KBENCH_ROUNDS; KB_ROUND++)); do
+    for c in $KBENCH_CONFIGS; do
+      KB_CONFIG=$c
+      log "kbench round $KB_ROUND: $c"
+      kbench_config "$backing" "$local_swap"
+    done
+  done
+  pass kbench-done "$VM_KBENCH_ROUNDS round(s)"
+  rm -f "$local_swap" "$backing"
+  umount "$SCRATCH"
+}
