@@ -40,6 +40,7 @@
 #include "acl.h"
 #include "align.h"
 #include "backing.h"
+#include "blocksize.h"
 #include "engine.h"
 #include "harden.h"
 #include "log.h"
@@ -51,10 +52,6 @@
 /* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
  * requests to move in big chunks. */
 #define BOUNCE_SIZE (256 * 1024)
-/* nbdkit 1.32 refuses reads and writes above 64 MiB. */
-#define MAX_REQUEST (64 * 1024 * 1024)
-/* The kernel swaps in 4 KiB pages: the preferred block size. */
-#define SWAP_PAGE 4096
 
 
 static struct swapfile_config cfg;
@@ -351,17 +348,18 @@ swapfile_get_size (void *handle)
   return (int64_t) target.size;
 }
 
-/* Hints only: Linux's nbd client ignores them, so every size and offset
- * still works (through the bounce buffer). */
+/* The constraints the native server advertises too (blocksize.h): hints
+ * for the minimum and preferred sizes (every size and offset works,
+ * through the bounce buffer), the maximum enforced by run_request. */
 static int
 swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
-  uint32_t align = backing.dio.offset;
+  struct blocksize bs = blocksize_for (backing.dio.offset);
 
-  *minimum = align;
-  *preferred = align > SWAP_PAGE ? align : SWAP_PAGE;
-  *maximum = MAX_REQUEST;
+  *minimum = bs.minimum;
+  *preferred = bs.preferred;
+  *maximum = bs.maximum;
   return 0;
 }
 
@@ -398,11 +396,16 @@ swapfile_can_zero (void *handle)
   return 1;
 }
 
-/* Zeroing writes zeroes: it is never faster than a write. */
+/* Zeroing writes zeroes: it is never faster than a write, so every
+ * fast zero is refused (swapfile_zero).  Offered all the same: nbdkit
+ * 1.32.5 does not check the flag against what was offered and aborts
+ * (an assertion in backend_zero) when a client sends a fast zero to a
+ * plugin that said no, taking every client's swap with it.  The native
+ * server offers and refuses it alike. */
 static int
 swapfile_can_fast_zero (void *handle)
 {
-  return 0;
+  return 1;
 }
 
 /* There is no cache: every connection sees the same bytes. */
@@ -433,18 +436,28 @@ get_worker (const char *op)
 }
 
 /* Carry out one request on the calling thread's worker: 0, or -1 with
- * errno for the client (the request engine logged why). */
+ * errno for the client (the request engine logged why).  A read or write
+ * over the maximum advertised is refused here: nbdkit 1.32 passes on
+ * anything up to its own 64 MiB.  Counted as a failed request, as the
+ * native server counts its refusals. */
 static int
 run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
              uint64_t offset, uint32_t flags)
 {
-  struct worker *w = get_worker (op);
+  struct worker *w;
   struct req r = {
     .cmd = cmd, .offset = offset, .count = count, .data = buf,
     .fua = flags & NBDKIT_FLAG_FUA,
   };
   int err;
 
+  if ((cmd == REQ_READ || cmd == REQ_WRITE) &&
+      (err = blocksize_check (op, count)) < 0) {
+    STATS_ADD (errors, 1);
+    errno = -err;
+    return -1;
+  }
+  w = get_worker (op);
   if (w == NULL)
     return -1;
   err = worker_run (&target, w, &r);
@@ -470,10 +483,17 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
 }
 
 /* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
- * purpose: the file must stay allocated. */
+ * purpose: the file must stay allocated.  A fast zero is refused with
+ * ENOTSUP, the protocol's "do it the slow way" (counted as a failed
+ * request, as the native server counts its refusals). */
 static int
 swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  if (flags & NBDKIT_FLAG_FAST_ZERO) {
+    STATS_ADD (errors, 1);
+    errno = ENOTSUP;
+    return -1;
+  }
   return run_request ("zero", REQ_ZERO, NULL, count, offset, flags);
 }
 

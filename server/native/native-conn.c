@@ -36,6 +36,7 @@
 #include <liburing.h>
 
 #include "align.h"
+#include "blocksize.h"
 #include "clock.h"
 #include "engine.h"
 #include "request.h"
@@ -703,7 +704,7 @@ conn_buffers (struct conn *c)
    * block, each starting on the memory alignment; every slot's buffer
    * stays aligned (native_scratch). */
   c->slot_stride = round_up (NATIVE_SLOT_DATA + 2 * a, ma) + round_up (a, ma);
-  c->large_len = round_up (round_up (NATIVE_MAX_REQUEST + 2 * a, ma)
+  c->large_len = round_up (round_up (BLOCKSIZE_MAX + 2 * a, ma)
                            + round_up (a, ma), 4096);
   c->slot_mem = mmap (NULL, c->slot_stride * NATIVE_SLOTS,
                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,

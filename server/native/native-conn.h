@@ -68,7 +68,7 @@ struct conn {
   bool stopping;
   unsigned char *slot_mem;              /* NATIVE_SLOTS * slot_stride */
   size_t slot_stride;                   /* cover room + one scratch block */
-  unsigned char *large;                 /* NATIVE_MAX_REQUEST + 2 blocks */
+  unsigned char *large;                 /* BLOCKSIZE_MAX + 2 blocks */
   size_t large_len;
   bool large_busy;
   struct slot slots[NATIVE_SLOTS];

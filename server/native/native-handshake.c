@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "blocksize.h"
 #include "clock.h"
 #include "log.h"
 #include "native.h"
@@ -156,15 +157,14 @@ send_info (const struct nego *n, uint32_t opt)
   } __attribute__ ((packed)) ex = {
     htobe16 (NBD_INFO_EXPORT), htobe64 (e->size), htobe16 (e->flags)
   };
-  /* The minimum is the O_DIRECT alignment (smaller requests work, through
-   * read-modify-write, but cost a read); preferred a swap page. */
-  uint32_t min = e->align < 512 ? 512 : e->align;
+  /* What the plugin advertises too (blocksize.h). */
+  struct blocksize b = blocksize_for (e->align);
   struct {
     uint16_t type;
     uint32_t min, pref, max;
   } __attribute__ ((packed)) bs = {
-    htobe16 (NBD_INFO_BLOCK_SIZE), htobe32 (min),
-    htobe32 (min > 4096 ? min : 4096), htobe32 (NATIVE_MAX_REQUEST)
+    htobe16 (NBD_INFO_BLOCK_SIZE), htobe32 (b.minimum),
+    htobe32 (b.preferred), htobe32 (b.maximum)
   };
   int r = reply (n, opt, NBD_REP_INFO, &ex, sizeof ex);
 

@@ -48,6 +48,7 @@
 #define NBD_FLAG_SEND_FUA         (1u << 3)
 #define NBD_FLAG_SEND_WRITE_ZEROES (1u << 6)
 #define NBD_FLAG_CAN_MULTI_CONN   (1u << 8)
+#define NBD_FLAG_SEND_FAST_ZERO   (1u << 11)
 
 /* Transmission. */
 #define NBD_MAGIC_REQUEST         UINT32_C (0x25609513)
@@ -62,6 +63,7 @@
 
 #define NBD_CMD_FLAG_FUA          (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE      (1u << 1)
+#define NBD_CMD_FLAG_FAST_ZERO    (1u << 4)
 
 /* Error values on the wire (Linux's numbers, fixed by the protocol). */
 #define NBD_EPERM                 1

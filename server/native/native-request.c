@@ -12,10 +12,10 @@
  */
 #include <config.h>
 
-#include <inttypes.h>
 #include <stdatomic.h>
 
 #include "align.h"
+#include "blocksize.h"
 #include "log.h"
 #include "native-conn.h"
 #include "request.h"
@@ -39,13 +39,13 @@ in_range (const struct native_export *e, uint64_t off, uint32_t len)
 }
 
 /* The room in s's buffer for the aligned cover of a request of up to
- * NATIVE_SLOT_DATA (or NATIVE_MAX_REQUEST) bytes at any offset; the
+ * NATIVE_SLOT_DATA (or BLOCKSIZE_MAX) bytes at any offset; the
  * scratch block follows on the next memory-aligned address (see
  * conn_buffers). */
 static uint32_t
 cover_room (struct conn *c, struct slot *s)
 {
-  return (s->large ? NATIVE_MAX_REQUEST : NATIVE_SLOT_DATA)
+  return (s->large ? BLOCKSIZE_MAX : NATIVE_SLOT_DATA)
     + 2 * c->e->align;
 }
 
@@ -79,19 +79,6 @@ park (struct conn *c, struct slot *s)
   s->next = c->parked;
   c->parked = s;
   c->nparked++;
-}
-
-/* A read or write longer than we announced: the protocol lets us drop
- * the connection, and we cannot buffer it. */
-static void
-too_long (struct conn *c, struct slot *s)
-{
-  log_error ("native: %s of %" PRIu32 " bytes is over the maximum of %d "
-             "bytes announced: closing the connection",
-             s->type == NBD_CMD_READ ? "read" : "write", s->len,
-             NATIVE_MAX_REQUEST);
-  native_stop_reading (c);
-  native_reply_drop (c, s);
 }
 
 void
@@ -136,15 +123,30 @@ start (struct conn *c, struct slot *s)
 }
 
 /* Flags the command may carry: FUA on any (the protocol says so, once
- * negotiated), NO_HOLE on WRITE_ZEROES; nothing else was negotiated. */
+ * negotiated), NO_HOLE and FAST_ZERO on WRITE_ZEROES; nothing else was
+ * negotiated. */
 static bool
 flags_valid (const struct slot *s)
 {
   uint16_t ok = NBD_CMD_FLAG_FUA;
 
   if (s->type == NBD_CMD_WRITE_ZEROES)
-    ok |= NBD_CMD_FLAG_NO_HOLE;
+    ok |= NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
   return (s->flags & ~ok) == 0;
+}
+
+/* Why a write is refused (a positive errno), or 0: checked in nbdkit's
+ * order, so that both servers give the same answer.  Outside the export
+ * (a zero length included) is ENOSPC, as the protocol suggests for
+ * writes; then the flags; then the size (blocksize.h). */
+static int
+write_refusal (const struct native_export *e, const struct slot *s)
+{
+  if (!in_range (e, s->offset, s->len))
+    return ENOSPC;
+  if (!flags_valid (s))
+    return EINVAL;
+  return -blocksize_check (req_cmd_name (REQ_WRITE), s->len);
 }
 
 void
@@ -158,32 +160,35 @@ native_request (struct conn *c, struct slot *s)
   s->skip = (uint32_t) (s->offset % e->align);
   switch (s->type) {
   case NBD_CMD_READ:
-    if (s->len > NATIVE_MAX_REQUEST)
-      return too_long (c, s);
-    if (!flags_ok || !in_range (e, s->offset, s->len))
+    if (!flags_ok || !in_range (e, s->offset, s->len) ||
+        blocksize_check (req_cmd_name (REQ_READ), s->len) < 0)
       return native_reply (c, s, EINVAL);
     start (c, s);
     return;
   case NBD_CMD_WRITE:
-    if (s->len > NATIVE_MAX_REQUEST)
-      return too_long (c, s);
-    /* Refused: the payload is still on the wire and must be read (and
-     * dropped) before the next header.  Past the end is ENOSPC, as the
-     * protocol suggests for writes. */
-    s->discard = !flags_ok || !in_range (e, s->offset, s->len);
-    s->discard_err = !flags_ok ? EINVAL : s->len == 0 ? EINVAL : ENOSPC;
+    /* Refused: the payload is still on the wire and is read (through
+     * the staging buffer, whatever its length) and dropped before the
+     * next header. */
+    s->discard_err = write_refusal (e, s);
+    s->discard = s->discard_err != 0;
     s->state = SLOT_PAYLOAD;
     c->payload = s;
     return;
   case NBD_CMD_WRITE_ZEROES:
-    if (!flags_ok || s->len == 0)
-      return native_reply (c, s, EINVAL);
     if (!in_range (e, s->offset, s->len))
       return native_reply (c, s, ENOSPC);
+    if (!flags_ok)
+      return native_reply (c, s, EINVAL);
+    /* Zeroing is never faster than writing: a client asking for a fast
+     * zero is told to write instead (ENOTSUP), as the plugin tells it
+     * (see swapfile_can_fast_zero for why both offer it). */
+    if (s->flags & NBD_CMD_FLAG_FAST_ZERO)
+      return native_reply (c, s, ENOTSUP);
     start (c, s);
     return;
   case NBD_CMD_FLUSH:
-    if (!flags_ok)
+    /* Offset and length are reserved, zero (the protocol). */
+    if (!flags_ok || s->offset != 0 || s->len != 0)
       return native_reply (c, s, EINVAL);
     start (c, s);
     return;

@@ -439,8 +439,11 @@ native_serve (struct native_opts *o)
   harden_malloc ();
   export.name = o->export_name;
   export.poll_ns = (uint64_t) o->poll_us * 1000;
+  /* What the plugin offers (fast zero only to refuse it: see
+   * native_request). */
   export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
-    NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
+    NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
+    NBD_FLAG_SEND_FAST_ZERO;
   status = open_backing (o);
   if (status != 0)
     goto out;

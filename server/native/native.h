@@ -24,13 +24,10 @@
 
 /* Each slot's registered buffer holds a request of up to this many
  * bytes (the kernel's nbd client sends at most 128 KiB unless
- * max_sectors_kb is raised); larger ones go through the connection's
+ * max_sectors_kb is raised); larger ones, up to the maximum both servers
+ * advertise (BLOCKSIZE_MAX, blocksize.h), go through the connection's
  * one large buffer, one at a time. */
 #define NATIVE_SLOT_DATA (128 * 1024)
-
-/* The largest read or write accepted (NBD_INFO_BLOCK_SIZE maximum); a
- * longer one closes the connection, as the protocol allows. */
-#define NATIVE_MAX_REQUEST (32 * 1024 * 1024)
 
 /* The longest export name (the protocol's limit). */
 #define NATIVE_NAME_MAX 4096

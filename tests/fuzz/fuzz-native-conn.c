@@ -16,8 +16,8 @@
  *     input (by its cookie) with one of the protocol's errors, a
  *     successful read's carries exactly its data, and every whole
  *     request the server had to read gets one (all those before the
- *     first bad magic, oversized read or write, NBD_CMD_DISC, or the
- *     end of the input).
+ *     first bad magic, NBD_CMD_DISC, or the end of the input; a read or
+ *     write over the maximum is refused, not the end).
  * Writes change the export's contents: that is expected.
  */
 #include <config.h>
@@ -173,8 +173,9 @@ struct replies {
 };
 
 /* The requests the server must answer, found as native-conn.c parses
- * the stream: up to a bad magic, a read or write over the maximum, a
- * truncated header or payload, or NBD_CMD_DISC. */
+ * the stream: up to a bad magic, a truncated header or payload, or
+ * NBD_CMD_DISC.  A write's payload follows its header whatever its
+ * length (one over the maximum is read and dropped). */
 static size_t
 expect_requests (const uint8_t *d, size_t size, struct expect *want)
 {
@@ -189,9 +190,7 @@ expect_requests (const uint8_t *d, size_t size, struct expect *want)
     pos += sizeof rq;
     len = be32toh (rq.length);
     type = be16toh (rq.type);
-    if (be32toh (rq.magic) != NBD_MAGIC_REQUEST || type == NBD_CMD_DISC ||
-        ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) &&
-         len > NATIVE_MAX_REQUEST))
+    if (be32toh (rq.magic) != NBD_MAGIC_REQUEST || type == NBD_CMD_DISC)
       break;
     if (type == NBD_CMD_WRITE) {
       if (len > size - pos)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blocksize.h"
 #include "harness.h"
 
 #define SIZE (UINT64_C (8) << 20)
@@ -50,14 +51,18 @@ test_advertised (struct nbd_handle *h)
          "minimum block size %" PRIi64, min);
   CHECK (nbd_get_block_size (h, LIBNBD_SIZE_PREFERRED) == 4096,
          "preferred %" PRIi64, nbd_get_block_size (h, LIBNBD_SIZE_PREFERRED));
-  CHECK (nbd_get_block_size (h, LIBNBD_SIZE_MAXIMUM) == 64 << 20,
+  CHECK (nbd_get_block_size (h, LIBNBD_SIZE_MAXIMUM) == BLOCKSIZE_MAX,
          "maximum %" PRIi64, nbd_get_block_size (h, LIBNBD_SIZE_MAXIMUM));
   CHECK (nbd_can_trim (h) == 0, "trim must not be offered");
   CHECK (nbd_can_multi_conn (h) == 1, "multi-conn");
   CHECK (nbd_can_fua (h) == 1, "fua");
   CHECK (nbd_can_flush (h) == 1, "flush");
   CHECK (nbd_can_zero (h) == 1, "zero");
-  CHECK (nbd_can_fast_zero (h) == 0, "fast zero must not be offered");
+  /* Offered only to be refused (swapfile_can_fast_zero says why). */
+  CHECK (nbd_can_fast_zero (h) == 1, "fast zero is offered");
+  CHECK (nbd_zero (h, 4096, 0, LIBNBD_CMD_FLAG_FAST_ZERO) == -1 &&
+         nbd_get_errno () == ENOTSUP, "a fast zero: %s (want ENOTSUP)",
+         nbd_get_error ());
   CHECK (nbd_is_read_only (h) == 0, "read-write");
   CHECK (nbd_block_status (h, SIZE, 0,
                            (nbd_extent_callback) { .callback = count_extent,

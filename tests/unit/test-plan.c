@@ -1,4 +1,5 @@
-/* Unit tests: alignment helpers and the I/O plan.
+/* Unit tests: alignment helpers, the block sizes both servers advertise
+ * (blocksize.h) and the I/O plan.
  *
  * The plan is checked by execution: every plan for every small request
  * shape is carried out against an in-memory "file" exactly the way io.c
@@ -10,11 +11,14 @@
 #include <config.h>
 
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "align.h"
+#include "blocksize.h"
+#include "dioalign.h"
 #include "plan.h"
 #include "../check-run.h"
 
@@ -33,6 +37,37 @@ START_TEST (test_align_helpers)
   ck_assert_uint_eq (round_down (UINT64_MAX, 4096), UINT64_MAX - 4095);
   ck_assert (ptr_is_aligned ((void *) 0x1000, 4096));
   ck_assert (!ptr_is_aligned ((void *) 0x1010, 512));
+}
+END_TEST
+
+START_TEST (test_blocksize_for)
+{
+  struct blocksize b = blocksize_for (512);
+
+  ck_assert_uint_eq (b.minimum, 512);
+  ck_assert_uint_eq (b.preferred, 4096);
+  ck_assert_uint_eq (b.maximum, BLOCKSIZE_MAX);
+  b = blocksize_for (1);                /* through the page cache */
+  ck_assert_uint_eq (b.minimum, 1);
+  ck_assert_uint_eq (b.preferred, 4096);
+  b = blocksize_for (DIO_ALIGN_MAX);
+  ck_assert_uint_eq (b.minimum, DIO_ALIGN_MAX);
+  ck_assert_uint_eq (b.preferred, DIO_ALIGN_MAX);
+  /* nbdkit's rules for a plugin's .block_size: minimum a power of two
+   * up to 64 KiB, preferred from 512 to 32 MiB, maximum a multiple of
+   * the minimum, minimum <= preferred <= maximum. */
+  ck_assert_uint_le (b.preferred, 32 * 1024 * 1024);
+  ck_assert_uint_eq (b.maximum % b.minimum, 0);
+  ck_assert_uint_le (b.preferred, b.maximum);
+}
+END_TEST
+
+START_TEST (test_blocksize_check)
+{
+  ck_assert_int_eq (blocksize_check ("pread", 0), 0);
+  ck_assert_int_eq (blocksize_check ("pread", BLOCKSIZE_MAX), 0);
+  ck_assert_int_eq (blocksize_check ("pread", BLOCKSIZE_MAX + 1), -EINVAL);
+  ck_assert_int_eq (blocksize_check ("pwrite", UINT32_MAX), -EINVAL);
 }
 END_TEST
 
@@ -179,6 +214,8 @@ plan_suite (void)
 
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_align_helpers);
+  tcase_add_test (tc, test_blocksize_for);
+  tcase_add_test (tc, test_blocksize_check);
   tcase_add_test (tc, test_plan_write_exhaustive);
   tcase_add_test (tc, test_plan_direct_only_when_all_aligned);
   tcase_add_test (tc, test_plan_needs_rmw);
