@@ -654,6 +654,22 @@ print_args (char **args)
   putchar ('\n');
 }
 
+/* Names the unix socket serve made for nbdkit (bound here, or nbdkit's
+ * -U) for the plugin to remove at exit, as the native server removes
+ * its own: nbdkit never does.  An activated socket is systemd's, TCP
+ * has none: then the variable is cleared.  0 or EXIT_SYSTEM. */
+static int
+name_socket_for_plugin (const struct serve_opts *o)
+{
+  if (o->given.socket == NULL || o->activated)
+    return unsetenv (CONFIG_SERVE_SOCKET_ENV) == 0 ? 0 : EXIT_SYSTEM;
+  if (setenv (CONFIG_SERVE_SOCKET_ENV, o->given.socket, 1) == -1) {
+    log_error ("setenv: %m");
+    return EXIT_SYSTEM;
+  }
+  return 0;
+}
+
 /* Replaces this process with nbdkit; returns only on failure. */
 static int
 exec_nbdkit (const struct serve_opts *o, char **args)
@@ -1060,7 +1076,9 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return EXIT_FIT;
   }
   harden_before_exec ();
-  r = o->given.foreground ? exec_nbdkit (o, args) : run_background (o, args);
+  r = name_socket_for_plugin (o);
+  if (r == 0)
+    r = o->given.foreground ? exec_nbdkit (o, args) : run_background (o, args);
   free (args);
   return r;
 }

@@ -178,6 +178,36 @@ stop ()
   fail "server $1 did not stop"
 }
 
+# The servers serve runs: nbdkit with the plugin (the default) and the
+# native server (--native).  A parity test runs its cases for each:
+#   for server in "${SERVERS[@]}"; do server_opts "$server"; ...
+# and passes "${OPTS[@]}" to serve.
+SERVERS=(plugin native)
+
+# server_opts NAME: OPTS, serve's options that select server NAME.
+server_opts ()
+{
+  OPTS=()
+  if [ "$1" = native ]; then
+    OPTS=(--native)
+  fi
+}
+
+# stop_clean PID WHAT: stop a server this shell started with & (serve_fg)
+# and check that SIGTERM ended it with exit status 0 (under the
+# sanitizers, stop may have had to kill a stuck nbdkit: not failed).
+stop_clean ()
+{
+  local rc=0
+
+  stop "$1"
+  wait "$1" 2>/dev/null || rc=$?
+  if [ "$rc" -ne 0 ] && ! { [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ] &&
+                              [ "$rc" -eq 137 ]; }; then
+    fail "$2: exit status $rc after SIGTERM, not 0"
+  fi
+}
+
 # io URI: write a pattern and read it back through qemu-io.
 io ()
 {
