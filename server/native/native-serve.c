@@ -437,6 +437,13 @@ native_serve (struct native_opts *o)
   int r, status;
 
   harden_malloc ();
+  /* Before the monitor and connection threads exist, as the plugin does
+   * at .load: each thread's stack is locked address space. */
+  r = harden_thread_stacks ();
+  if (r < 0)
+    log_warning ("cannot make thread stacks smaller (%s): every thread "
+                 "keeps RLIMIT_STACK (ulimit -s) of locked address space; "
+                 "lower that limit", strerror (-r));
   export.name = o->export_name;
   export.poll_ns = (uint64_t) o->poll_us * 1000;
   /* What the plugin offers (fast zero only to refuse it: see

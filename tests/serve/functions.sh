@@ -113,6 +113,38 @@ noatime ()
   return 1
 }
 
+# thread_stack_kib PID: the largest stack of PID's threads but the
+# first, in KiB: the size of the mapping that holds each thread's stack
+# pointer (the one /proc/PID/task/TID/syscall shows for a thread waiting
+# in a system call).  Under mlockall every stack is locked address
+# space, so the servers keep them small (harden.h).  Empty if no thread
+# could be measured.
+thread_stack_kib ()
+{
+  python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+maps = []
+for line in open("/proc/%s/maps" % pid):
+    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+    maps.append((lo, hi))
+sizes = []
+for tid in os.listdir("/proc/%s/task" % pid):
+    if tid == pid:
+        continue
+    try:
+        f = open("/proc/%s/task/%s/syscall" % (pid, tid)).read().split()
+    except OSError:
+        continue
+    if len(f) < 9:
+        continue                        # running: no stack pointer shown
+    sp = int(f[7], 16)
+    sizes += [(hi - lo) // 1024 for lo, hi in maps if lo <= sp < hi]
+if sizes:
+    print(max(sizes))
+PY
+}
+
 # backing NAME SIZE: a fit backing file made by nbdswap create.
 backing ()
 {
