@@ -1006,31 +1006,49 @@ serve_native (struct serve_opts *o)
   return r;
 }
 
-/* --native where this process cannot have io_uring at all (a
- * container's seccomp profile, the kernel.io_uring_disabled sysctl, a
- * kernel without it): say so loudly and return true, and serve goes on
- * with nbdkit and the plugin, which falls back to pread/pwrite there.
- * Swap that is served slower beats swap that is not served, unless
- * engine=io_uring says otherwise: then an error, and true with *status
- * set.  A memory limit is not such a case: the native server names it
- * at start. */
+/* Can this process have io_uring at all?  Not where a container's
+ * seccomp profile, the kernel.io_uring_disabled sysctl or the kernel
+ * denies it (a memory limit is not such a case: the server names it at
+ * start).  False with the reason in why. */
 static bool
-native_denied (const struct serve_opts *o, int *status)
+uring_allowed (char *why, size_t len)
+{
+  int r = engine_uring_probe (why, len);
+
+  return r != -EPERM && r != -ENOSYS;
+}
+
+/* engine=io_uring where io_uring is denied: refused before anything
+ * starts, by both servers alike (the plugin would refuse it too, but
+ * only once nbdkit runs, with nbdkit's exit status).  0 or
+ * EXIT_SYSTEM. */
+static int
+check_uring_required (const struct serve_opts *o)
 {
   char why[256];
-  int r = engine_uring_probe (why, sizeof why);
 
-  *status = 0;
-  if (r != -EPERM && r != -ENOSYS)
+  if (o->config.engine != ENGINE_IO_URING || uring_allowed (why, sizeof why))
+    return 0;
+  log_error ("%s needs io_uring, and %s; engine=io_uring forbids "
+             "falling back to the pread/pwrite engine: allow io_uring (the "
+             "container's seccomp profile, sysctl kernel.io_uring_disabled), "
+             "or drop engine=io_uring",
+             o->given.native ? "--native" : "engine=io_uring", why);
+  return EXIT_SYSTEM;
+}
+
+/* --native where io_uring is denied: say so loudly and return true,
+ * and serve goes on with nbdkit and the plugin, which falls back to
+ * pread/pwrite there.  Swap that is served slower beats swap that is
+ * not served (engine=io_uring, which says otherwise, was refused by
+ * check_uring_required). */
+static bool
+native_denied (const struct serve_opts *o)
+{
+  char why[256];
+
+  if (uring_allowed (why, sizeof why))
     return false;
-  if (o->config.engine == ENGINE_IO_URING) {
-    log_error ("--native needs io_uring, and %s; engine=io_uring forbids "
-               "falling back to the pread/pwrite engine: allow io_uring "
-               "(the container's seccomp profile, sysctl "
-               "kernel.io_uring_disabled), or drop engine=io_uring", why);
-    *status = EXIT_SYSTEM;
-    return true;
-  }
   log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
                "with the swapfile plugin and its pread/pwrite engine (more "
                "CPU per request%s); to serve with --native, allow io_uring "
@@ -1057,10 +1075,10 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return r;
   if (o->given.native && (r = check_native (o)) != 0)
     return r;
-  if (o->given.native && !native_denied (o, &r))
-    return serve_native (o);
-  if (r != 0)
+  if ((r = check_uring_required (o)) != 0)
     return r;
+  if (o->given.native && !native_denied (o))
+    return serve_native (o);
   if ((r = prepare (o)) != 0)
     return r;
   if ((r = build_args (o, &args)) < 0) {
