@@ -1,7 +1,10 @@
-/* Integration test: statistics.  SIGUSR1 writes the counters to
- * stats-file= (JSON) and logs them while serving; at exit they are
- * written and logged again, final; SIGHUP (a re-verification) does not
- * stop the server. */
+/* Integration test: statistics and re-verification.  SIGUSR1 writes the
+ * counters to the stats file (JSON) and logs them while serving; at exit
+ * they are written and logged again, final; SIGHUP re-verifies the file
+ * (counted) and does not stop the server.  Built twice: test-stats runs
+ * nbdkit with the plugin (stats-file=), test-stats-native the native
+ * server (STATS_NATIVE names its nbdswap; the counters go to its runtime
+ * directory, where 'nbdswap status' reads them). */
 #include <config.h>
 
 #include <dirent.h>
@@ -142,7 +145,8 @@ static void
 test_recheck_not_postponed (const char *filearg, const char *statsarg,
                             const char *stats)
 {
-  const char *params[] = { filearg, statsarg, "recheck=1", NULL };
+  const char *params[] = { filearg, "recheck=1",
+                           statsarg[0] ? statsarg : NULL, NULL };
 
   CHECK (server_start (&s, NULL, params) == 0, "start");
   for (int i = 0; i < 14; i++) {       /* 3.5 s of SIGUSR1 every 0.25 s */
@@ -164,14 +168,25 @@ main (void)
   static char buf[4096];
   char *log;
 
+#ifdef STATS_NATIVE
+  setenv ("NBDSWAP_NATIVE", STATS_NATIVE, 1);
+#endif
   harness_init (&s, "stats");
   snprintf (path, sizeof path, "%s/backing.img", s.dir);
   snprintf (filearg, sizeof filearg, "file=%s", path);
-  snprintf (stats, sizeof stats, "%s/server.stats", s.dir);
-  /* Relative on purpose: the plugin anchors it before nbdkit's chdir. */
-  snprintf (statsarg, sizeof statsarg, "stats-file=%s", stats);
+  if (harness_native ()) {
+    /* serve's own: RUNTIME_DIR/NAME.stats, the runtime directory being
+     * the test's (see the harness). */
+    snprintf (stats, sizeof stats, "%s/backing.stats", s.dir);
+    statsarg[0] = '\0';
+  }
+  else {
+    snprintf (stats, sizeof stats, "%s/server.stats", s.dir);
+    snprintf (statsarg, sizeof statsarg, "stats-file=%s", stats);
+  }
   make_file (path, 8 << 20, 8);
-  const char *params[] = { filearg, statsarg, NULL };
+  /* No stats-file= for the native server: the list ends before it. */
+  const char *params[] = { filearg, statsarg[0] ? statsarg : NULL, NULL };
   CHECK (server_start (&s, NULL, params) == 0, "start");
 
   h = server_connect (&s, true);
@@ -184,8 +199,11 @@ main (void)
   CHECK (nbd_flush (h, 0) == 0, "flush");
 
   kill (s.pid, SIGHUP);
+  usleep (500000);                      /* a 8 MiB file: quickly verified */
   kill (s.pid, SIGUSR1);
   CHECK (wait_for_file (stats), "no stats file after SIGUSR1");
+  CHECK (json_value (stats, "rechecks") == 1, "rechecks %lld after SIGHUP, "
+         "want 1", json_value (stats, "rechecks"));
   CHECK (json_value (stats, "reads") == 50, "reads %lld",
          json_value (stats, "reads"));
   CHECK (json_value (stats, "writes") == 20, "writes %lld",
@@ -212,5 +230,6 @@ main (void)
   test_recheck_not_postponed (filearg, statsarg, stats);
   test_flush_under_signals (filearg, path);
   harness_cleanup (&s);
-  return harness_exit ("test-stats");
+  return harness_exit (harness_native () ? "test-stats-native"
+                       : "test-stats");
 }
