@@ -481,8 +481,8 @@ get_worker (const char *op)
 /* Carry out one request on the calling thread's worker: 0, or -1 with
  * errno for the client (the request engine logged why).  A read or write
  * over the maximum advertised is refused here: nbdkit 1.32 passes on
- * anything up to its own 64 MiB.  Counted as a failed request, as the
- * native server counts its refusals. */
+ * anything up to its own 64 MiB.  Like every refusal before the request
+ * engine, by either server, it is not counted. */
 static int
 run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
              uint64_t offset, uint32_t flags)
@@ -496,7 +496,6 @@ run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
 
   if ((cmd == REQ_READ || cmd == REQ_WRITE) &&
       (err = blocksize_check (op, count)) < 0) {
-    STATS_ADD (errors, 1);
     errno = -err;
     return -1;
   }
@@ -527,13 +526,12 @@ swapfile_pwrite (void *handle, const void *buf, uint32_t count,
 
 /* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
  * purpose: the file must stay allocated.  A fast zero is refused with
- * ENOTSUP, the protocol's "do it the slow way" (counted as a failed
- * request, as the native server counts its refusals). */
+ * ENOTSUP, the protocol's "do it the slow way" (not counted, as no
+ * refusal before the request engine is). */
 static int
 swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   if (flags & NBDKIT_FLAG_FAST_ZERO) {
-    STATS_ADD (errors, 1);
     errno = ENOTSUP;
     return -1;
   }

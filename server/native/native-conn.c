@@ -45,7 +45,6 @@
 #include "native-conn.h"
 #include "native-proto.h"
 #include "retry.h"
-#include "stats.h"
 
 /* user_data: the slot index shifted left, the operation in the low
  * bits. */
@@ -343,15 +342,12 @@ file_done (struct conn *c, struct slot *s, int res)
 }
 
 /* Refuse a request (err: a positive errno) without the request engine:
- * a protocol error.  Counted and timed here, as the engine does for its
- * own. */
+ * a protocol error.  Neither counted nor timed: nbdkit answers those
+ * before the plugin sees them, and both servers' counters are the
+ * request engine's. */
 void
 native_reply (struct conn *c, struct slot *s, int err)
 {
-  if (s->start_ns)
-    stats_latency (clock_now_ns () - s->start_ns);
-  if (err)
-    STATS_ADD (errors, 1);
   queue_reply (c, s, err);
 }
 
@@ -383,7 +379,6 @@ slot_take (struct conn *c)
   s->next = NULL;
   s->large = false;
   s->started = false;
-  s->start_ns = 0;
   return s;
 }
 
@@ -435,7 +430,6 @@ parse (struct conn *c)
     s->skip = 0;
     s->reply.magic = htobe32 (NBD_MAGIC_SIMPLE_REPLY);
     s->reply.cookie = rq.cookie;        /* echoed as it came */
-    s->start_ns = clock_now_ns ();
     native_request (c, s);
   }
 }

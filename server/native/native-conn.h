@@ -55,7 +55,6 @@ struct slot {
   bool started;                         /* req_start was called */
   unsigned char *buf;                   /* NULL until assigned */
   struct req req;                       /* the request engine's state */
-  uint64_t start_ns;
   struct slot *next;                    /* free, parked or send list */
 };
 

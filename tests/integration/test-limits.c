@@ -9,7 +9,9 @@
  *     (libnbd's strict mode is off, so that it sends them);
  *   - answer a table of odd requests (zero lengths, past the end, flags
  *     a command may not carry) with the same error, each one followed
- *     by a read that must still work.
+ *     by a read that must still work;
+ *   - count none of those refusals among the errors of their counters
+ *     (the last "stats:" line of the log).
  * The file is larger than the maximum, so that the size is what is
  * refused, not the range.
  */
@@ -64,6 +66,7 @@ static const struct odd odds[] = {
 struct answers {
   int64_t minimum, preferred, maximum;
   int odd[NR_ODDS];             /* 0, or the errno */
+  long long errors;             /* its counter at exit, or -1 */
 };
 
 static unsigned char *big;      /* BLOCKSIZE_MAX + BLOCK bytes */
@@ -141,6 +144,18 @@ test_maximum (struct nbd_handle *h, const char *name)
     close (fd);
 }
 
+/* The errors counter of the last "stats:" line in log, or -1. */
+static long long
+final_errors (const char *log)
+{
+  const char *p = NULL, *q;
+
+  for (q = strstr (log, "stats: reads="); q; q = strstr (q + 1, "stats: reads="))
+    p = q;
+  p = p ? strstr (p, " errors=") : NULL;
+  return p ? strtoll (p + 8, NULL, 10) : -1;
+}
+
 /* Run every check against the server harness_native () selects. */
 static void
 run_server (const char *name, struct answers *a)
@@ -173,6 +188,9 @@ run_server (const char *name, struct answers *a)
   CHECK (strstr (log, "pwrite of 33558528 bytes: over the maximum of "
                  "33554432 bytes advertised") != NULL,
          "%s: the refusal is not logged", name);
+  a->errors = final_errors (log);
+  CHECK (a->errors == 0, "%s: %lld errors counted, want 0: refusals are "
+         "not failures of the file", name, a->errors);
   free (log);
 }
 
