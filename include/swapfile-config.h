@@ -40,13 +40,6 @@ struct swapfile_config {
 #define CONFIG_RETRY_TIMEOUT_DEFAULT 60
 #define CONFIG_SECONDS_MAX 86400
 
-/* The environment variable in which 'nbdswap serve' names the unix
- * socket it made for nbdkit (its own in the foreground, nbdkit's -U in
- * the background): the plugin removes it at exit, as the native server
- * removes its socket, because nbdkit never does.  Not set for a socket
- * systemd passed (it is systemd's to keep). */
-#define CONFIG_SERVE_SOCKET_ENV "NBDSWAP_SERVE_SOCKET"
-
 /* The one-screen help shown by nbdkit swapfile --help. */
 extern const char config_help_text[];
 

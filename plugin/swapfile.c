@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
@@ -47,6 +46,7 @@
 #include "log.h"
 #include "request.h"
 #include "retry.h"
+#include "servefiles.h"
 #include "stats.h"
 #include "swapfile-config.h"
 
@@ -59,14 +59,6 @@ static struct swapfile_config cfg;
 static struct backing backing;          /* the file, its lock and map */
 static struct req_target target;        /* the request engine's */
 static const struct engine *engine;
-
-/* The unix socket 'nbdswap serve' made for nbdkit, removed at .unload
- * (CONFIG_SERVE_SOCKET_ENV), and the identity it had once serving
- * began: a socket another server bound at the same path since is left
- * alone. */
-static char *serve_socket;
-static dev_t serve_socket_dev;
-static ino_t serve_socket_ino;
 
 /* nbdkit's --log, read from its command line at .load, and the PID
  * then: nbdkit forks into the background after .load. */
@@ -152,36 +144,6 @@ swapfile_load (void)
   backing_init (&backing);
 }
 
-/* Note the identity of serve's socket, now that nbdkit listens on it
- * (NULL serve_socket: not ours to remove). */
-static void
-claim_serve_socket (void)
-{
-  const char *path = getenv (CONFIG_SERVE_SOCKET_ENV);
-  struct stat st;
-
-  if (path == NULL || path[0] == '\0' || lstat (path, &st) == -1 ||
-      !S_ISSOCK (st.st_mode))
-    return;
-  serve_socket = strdup (path);
-  serve_socket_dev = st.st_dev;
-  serve_socket_ino = st.st_ino;
-}
-
-/* Remove serve's socket if it is still the one we served on. */
-static void
-remove_serve_socket (void)
-{
-  struct stat st;
-
-  if (serve_socket && lstat (serve_socket, &st) == 0 &&
-      st.st_dev == serve_socket_dev && st.st_ino == serve_socket_ino &&
-      unlink (serve_socket) == -1)
-    log_warning ("%s: cannot remove the socket: %m", serve_socket);
-  free (serve_socket);
-  serve_socket = NULL;
-}
-
 static void
 swapfile_unload (void)
 {
@@ -194,7 +156,7 @@ swapfile_unload (void)
   req_target_fini (&target);
   backing_close (&backing);
   config_free (&cfg);
-  remove_serve_socket ();
+  servefiles_remove ();
 }
 
 static int
@@ -360,8 +322,8 @@ swapfile_after_fork (void)
   if (backing_monitor_start (&backing) < 0)
     return -1;
   /* Here, not at .load: only the process that serves (after nbdkit's
-   * fork into the background) removes the socket at exit. */
-  claim_serve_socket ();
+   * fork into the background) removes serve's socket and pidfile. */
+  servefiles_claim ();
   return 0;
 }
 

@@ -40,6 +40,7 @@
 #include "native.h"
 #include "nbdswap.h"
 #include "serve.h"
+#include "servefiles.h"
 #include "swapfile-config.h"
 #include "verify.h"
 
@@ -654,16 +655,20 @@ print_args (char **args)
   putchar ('\n');
 }
 
-/* Names the unix socket serve made for nbdkit (bound here, or nbdkit's
- * -U) for the plugin to remove at exit, as the native server removes
- * its own: nbdkit never does.  An activated socket is systemd's, TCP
- * has none: then the variable is cleared.  0 or EXIT_SYSTEM. */
+/* Names the files serve made for nbdkit, the unix socket (bound here,
+ * or nbdkit's -U) and the pidfile, for the plugin to remove at exit, as
+ * the native server removes its own: nbdkit never does (servefiles.h).
+ * An activated socket is systemd's, TCP has none: then its variable is
+ * cleared.  0 or EXIT_SYSTEM. */
 static int
-name_socket_for_plugin (const struct serve_opts *o)
+name_files_for_plugin (const struct serve_opts *o)
 {
-  if (o->given.socket == NULL || o->activated)
-    return unsetenv (CONFIG_SERVE_SOCKET_ENV) == 0 ? 0 : EXIT_SYSTEM;
-  if (setenv (CONFIG_SERVE_SOCKET_ENV, o->given.socket, 1) == -1) {
+  const char *sock = o->activated ? NULL : o->given.socket;
+
+  if ((sock ? setenv (SERVEFILES_SOCKET_ENV, sock, 1)
+       : unsetenv (SERVEFILES_SOCKET_ENV)) == -1 ||
+      (o->given.pidfile ? setenv (SERVEFILES_PIDFILE_ENV, o->given.pidfile, 1)
+       : unsetenv (SERVEFILES_PIDFILE_ENV)) == -1) {
     log_error ("setenv: %m");
     return EXIT_SYSTEM;
   }
@@ -683,21 +688,6 @@ exec_nbdkit (const struct serve_opts *o, char **args)
   log_error ("cannot run %s: %m: install nbdkit (Debian: apt-get install "
              "nbdkit), or set NBDSWAP_NBDKIT", args[0]);
   return EXIT_SYSTEM;
-}
-
-/* Reads a PID from a pidfile; 0 if there is none yet. */
-static pid_t
-read_pidfile (const char *path)
-{
-  FILE *fp = fopen (path, "re");
-  int pid = 0;
-
-  if (fp == NULL)
-    return 0;
-  if (fscanf (fp, "%d", &pid) != 1)
-    pid = 0;
-  fclose (fp);
-  return pid;
 }
 
 /* The line a background serve ends with (tests and scripts read the PID
@@ -746,7 +736,7 @@ run_background (const struct serve_opts *o, char **args)
     log_warning ("%s: chmod 0600: %m", o->given.socket);
   /* The plugin locks memory after the fork; give it a moment to fail. */
   nanosleep (&pause, NULL);
-  pid = read_pidfile (o->given.pidfile);
+  pid = servefiles_read_pid (o->given.pidfile);
   if (pid <= 0 || kill (pid, 0) == -1) {
     log_error ("%s: nbdkit stopped after starting: see the system log "
                "(journalctl -t nbdkit) for why", o->given.file);
@@ -1094,7 +1084,7 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return EXIT_FIT;
   }
   harden_before_exec ();
-  r = name_socket_for_plugin (o);
+  r = name_files_for_plugin (o);
   if (r == 0)
     r = o->given.foreground ? exec_nbdkit (o, args) : run_background (o, args);
   free (args);

@@ -5,8 +5,9 @@
 # native server serves the socket it was given; both stay in the
 # foreground, write their pidfile, are listed by status, exit 0 on
 # SIGTERM and leave the socket in place (it is systemd's, kept for the
-# next activation).  Also --foreground without activation: serve binds
-# the socket (0600), and it goes with the server.
+# next activation) but remove their pidfile.  Also --foreground without
+# activation: serve binds the socket (0600), and it goes with the
+# server.
 source "$(dirname "$0")/functions.sh"
 command -v systemd-socket-activate >/dev/null 2>&1 ||
   skip "systemd-socket-activate not found (install the Debian package systemd)"
@@ -44,6 +45,7 @@ for server in "${SERVERS[@]}"; do
   stop_clean "$pid" "$server, socket-activated"
   [ -S "$sock" ] ||
     fail "$server: the activated socket was removed (it is systemd's)"
+  [ ! -e "$pidfile" ] || fail "$server: the pidfile outlived the server"
 
   # --foreground: serve binds the socket itself (0600) and stays.
   rm -f "$pidfile"
@@ -57,6 +59,7 @@ for server in "${SERVERS[@]}"; do
   expect_status 0 "^$pid +$WORK/act.img +unix:$sock " status "$WORK/act.img"
   stop_clean "$pid" "$server in the foreground"
   [ ! -e "$sock" ] || fail "$server: the socket outlived the server"
+  [ ! -e "$pidfile" ] || fail "$server: the pidfile outlived the server"
 done
 
 finish

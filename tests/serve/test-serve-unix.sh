@@ -118,6 +118,8 @@ expect_status 3 "$sock: another server is listening there" \
   serve "$WORK/other.img" "${OPTS[@]}" --socket "$sock"
 stop "$LAST_PID"
 [ ! -e "$sock" ] || fail "$server: the socket outlived the server"
+[ ! -e "$NBDSWAP_RUNTIME_DIR/host1.pid" ] ||
+  fail "$server: the pidfile outlived the server"
 expect_status 0 "^Served: none" status "$WORK/host1.img"
 
 # A relative --socket is named whole: by serve, and by status run from
