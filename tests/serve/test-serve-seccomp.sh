@@ -1,11 +1,11 @@
 #!/bin/bash
 # The sidecar case (docs/sidecar.md): io_uring denied by a seccomp filter
-# the way container runtimes deny it.  nbdswap serve --foreground must
-# still serve and say why it serves slower, for both servers: the plugin
-# through its pread/pwrite fallback; --native hands over to nbdkit and
-# the plugin (FALLING BACK to nbdkit), which falls back the same way;
-# with engine=io_uring after "--", no fallback: exit status 3.  Both stop
-# cleanly on SIGTERM.
+# the way container runtimes deny it.  nbdswap serve must still serve and
+# say why it serves slower, for both servers, in the foreground and in
+# the background: the plugin through its pread/pwrite fallback; --native
+# hands over to nbdkit and the plugin (FALLING BACK to nbdkit), which
+# falls back the same way; with engine=io_uring after "--", no fallback:
+# exit status 3.  Both stop cleanly on SIGTERM, taking their socket.
 source "$(dirname "$0")/functions.sh"
 
 deny=$PWD/integration/seccomp-deny-uring
@@ -37,6 +37,21 @@ for server in "${SERVERS[@]}"; do
       fail "native: no warning that it hands over to nbdkit: $(cat "$WORK/side.log")"
   fi
   stop_clean "$pid" "$server with io_uring denied"
+  [ ! -e "$sock" ] || fail "$server: the socket outlived the server"
+
+  # In the background (the filter is inherited by nbdkit): serve under
+  # the filter, for this once.
+  plain=("${SERVE[@]}")
+  SERVE=("$deny" "${plain[@]}")
+  if serve_bg --socket "$sock" "$WORK/side.img" "${OPTS[@]}"; then
+    io "nbd+unix:///?socket=$sock"
+    [ "$server" = plugin ] ||
+      grep -q "FALLING BACK to nbdkit" "$WORK/serve.out" ||
+      fail "native in the background: no fallback warning: $(cat "$WORK/serve.out")"
+    stop "$LAST_PID"
+    [ ! -e "$sock" ] || fail "$server in the background: the socket outlived the server"
+  fi
+  SERVE=("${plain[@]}")
 
   # engine=io_uring: serving without io_uring is not wanted.
   rc=0
