@@ -61,14 +61,17 @@ extern int tls_creds_load (struct tls_creds **out, enum tls_kind kind,
 extern void tls_creds_free (struct tls_creds *c);
 
 /* The TLS handshake on the connected stream socket sock, finished by
- * deadline_ns (clock_now_ns), then the session's keys in keys.  peer
- * gets the client's PSK identity or certificate name (a server), or the
- * server's (a client).  Nothing the peer sent after its last handshake
+ * deadline_ns (clock_now_ns), then the session's keys in keys.  A client
+ * with X.509 checks that the server's certificate names server_name (a
+ * host name or address; NULL: any name the CA signed).  peer gets the
+ * client's PSK identity or certificate name (a server), or the server's
+ * (a client).  Nothing the peer sent after its last handshake
  * message is left in user space.  0, or -errno with the cause in why:
  * -EACCES for a credential the other side does not accept (unknown
  * identity, wrong key, untrusted certificate), -ETIMEDOUT, -EPROTO. */
 extern int tls_handshake (int sock, const struct tls_creds *c,
-                          uint64_t deadline_ns, struct tls_keys *keys,
+                          uint64_t deadline_ns, const char *server_name,
+                          struct tls_keys *keys,
                           char *peer, size_t peerlen,
                           char *why, size_t whylen);
 

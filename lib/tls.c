@@ -47,6 +47,7 @@ struct hs {
   int sock;
   uint64_t deadline_ns;
   const struct tls_creds *c;
+  const char *server_name;      /* a client's: the name to check */
   char identity[128];           /* the PSK identity the client offered */
   bool identity_known;          /* ... and whether the file has it */
   bool identity_asked;
@@ -344,7 +345,8 @@ hs_session (gnutls_session_t *s, struct hs *h, char *why, size_t whylen)
   if (c->kind == TLS_X509 && (c->role == TLS_CLIENT || c->verify_peer)) {
     if (c->role == TLS_SERVER)
       gnutls_certificate_server_set_request (*s, GNUTLS_CERT_REQUIRE);
-    gnutls_session_set_verify_cert (*s, NULL, 0);
+    gnutls_session_set_verify_cert (*s, c->role == TLS_CLIENT
+                                    ? h->server_name : NULL, 0);
   }
   gnutls_session_set_ptr (*s, h);
   gnutls_transport_set_ptr (*s, *s);
@@ -384,6 +386,14 @@ hs_failed (gnutls_session_t s, const struct hs *h, int r, char *why,
     snprintf (why, whylen, "the %s refused the TLS handshake: alert '%s'",
               server ? "client" : "server",
               gnutls_alert_get_name (gnutls_alert_get (s)));
+    return -EACCES;
+  }
+  if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR && !server
+      && (gnutls_session_get_verify_cert_status (s)
+          & GNUTLS_CERT_UNEXPECTED_OWNER)) {
+    snprintf (why, whylen, "the server's certificate is not for '%s' (give "
+              "attach the name the certificate has, or make one for this "
+              "name)", h->server_name ? h->server_name : "?");
     return -EACCES;
   }
   if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR
@@ -509,10 +519,11 @@ hs_keys (gnutls_session_t s, struct tls_keys *keys, char *why, size_t whylen)
 
 int
 tls_handshake (int sock, const struct tls_creds *c, uint64_t deadline_ns,
-               struct tls_keys *keys, char *peer, size_t peerlen,
-               char *why, size_t whylen)
+               const char *server_name, struct tls_keys *keys, char *peer,
+               size_t peerlen, char *why, size_t whylen)
 {
-  struct hs h = { .sock = sock, .deadline_ns = deadline_ns, .c = c };
+  struct hs h = { .sock = sock, .deadline_ns = deadline_ns, .c = c,
+                  .server_name = server_name };
   gnutls_session_t s;
   int r = hs_session (&s, &h, why, whylen);
 

@@ -64,6 +64,7 @@ tcp_pair (int fds[2])
 
 struct side {
   struct tls_creds *creds;
+  const char *server_name;              /* a client's, or NULL */
   int sock, r;
   struct tls_keys keys;
   char peer[256], why[512];
@@ -75,7 +76,7 @@ run_side (void *arg)
   struct side *s = arg;
 
   s->r = tls_handshake (s->sock, s->creds, clock_now_ns () + 10000000000ULL,
-                        &s->keys, s->peer, sizeof s->peer, s->why,
+                        s->server_name, &s->keys, s->peer, sizeof s->peer, s->why,
                         sizeof s->why);
   /* A refused side must not leave the other waiting for the deadline. */
   if (s->r < 0)
@@ -279,6 +280,7 @@ START_TEST (test_x509)
   /* A client that trusts the CA and shows its certificate. */
   srv.creds = load (TLS_X509, TLS_SERVER, sdir, NULL, true);
   cli.creds = load (TLS_X509, TLS_CLIENT, cdir, NULL, false);
+  cli.server_name = "localhost";
   handshake (&srv, &cli);
   ck_assert_msg (srv.r == 0, "server: %s", srv.why);
   ck_assert_msg (cli.r == 0, "client: %s", cli.why);
@@ -297,6 +299,17 @@ START_TEST (test_x509)
   ck_assert_int_eq (srv.r, -EACCES);
   ck_assert_msg (strstr (srv.why, "certificate is not trusted"), "%s",
                  srv.why);
+  done (&srv, &cli);
+  /* A server whose certificate names another host. */
+  memset (&srv, 0, sizeof srv);
+  memset (&cli, 0, sizeof cli);
+  srv.creds = load (TLS_X509, TLS_SERVER, sdir, NULL, false);
+  cli.creds = load (TLS_X509, TLS_CLIENT, cdir, NULL, false);
+  cli.server_name = "storage.example";
+  handshake (&srv, &cli);
+  ck_assert_int_eq (cli.r, -EACCES);
+  ck_assert_msg (strstr (cli.why, "is not for 'storage.example'"), "%s",
+                 cli.why);
   done (&srv, &cli);
 }
 END_TEST
