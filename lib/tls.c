@@ -17,6 +17,7 @@
 #include <gnutls/x509.h>
 
 #include "clock.h"
+#include "sockio.h"
 #include "tls.h"
 
 /* Versions and ciphers kTLS can take over; no ticket, no rekey (see
@@ -308,17 +309,8 @@ hs_push (gnutls_transport_ptr_t p, const void *buf, size_t len)
 static int
 hs_wait (gnutls_session_t s, const struct hs *h)
 {
-  struct pollfd p = { h->sock,
-                      gnutls_record_get_direction (s) ? POLLOUT : POLLIN, 0 };
-  uint64_t now = clock_now_ns ();
-  int r;
-
-  if (now >= h->deadline_ns)
-    return -ETIMEDOUT;
-  r = poll (&p, 1, (int) ((h->deadline_ns - now + 999999) / 1000000));
-  if (r < 0 && errno != EINTR)
-    return -errno;
-  return 0;
+  return sockio_wait (h->sock, gnutls_record_get_direction (s) ? POLLOUT
+                      : POLLIN, h->deadline_ns);
 }
 
 /* A session for the credentials, its transport our non-blocking one. */

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "native.h"
 #include "native-proto.h"
+#include "sockio.h"
 #include "tls.h"
 
 /* The longest option payload kept; a longer one is read, dropped and
@@ -47,53 +48,14 @@ struct nego {
   bool tls_told;                /* "TLS required" logged */
 };
 
-/* Wait until sock is ready for events, within the negotiation's one
- * deadline (not per receive: a client trickling a byte at a time must
- * not hold a thread for ever).  0 or -ETIMEDOUT, -errno. */
-static int
-wait_ready (const struct nego *n, short events)
-{
-  for (;;) {
-    uint64_t now = clock_now_ns ();
-    struct pollfd p = { n->sock, events, 0 };
-    int r;
-
-    if (now >= n->deadline_ns)
-      return -ETIMEDOUT;
-    r = poll (&p, 1, (int) ((n->deadline_ns - now + 999999) / 1000000));
-    if (r > 0)
-      return 0;
-    if (r < 0 && errno != EINTR)
-      return -errno;
-  }
-}
-
-/* Move exactly len bytes: in when dir is POLLIN, out when POLLOUT.  0,
- * -ECONNRESET when the client closed before all came in, or -errno. */
+/* Move exactly len bytes in (POLLIN) or out (POLLOUT), within the
+ * negotiation's one deadline (not per receive: a client trickling a byte
+ * at a time must not hold a thread for ever).  0, -ECONNRESET when the
+ * client closed before all came in, or -errno. */
 static int
 xfer_full (const struct nego *n, char *p, size_t len, short dir)
 {
-  while (len > 0) {
-    int w = wait_ready (n, dir);
-    ssize_t r;
-
-    if (w < 0)
-      return w;
-    if (dir == POLLIN)
-      r = recv (n->sock, p, len, MSG_DONTWAIT);
-    else
-      r = send (n->sock, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r == 0 && dir == POLLIN)
-      return -ECONNRESET;
-    if (r < 0) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
-      return -errno;
-    }
-    p += r;
-    len -= (size_t) r;
-  }
-  return 0;
+  return sockio_full (n->sock, p, len, dir, n->deadline_ns);
 }
 
 /* Read exactly len bytes; 0, -ECONNRESET at end of stream, or -errno. */
