@@ -8,11 +8,11 @@ set -eu
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin liburing-dev check
-  libseccomp-dev libnl-genl-3-dev
+  libseccomp-dev libnl-genl-3-dev libgnutls28-dev gnutls-bin
   nbd-client nbd-server qemu-utils qemu-system-x86 fio
   e2fsprogs xfsprogs btrfs-progs util-linux kmod busybox-static cpio
   valgrind gnuplot-nox nfs-kernel-server systemd python3 iproute2
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev python3-libnbd
 "
 
 missing=

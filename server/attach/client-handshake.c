@@ -102,6 +102,8 @@ nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
   int64_t size;
   int fd, r;
 
+  if (t->tls)
+    return nbd_handshake_tls (t, e, err, errlen);
   h = nbd_create ();
   if (h == NULL) {
     snprintf (err, errlen, "%s", nbd_get_error ());

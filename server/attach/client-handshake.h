@@ -1,8 +1,9 @@
 /* nbdswap: the NBD handshake for the kernel client.
  *
  * libnbd negotiates (fixed newstyle, NBD_OPT_GO with the export name;
- * no structured replies, no meta contexts, no TLS: the kernel speaks only
- * simple replies over a plain socket), then we keep a duplicate of its
+ * no structured replies, no meta contexts: the kernel speaks only simple
+ * replies; with TLS, client-starttls.c negotiates instead, since the
+ * kernel can only use a kTLS session), then we keep a duplicate of its
  * socket and close the handle.  nbd_close closes its descriptor without
  * sending NBD_CMD_DISC (only nbd_shutdown sends one), so our duplicate is
  * a connection in the transmission phase, ready for the kernel.
@@ -14,11 +15,13 @@
 #include <stdint.h>
 
 /* Where the server is: a unix socket path, or a TCP host and port. */
+struct tls_creds;
 struct nbd_target {
   const char *unix_path;        /* non-NULL: a unix socket */
   char host[256];
   char port[16];
   const char *export_name;      /* "" by default */
+  const struct tls_creds *tls;  /* non-NULL: TLS (kTLS), TCP only */
 };
 
 /* What the server said about the export. */
@@ -36,5 +39,11 @@ extern int nbd_target_parse (const char *arg, struct nbd_target *t);
  * bytes).  -ECONNREFUSED/-ENOENT/-ETIMEDOUT...: the server is not there. */
 extern int nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
                           char *err, size_t errlen);
+
+/* The same with TLS (t->tls), negotiated by us, not libnbd
+ * (client-starttls.c): the socket returned has the session's keys in
+ * the kernel (kTLS), so the kernel's nbd client can use it. */
+extern int nbd_handshake_tls (const struct nbd_target *t,
+                              struct nbd_export *e, char *err, size_t errlen);
 
 #endif /* NBDSWAP_NBD_HANDSHAKE_H */

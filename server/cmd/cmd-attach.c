@@ -19,6 +19,7 @@
 #include "nbdswap.h"
 #include "supervisor.h"
 #include "swapdev.h"
+#include "tls.h"
 
 #define MAX_CONNECTIONS 16
 #define MIN_SWAP_BYTES (40 * 1024)  /* mkswap's smallest: 10 pages */
@@ -30,6 +31,7 @@ struct attach_opts {
   unsigned connections;
   unsigned timeout, dead_timeout;
   bool encrypt, format, foreground;
+  const char *tls_psk, *tls_identity, *tls_certs;
 };
 
 
@@ -66,10 +68,21 @@ usage (void)
           "                          server's retry-timeout, 60 s by default)\n"
           "     --dead-timeout S     how long I/O waits for a reconnect "
           "(default 600 s)\n"
+          "     --tls-psk FILE       TLS with a pre-shared key from FILE "
+          "(psktool's\n"
+          "                          identity:hexkey lines), the records "
+          "in the kernel\n"
+          "     --tls-identity NAME  the identity to use from FILE (default: "
+          "the first)\n"
+          "     --tls-certificates DIR  TLS with DIR/ca-cert.pem (and "
+          "client-cert.pem,\n"
+          "                          client-key.pem if the server asks); "
+          "the server's\n"
+          "                          certificate must name HOST\n"
           " -h, --help               display this help\n"
-          "\nThe kernel cannot speak TLS on its socket: remote swap over an "
-          "untrusted network\nneeds --encrypt plus a tunnel or a trusted "
-          "network.\n"
+          "\nWith TLS, attach negotiates itself and gives the kernel the "
+          "session (kTLS:\nthe 'tls' module); without it, the wire is "
+          "plaintext: use --encrypt, and TLS\nor a trusted network.\n"
           "\nExit status: 0 attached, 1 usage error, 2 the export is unfit, "
           "3 system error,\n4 the device is busy, 5 the server is "
           "unreachable.\n");
@@ -103,6 +116,9 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     { "foreground", no_argument, NULL, 'f' },
     { "timeout", required_argument, NULL, 'T' },
     { "dead-timeout", required_argument, NULL, 'D' },
+    { "tls-psk", required_argument, NULL, 'K' },
+    { "tls-identity", required_argument, NULL, 'I' },
+    { "tls-certificates", required_argument, NULL, 'C' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -139,6 +155,9 @@ parse_args (int argc, char **argv, struct attach_opts *o)
         return usage_error ("attach", "--dead-timeout: '%s' is not a "
                             "positive number of seconds", optarg);
       break;
+    case 'K': o->tls_psk = optarg; break;
+    case 'I': o->tls_identity = optarg; break;
+    case 'C': o->tls_certs = optarg; break;
     case 'h': usage (); return EXIT_FIT;
     default: return try_help ("attach");
     }
@@ -152,6 +171,16 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     return usage_error ("attach", "'%s' is neither a socket path (with a "
                         "'/') nor HOST[:PORT]", argv[optind]);
   o->target.export_name = export_name;
+  if (o->tls_psk && o->tls_certs)
+    return usage_error ("attach", "--tls-psk and --tls-certificates exclude "
+                        "each other: choose one kind of TLS credentials");
+  if (o->tls_identity && !o->tls_psk)
+    return usage_error ("attach", "--tls-identity picks a key of --tls-psk "
+                        "FILE: give --tls-psk");
+  if ((o->tls_psk || o->tls_certs) && o->target.unix_path)
+    return usage_error ("attach", "TLS to a unix socket: attach's TLS runs "
+                        "in the kernel (kTLS), which needs TCP: give "
+                        "HOST[:PORT]");
   if (argc - optind == 2
       && (o->index = nbd_device_index (argv[optind + 1])) < 0)
     return usage_error ("attach", "'%s' is not an nbd device (/dev/nbdN)",
@@ -214,9 +243,13 @@ connect_all (const struct attach_opts *o, struct nbd_export *e, int *fds)
   for (i = 0; i < o->connections; ++i) {
     fds[i] = nbd_handshake (&o->target, e, err, sizeof err);
     if (fds[i] < 0) {
-      fprintf (stderr, "nbdswap attach: cannot connect to %s: %s (is the "
-               "server running? start it with 'nbdswap serve')\n", where,
-               err);
+      bool absent = fds[i] == -ECONNREFUSED || fds[i] == -ENOENT ||
+        fds[i] == -EHOSTUNREACH || fds[i] == -ETIMEDOUT;
+
+      fprintf (stderr, "nbdswap attach: cannot connect to %s: %s%s\n",
+               where, err, absent ? " (is the server running? start it "
+               "with 'nbdswap serve')" : o->target.tls ? " (the server's "
+               "log names what it refused)" : "");
       return EXIT_UNREACHABLE;
     }
     if (i == 0 && o->connections > 1 && !e->multi_conn) {
@@ -366,6 +399,32 @@ check_given_device (int index)
   return EXIT_BUSY;
 }
 
+/* With --tls-*: kTLS proven and the credentials loaded before anything
+ * is touched, and kept for the supervisor's reconnects.  An exit code, or
+ * -1 to go on. */
+static int
+setup_tls (struct attach_opts *o)
+{
+  static struct tls_creds *creds;
+  const char *path = o->tls_psk ? o->tls_psk : o->tls_certs;
+  char why[512];
+
+  if (path == NULL)
+    return -1;
+  if (tls_ktls_probe (why, sizeof why) < 0) {
+    fprintf (stderr, "nbdswap attach: TLS: %s (attach never falls back to "
+             "plaintext)\n", why);
+    return EXIT_SYSTEM;
+  }
+  if (tls_creds_load (&creds, o->tls_psk ? TLS_PSK : TLS_X509, TLS_CLIENT,
+                      path, o->tls_identity, false, why, sizeof why) < 0) {
+    fprintf (stderr, "nbdswap attach: TLS credentials: %s\n", why);
+    return EXIT_USAGE;
+  }
+  o->target.tls = creds;
+  return -1;
+}
+
 int
 cmd_attach (int argc, char **argv)
 {
@@ -385,6 +444,8 @@ cmd_attach (int argc, char **argv)
   }
   if (o.index >= 0 && (r = check_given_device (o.index)) >= 0)
     return r;
+  if ((r = setup_tls (&o)) >= 0)
+    return r;
   /* The server first: a wrong address touches nothing in the kernel. */
   memset (fds, -1, sizeof fds);
   r = connect_all (&o, &e, fds);
@@ -399,9 +460,9 @@ cmd_attach (int argc, char **argv)
     undo (index);
     return r;
   }
-  printf ("/dev/nbd%d%s attached to %s\n", index, o.encrypt ?
-          " (encrypted)" : "", o.target.unix_path ? o.target.unix_path
-          : o.target.host);
+  printf ("/dev/nbd%d%s%s attached to %s\n", index, o.encrypt ?
+          " (encrypted)" : "", o.target.tls ? " (TLS in the kernel)" : "",
+          o.target.unix_path ? o.target.unix_path : o.target.host);
   fflush (stdout);
 
   sv.index = index;

@@ -65,7 +65,8 @@ usage (void)
 {
   printf ("\nUsage:\n"
           " nbdswap serve FILE [--socket PATH | --port N [--bind ADDR]]\n"
-          "               [--tls-psk FILE | --tls-certificates DIR]\n"
+          "               [--tls-psk FILE | --tls-certificates DIR\n"
+          "                [--tls-verify-peer]]\n"
           "               [--export NAME] [--allow CIDR]... [--threads N]\n"
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
           "               [--native [--poll-us N]]\n"
@@ -215,6 +216,9 @@ check_options (struct serve_opts *o)
   if (o->given.tls_psk && o->given.tls_certs)
     return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
+  if (o->given.tls_verify_peer && !o->given.tls_certs)
+    return usage_error ("serve", "--tls-verify-peer checks client "
+                        "certificates: it needs --tls-certificates DIR");
   if (o->activated && (o->given.socket || tcp))
     return usage_error ("serve", "systemd passed a listening socket "
                         "(LISTEN_FDS): drop --socket/--port/--bind, the "
@@ -597,6 +601,8 @@ build_args (struct serve_opts *o, char ***out)
     ADD ("--tls=require");
     ADD (o->given.tls_psk ? "--tls-psk" : "--tls-certificates");
     ADD (o->given.tls_psk ? o->given.tls_psk : o->given.tls_certs);
+    if (o->given.tls_verify_peer)
+      ADD ("--tls-verify-peer");
   }
   if (o->given.export) {
     ADD ("-e");
@@ -880,11 +886,6 @@ native_params (const struct serve_opts *o)
 static int
 check_native (struct serve_opts *o)
 {
-  if (o->given.tls_psk || o->given.tls_certs)
-    return usage_error ("serve", "--native does not do TLS (the kernel's "
-                        "nbd client cannot use it anyway): drop "
-                        "--tls-psk/--tls-certificates, or serve without "
-                        "--native");
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
@@ -955,7 +956,8 @@ serve_native (struct serve_opts *o)
   o->activated = socket_activated ();
   background = !stays_in_foreground (o);
   o->given.foreground = true;         /* binds the unix socket in prepare_paths */
-  if ((r = check_options (o)) != 0 || (r = prepare_paths (o)) != 0)
+  if ((r = check_options (o)) != 0 || (r = check_tls (o)) != 0 ||
+      (r = prepare_paths (o)) != 0)
     return r;
   for (size_t i = 0; i < o->nr_allow; i++)
     if (acl_parse (&no.acl, o->allow[i], err, sizeof err) < 0) {
@@ -984,6 +986,9 @@ serve_native (struct serve_opts *o)
   no.export_name = o->given.export ? o->given.export : "";
   no.stats_path = o->stats_buf;
   no.pidfile = o->given.pidfile;
+  no.tls_psk = o->given.tls_psk;
+  no.tls_certs = o->given.tls_certs;
+  no.tls_verify_peer = o->given.tls_verify_peer;
   if (background && (r = native_background (o, &no)) >= 0) {
     close (no.listen_fd);       /* the child's now: its socket stays */
     acl_free (&no.acl);

@@ -53,6 +53,9 @@ static const struct serve_option serve_options[] = {
     "require TLS with the pre-shared keys in FILE" },
   { "tls-certificates", 0, SERVE_STRING, FIELD (tls_certs), "DIR",
     "require TLS with the certificates in DIR" },
+  { "tls-verify-peer", 0, SERVE_FLAG, FIELD (tls_verify_peer), NULL,
+    "with --tls-certificates: admit only clients whose\n"
+    "certificate DIR/ca-cert.pem signed" },
   { "export", 'e', SERVE_STRING, FIELD (export), "NAME",
     "serve only the export NAME" },
   { "threads", 't', SERVE_STRING, FIELD (threads), "N",

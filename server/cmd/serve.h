@@ -63,6 +63,7 @@ struct serve_args {
   struct serve_list allow;      /* each --allow, comma lists unsplit */
   const char *tls_psk;          /* --tls-psk */
   const char *tls_certs;        /* --tls-certificates */
+  bool tls_verify_peer;         /* --tls-verify-peer */
   const char *export;           /* --export */
   const char *threads;          /* --threads */
   bool foreground;              /* --foreground */

@@ -45,6 +45,7 @@
 #include "native-conn.h"
 #include "native-proto.h"
 #include "retry.h"
+#include "tls.h"
 
 /* user_data: the slot index shifted left, the operation in the low
  * bits. */
@@ -434,6 +435,28 @@ parse (struct conn *c)
   }
 }
 
+/* A receive on a kTLS socket failed: a record that is not data (an
+ * alert, a handshake message kTLS cannot follow) or one that failed
+ * authentication.  Said once, as what it is; the connection ends. */
+static void
+tls_recv_failed (struct conn *c, int res)
+{
+  char what[256];
+  int r;
+
+  if (res == -EBADMSG) {
+    log_error ("native: a TLS record from the client failed "
+               "authentication (changed or corrupted on the wire): "
+               "closing the connection");
+    return;
+  }
+  r = tls_ktls_read_control (c->sock, what, sizeof what);
+  if (r == 1)
+    log_debug ("native: the client ended TLS (%s)", what);
+  else
+    log_info ("native: %s from the client: closing the connection", what);
+}
+
 /* A receive completed with res. */
 static void
 recv_done (struct conn *c, int res)
@@ -462,7 +485,9 @@ recv_done (struct conn *c, int res)
     return;
   }
   if (res < 0) {
-    if (res != -ECONNRESET)
+    if (c->e->tls && (res == -EIO || res == -EBADMSG))
+      tls_recv_failed (c, res);
+    else if (res != -ECONNRESET)
       log_debug ("native: recv: %s", strerror (-res));
     drop_cut_payload (c);
     c->closing = true;

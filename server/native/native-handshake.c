@@ -2,10 +2,16 @@
  * on the connection's blocking socket before its ring takes over.
  *
  * Offered: NBD_OPT_GO and NBD_OPT_INFO (NBD_INFO_EXPORT and
- * NBD_INFO_BLOCK_SIZE), NBD_OPT_EXPORT_NAME, NBD_OPT_LIST, NBD_OPT_ABORT.
- * Everything else, NBD_OPT_STRUCTURED_REPLY and NBD_OPT_STARTTLS
- * included, gets NBD_REP_ERR_UNSUP: the kernel client speaks only simple
- * replies and no TLS.
+ * NBD_INFO_BLOCK_SIZE), NBD_OPT_EXPORT_NAME, NBD_OPT_LIST, NBD_OPT_ABORT,
+ * and NBD_OPT_STARTTLS when the export has TLS credentials.  Everything
+ * else, NBD_OPT_STRUCTURED_REPLY included, gets NBD_REP_ERR_UNSUP: the
+ * kernel client speaks only simple replies.
+ *
+ * With TLS configured it is required (nbdkit's --tls=require): before
+ * STARTTLS only NBD_OPT_ABORT is served, every other option gets
+ * NBD_REP_ERR_TLS_REQD.  After the TLS handshake (lib/tls.c) the keys go
+ * into the kernel (kTLS), so the rest of the negotiation and the
+ * connection's ring read and write plaintext on the same socket.
  */
 #include <config.h>
 
@@ -23,6 +29,8 @@
 #include "log.h"
 #include "native.h"
 #include "native-proto.h"
+#include "sockio.h"
+#include "tls.h"
 
 /* The longest option payload kept; a longer one is read, dropped and
  * answered NBD_REP_ERR_TOO_BIG (names are at most 4096 bytes by the
@@ -37,55 +45,18 @@ struct nego {
   const struct native_export *e;
   native_go_fn go;
   void *go_arg;
+  bool tls_on;                  /* STARTTLS done: the socket is kTLS */
+  bool tls_told;                /* "TLS required" logged */
 };
 
-/* Wait until sock is ready for events, within the negotiation's one
- * deadline (not per receive: a client trickling a byte at a time must
- * not hold a thread for ever).  0 or -ETIMEDOUT, -errno. */
-static int
-wait_ready (const struct nego *n, short events)
-{
-  for (;;) {
-    uint64_t now = clock_now_ns ();
-    struct pollfd p = { n->sock, events, 0 };
-    int r;
-
-    if (now >= n->deadline_ns)
-      return -ETIMEDOUT;
-    r = poll (&p, 1, (int) ((n->deadline_ns - now + 999999) / 1000000));
-    if (r > 0)
-      return 0;
-    if (r < 0 && errno != EINTR)
-      return -errno;
-  }
-}
-
-/* Move exactly len bytes: in when dir is POLLIN, out when POLLOUT.  0,
- * -ECONNRESET when the client closed before all came in, or -errno. */
+/* Move exactly len bytes in (POLLIN) or out (POLLOUT), within the
+ * negotiation's one deadline (not per receive: a client trickling a byte
+ * at a time must not hold a thread for ever).  0, -ECONNRESET when the
+ * client closed before all came in, or -errno. */
 static int
 xfer_full (const struct nego *n, char *p, size_t len, short dir)
 {
-  while (len > 0) {
-    int w = wait_ready (n, dir);
-    ssize_t r;
-
-    if (w < 0)
-      return w;
-    if (dir == POLLIN)
-      r = recv (n->sock, p, len, MSG_DONTWAIT);
-    else
-      r = send (n->sock, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r == 0 && dir == POLLIN)
-      return -ECONNRESET;
-    if (r < 0) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
-      return -errno;
-    }
-    p += r;
-    len -= (size_t) r;
-  }
-  return 0;
+  return sockio_full (n->sock, p, len, dir, n->deadline_ns);
 }
 
 /* Read exactly len bytes; 0, -ECONNRESET at end of stream, or -errno. */
@@ -268,10 +239,78 @@ opt_list (const struct nego *n, uint32_t len)
   return r;
 }
 
+/* NBD_OPT_STARTTLS: the TLS handshake on this socket, then its keys to
+ * the kernel.  0 to go on negotiating (now in TLS), -errno. */
+static int
+opt_starttls (struct nego *n, uint32_t len)
+{
+  struct tls_keys keys;
+  char peer[256], why[512];
+  int r;
+
+  if (n->e->tls == NULL)
+    return reply_error (n, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP,
+                        "TLS is not configured on this server");
+  if (n->tls_on)
+    return reply_error (n, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+                        "TLS is already on");
+  if (len != 0)
+    return reply_error (n, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+                        "NBD_OPT_STARTTLS takes no data");
+  r = reply (n, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+  if (r < 0)
+    return r;
+  r = tls_handshake (n->sock, n->e->tls, n->deadline_ns, NULL, &keys, peer,
+                     sizeof peer, why, sizeof why);
+  if (r == 0) {
+    r = tls_ktls_install (n->sock, &keys, why, sizeof why);
+    tls_keys_wipe (&keys);
+  }
+  if (r < 0) {
+    log_error ("native: TLS with a client failed, closing it: %s", why);
+    return r;
+  }
+  log_info ("native: TLS with client '%s' (%s, records in the kernel)",
+            peer, keys.cipher);
+  n->tls_on = true;
+  return 0;
+}
+
+/* An option's name for the log. */
+static const char *
+opt_name (uint32_t opt)
+{
+  switch (opt) {
+  case NBD_OPT_EXPORT_NAME: return "NBD_OPT_EXPORT_NAME";
+  case NBD_OPT_LIST: return "NBD_OPT_LIST";
+  case NBD_OPT_INFO: return "NBD_OPT_INFO";
+  case NBD_OPT_GO: return "NBD_OPT_GO";
+  case NBD_OPT_STRUCTURED_REPLY: return "NBD_OPT_STRUCTURED_REPLY";
+  default: return "an option";
+  }
+}
+
+/* An option other than STARTTLS or ABORT before TLS, where TLS is
+ * required: refused, and said once per connection. */
+static int
+tls_required (struct nego *n, uint32_t opt)
+{
+  if (!n->tls_told)
+    log_info ("native: a client asked for %s (%" PRIu32 ") without TLS: "
+              "refused (TLS is required: the client must use STARTTLS with "
+              "the server's --tls-psk or --tls-certificates credentials)",
+              opt_name (opt), opt);
+  n->tls_told = true;
+  if (opt == NBD_OPT_EXPORT_NAME)      /* no error reply is possible */
+    return -EACCES;
+  return reply_error (n, opt, NBD_REP_ERR_TLS_REQD,
+                      "TLS is required: use STARTTLS");
+}
+
 /* One option: 1 to start transmission, 0 to go on, 2 when the client
  * aborted, -errno. */
 static int
-option (const struct nego *n, bool no_zeroes)
+option (struct nego *n, bool no_zeroes)
 {
   struct {
     uint64_t magic;
@@ -300,6 +339,9 @@ option (const struct nego *n, bool no_zeroes)
   r = read_full (n, d, len);
   if (r < 0)
     return r;
+  if (n->e->tls && !n->tls_on && opt != NBD_OPT_STARTTLS &&
+      opt != NBD_OPT_ABORT)
+    return tls_required (n, opt);
   switch (opt) {
   case NBD_OPT_EXPORT_NAME:
     return opt_export_name (n, d, len, no_zeroes);
@@ -312,8 +354,7 @@ option (const struct nego *n, bool no_zeroes)
   case NBD_OPT_INFO:
     return opt_go (n, opt, d, len);
   case NBD_OPT_STARTTLS:
-    return reply_error (n, opt, NBD_REP_ERR_UNSUP,
-                        "no TLS: the kernel's nbd client cannot use it");
+    return opt_starttls (n, len);
   default:
     return reply_error (n, opt, NBD_REP_ERR_UNSUP,
                         "option not supported by nbdswap");
@@ -326,7 +367,7 @@ native_handshake (int sock, const struct native_export *e, native_go_fn go,
 {
   struct nego n = {
     sock, clock_now_ns () + NATIVE_HANDSHAKE_TIMEOUT * UINT64_C (1000000000),
-    e, go, arg
+    e, go, arg, false, false
   };
   struct {
     uint64_t magic, opt;

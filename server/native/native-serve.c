@@ -41,6 +41,7 @@
 #include "nbdswap.h"
 #include "request.h"
 #include "retry.h"
+#include "tls.h"
 
 /* Connections served at once; more are closed at accept with a log
  * line (the kernel opens one per --connections, at most 16 in
@@ -153,8 +154,12 @@ conn_thread (void *arg)
   r = native_handshake (ce->sock, &export, go_setup, &g);
   if (r < 0)
     log_info ("native: negotiation failed: %s", strerror (-r));
-  if (r == 1)
+  if (r == 1) {
     native_conn_serve (g.c);
+    /* TLS is on whenever configured: an orderly end for the client. */
+    if (export.tls)
+      tls_ktls_close_notify (ce->sock);
+  }
   else
     native_conn_free (g.c);
   pthread_mutex_lock (&conns_lock);
@@ -428,9 +433,41 @@ open_backing (const struct native_opts *o)
   return 0;
 }
 
+/* TLS credentials loaded and kTLS proven, before anything is opened:
+ * the native server's TLS is the kernel's (lib/tls.c).  0, or the exit
+ * status. */
+static int
+setup_tls (const struct native_opts *o, struct tls_creds **creds)
+{
+  char why[512];
+  const char *path = o->tls_psk ? o->tls_psk : o->tls_certs;
+
+  *creds = NULL;
+  if (path == NULL)
+    return 0;
+  if (!o->tcp) {
+    log_error ("native: TLS on a unix socket: the native server's TLS runs "
+               "in the kernel (kTLS), which needs TCP: serve on --port/--bind, "
+               "or serve without --native (nbdkit does TLS in user space)");
+    return EXIT_SYSTEM;
+  }
+  if (tls_ktls_probe (why, sizeof why) < 0) {
+    log_error ("native: TLS: %s; or serve without --native (nbdkit does TLS "
+               "in user space)", why);
+    return EXIT_SYSTEM;
+  }
+  if (tls_creds_load (creds, o->tls_psk ? TLS_PSK : TLS_X509, TLS_SERVER,
+                      path, NULL, o->tls_verify_peer, why, sizeof why) < 0) {
+    log_error ("native: TLS credentials: %s", why);
+    return EXIT_SYSTEM;
+  }
+  return 0;
+}
+
 int
 native_serve (struct native_opts *o)
 {
+  struct tls_creds *tls;
   const struct dio_align *d = &backing.dio;
   const char *pidfile = NULL;   /* once written */
   char params[128];
@@ -444,6 +481,10 @@ native_serve (struct native_opts *o)
     log_warning ("cannot make thread stacks smaller (%s): every thread "
                  "keeps RLIMIT_STACK (ulimit -s) of locked address space; "
                  "lower that limit", strerror (-r));
+  status = setup_tls (o, &tls);
+  if (status != 0)
+    return status;
+  export.tls = tls;
   export.name = o->export_name;
   export.poll_ns = (uint64_t) o->poll_us * 1000;
   /* What the plugin offers (fast zero only to refuse it: see
@@ -492,5 +533,6 @@ native_serve (struct native_opts *o)
   backing_close (&backing);
   if (pidfile)
     unlink (pidfile);
+  tls_creds_free (tls);
   return status;
 }

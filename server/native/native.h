@@ -34,6 +34,7 @@
 
 /* What every connection serves: set up once, read-only afterwards. */
 struct req_target;
+struct tls_creds;
 struct native_export {
   int fd;                       /* the backing file, O_DIRECT, read-write */
   struct req_target *target;    /* the request engine's, shared */
@@ -43,6 +44,7 @@ struct native_export {
   const char *name;             /* the export name clients must ask for */
   uint16_t flags;               /* transmission flags */
   uint64_t poll_ns;             /* depth-1 spin (poll_file), 0: none */
+  const struct tls_creds *tls;  /* TLS required with these, or NULL */
 };
 
 /* serve --poll-us: how long a connection spins for the file operation
@@ -120,6 +122,11 @@ struct native_opts {
    * by the plugin's own parser: the native server reads recheck=,
    * retry-timeout=, retry-eio= and mlock=. */
   const struct swapfile_config *params;
+  /* TLS, required when either is set (--tls-psk, --tls-certificates),
+   * and --tls-verify-peer. */
+  const char *tls_psk;
+  const char *tls_certs;
+  bool tls_verify_peer;
 };
 
 /* A listening TCP socket on the numeric addr and port, or -1 (logged). */

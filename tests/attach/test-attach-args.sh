@@ -41,7 +41,21 @@ stop ()
 }
 
 status 0 '^ nbdswap attach SOCKET\|HOST\[:PORT\]' attach --help
-status 0 'needs --encrypt plus a tunnel' attach --help
+status 0 'without it, the wire is plaintext' attach --help
+status 1 '--tls-psk and --tls-certificates exclude each other' \
+  attach 127.0.0.1 --tls-psk /a/k --tls-certificates /a
+status 1 '--tls-identity picks a key of --tls-psk FILE' \
+  attach 127.0.0.1 --tls-identity me
+status 1 'TLS to a unix socket: .*kTLS.*needs TCP' attach /a/sock --tls-psk /a/k
+# Without kTLS attach stops before anything, naming the fix; with it, a
+# missing key file is what stops it.
+if [ -e /proc/net/tls_stat ] || modprobe tls 2>/dev/null; then
+  status 1 'TLS credentials: /nonexistent/k: No such file' \
+    attach 127.0.0.1:1 --tls-psk /nonexistent/k
+else
+  status 3 "no kTLS.*'modprobe tls'.*never falls back to plaintext" \
+    attach 127.0.0.1:1 --tls-psk /nonexistent/k
+fi
 status 0 '^ nbdswap detach /dev/nbdN\|all' detach --help
 status 0 '^ attach ' --help
 status 0 '^   5  attach: the server cannot be reached' --help

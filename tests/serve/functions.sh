@@ -9,7 +9,7 @@ set -euo pipefail
 
 NBDSWAP=${NBDSWAP:-$PWD/../server/nbdswap}
 TEST_NAME=$(basename "$0")
-WORK=$(mktemp -d /var/tmp/nbdswap-serve.XXXXXX)
+WORK=$(mktemp -d "${NBDSWAP_TEST_TMP:-/var/tmp}/nbdswap-serve.XXXXXX")
 export NBDSWAP_RUNTIME_DIR=$WORK/run
 PIDS=()
 FAILURES=0

@@ -41,8 +41,10 @@ expect_status 1 "unrecognized option '--bogus'" status --bogus
 
 # --native: what only nbdkit has, and the plugin parameters after "--"
 # that the native server takes or not; refused before anything starts.
-expect_status 1 "--native does not do TLS" \
+expect_status 3 "--tls-psk $WORK/k: not a readable file: make one with 'psktool" \
   serve --native --tls-psk "$WORK/k" "$WORK/good.img"
+expect_status 1 "--tls-verify-peer checks client certificates: it needs --tls-certificates DIR" \
+  serve --native --tls-psk "$WORK/k" --tls-verify-peer "$WORK/good.img"
 expect_status 1 "--threads sets nbdkit's threads: --native runs one thread per connection" \
   serve --native --threads 8 "$WORK/good.img"
 expect_status 1 "after '--' it takes only plugin parameters \(KEY=VALUE\), not '--filter=cow'" \

@@ -183,13 +183,47 @@ scenario_encrypt ()
   fi
 }
 
+# The unix-socket server of attach_setup again, its log server2.log.
+attach_server_again ()
+{
+  # shellcheck disable=SC2086 # plugin parameters, one word each
+  server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server2.log" \
+    ${ATTACH_SERVER_PARAMS:-}
+}
+
+# Check $1: `nbdswap attach /dev/nbd0 --foreground` with the remaining
+# arguments, in the background (SV_PID, its output supervisor.log), has
+# /dev/nbd0 swapping within a minute.  On failure the server is stopped
+# and 1 returned.
+attach_foreground ()
+{
+  local name=$1
+  shift
+  "$NBDSWAP_CMD" attach "$1" /dev/nbd0 --foreground "${@:2}" \
+    > "$RESULTS/supervisor.log" 2>&1 &
+  SV_PID=$!
+  for _ in $(seq 300); do
+    grep -q '^/dev/nbd0' /proc/swaps && break
+    sleep 0.2
+  done
+  if grep -q '^/dev/nbd0' /proc/swaps; then
+    pass "$name" "swap on /dev/nbd0, supervisor pid $SV_PID: $(head -n 1 "$RESULTS/supervisor.log")"
+    return 0
+  fi
+  fail "$name" "$(tail -n 2 "$RESULTS/supervisor.log" | tr '\n' ' ')"
+  server_stop
+  return 1
+}
+
 # Kills the server with SIGKILL once the workload has swapped out $1 MiB,
-# then starts a new one on the same file and socket, retrying for 5 s
-# (the killed server's file lock goes with its last descriptor).  Writes
-# the new server's pid to $RESULTS/server2.pid.
+# then starts a new one with the command $2 (default attach_server_again:
+# the same file and socket), retrying for 5 s (the killed server's file
+# lock goes with its last descriptor).  Writes the new server's pid to
+# $RESULTS/server2.pid.
 kill_and_restart ()
 {
-  local want=$1 out0 t0 end limit=$((SECONDS + 240))
+  local want=$1 again=${2:-attach_server_again} out0 t0 end
+  local limit=$((SECONDS + 240))
   out0=$(vmstat_get pswpout)
   while [ $(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 )) -lt "$want" ]; do
     [ "$SECONDS" -lt "$limit" ] || { log "never swapped $want MiB"; return 1; }
@@ -201,9 +235,7 @@ kill_and_restart ()
   end=$((SECONDS + 5))
   sleep 1
   while [ "$SECONDS" -le "$end" ]; do
-    # shellcheck disable=SC2086 # plugin parameters, one word each
-    if server_start "$BACKING" "$ATTACH_SOCK" "$RESULTS/server2.log" \
-         ${ATTACH_SERVER_PARAMS:-}; then
+    if "$again"; then
       echo "$SERVER_PID" > "$RESULTS/server2.pid"
       log "server restarted as $SERVER_PID after $((SECONDS - t0)) s"
       return 0
@@ -211,6 +243,37 @@ kill_and_restart ()
     sleep 0.5
   done
   log "the server did not restart within 5 s: $(tail -n 2 "$RESULTS/server2.log")"
+}
+
+# Run workload $1 ($2 MiB) in the background while this shell runs the
+# command after them, then wait for it and load its WL_* results.  The
+# command runs here, not in the background: a server it starts from a
+# background subshell would quit once that subshell has exited.
+workload_during ()
+{
+  local label=$1 mib=$2 kr
+  shift 2
+  rm -f "$RESULTS/wl-$label.vars"
+  ( workload_run "$label" "$mib"
+    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
+      > "$RESULTS/wl-$label.vars" ) &
+  kr=$!
+  "$@"
+  wait "$kr"
+  # shellcheck source=/dev/null
+  . "$RESULTS/wl-$label.vars" || WL_RC=99
+}
+
+# Check $1: the kernel logged no swap I/O error, no OOM kill.
+swap_errors_check ()
+{
+  local bad
+  bad=$(dmesg | grep -E -i 'Write-error on swap|Read-error on swap|I/O error|Killed process|Out of memory' | head -n 3 | tr '\n' ' ')
+  if [ -z "$bad" ]; then
+    pass "$1" "$(dmesg | grep -c -i 'nbd0') nbd0 kernel lines, none an I/O error"
+  else
+    fail "$1" "kernel log: $bad"
+  fi
 }
 
 # 7: kill -9 the server while swapping, start it again within 5 s: the
@@ -221,35 +284,13 @@ kill_and_restart ()
 # The server's retry-timeout stays below that timeout (docs/attach.md).
 scenario_restart ()
 {
-  local sv_pid pid2 bad kr
+  local sv_pid pid2
   ATTACH_SERVER_PARAMS="retry-timeout=3"
   attach_setup || return
-  "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --foreground --timeout 5 \
-    > "$RESULTS/supervisor.log" 2>&1 &
-  sv_pid=$!
-  for _ in $(seq 300); do
-    grep -q '^/dev/nbd0' /proc/swaps && break
-    sleep 0.2
-  done
-  if grep -q '^/dev/nbd0' /proc/swaps; then
-    pass attach-foreground "swap on /dev/nbd0, supervisor pid $sv_pid"
-  else
-    fail attach-foreground "$(tail -n 2 "$RESULTS/supervisor.log")"
-    server_stop
-    return
-  fi
-  rm -f "$RESULTS/server2.pid" "$RESULTS/wl-restart.vars"
-  # The workload runs in the background and the server is killed and
-  # restarted from this shell: an nbdkit started from a background
-  # subshell quits once that subshell has exited.
-  ( workload_run restart
-    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
-      > "$RESULTS/wl-restart.vars" ) &
-  kr=$!
-  kill_and_restart 64
-  wait "$kr"
-  # shellcheck source=/dev/null
-  . "$RESULTS/wl-restart.vars" || WL_RC=99
+  attach_foreground attach-foreground "$ATTACH_SOCK" --timeout 5 || return
+  sv_pid=$SV_PID
+  rm -f "$RESULTS/server2.pid"
+  workload_during restart "$VM_WORKLOAD_MIB" kill_and_restart 64
   workload_checks restart
   if grep -q reconnected "$RESULTS/supervisor.log"; then
     pass supervisor-reconnected "$(grep -m 1 reconnected "$RESULTS/supervisor.log")"
@@ -262,12 +303,7 @@ scenario_restart ()
   else
     fail server-restarted "no new server"
   fi
-  bad=$(dmesg | grep -E -i 'Write-error on swap|Read-error on swap|I/O error|Killed process|Out of memory' | head -n 3 | tr '\n' ' ')
-  if [ -z "$bad" ]; then
-    pass restart-no-io-error "$(dmesg | grep -c -i 'nbd0') nbd0 kernel lines, none an I/O error"
-  else
-    fail restart-no-io-error "kernel log: $bad"
-  fi
+  swap_errors_check restart-no-io-error
   check_cmd detach "$NBDSWAP_CMD" detach /dev/nbd0
   if [ -d "/proc/$sv_pid" ] && ! grep -q ' Z ' "/proc/$sv_pid/stat"; then
     fail detach-supervisor-stopped "the foreground supervisor still runs"
