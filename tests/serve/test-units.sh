@@ -47,7 +47,9 @@ for server in "${SERVERS[@]}"; do
   rest=${rest//'${NBDSWAP_DIR}'/$WORK}
   rest=${rest//'$NBDSWAP_SERVE_ARGS'/${OPTS[*]}}
   read -ra words <<<"$rest"
-  rm -f "$NBDSWAP_RUNTIME_DIR/t.pid"
+  # The last round's socket stays (systemd's, as it should): gone now, so
+  # that the wait below sees this round's.
+  rm -f "$NBDSWAP_RUNTIME_DIR/t.pid" "$sock"
   (umask 0077 && INVOCATION_ID=0123456789abcdef exec systemd-socket-activate \
      -l "$sock" -E NBDSWAP_RUNTIME_DIR -E INVOCATION_ID \
      "${SERVE[@]}" "${words[@]}") >"$WORK/unit.log" 2>&1 &
