@@ -48,14 +48,21 @@ rangelock_mask (uint64_t off, uint64_t len)
 }
 
 /* Count an exclusive waiter in or out of mask's stripes. */
+/* Each stripe i of mask, visiting only the bits that are set: a 4 KiB
+ * request has one, and three passes over all 64 were most of a write's
+ * cost in user space (bench/cost). */
+#define FOR_EACH_STRIPE(i, mask)                                        \
+  for (uint64_t m_ = (mask), i = 0;                                     \
+       m_ != 0 && ((i = (uint64_t) __builtin_ctzll (m_)), true);        \
+       m_ &= m_ - 1)
+
 static void
 count_waiter (struct rangelock *rl, uint64_t mask, int delta)
 {
-  for (int i = 0; i < RANGELOCK_STRIPES; i++)
-    if (mask & (UINT64_C (1) << i)) {
-      assert (delta > 0 || rl->waiters[i] > 0);
-      rl->waiters[i] += delta;
-    }
+  FOR_EACH_STRIPE (i, mask) {
+    assert (delta > 0 || rl->waiters[i] > 0);
+    rl->waiters[i] += delta;
+  }
 }
 
 /* rangelock_try with rl->lock held. */
@@ -65,14 +72,15 @@ try_locked (struct rangelock *rl, uint64_t mask, bool exclusive,
 {
   bool ok = true;
 
-  for (int i = 0; i < RANGELOCK_STRIPES && ok; i++)
-    if (mask & (UINT64_C (1) << i))
-      ok = exclusive ? rl->holders[i] == 0
-        : rl->holders[i] >= 0 && rl->waiters[i] == 0;
+  FOR_EACH_STRIPE (i, mask) {
+    ok = exclusive ? rl->holders[i] == 0
+      : rl->holders[i] >= 0 && rl->waiters[i] == 0;
+    if (!ok)
+      break;
+  }
   if (ok) {
-    for (int i = 0; i < RANGELOCK_STRIPES; i++)
-      if (mask & (UINT64_C (1) << i))
-        rl->holders[i] = exclusive ? -1 : rl->holders[i] + 1;
+    FOR_EACH_STRIPE (i, mask)
+      rl->holders[i] = exclusive ? -1 : rl->holders[i] + 1;
     if (*waiting)
       count_waiter (rl, mask, -1);
     *waiting = false;
@@ -111,11 +119,10 @@ void
 rangelock_release (struct rangelock *rl, uint64_t mask, bool exclusive)
 {
   pthread_mutex_lock (&rl->lock);
-  for (int i = 0; i < RANGELOCK_STRIPES; i++)
-    if (mask & (UINT64_C (1) << i)) {
-      assert (exclusive ? rl->holders[i] == -1 : rl->holders[i] > 0);
-      rl->holders[i] = exclusive ? 0 : rl->holders[i] - 1;
-    }
+  FOR_EACH_STRIPE (i, mask) {
+    assert (exclusive ? rl->holders[i] == -1 : rl->holders[i] > 0);
+    rl->holders[i] = exclusive ? 0 : rl->holders[i] - 1;
+  }
   /* Cheap with no sleeper: glibc checks for waiters first. */
   pthread_cond_broadcast (&rl->released);
   pthread_mutex_unlock (&rl->lock);
