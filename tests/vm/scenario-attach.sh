@@ -254,9 +254,12 @@ workload_during ()
   local label=$1 mib=$2 kr
   shift 2
   rm -f "$RESULTS/wl-$label.vars"
+  # Plain assignments: declare -p's lines, sourced in this function,
+  # would make its locals.
   ( workload_run "$label" "$mib"
-    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
-      > "$RESULTS/wl-$label.vars" ) &
+    for v in WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM WL_MAJFLT; do
+      printf '%s=%q\n' "$v" "${!v}"
+    done > "$RESULTS/wl-$label.vars" ) &
   kr=$!
   "$@"
   wait "$kr"
