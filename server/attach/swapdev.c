@@ -44,9 +44,11 @@ swapdev_has_signature (const char *dev)
 }
 
 /* Runs argv with stdin from in_fd (or /dev/null), output to a pipe that
- * is printed to stderr only if the tool fails.  Returns 0 or -EIO. */
-static int
-run_tool (char *const argv[], int in_fd)
+ * is printed to stderr only if the tool fails, else kept in keep (of
+ * keeplen bytes, NUL-terminated) when keep is not NULL.  Returns 0, -EIO
+ * or -ENOENT (no such tool). */
+int
+swapdev_run (char *const argv[], int in_fd, char *keep, size_t keeplen)
 {
   char out[4096];
   int pipefd[2], status;
@@ -78,10 +80,20 @@ run_tool (char *const argv[], int in_fd)
   close (pipefd[0]);
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0) {
+    if (keep)
+      snprintf (keep, keeplen, "%s", out);
     return 0;
+  }
   fprintf (stderr, "%s", out);
   return WIFEXITED (status) && WEXITSTATUS (status) == 127 ? -ENOENT : -EIO;
+}
+
+/* A tool whose output matters only when it fails. */
+static int
+run_tool (char *const argv[], int in_fd)
+{
+  return swapdev_run (argv, in_fd, NULL, 0);
 }
 
 int
@@ -172,28 +184,38 @@ sectors (const char *path, uint64_t *out)
   return r;
 }
 
-/* Writes the dm table (with the key) into a pipe for dmsetup's stdin:
- * the key never appears on a command line or in a file. */
+/* Writes the dm-crypt table (with a fresh random key) into a pipe for
+ * dmsetup's stdin: the key never appears on a command line or in a file.
+ * Plain XTS over /dev/nbdN, or AEAD over the integrity device under. */
 static int
-table_pipe (int index, uint64_t nr_sectors, int *read_end)
+table_pipe (int index, const char *under, uint64_t nr_sectors, int *read_end)
 {
-  unsigned char key[64];
-  char table[512], hex[129];
-  int fds[2], fd, len, i;
+  /* XTS: two AES-256 keys; with integrity also the HMAC key after them
+   * (dm-crypt splits an authenc key as cipher key, then MAC key). */
+  unsigned char key[96];
+  size_t klen = under ? 96 : 64;
+  char table[640], hex[193];
+  int fds[2], fd, len;
   ssize_t n;
 
   fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (fd == -1)
     return -errno;
-  n = read (fd, key, sizeof key);
+  n = read (fd, key, klen);
   close (fd);
-  if (n != (ssize_t) sizeof key)
+  if (n != (ssize_t) klen)
     return -EIO;
-  for (i = 0; i < 64; ++i)
+  for (size_t i = 0; i < klen; ++i)
     snprintf (hex + 2 * i, 3, "%02x", key[i]);
-  len = snprintf (table, sizeof table,
-                  "0 %" PRIu64 " crypt aes-xts-plain64 %s 0 /dev/nbd%d 0\n",
-                  nr_sectors, hex, index);
+  if (under)
+    len = snprintf (table, sizeof table, "0 %" PRIu64 " crypt "
+                    "capi:authenc(hmac(sha256),xts(aes))-random %s 0 %s 0 2 "
+                    "integrity:%d:aead sector_size:4096\n", nr_sectors, hex,
+                    under, SWAPDEV_INTEGRITY_TAG);
+  else
+    len = snprintf (table, sizeof table, "0 %" PRIu64 " crypt "
+                    "aes-xts-plain64 %s 0 /dev/nbd%d 0\n", nr_sectors, hex,
+                    index);
   explicit_bzero (key, sizeof key);
   explicit_bzero (hex, sizeof hex);
   if (pipe2 (fds, O_CLOEXEC) == -1)
@@ -210,9 +232,9 @@ table_pipe (int index, uint64_t nr_sectors, int *read_end)
 }
 
 int
-swapdev_crypt_open (int index, char *path, size_t len)
+swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
 {
-  char name[64], dev[64];
+  char name[64], dev[64], under[32];
   uint64_t nr = 0;
   int r, in = -1;
 
@@ -224,18 +246,19 @@ swapdev_crypt_open (int index, char *path, size_t len)
                      NULL };
     run_tool (argv, -1);
   }
-  r = sectors (dev, &nr);
+  r = integrity ? swapdev_integrity_open (index, under, sizeof under, &nr)
+    : sectors (dev, &nr);
   if (r < 0)
     return r;
-  r = table_pipe (index, nr, &in);
-  if (r < 0)
-    return r;
-  {
+  r = table_pipe (index, integrity ? under : NULL, nr, &in);
+  if (r == 0) {
     char *argv[] = { (char *) "dmsetup", (char *) "create",
                      (char *) "--noudevsync", name, NULL };
     r = run_tool (argv, in);
+    close (in);
   }
-  close (in);
+  if (r < 0 && integrity)
+    swapdev_integrity_close (index);
   if (r == 0)
     snprintf (path, len, "/dev/mapper/%s", name);
   return r;
@@ -250,6 +273,7 @@ swapdev_crypt_close (int index)
   struct dirent *d;
   bool held = false;
   DIR *dir;
+  int r;
 
   /* Without udev there may be no /dev/mapper node: look for a holder of
    * /dev/nbdN in sysfs instead. */
@@ -263,5 +287,9 @@ swapdev_crypt_close (int index)
   if (!held)
     return -ENOENT;
   swapdev_crypt_name (index, name, sizeof name);
-  return run_tool (argv, -1);
+  r = run_tool (argv, -1);
+  /* --integrity: the integrity device under it goes next. */
+  if (r == 0 && swapdev_integrity_close (index) == -EIO)
+    r = -EIO;
+  return r;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* 1 if dev carries a swap signature, 0 if not, -errno. */
 extern int swapdev_has_signature (const char *dev);
@@ -28,11 +29,31 @@ extern bool swapdev_is_active (const char *dev);
 /* The mapping's name and node for /dev/nbdN. */
 extern void swapdev_crypt_name (int index, char *name, size_t len);
 
-/* Maps /dev/nbdN through dm-crypt plain mode with a fresh random key
- * (aes-xts-plain64, 512 bits); path gets /dev/mapper/NAME. */
-extern int swapdev_crypt_open (int index, char *path, size_t len);
+/* Maps /dev/nbdN through dm-crypt plain mode with a fresh random key:
+ * aes-xts-plain64 (512 bits), or with integrity authenticated encryption
+ * over a dm-integrity device (integrity.c): authenc(hmac(sha256),
+ * xts(aes)) with a random IV per 4 KiB sector.  path gets
+ * /dev/mapper/NAME. */
+extern int swapdev_crypt_open (int index, bool integrity, char *path,
+                               size_t len);
 
-/* Removes the mapping of /dev/nbdN; -ENOENT if there is none. */
+/* Removes the mappings of /dev/nbdN; -ENOENT if there is none. */
 extern int swapdev_crypt_close (int index);
+
+/* integrity.c: the dm-integrity device under --integrity's dm-crypt,
+ * storing SWAPDEV_INTEGRITY_TAG bytes per 4 KiB sector (a 32-byte
+ * HMAC-SHA256 and a 16-byte random IV).  under gets its MAJ:MIN, nr the
+ * sectors it provides. */
+#define SWAPDEV_INTEGRITY_TAG 48
+extern void swapdev_integrity_name (int index, char *name, size_t len);
+extern int swapdev_integrity_open (int index, char *under, size_t len,
+                                   uint64_t *nr);
+extern int swapdev_integrity_close (int index);
+
+/* Run argv (stdin from in_fd, or /dev/null): its output is printed to
+ * stderr if it fails, else copied to keep (if not NULL).  0, -EIO, or
+ * -ENOENT when there is no such tool. */
+extern int swapdev_run (char *const argv[], int in_fd, char *keep,
+                        size_t keeplen);
 
 #endif /* NBDSWAP_SWAPDEV_H */

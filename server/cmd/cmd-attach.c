@@ -30,7 +30,7 @@ struct attach_opts {
   int priority;                 /* -1: the kernel's default */
   unsigned connections;
   unsigned timeout, dead_timeout;
-  bool encrypt, format, foreground;
+  bool encrypt, integrity, format, foreground;
   const char *tls_psk, *tls_identity, *tls_certs;
 };
 
@@ -58,6 +58,12 @@ usage (void)
           "between the\n"
           "                          device and swap: server and network "
           "see no plaintext\n"
+          "     --integrity          with --encrypt: authenticated "
+          "(dm-integrity under\n"
+          "                          dm-crypt, HMAC-SHA256): a block changed "
+          "outside this\n"
+          "                          machine is an I/O error (SIGBUS), never "
+          "wrong memory\n"
           " -c, --connections N      sockets to the server (N > 1 needs "
           "multi-conn)\n"
           "     --format             mkswap even if a swap signature is there\n"
@@ -111,6 +117,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     { "export", required_argument, NULL, 'e' },
     { "priority", required_argument, NULL, 'p' },
     { "encrypt", no_argument, NULL, 'E' },
+    { "integrity", no_argument, NULL, 'G' },
     { "connections", required_argument, NULL, 'c' },
     { "format", no_argument, NULL, 'F' },
     { "foreground", no_argument, NULL, 'f' },
@@ -136,6 +143,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
       o->priority = (int) u;
       break;
     case 'E': o->encrypt = true; break;
+    case 'G': o->integrity = true; break;
     case 'c':
       if (parse_uint (optarg, MAX_CONNECTIONS, &o->connections) == -1
           || o->connections == 0)
@@ -171,6 +179,9 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     return usage_error ("attach", "'%s' is neither a socket path (with a "
                         "'/') nor HOST[:PORT]", argv[optind]);
   o->target.export_name = export_name;
+  if (o->integrity && !o->encrypt)
+    return usage_error ("attach", "--integrity authenticates what "
+                        "--encrypt encrypts: give both");
   if (o->tls_psk && o->tls_certs)
     return usage_error ("attach", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
@@ -330,7 +341,8 @@ make_swap (const struct attach_opts *o, int index)
   int r;
 
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
-  if (o->encrypt && (r = swapdev_crypt_open (index, dev, sizeof dev)) < 0) {
+  if (o->encrypt && (r = swapdev_crypt_open (index, o->integrity, dev,
+                                                 sizeof dev)) < 0) {
     fprintf (stderr, "nbdswap attach: dm-crypt on /dev/nbd%d: %s (needs "
              "dmsetup and the dm_crypt module)\n", index, strerror (-r));
     return EXIT_SYSTEM;
@@ -460,8 +472,8 @@ cmd_attach (int argc, char **argv)
     undo (index);
     return r;
   }
-  printf ("/dev/nbd%d%s%s attached to %s\n", index, o.encrypt ?
-          " (encrypted)" : "", o.target.tls ? " (TLS in the kernel)" : "",
+  printf ("/dev/nbd%d%s%s attached to %s\n", index, o.integrity ?
+          " (encrypted, authenticated)" : o.encrypt ? " (encrypted)" : "", o.target.tls ? " (TLS in the kernel)" : "",
           o.target.unix_path ? o.target.unix_path : o.target.host);
   fflush (stdout);
 

@@ -577,24 +577,41 @@ read_attr (const char *name, const char *leaf, char *out, size_t len)
   return true;
 }
 
-/* The first holder of a device (dm-crypt from attach --encrypt). */
+/* The first holder of sysfs block device name into out (empty: none). */
 static void
-find_holder (struct attached *a)
+first_holder (const char *name, char *out, size_t len)
 {
   char path[PATH_MAX];
   struct dirent *e;
   DIR *d;
 
-  sys_path (path, sizeof path, a->name, "holders");
+  out[0] = '\0';
+  sys_path (path, sizeof path, name, "holders");
   d = opendir (path);
   if (d == NULL)
     return;
   while ((e = readdir (d)) != NULL)
-    if (e->d_name[0] != '.' && strlen (e->d_name) < sizeof a->holder) {
-      strcpy (a->holder, e->d_name);
+    if (e->d_name[0] != '.' && strlen (e->d_name) < len) {
+      strcpy (out, e->d_name);
       break;
     }
   closedir (d);
+}
+
+/* The top of the device's holder chain: dm-crypt from attach --encrypt,
+ * over the dm-integrity device of --integrity. */
+static void
+find_holder (struct attached *a)
+{
+  char next[sizeof a->holder];
+
+  first_holder (a->name, a->holder, sizeof a->holder);
+  for (int depth = 0; a->holder[0] && depth < 4; depth++) {
+    first_holder (a->holder, next, sizeof next);
+    if (next[0] == '\0')
+      break;
+    strcpy (a->holder, next);
+  }
 }
 
 /* Connected nbd devices: those with a pid attribute. */

@@ -42,6 +42,8 @@ stop ()
 
 status 0 '^ nbdswap attach SOCKET\|HOST\[:PORT\]' attach --help
 status 0 'without it, the wire is plaintext' attach --help
+status 1 '--integrity authenticates what --encrypt encrypts' \
+  attach /a/sock --integrity
 status 1 '--tls-psk and --tls-certificates exclude each other' \
   attach 127.0.0.1 --tls-psk /a/k --tls-certificates /a
 status 1 '--tls-identity picks a key of --tls-psk FILE' \
