@@ -286,9 +286,9 @@ check_regular (int fd, struct verify_result *res)
   /* Flush dirty pages first: on NFS st_blocks then counts them, and
    * locally FIEMAP sees final extents.  fdatasync, not fsync: the data
    * and its allocation are all the checks read, and the monitor runs
-   * this while the file is served.  On a lazytime mount the times of
-   * the server's writes are only dirty in memory (I_DIRTY_TIME), and a
-   * full fsync turns them into an inode update (vfs_fsync_range calls
+   * this while the file is served.  On a lazytime mount the file's
+   * times can be dirty in memory only (I_DIRTY_TIME), and a full fsync
+   * turns them into an inode update (vfs_fsync_range calls
    * mark_inode_dirty_sync; ext4 journals it): a metadata transaction in
    * the middle of swap traffic at every re-verification, which the VM's
    * pressure-no-journal probe counted. */
