@@ -2,10 +2,14 @@
  *
  * A swap backing file must never need block allocation, copy-on-write or
  * extent conversion while it is serving: under memory pressure that can
- * deadlock the machine.  verify_fd walks the file once (fsync, then FIEMAP
- * with FIEMAP_FLAG_SYNC, SEEK_HOLE, statfs, inode flags, mount options,
- * /proc/swaps, OFD locks) and records every problem it finds, each with a
- * message naming the file and the offset range and a fix.
+ * deadlock the machine.  verify_fd walks the file once (fdatasync, then
+ * FIEMAP with FIEMAP_FLAG_SYNC, SEEK_HOLE, statfs, inode flags, mount
+ * options, /proc/swaps, OFD locks) and records every problem it finds,
+ * each with a message naming the file and the offset range and a fix.
+ * It leaves the inode alone (no fsync, no access time), so that the
+ * monitor can re-verify a file while it is served (monitor.h); only a
+ * map with shared extents is read again after a syncfs, which also
+ * writes the file's times.
  *
  * Block devices are accepted: they have no extents to check, so only the
  * size, O_DIRECT, kernel swap and lock checks apply, and the report says so.
@@ -140,10 +144,10 @@ struct verify_result {
 #define VERIFY_MAX_PER_CODE 16
 
 /* Verifies the open file fd (any access mode; path is used in messages
- * and to find the file in /proc/swaps).  fsyncs the file.  Returns 0 when
- * the verification ran (the verdict is in *res, which the caller frees
- * with verify_result_free), or -errno when it could not run (then *res
- * holds nothing to free).  Locks held through fd's own open file
+ * and to find the file in /proc/swaps).  fdatasyncs the file.  Returns 0
+ * when the verification ran (the verdict is in *res, which the caller
+ * frees with verify_result_free), or -errno when it could not run (then
+ * *res holds nothing to free).  Locks held through fd's own open file
  * description do not count as "served by another process", so the plugin
  * re-verifies through the fd that holds its lock (owner_lock: an
  * exclusive OFD write lock on the whole file; flock(2) locks would be
