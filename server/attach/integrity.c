@@ -34,26 +34,49 @@ swapdev_integrity_name (int index, char *name, size_t len)
   snprintf (name, len, "nbdswap-nbd%d-integrity", index);
 }
 
-/* Zero the start of dev with direct writes (through to the server). */
+/* Write len zero bytes at each of the offsets (n of them) of dev, with
+ * direct writes (through to the server). */
 static int
-zero_start (const char *dev)
+zero_at (const char *dev, const uint64_t *offsets, int n, size_t len)
 {
   void *buf;
   int fd, r = 0;
 
-  if (posix_memalign (&buf, 4096, INTEGRITY_ZERO) != 0)
+  if (posix_memalign (&buf, 4096, len) != 0)
     return -ENOMEM;
-  memset (buf, 0, INTEGRITY_ZERO);
+  memset (buf, 0, len);
   fd = open (dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
   if (fd == -1)
     r = -errno;
-  else {
-    if (pwrite (fd, buf, INTEGRITY_ZERO, 0) != INTEGRITY_ZERO || fsync (fd))
+  for (int i = 0; fd >= 0 && r == 0 && i < n; i++)
+    if (pwrite (fd, buf, len, (off_t) offsets[i]) != (ssize_t) len)
+      r = -EIO;
+  if (fd >= 0) {
+    if (r == 0 && fsync (fd))
       r = -EIO;
     close (fd);
   }
   free (buf);
   return r;
+}
+
+/* Zero the start of dev, where the integrity superblock goes. */
+static int
+zero_start (const char *dev)
+{
+  static const uint64_t at[] = { 0 };
+
+  return zero_at (dev, at, 1, INTEGRITY_ZERO);
+}
+
+int
+swapdev_integrity_prime (const char *dev, uint64_t bytes)
+{
+  const size_t mib = 1024 * 1024;
+  uint64_t at[2] = { 0, bytes > 2 * mib ? (bytes - mib) & ~UINT64_C (4095) : 0 };
+
+  return zero_at (dev, at, bytes > 2 * mib ? 2 : 1,
+                  bytes < mib ? (size_t) (bytes & ~UINT64_C (4095)) : mib);
 }
 
 /* dmsetup VERB name with table line (of nr sectors) on its stdin. */

@@ -257,10 +257,18 @@ swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
     r = run_tool (argv, in);
     close (in);
   }
-  if (r < 0 && integrity)
-    swapdev_integrity_close (index);
   if (r == 0)
     snprintf (path, len, "/dev/mapper/%s", name);
+  /* With integrity, a sector never written has no valid tag and reads
+   * as an I/O error: write the areas mkswap's signature probing reads. */
+  if (r == 0 && integrity)
+    r = swapdev_integrity_prime (path, nr * 512);
+  if (r < 0 && integrity) {
+    char *argv[] = { (char *) "dmsetup", (char *) "remove",
+                     (char *) "--noudevsync", name, NULL };
+    run_tool (argv, -1);
+    swapdev_integrity_close (index);
+  }
   return r;
 }
 

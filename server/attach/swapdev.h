@@ -50,6 +50,11 @@ extern int swapdev_integrity_open (int index, char *under, size_t len,
                                    uint64_t *nr);
 extern int swapdev_integrity_close (int index);
 
+/* Write zeros over the first and last MiB of the new authenticated
+ * device dev (bytes long): libblkid, which mkswap runs, reads there
+ * before mkswap writes, and an unwritten sector fails its tag. */
+extern int swapdev_integrity_prime (const char *dev, uint64_t bytes);
+
 /* Run argv (stdin from in_fd, or /dev/null): its output is printed to
  * stderr if it fails, else copied to keep (if not NULL).  0, -EIO, or
  * -ENOENT when there is no such tool. */
