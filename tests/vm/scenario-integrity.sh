@@ -29,8 +29,10 @@ integrity_stack_checks ()
   fi
 }
 
-# Flip one byte in each of the first $1 non-zero 4 KiB blocks past the
-# first MiB of the backing file (written swap pages, or their tags).
+# Flip one byte in $1 non-zero 4 KiB blocks spread evenly over the
+# backing file past its first MiB (written swap pages, or their tags):
+# the held workload's pages are somewhere in the swap area, so the flips
+# must cover all of it.
 integrity_tamper ()
 {
   python3 - "$BACKING" "$1" <<'EOF'
@@ -40,13 +42,14 @@ fd = os.open(path, os.O_RDWR)
 size = os.fstat(fd).st_size
 flipped = []
 off = 1 << 20
+stride = max(4096, ((size - off) // want) & ~4095)
 while off < size and len(flipped) < want:
     block = os.pread(fd, 4096, off)
     if block.count(0) < 4096:
         b = bytearray(os.pread(fd, 1, off + 100))
         os.pwrite(fd, bytes([b[0] ^ 0x5a]), off + 100)
         flipped.append(off)
-    off += 4096 * 37            # spread over the file
+    off += stride
 os.fsync(fd)
 print("flipped %d blocks, the first at %d" % (len(flipped), flipped[0] if flipped else -1))
 EOF
@@ -72,7 +75,7 @@ scenario_integrity ()
     sleep 0.5
   done
   dmesg -c > /dev/null
-  out=$(integrity_tamper 64)
+  out=$(integrity_tamper 512)
   log "tamper: $out"
   kill -USR1 "$wpid"
   wait "$wpid"
