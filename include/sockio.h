@@ -20,4 +20,8 @@ extern int sockio_wait (int fd, short events, uint64_t deadline_ns);
 extern int sockio_full (int fd, void *buf, size_t len, short dir,
                         uint64_t deadline_ns);
 
+/* Read and drop len bytes (the rest of a message not kept, so that the
+ * stream stays in step).  0, or as sockio_full. */
+extern int sockio_skip (int fd, uint64_t len, uint64_t deadline_ns);
+
 #endif /* NBDSWAP_SOCKIO_H */

@@ -53,3 +53,19 @@ sockio_full (int fd, void *buf, size_t len, short dir, uint64_t deadline_ns)
   }
   return 0;
 }
+
+int
+sockio_skip (int fd, uint64_t len, uint64_t deadline_ns)
+{
+  unsigned char junk[4096];
+
+  while (len > 0) {
+    size_t k = len < sizeof junk ? (size_t) len : sizeof junk;
+    int r = sockio_full (fd, junk, k, POLLIN, deadline_ns);
+
+    if (r < 0)
+      return r;
+    len -= k;
+  }
+  return 0;
+}

@@ -96,8 +96,7 @@ read_reply (const struct chan *c, uint32_t opt, uint32_t *type,
     uint64_t magic;
     uint32_t opt, type, len;
   } __attribute__ ((packed)) h;
-  unsigned char junk[256];
-  uint32_t n, keep;
+  uint32_t keep;
   int r = chan_full (c, &h, sizeof h, POLLIN);
 
   if (r < 0)
@@ -105,13 +104,11 @@ read_reply (const struct chan *c, uint32_t opt, uint32_t *type,
   if (be64toh (h.magic) != NBD_MAGIC_REP || be32toh (h.opt) != opt)
     return -EPROTO;
   *type = be32toh (h.type);
-  *len = n = be32toh (h.len);
-  keep = n < cap ? n : cap;
+  *len = be32toh (h.len);
+  keep = *len < cap ? *len : cap;
   r = chan_full (c, buf, keep, POLLIN);
-  for (n -= keep; r == 0 && n > 0; n -= keep) {
-    keep = n < sizeof junk ? n : (uint32_t) sizeof junk;
-    r = chan_full (c, junk, keep, POLLIN);
-  }
+  if (r == 0)
+    r = sockio_skip (c->fd, *len - keep, c->deadline_ns);
   return r;
 }
 

@@ -66,23 +66,6 @@ read_full (const struct nego *n, void *buf, size_t len)
   return xfer_full (n, buf, len, POLLIN);
 }
 
-/* Read and drop len bytes; 0 or -errno. */
-static int
-skip_bytes (const struct nego *n, uint64_t len)
-{
-  unsigned char junk[4096];
-
-  while (len > 0) {
-    size_t k = len < sizeof junk ? (size_t) len : sizeof junk;
-    int r = read_full (n, junk, k);
-
-    if (r < 0)
-      return r;
-    len -= k;
-  }
-  return 0;
-}
-
 /* Write exactly len bytes; 0 or -errno. */
 static int
 write_full (const struct nego *n, const void *buf, size_t len)
@@ -331,7 +314,7 @@ option (struct nego *n, bool no_zeroes)
   if (len > OPT_MAX) {
     /* The protocol's answer; the data is read (within the negotiation's
      * deadline) so that the stream stays in step. */
-    r = skip_bytes (n, len);
+    r = sockio_skip (n->sock, len, n->deadline_ns);
     if (r < 0)
       return r;
     return reply_error (n, opt, NBD_REP_ERR_TOO_BIG, "option too long");
