@@ -84,6 +84,10 @@ enum req_phase {
   REQ_PH_SYNC, REQ_PH_SYNC_DONE,
 };
 
+/* The caller sets every field of the first part before req_start; the
+ * rest needs no initialising (req_start sets what the engine reads), so
+ * a front end that reuses one struct per slot does not clear it for
+ * every request. */
 struct req {
   /* Set by the caller before req_start. */
   enum req_cmd cmd;

@@ -101,23 +101,26 @@ start (struct conn *c, struct slot *s)
     [NBD_CMD_FLUSH] = REQ_FLUSH, [NBD_CMD_WRITE_ZEROES] = REQ_ZERO,
   };
   struct req *r = &s->req;
+  bool data = s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE;
+  uint32_t room;
 
   if (s->buf == NULL && !assign_buffer (c, s)) {
     park (c, s);                /* waits for the large buffer */
     return;
   }
-  *r = (struct req) {
-    .cmd = cmds[s->type], .offset = s->offset, .count = s->len,
-    .fua = s->flags & NBD_CMD_FLAG_FUA,
-    .bounce = s->buf, .bounce_size = cover_room (c, s),
-    .scratch = s->buf + round_up (cover_room (c, s), c->e->mem_align),
-  };
-  if (s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE) {
-    r->data = s->buf + s->skip;
-    r->in_place = true;
-  }
-  if (s->type == NBD_CMD_FLUSH)
-    r->count = 0;
+  /* The caller's part of the request only: the engine sets its own
+   * state, so the struct is not cleared for every request. */
+  room = cover_room (c, s);
+  r->cmd = cmds[s->type];
+  r->offset = s->offset;
+  r->count = s->len;            /* 0 for a flush (native_request) */
+  r->fua = s->flags & NBD_CMD_FLAG_FUA;
+  r->data = data ? s->buf + s->skip : NULL;
+  r->in_place = data;
+  r->bounce = s->buf;
+  r->bounce_size = room;
+  r->scratch = s->buf + round_up (room, c->e->mem_align);
+  r->may_block = false;
   s->started = true;
   native_advance (c, s, req_start (c->e->target, r));
 }

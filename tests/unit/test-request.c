@@ -68,16 +68,27 @@ fake_io (const struct req_io *io)
   return (int) n;
 }
 
-/* A synchronous driver, as the plugin's threads are. */
+/* A synchronous driver, as the plugin's threads are.  The request starts
+ * as stale memory with only the caller's part set, as a native server's
+ * reused slot does: the engine must set the rest itself. */
 static int
 run (enum req_cmd cmd, void *data, uint32_t count, uint64_t offset)
 {
-  struct req r = {
-    .cmd = cmd, .offset = offset, .count = count, .data = data,
-    .bounce = bounce, .bounce_size = BOUNCE, .scratch = scratch,
-    .may_block = true,
-  };
-  enum req_next n = req_start (&target, &r);
+  struct req r;
+  enum req_next n;
+
+  memset (&r, 0xa5, sizeof r);
+  r.cmd = cmd;
+  r.offset = offset;
+  r.count = count;
+  r.fua = false;
+  r.data = data;
+  r.bounce = bounce;
+  r.bounce_size = BOUNCE;
+  r.scratch = scratch;
+  r.in_place = false;
+  r.may_block = true;
+  n = req_start (&target, &r);
 
   while (n == REQ_IO)
     n = req_io_done (&target, &r, fake_io (&r.io));
