@@ -126,7 +126,19 @@ extern enum req_next req_io_done (struct req_target *t, struct req *r,
                                   int res);
 extern enum req_next req_resume (struct req_target *t, struct req *r);
 
-/* How the plugin names each command in its log lines. */
-extern const char *req_cmd_name (enum req_cmd cmd);
+/* How the plugin names each command in its log lines (inline: a front
+ * end names the command of every request it checks, and a constant
+ * folds away). */
+static inline const char *
+req_cmd_name (enum req_cmd cmd)
+{
+  switch (cmd) {
+  case REQ_READ: return "pread";
+  case REQ_WRITE: return "pwrite";
+  case REQ_ZERO: return "zero";
+  case REQ_FLUSH: return "flush";
+  }
+  return "request";
+}
 
 #endif /* NBDSWAP_REQUEST_H */

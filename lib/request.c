@@ -57,18 +57,6 @@ req_target_fini (struct req_target *t)
   t->zero_buf = NULL;
 }
 
-const char *
-req_cmd_name (enum req_cmd cmd)
-{
-  switch (cmd) {
-  case REQ_READ: return "pread";
-  case REQ_WRITE: return "pwrite";
-  case REQ_ZERO: return "zero";
-  case REQ_FLUSH: return "flush";
-  }
-  return "request";
-}
-
 /* The name retry's log lines give the current operation. */
 static const char *
 op_name (const struct req *r)
