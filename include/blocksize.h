@@ -46,8 +46,16 @@ blocksize_for (uint32_t align)
   };
 }
 
+/* blocksize_check's refusal: the log line, and -EINVAL. */
+extern int blocksize_refuse (const char *op, uint32_t count);
+
 /* A read or write (op names it) of count bytes: 0 if within
- * BLOCKSIZE_MAX, else -EINVAL, with one log line saying so. */
-extern int blocksize_check (const char *op, uint32_t count);
+ * BLOCKSIZE_MAX, else -EINVAL, with one log line saying so.  Inline:
+ * every read and write is checked. */
+static inline int
+blocksize_check (const char *op, uint32_t count)
+{
+  return count <= BLOCKSIZE_MAX ? 0 : blocksize_refuse (op, count);
+}
 
 #endif /* NBDSWAP_BLOCKSIZE_H */

@@ -60,10 +60,37 @@ extern const struct engine engine_pread;
 /* Prepare sqe for io on fd (a registered file's index if fixed_file),
  * through registered buffer buf_index (read_fixed/write_fixed) unless it
  * is negative.  The plugin's workers and the native server's
- * connections both queue the request engine's operations with it. */
-extern void engine_uring_prep (struct io_uring_sqe *sqe,
-                               const struct req_io *io, int fd,
-                               bool fixed_file, int buf_index);
+ * connections both queue the request engine's operations with it;
+ * inline, as it runs for every operation and its callers' constant
+ * arguments fold away. */
+static inline void
+engine_uring_prep (struct io_uring_sqe *sqe, const struct req_io *io, int fd,
+                   bool fixed_file, int buf_index)
+{
+  switch (io->op) {
+  case REQ_OP_READ:
+    if (buf_index >= 0)
+      io_uring_prep_read_fixed (sqe, fd, io->buf, io->len, io->off,
+                                buf_index);
+    else
+      io_uring_prep_read (sqe, fd, io->buf, io->len, io->off);
+    break;
+  case REQ_OP_WRITE:
+    if (buf_index >= 0)
+      io_uring_prep_write_fixed (sqe, fd, io->buf, io->len, io->off,
+                                 buf_index);
+    else
+      io_uring_prep_write (sqe, fd, io->buf, io->len, io->off);
+    if (io->fua)
+      sqe->rw_flags = RWF_DSYNC;
+    break;
+  case REQ_OP_SYNC:
+    io_uring_prep_fsync (sqe, fd, IORING_FSYNC_DATASYNC);
+    break;
+  }
+  if (fixed_file)
+    sqe->flags |= IOSQE_FIXED_FILE;
+}
 
 /* io_uring_submit_and_wait refused with r (not EINTR): our operations
  * are queued or in flight into our buffers and must never be abandoned

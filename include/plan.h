@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "align.h"
+
 struct io_seg {
   uint64_t file_off;            /* where the segment starts in the file */
   uint32_t len;                 /* bytes of file I/O */
@@ -52,8 +54,39 @@ extern void plan_init (struct io_plan *p, uint64_t offset, uint64_t count,
                        uint32_t align, bool mem_ok, uint32_t chunk,
                        uint32_t max_direct);
 
-/* The next segment in *seg; false when the plan is done. */
-extern bool plan_next (struct io_plan *p, struct io_seg *seg);
+/* plan_next's work: cut the next segment into *seg (one is left). */
+extern void plan_cut (struct io_plan *p, struct io_seg *seg);
+
+/* The next segment in *seg; false when the plan is done.  Inline: the
+ * request engine asks once more after a request's last segment. */
+static inline bool
+plan_next (struct io_plan *p, struct io_seg *seg)
+{
+  if (p->pos >= p->cover_end)
+    return false;
+  plan_cut (p, seg);
+  return true;
+}
+
+/* The common request planned at once: one direct segment (offset, count
+ * and memory aligned, count at most max_direct: a swapped page).  True
+ * with that segment in *seg and nothing left in p (plan_next returns
+ * false), as plan_init and one plan_next would give; false, touching
+ * nothing, for any other request (plan_init plans it).  count > 0. */
+static inline bool
+plan_one_direct (struct io_plan *p, struct io_seg *seg, uint64_t offset,
+                 uint32_t count, uint32_t align, bool mem_ok,
+                 uint32_t max_direct)
+{
+  if (!mem_ok || !is_aligned (offset | count, align) || count > max_direct)
+    return false;
+  *seg = (struct io_seg) {
+    .file_off = offset, .len = count, .n = count, .direct = true,
+  };
+  p->pos = p->cover_end = offset + count;
+  p->direct = true;
+  return true;
+}
 
 /* True if any segment of this request needs read-modify-write. */
 extern bool plan_needs_rmw (uint64_t offset, uint64_t count, uint32_t align);

@@ -79,11 +79,15 @@ enum req_next {
 
 /* Internal: where the step machine resumes. */
 enum req_phase {
-  REQ_PH_LOCK, REQ_PH_NEXT, REQ_PH_HEAD, REQ_PH_HEAD_DONE, REQ_PH_TAIL,
-  REQ_PH_TAIL_DONE, REQ_PH_WRITE, REQ_PH_READ_DONE, REQ_PH_WRITE_DONE,
+  REQ_PH_NEXT, REQ_PH_SEG, REQ_PH_LOCK, REQ_PH_HEAD, REQ_PH_HEAD_DONE,
+  REQ_PH_TAIL, REQ_PH_TAIL_DONE, REQ_PH_WRITE, REQ_PH_SEG_DONE,
   REQ_PH_SYNC, REQ_PH_SYNC_DONE,
 };
 
+/* The caller sets every field of the first part before req_start; the
+ * rest needs no initialising (req_start sets what the engine reads), so
+ * a front end that reuses one struct per slot does not clear it for
+ * every request. */
 struct req {
   /* Set by the caller before req_start. */
   enum req_cmd cmd;
@@ -122,7 +126,19 @@ extern enum req_next req_io_done (struct req_target *t, struct req *r,
                                   int res);
 extern enum req_next req_resume (struct req_target *t, struct req *r);
 
-/* How the plugin names each command in its log lines. */
-extern const char *req_cmd_name (enum req_cmd cmd);
+/* How the plugin names each command in its log lines (inline: a front
+ * end names the command of every request it checks, and a constant
+ * folds away). */
+static inline const char *
+req_cmd_name (enum req_cmd cmd)
+{
+  switch (cmd) {
+  case REQ_READ: return "pread";
+  case REQ_WRITE: return "pwrite";
+  case REQ_ZERO: return "zero";
+  case REQ_FLUSH: return "flush";
+  }
+  return "request";
+}
 
 #endif /* NBDSWAP_REQUEST_H */

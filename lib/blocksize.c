@@ -8,10 +8,8 @@
 #include "log.h"
 
 int
-blocksize_check (const char *op, uint32_t count)
+blocksize_refuse (const char *op, uint32_t count)
 {
-  if (count <= BLOCKSIZE_MAX)
-    return 0;
   /* The client ignored the maximum it was given: its bug, but said at
    * error level as nbdkit says its own refusals. */
   log_error ("%s of %" PRIu32 " bytes: over the maximum of %d bytes "

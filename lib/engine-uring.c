@@ -131,35 +131,6 @@ stray_completion (uint64_t tag, int res)
                  "operation (tag %" PRIu64 ", result %d)", tag, res);
 }
 
-void
-engine_uring_prep (struct io_uring_sqe *sqe, const struct req_io *io, int fd,
-                   bool fixed_file, int buf_index)
-{
-  switch (io->op) {
-  case REQ_OP_READ:
-    if (buf_index >= 0)
-      io_uring_prep_read_fixed (sqe, fd, io->buf, io->len, io->off,
-                                buf_index);
-    else
-      io_uring_prep_read (sqe, fd, io->buf, io->len, io->off);
-    break;
-  case REQ_OP_WRITE:
-    if (buf_index >= 0)
-      io_uring_prep_write_fixed (sqe, fd, io->buf, io->len, io->off,
-                                 buf_index);
-    else
-      io_uring_prep_write (sqe, fd, io->buf, io->len, io->off);
-    if (io->fua)
-      sqe->rw_flags = RWF_DSYNC;
-    break;
-  case REQ_OP_SYNC:
-    io_uring_prep_fsync (sqe, fd, IORING_FSYNC_DATASYNC);
-    break;
-  }
-  if (fixed_file)
-    sqe->flags |= IOSQE_FIXED_FILE;
-}
-
 /* Queue io on the ring. */
 static void
 prep_io (struct worker *w, const struct req_io *io)

@@ -42,14 +42,12 @@ mark_partial_edges (struct io_seg *s, uint32_t align)
     && (client_end < s->len || s->skip > s->len - align);
 }
 
-bool
-plan_next (struct io_plan *p, struct io_seg *s)
+void
+plan_cut (struct io_plan *p, struct io_seg *s)
 {
   uint64_t left, first, last;
 
-  if (p->pos >= p->cover_end)
-    return false;
-
+  assert (p->pos < p->cover_end);
   left = p->cover_end - p->pos;
   s->file_off = p->pos;
   s->len = left < p->max_len ? (uint32_t) left : p->max_len;
@@ -69,5 +67,4 @@ plan_next (struct io_plan *p, struct io_seg *s)
   assert (!s->direct || (s->skip == 0 && s->n == s->len));
 
   p->pos += s->len;
-  return true;
 }

@@ -57,18 +57,6 @@ req_target_fini (struct req_target *t)
   t->zero_buf = NULL;
 }
 
-const char *
-req_cmd_name (enum req_cmd cmd)
-{
-  switch (cmd) {
-  case REQ_READ: return "pread";
-  case REQ_WRITE: return "pwrite";
-  case REQ_ZERO: return "zero";
-  case REQ_FLUSH: return "flush";
-  }
-  return "request";
-}
-
 /* The name retry's log lines give the current operation. */
 static const char *
 op_name (const struct req *r)
@@ -214,19 +202,17 @@ client_part (struct req *r)
   return (unsigned char *) r->data + r->seg.buf_off;
 }
 
-/* Take the next segment of the plan and choose its memory. */
-static bool
-next_segment (struct req_target *t, struct req *r)
+/* The memory of the current segment's file I/O: the client's own
+ * (direct; the zero page for zeroes), where its data already is (in
+ * place), or the bounce buffer. */
+static unsigned char *
+segment_memory (struct req_target *t, struct req *r)
 {
-  if (!plan_next (&r->plan, &r->seg))
-    return false;
   if (r->seg.direct)
-    r->mem = r->data ? client_part (r) : (unsigned char *) t->zero_buf;
-  else if (r->in_place)
-    r->mem = client_part (r) - r->seg.skip;
-  else
-    r->mem = r->bounce;
-  return true;
+    return r->data ? client_part (r) : (unsigned char *) t->zero_buf;
+  if (r->in_place)
+    return client_part (r) - r->seg.skip;
+  return r->bounce;
 }
 
 /* Run the step machine until it needs I/O, a lock, or is done. */
@@ -237,12 +223,21 @@ step (struct req_target *t, struct req *r)
 
   for (;;) {
     switch (r->phase) {
+    case REQ_PH_SEG_DONE:       /* the segment's last operation is done */
+      if (r->cmd == REQ_READ && !r->seg.direct
+          && r->mem + r->seg.skip != client_part (r))
+        memcpy (client_part (r), r->mem + r->seg.skip, r->seg.n);
+      unlock (t, r);
+      /* fall through */
     case REQ_PH_NEXT:
-      if (!next_segment (t, r))
+      if (!plan_next (&r->plan, &r->seg))
         return finish (t, r, 0);
+      /* fall through */
+    case REQ_PH_SEG:            /* r->seg is the next segment: start it */
+      r->mem = segment_memory (t, r);
       if (r->cmd == REQ_READ)
         return start_op (t, r, REQ_OP_READ, r->mem, r->seg.file_off,
-                         r->seg.len, REQ_PH_READ_DONE);
+                         r->seg.len, REQ_PH_SEG_DONE);
       /* A write holds its segment's stripes while that segment's I/O
        * runs: exclusively if it reads and patches an edge block. */
       r->lock_mask = rangelock_mask (r->seg.file_off, r->seg.len);
@@ -280,16 +275,7 @@ step (struct req_target *t, struct req *r)
       else if (!r->seg.direct && r->mem + r->seg.skip != client_part (r))
         memcpy (r->mem + r->seg.skip, client_part (r), r->seg.n);
       return start_op (t, r, REQ_OP_WRITE, r->mem, r->seg.file_off,
-                       r->seg.len, REQ_PH_WRITE_DONE);
-    case REQ_PH_READ_DONE:
-      if (!r->seg.direct && r->mem + r->seg.skip != client_part (r))
-        memcpy (client_part (r), r->mem + r->seg.skip, r->seg.n);
-      r->phase = REQ_PH_NEXT;
-      break;
-    case REQ_PH_WRITE_DONE:
-      unlock (t, r);
-      r->phase = REQ_PH_NEXT;
-      break;
+                       r->seg.len, REQ_PH_SEG_DONE);
     case REQ_PH_SYNC:
       return start_op (t, r, REQ_OP_SYNC, NULL, 0, 0, REQ_PH_SYNC_DONE);
     case REQ_PH_SYNC_DONE:
@@ -298,14 +284,23 @@ step (struct req_target *t, struct req *r)
   }
 }
 
-/* The plan of a read, write or zeroing: through the caller's memory. */
+/* Plan a read, write or zeroing through the caller's memory, and set
+ * the phase that starts it.  The common request, one aligned segment (a
+ * swapped page), is that segment at once; the rest go through the
+ * planner, segment by segment. */
 static void
 plan_request (struct req_target *t, struct req *r)
 {
   bool zero = r->cmd == REQ_ZERO;
   bool mem_ok = zero || ptr_is_aligned (r->data, t->mem_align);
+  uint32_t max_direct = zero ? t->zero_size : MAX_DIRECT;
   uint32_t chunk = r->bounce_size;
 
+  if (plan_one_direct (&r->plan, &r->seg, r->offset, r->count, t->align,
+                       mem_ok, max_direct)) {
+    r->phase = REQ_PH_SEG;
+    return;
+  }
   if (r->in_place) {
     uint64_t cover = round_up (r->offset + r->count, t->align)
       - round_down (r->offset, t->align);
@@ -317,9 +312,12 @@ plan_request (struct req_target *t, struct req *r)
     chunk = (uint32_t) cover;
   }
   plan_init (&r->plan, r->offset, r->count, t->align, mem_ok, chunk,
-             zero ? t->zero_size : MAX_DIRECT);
+             max_direct);
   if (!r->plan.direct)
     STATS_ADD (bounced, 1);
+  if (r->cmd != REQ_READ && plan_needs_rmw (r->offset, r->count, t->align))
+    STATS_ADD (rmw, 1);
+  r->phase = REQ_PH_NEXT;
 }
 
 enum req_next
@@ -340,9 +338,6 @@ req_start (struct req_target *t, struct req *r)
     return finish (t, r, -EIO);
   }
   plan_request (t, r);
-  if (r->cmd != REQ_READ && plan_needs_rmw (r->offset, r->count, t->align))
-    STATS_ADD (rmw, 1);
-  r->phase = REQ_PH_NEXT;
   return step (t, r);
 }
 

@@ -9,19 +9,6 @@
 
 struct stats stats;
 
-void
-stats_latency (uint64_t ns)
-{
-  uint64_t us = ns / 1000;
-  unsigned b = 0;
-
-  while (us > 0 && b < STATS_LAT_BUCKETS - 1) {
-    us >>= 1;
-    b++;
-  }
-  STATS_ADD (latency[b], 1);
-}
-
 uint64_t
 stats_percentile_us (double q)
 {

@@ -318,8 +318,8 @@ queue_reply (struct conn *c, struct slot *s, int err)
 
 /* Submit the file operation the request engine asked s for (s->req.io):
  * through s's registered buffer where the memory is in it. */
-void
-native_file_submit (struct conn *c, struct slot *s)
+static void
+file_submit (struct conn *c, struct slot *s)
 {
   struct io_uring_sqe *sqe = get_sqe (c);
   const struct req_io *io = &s->req.io;
@@ -331,6 +331,30 @@ native_file_submit (struct conn *c, struct slot *s)
   engine_uring_prep (sqe, io, FIXED_FILE, true, fixed ? (int) s->idx : -1);
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (s->idx, TAG_FILE));
   c->inflight++;
+}
+
+/* Wait for the next turn of the event loop (native_unpark). */
+void
+native_park (struct conn *c, struct slot *s)
+{
+  s->state = SLOT_PARKED;
+  s->next = c->parked;
+  c->parked = s;
+  c->nparked++;
+}
+
+/* Do what the request engine answered for s: submit its file operation,
+ * park it, or queue its reply (the engine counted it).  Here, beside the
+ * ring and the send queue, so that acting on an answer costs no further
+ * call. */
+void
+native_advance (struct conn *c, struct slot *s, enum req_next next)
+{
+  switch (next) {
+  case REQ_IO: file_submit (c, s); return;
+  case REQ_BLOCKED: native_park (c, s); return;
+  case REQ_DONE: queue_reply (c, s, -s->req.err); return;
+  }
 }
 
 /* A file operation of slot s completed with res: the request engine
@@ -350,13 +374,6 @@ void
 native_reply (struct conn *c, struct slot *s, int err)
 {
   queue_reply (c, s, err);
-}
-
-/* Reply to a request the request engine finished (it counted it). */
-void
-native_reply_done (struct conn *c, struct slot *s)
-{
-  queue_reply (c, s, -s->req.err);
 }
 
 /* Finish a request that gets no reply (NBD_CMD_DISC, or the connection

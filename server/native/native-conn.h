@@ -100,18 +100,17 @@ struct conn {
 
 /* native-conn.c: the event loop and file operations. */
 extern void native_conn_loop (struct conn *c);
-extern void native_file_submit (struct conn *c, struct slot *s);
 extern void native_reply (struct conn *c, struct slot *s, int err);
-extern void native_reply_done (struct conn *c, struct slot *s);
 extern void native_reply_drop (struct conn *c, struct slot *s);
 extern void native_stop_reading (struct conn *c);
+extern void native_park (struct conn *c, struct slot *s);
+extern void native_advance (struct conn *c, struct slot *s,
+                            enum req_next next);
 
 /* native-request.c: the commands. */
 extern void native_request (struct conn *c, struct slot *s);
 extern bool native_payload_ready (struct conn *c, struct slot *s);
 extern void native_payload_done (struct conn *c, struct slot *s);
-extern void native_advance (struct conn *c, struct slot *s,
-                            enum req_next next);
 extern void native_unpark (struct conn *c);
 static inline unsigned
 native_parked (const struct conn *c)

@@ -3,12 +3,12 @@
  * The protocol's part is here: a command's flags and range are checked,
  * a write's payload is received into its slot's buffer at the place of
  * its data in the aligned cover (buf + offset % align).  The rest is the
- * request engine's (request.h), driven step by step: native_advance
- * submits the file operation it asks for, parks a request that waits for
- * a lock another request holds, or queues the reply.  The event loop
- * hands every completion back to the engine and retries parked slots
- * every turn, as it does a request waiting for the connection's one
- * large buffer.
+ * request engine's (request.h), driven step by step by the event loop
+ * (native_advance, native-conn.c): it submits the file operation the
+ * engine asks for, parks a request that waits for a lock another request
+ * holds, or queues the reply; it hands every completion back to the
+ * engine and retries parked slots every turn, as it does a request
+ * waiting for the connection's one large buffer.
  */
 #include <config.h>
 
@@ -71,26 +71,6 @@ assign_buffer (struct conn *c, struct slot *s)
   return true;
 }
 
-/* Wait for the next turn of the event loop. */
-static void
-park (struct conn *c, struct slot *s)
-{
-  s->state = SLOT_PARKED;
-  s->next = c->parked;
-  c->parked = s;
-  c->nparked++;
-}
-
-void
-native_advance (struct conn *c, struct slot *s, enum req_next next)
-{
-  switch (next) {
-  case REQ_IO: native_file_submit (c, s); return;
-  case REQ_BLOCKED: park (c, s); return;
-  case REQ_DONE: native_reply_done (c, s); return;
-  }
-}
-
 /* Hand s to the request engine: its data (in place in its buffer, or
  * none), the rest of the buffer as bounce room, and its scratch block. */
 static void
@@ -101,23 +81,26 @@ start (struct conn *c, struct slot *s)
     [NBD_CMD_FLUSH] = REQ_FLUSH, [NBD_CMD_WRITE_ZEROES] = REQ_ZERO,
   };
   struct req *r = &s->req;
+  bool data = s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE;
+  uint32_t room;
 
   if (s->buf == NULL && !assign_buffer (c, s)) {
-    park (c, s);                /* waits for the large buffer */
+    native_park (c, s);         /* waits for the large buffer */
     return;
   }
-  *r = (struct req) {
-    .cmd = cmds[s->type], .offset = s->offset, .count = s->len,
-    .fua = s->flags & NBD_CMD_FLAG_FUA,
-    .bounce = s->buf, .bounce_size = cover_room (c, s),
-    .scratch = s->buf + round_up (cover_room (c, s), c->e->mem_align),
-  };
-  if (s->type == NBD_CMD_READ || s->type == NBD_CMD_WRITE) {
-    r->data = s->buf + s->skip;
-    r->in_place = true;
-  }
-  if (s->type == NBD_CMD_FLUSH)
-    r->count = 0;
+  /* The caller's part of the request only: the engine sets its own
+   * state, so the struct is not cleared for every request. */
+  room = cover_room (c, s);
+  r->cmd = cmds[s->type];
+  r->offset = s->offset;
+  r->count = s->len;            /* 0 for a flush (native_request) */
+  r->fua = s->flags & NBD_CMD_FLAG_FUA;
+  r->data = data ? s->buf + s->skip : NULL;
+  r->in_place = data;
+  r->bounce = s->buf;
+  r->bounce_size = room;
+  r->scratch = s->buf + round_up (room, c->e->mem_align);
+  r->may_block = false;
   s->started = true;
   native_advance (c, s, req_start (c->e->target, r));
 }
@@ -157,7 +140,7 @@ native_request (struct conn *c, struct slot *s)
 
   s->buf = NULL;
   s->discard = false;
-  s->skip = (uint32_t) (s->offset % e->align);
+  s->skip = (uint32_t) (s->offset - round_down (s->offset, e->align));
   switch (s->type) {
   case NBD_CMD_READ:
     if (!flags_ok || !in_range (e, s->offset, s->len) ||

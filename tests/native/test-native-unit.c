@@ -82,7 +82,7 @@ test_finished_parked (void)
   struct slot *s = slot_take (c);
 
   c->closing = true;
-  park (c, s);
+  native_park (c, s);
   CHECK (!finished (c), "finished with a request parked");
   c->parked = NULL;
   c->nparked = 0;

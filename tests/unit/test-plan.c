@@ -177,6 +177,61 @@ START_TEST (test_plan_direct_only_when_all_aligned)
 }
 END_TEST
 
+/* Field by field: the padding of two segments may differ. */
+static bool
+seg_equal (const struct io_seg *s, const struct io_seg *t)
+{
+  return s->file_off == t->file_off && s->len == t->len &&
+    s->buf_off == t->buf_off && s->skip == t->skip && s->n == t->n &&
+    s->direct == t->direct && s->read_first == t->read_first &&
+    s->read_last == t->read_last;
+}
+
+/* The one-segment shortcut gives exactly what plan_init and plan_next
+ * give whenever the plan is one direct segment, and declines every
+ * other request. */
+START_TEST (test_plan_one_direct)
+{
+  static const uint32_t aligns[] = { 1, 512, 4096 };
+  unsigned taken = 0;
+
+  for (size_t ai = 0; ai < 3; ai++)
+    for (int mem_ok = 0; mem_ok <= 1; mem_ok++)
+      for (uint64_t off = 0; off < 20000; off += 509)
+        for (uint32_t count = 1; count < 20000; count += 383) {
+          uint32_t a = aligns[ai];
+          uint32_t off_a = (uint32_t) round_down (off, a);
+          uint32_t count_a = (uint32_t) round_up (count, a);
+          struct io_plan p, q;
+          struct io_seg s, t;
+          bool one;
+
+          /* Each shape also aligned, so the shortcut is often taken. */
+          for (int k = 0; k < 2; k++) {
+            uint64_t o = k ? off_a : off;
+            uint32_t n = k ? count_a : count;
+
+            plan_init (&p, o, n, a, mem_ok, 4096, 8192);
+            ck_assert (plan_next (&p, &s));
+            one = s.direct && !plan_next (&p, &s);
+            if (!plan_one_direct (&q, &t, o, n, a, mem_ok, 8192)) {
+              ck_assert_msg (!one, "declined: align %u off %lu count %u",
+                             a, (unsigned long) o, n);
+              continue;
+            }
+            taken++;
+            ck_assert_msg (one, "taken: align %u off %lu count %u",
+                           a, (unsigned long) o, n);
+            plan_init (&p, o, n, a, mem_ok, 4096, 8192);
+            ck_assert (plan_next (&p, &s));
+            ck_assert (seg_equal (&s, &t));
+            ck_assert (!plan_next (&q, &t));
+          }
+        }
+  ck_assert_uint_gt (taken, 100);
+}
+END_TEST
+
 START_TEST (test_plan_needs_rmw)
 {
   ck_assert (!plan_needs_rmw (0, 4096, 512));
@@ -218,6 +273,7 @@ plan_suite (void)
   tcase_add_test (tc, test_blocksize_check);
   tcase_add_test (tc, test_plan_write_exhaustive);
   tcase_add_test (tc, test_plan_direct_only_when_all_aligned);
+  tcase_add_test (tc, test_plan_one_direct);
   tcase_add_test (tc, test_plan_needs_rmw);
   tcase_add_test (tc, test_plan_edges_straddling_chunks);
   suite_add_tcase (s, tc);

@@ -1,8 +1,9 @@
 /* Unit tests of the request engine (request.h), driven the way both
  * front ends drive it, against an in-memory file: the memory it hands to
  * the kernel, read-modify-write of unaligned writes (bounced and in
- * place), short transfers, retries counted once, errors, zeroes, and a
- * write that waits for another's stripes.
+ * place), short transfers, retries counted once, errors, zeroes, a
+ * write that waits for another's stripes, and the latency buckets each
+ * request is counted in.
  *
  * A client buffer goes to the kernel as is only if it meets the servers'
  * memory alignment (dio_mem_align: at least a page, whatever smaller
@@ -15,6 +16,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,16 +68,27 @@ fake_io (const struct req_io *io)
   return (int) n;
 }
 
-/* A synchronous driver, as the plugin's threads are. */
+/* A synchronous driver, as the plugin's threads are.  The request starts
+ * as stale memory with only the caller's part set, as a native server's
+ * reused slot does: the engine must set the rest itself. */
 static int
 run (enum req_cmd cmd, void *data, uint32_t count, uint64_t offset)
 {
-  struct req r = {
-    .cmd = cmd, .offset = offset, .count = count, .data = data,
-    .bounce = bounce, .bounce_size = BOUNCE, .scratch = scratch,
-    .may_block = true,
-  };
-  enum req_next n = req_start (&target, &r);
+  struct req r;
+  enum req_next n;
+
+  memset (&r, 0xa5, sizeof r);
+  r.cmd = cmd;
+  r.offset = offset;
+  r.count = count;
+  r.fua = false;
+  r.data = data;
+  r.bounce = bounce;
+  r.bounce_size = BOUNCE;
+  r.scratch = scratch;
+  r.in_place = false;
+  r.may_block = true;
+  n = req_start (&target, &r);
 
   while (n == REQ_IO)
     n = req_io_done (&target, &r, fake_io (&r.io));
@@ -399,6 +412,30 @@ START_TEST (test_blocked)
 }
 END_TEST
 
+/* A request's latency lands in the bucket of its microseconds' bit
+ * length: [2^(b-1), 2^b) us in bucket b, under 1 us in bucket 0, and
+ * anything longer than the last bucket's range in the last. */
+START_TEST (test_latency_buckets)
+{
+  static const struct { uint64_t ns; unsigned bucket; } cases[] = {
+    { 0, 0 }, { 999, 0 }, { 1000, 1 }, { 1999, 1 }, { 2000, 2 },
+    { 3999, 2 }, { 4000, 3 }, { 1000000, 10 },
+    { (UINT64_C (1) << 29) * 1000, 30 },
+    { (UINT64_C (1) << 30) * 1000, STATS_LAT_BUCKETS - 1 },
+    { UINT64_MAX, STATS_LAT_BUCKETS - 1 },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    unsigned b = cases[i].bucket;
+    uint64_t before = STATS_GET (latency[b]);
+
+    stats_latency (cases[i].ns);
+    ck_assert_msg (STATS_GET (latency[b]) == before + 1,
+                   "%" PRIu64 " ns: not in bucket %u", cases[i].ns, b);
+  }
+}
+END_TEST
+
 int
 main (void)
 {
@@ -418,6 +455,7 @@ main (void)
   tcase_add_test (tc, test_retry_counted_once);
   tcase_add_test (tc, test_zero);
   tcase_add_test (tc, test_blocked);
+  tcase_add_test (tc, test_latency_buckets);
   suite_add_tcase (s, tc);
   return check_run (s);
 }
