@@ -183,18 +183,114 @@ scenario_encrypt ()
   fi
 }
 
+# Starts `nbdswap attach $2 /dev/nbd0 --foreground --timeout 5` in the
+# background (SV_PID), its log in $3, and waits for /dev/nbd0 to become
+# swap: check $1.  The requests in flight on a dead socket are requeued
+# only when they time out (Linux 6.1), so a short --timeout keeps the
+# stall of a server restart short: the workload's memory cgroup could
+# otherwise give up reclaiming and kill it.  The server's retry-timeout
+# must stay below it (docs/attach.md).
+attach_foreground ()
+{
+  "$NBDSWAP_CMD" attach "$2" /dev/nbd0 --foreground --timeout 5 \
+    > "$3" 2>&1 &
+  SV_PID=$!
+  for _ in $(seq 300); do
+    grep -q '^/dev/nbd0' /proc/swaps && break
+    sleep 0.2
+  done
+  if grep -q '^/dev/nbd0' /proc/swaps; then
+    pass "$1" "swap on /dev/nbd0, supervisor pid $SV_PID"
+    return 0
+  fi
+  fail "$1" "$(tail -n 2 "$3")"
+  return 1
+}
+
+# Detaches /dev/nbd0 (check $1) and checks that the foreground supervisor
+# SV_PID stopped with it (check $1-supervisor-stopped).
+detach_foreground ()
+{
+  check_cmd "$1" "$NBDSWAP_CMD" detach /dev/nbd0
+  if pid_running "$SV_PID"; then
+    fail "$1-supervisor-stopped" "the foreground supervisor still runs"
+  else
+    pass "$1-supervisor-stopped"
+  fi
+  wait "$SV_PID" 2>/dev/null
+}
+
+# Runs workload_run $1 [$2...] in the background (WL_BG_PID);
+# workload_bg_wait $1 waits for it and sets WL_* as workload_run does.
+# Servers are started from the calling shell, never from the workload's
+# subshell: an nbdkit started from a background subshell quits once that
+# subshell has exited.
+workload_bg_start ()
+{
+  rm -f "$RESULTS/wl-$1.vars"
+  ( workload_run "$@"
+    for v in WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM WL_MAJFLT; do
+      printf '%s=%q\n' "$v" "${!v}"
+    done > "$RESULTS/wl-$1.vars" ) &
+  WL_BG_PID=$!
+}
+
+# Waits for workload_bg_start $1 and sets its WL_* (WL_RC=99 if it left
+# none).
+workload_bg_wait ()
+{
+  wait "$WL_BG_PID"
+  # shellcheck source=/dev/null disable=SC2034 # workload_checks reads WL_RC
+  . "$RESULTS/wl-$1.vars" || WL_RC=99
+}
+
+# Waits until the guest has swapped out $1 MiB more than when called;
+# returns 1 after 240 s without.
+swapped_out_wait ()
+{
+  local out0 limit=$((SECONDS + 240))
+  out0=$(vmstat_get pswpout)
+  while [ $(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 )) -lt "$1" ]; do
+    [ "$SECONDS" -lt "$limit" ] || { log "never swapped $1 MiB"; return 1; }
+    sleep 0.5
+  done
+}
+
+# Check $1: the supervisor's log $2 says it reconnected.
+reconnect_check ()
+{
+  if grep -q reconnected "$2"; then
+    pass "$1" "$(grep -m 1 reconnected "$2")"
+  else
+    fail "$1" "$(tail -n 3 "$2" | tr '\n' ' ')"
+  fi
+}
+
+# Check $1: the kernel log from its line $2 on (default: all of it) has
+# no swap or block I/O error and no OOM kill.  Lines about the dead
+# connection and timed-out requests are expected when a server dies: the
+# kernel requeues those requests.
+ride_through_dmesg_check ()
+{
+  local bad
+  bad=$(dmesg | tail -n +"$(( ${2:-0} + 1 ))" \
+          | grep -E -i 'Write-error on swap|Read-error on swap|I/O error|blk_update_request|Killed process|Out of memory' \
+          | head -n 3 | tr '\n' ' ')
+  if [ -z "$bad" ]; then
+    pass "$1" "$(dmesg | tail -n +"$(( ${2:-0} + 1 ))" | grep -c -i 'nbd0') nbd0 kernel lines, none an I/O error"
+  else
+    fail "$1" "kernel log: $bad"
+  fi
+}
+
 # Kills the server with SIGKILL once the workload has swapped out $1 MiB,
 # then starts a new one on the same file and socket, retrying for 5 s
 # (the killed server's file lock goes with its last descriptor).  Writes
 # the new server's pid to $RESULTS/server2.pid.
 kill_and_restart ()
 {
-  local want=$1 out0 t0 end limit=$((SECONDS + 240))
-  out0=$(vmstat_get pswpout)
-  while [ $(( ($(vmstat_get pswpout) - out0) * PAGE_KIB / 1024 )) -lt "$want" ]; do
-    [ "$SECONDS" -lt "$limit" ] || { log "never swapped $want MiB"; return 1; }
-    sleep 0.5
-  done
+  local t0 end
+  swapped_out_wait "$1" || return 1
   kill -KILL "$SERVER_PID"
   t0=$SECONDS
   log "server $SERVER_PID killed with SIGKILL while swapping"
@@ -215,66 +311,28 @@ kill_and_restart ()
 
 # 7: kill -9 the server while swapping, start it again within 5 s: the
 # supervisor reconnects and every word verifies, nothing is killed.  The
-# requests in flight on the dead socket are requeued only when they time
-# out (Linux 6.1), so a short --timeout keeps the stall short: the
-# workload's memory cgroup could otherwise give up reclaiming and kill it.
-# The server's retry-timeout stays below that timeout (docs/attach.md).
+# server's retry-timeout stays below attach's --timeout (docs/attach.md).
 scenario_restart ()
 {
-  local sv_pid pid2 bad kr
+  local pid2
   ATTACH_SERVER_PARAMS="retry-timeout=3"
   attach_setup || return
-  "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --foreground --timeout 5 \
-    > "$RESULTS/supervisor.log" 2>&1 &
-  sv_pid=$!
-  for _ in $(seq 300); do
-    grep -q '^/dev/nbd0' /proc/swaps && break
-    sleep 0.2
-  done
-  if grep -q '^/dev/nbd0' /proc/swaps; then
-    pass attach-foreground "swap on /dev/nbd0, supervisor pid $sv_pid"
-  else
-    fail attach-foreground "$(tail -n 2 "$RESULTS/supervisor.log")"
-    server_stop
-    return
-  fi
-  rm -f "$RESULTS/server2.pid" "$RESULTS/wl-restart.vars"
-  # The workload runs in the background and the server is killed and
-  # restarted from this shell: an nbdkit started from a background
-  # subshell quits once that subshell has exited.
-  ( workload_run restart
-    declare -p WL_RC WL_SECS WL_OUT_MIB WL_IN_MIB WL_OOM \
-      > "$RESULTS/wl-restart.vars" ) &
-  kr=$!
+  attach_foreground attach-foreground "$ATTACH_SOCK" \
+    "$RESULTS/supervisor.log" || { server_stop; return; }
+  rm -f "$RESULTS/server2.pid"
+  workload_bg_start restart
   kill_and_restart 64
-  wait "$kr"
-  # shellcheck source=/dev/null
-  . "$RESULTS/wl-restart.vars" || WL_RC=99
+  workload_bg_wait restart
   workload_checks restart
-  if grep -q reconnected "$RESULTS/supervisor.log"; then
-    pass supervisor-reconnected "$(grep -m 1 reconnected "$RESULTS/supervisor.log")"
-  else
-    fail supervisor-reconnected "$(tail -n 3 "$RESULTS/supervisor.log" | tr '\n' ' ')"
-  fi
+  reconnect_check supervisor-reconnected "$RESULTS/supervisor.log"
   pid2=$(cat "$RESULTS/server2.pid" 2>/dev/null)
   if [ -n "$pid2" ]; then
     pass server-restarted "pid $pid2"
   else
     fail server-restarted "no new server"
   fi
-  bad=$(dmesg | grep -E -i 'Write-error on swap|Read-error on swap|I/O error|Killed process|Out of memory' | head -n 3 | tr '\n' ' ')
-  if [ -z "$bad" ]; then
-    pass restart-no-io-error "$(dmesg | grep -c -i 'nbd0') nbd0 kernel lines, none an I/O error"
-  else
-    fail restart-no-io-error "kernel log: $bad"
-  fi
-  check_cmd detach "$NBDSWAP_CMD" detach /dev/nbd0
-  if [ -d "/proc/$sv_pid" ] && ! grep -q ' Z ' "/proc/$sv_pid/stat"; then
-    fail detach-supervisor-stopped "the foreground supervisor still runs"
-  else
-    pass detach-supervisor-stopped
-  fi
-  wait "$sv_pid" 2>/dev/null
+  ride_through_dmesg_check restart-no-io-error
+  detach_foreground detach
   if [ -n "$pid2" ]; then
     SERVER_PID=$pid2
     kill -TERM "$pid2"
