@@ -125,17 +125,20 @@ server_start ()
   return 1
 }
 
-# True while the server started by server_start runs.  A server that has
-# exited stays a zombie until this shell waits for it, so look at its state
-# rather than asking kill -0.
-server_running ()
+# True while process $1 runs.  A child that has exited stays a zombie
+# until this shell waits for it, so look at its state rather than asking
+# kill -0.
+pid_running ()
 {
   local stat state
   # Builtins only: under TCG every fork costs a good part of a second.
-  read -r stat 2>/dev/null < "/proc/$SERVER_PID/stat" || return 1
+  read -r stat 2>/dev/null < "/proc/$1/stat" || return 1
   state=${stat##*) }
   [ "${state%% *}" != Z ]
 }
+
+# True while the server started by server_start runs.
+server_running () { pid_running "$SERVER_PID"; }
 
 # Print the CPU time, in clock ticks, that the server started by
 # server_start has used so far: utime + stime of its process, which sum

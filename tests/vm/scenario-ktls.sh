@@ -81,7 +81,7 @@ EOF
 
 scenario_ktls ()
 {
-  local sv_pid cap_pid out seed cli srv
+  local cap_pid out seed cli srv
   KTLS_DIR=$SCRATCH/ktls
   KTLS_BACKING=$SCRATCH/nbdswap-backing.img
   # kill_and_restart (scenario-attach.sh) restarts through server_start.
@@ -105,8 +105,7 @@ scenario_ktls ()
   ktls_refused ktls-plaintext-refused "without TLS: refused"
 
   attach_foreground ktls-attach "$TCP_SRV_ADDR:$KTLS_PORT" --timeout 5 \
-    --tls-psk "$KTLS_DIR/client1.psk" || return
-  sv_pid=$SV_PID
+    --tls-psk "$KTLS_DIR/client1.psk" || { server_stop; return; }
   cli=$(ktls_current "") srv=$(ktls_current "$TCP_SRV_NS")
   if [ "${cli% *}" -ge 1 ] && [ "${cli#* }" -ge 1 ] &&
      [ "${srv% *}" -ge 1 ] && [ "${srv#* }" -ge 1 ]; then
@@ -124,11 +123,7 @@ scenario_ktls ()
   kill "$cap_pid" 2>/dev/null
   wait "$cap_pid"
   workload_checks ktls 128
-  if grep -q reconnected "$RESULTS/supervisor.log"; then
-    pass ktls-reconnected "$(grep -m 1 reconnected "$RESULTS/supervisor.log")"
-  else
-    fail ktls-reconnected "$(tail -n 3 "$RESULTS/supervisor.log" | tr '\n' ' ')"
-  fi
+  reconnect_check ktls-reconnected
   if grep -q "TLS with client 'client1'" "$RESULTS/server2.log"; then
     pass ktls-new-handshake "$(grep -m 1 "TLS with client" "$RESULTS/server2.log" | sed 's/^nbdswap: //')"
   else
@@ -147,8 +142,7 @@ scenario_ktls ()
     *) fail ktls-wire-no-plaintext "workload plaintext on the wire: $out" ;;
   esac
   swap_errors_check ktls-no-io-error
-  check_cmd ktls-detach "$NBDSWAP_CMD" detach /dev/nbd0
-  wait "$sv_pid"
+  detach_foreground ktls-detach
   server_stop
 }
 
