@@ -79,25 +79,16 @@ swapdev_integrity_prime (const char *dev, uint64_t bytes)
                   bytes < mib ? (size_t) (bytes & ~UINT64_C (4095)) : mib);
 }
 
-/* dmsetup VERB name with table line (of nr sectors) on its stdin. */
+/* dmsetup VERB name with the integrity table (of nr sectors). */
 static int
 load (const char *verb, const char *name, int index, uint64_t nr)
 {
   char table[256];
-  int fds[2], r, len;
-  char *argv[] = { (char *) "dmsetup", (char *) verb, (char *) "--noudevsync",
-                   (char *) name, NULL };
+  int len;
 
   len = snprintf (table, sizeof table, "0 %" PRIu64 " integrity /dev/nbd%d 0 "
                   "%d D 1 block_size:4096\n", nr, index, SWAPDEV_INTEGRITY_TAG);
-  if (pipe2 (fds, O_CLOEXEC) == -1)
-    return -errno;
-  r = write (fds[1], table, (size_t) len) == len ? 0 : -EIO;
-  close (fds[1]);
-  if (r == 0)
-    r = swapdev_run (argv, fds[0], NULL, 0);
-  close (fds[0]);
-  return r;
+  return swapdev_dmsetup (verb, name, table, (size_t) len);
 }
 
 /* dmsetup's one-line answer about name (status or info). */
@@ -121,7 +112,6 @@ swapdev_integrity_open (int index, char *under, size_t len, uint64_t *nr)
   char *status[] = { (char *) "status", NULL };
   char *info[] = { (char *) "info", (char *) "-c", (char *) "--noheadings",
                    (char *) "-o", (char *) "major,minor", NULL };
-  char *resume[] = { (char *) "resume", (char *) "--noudevsync", NULL };
   unsigned maj, min;
   int r;
 
@@ -144,7 +134,7 @@ swapdev_integrity_open (int index, char *under, size_t len, uint64_t *nr)
   if (r == 0)
     r = load ("reload", name, index, *nr);
   if (r == 0)
-    r = ask (name, resume, NULL, 0);
+    r = swapdev_dmsetup ("resume", name, NULL, 0);
   if (r == 0 && (r = ask (name, info, out, sizeof out)) == 0
       && sscanf (out, "%u:%u", &maj, &min) != 2)
     r = -EPROTO;
@@ -188,10 +178,9 @@ int
 swapdev_integrity_close (int index)
 {
   char name[64];
-  char *remove[] = { (char *) "remove", (char *) "--noudevsync", NULL };
 
   swapdev_integrity_name (index, name, sizeof name);
   if (!dm_exists (name))
     return -ENOENT;
-  return ask (name, remove, NULL, 0);
+  return swapdev_dmsetup ("remove", name, NULL, 0);
 }

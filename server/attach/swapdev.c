@@ -184,18 +184,44 @@ sectors (const char *path, uint64_t *out)
   return r;
 }
 
-/* Writes the dm-crypt table (with a fresh random key) into a pipe for
- * dmsetup's stdin: the key never appears on a command line or in a file.
- * Plain XTS over /dev/nbdN, or AEAD over the integrity device under. */
+int
+swapdev_dmsetup (const char *verb, const char *name, const char *table,
+                 size_t len)
+{
+  char *argv[] = { (char *) "dmsetup", (char *) verb, (char *) "--noudevsync",
+                   (char *) name, NULL };
+  int fds[2] = { -1, -1 }, r;
+
+  if (table) {
+    if (pipe2 (fds, O_CLOEXEC) == -1)
+      return -errno;
+    /* Shorter than a pipe's buffer: no reader needed yet. */
+    r = write (fds[1], table, len) == (ssize_t) len ? 0 : -EIO;
+    close (fds[1]);
+    if (r < 0) {
+      close (fds[0]);
+      return r;
+    }
+  }
+  r = run_tool (argv, fds[0]);
+  if (fds[0] >= 0)
+    close (fds[0]);
+  return r;
+}
+
+/* The dm-crypt table line, with a fresh random key, in table (of size
+ * bytes): plain XTS over /dev/nbdN, or AEAD over the integrity device
+ * under.  Its length, or -errno.  The caller wipes it after use. */
 static int
-table_pipe (int index, const char *under, uint64_t nr_sectors, int *read_end)
+crypt_table (int index, const char *under, uint64_t nr_sectors, char *table,
+             size_t size)
 {
   /* XTS: two AES-256 keys; with integrity also the HMAC key after them
    * (dm-crypt splits an authenc key as cipher key, then MAC key). */
   unsigned char key[96];
   size_t klen = under ? 96 : 64;
-  char table[640], hex[193];
-  int fds[2], fd, len;
+  char hex[193];
+  int fd, len;
   ssize_t n;
 
   fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -208,35 +234,25 @@ table_pipe (int index, const char *under, uint64_t nr_sectors, int *read_end)
   for (size_t i = 0; i < klen; ++i)
     snprintf (hex + 2 * i, 3, "%02x", key[i]);
   if (under)
-    len = snprintf (table, sizeof table, "0 %" PRIu64 " crypt "
+    len = snprintf (table, size, "0 %" PRIu64 " crypt "
                     "capi:authenc(hmac(sha256),xts(aes))-random %s 0 %s 0 2 "
                     "integrity:%d:aead sector_size:4096\n", nr_sectors, hex,
                     under, SWAPDEV_INTEGRITY_TAG);
   else
-    len = snprintf (table, sizeof table, "0 %" PRIu64 " crypt "
+    len = snprintf (table, size, "0 %" PRIu64 " crypt "
                     "aes-xts-plain64 %s 0 /dev/nbd%d 0\n", nr_sectors, hex,
                     index);
   explicit_bzero (key, sizeof key);
   explicit_bzero (hex, sizeof hex);
-  if (pipe2 (fds, O_CLOEXEC) == -1)
-    return -errno;
-  n = write (fds[1], table, (size_t) len);   /* < a pipe's buffer */
-  explicit_bzero (table, sizeof table);
-  close (fds[1]);
-  if (n != len) {
-    close (fds[0]);
-    return -EIO;
-  }
-  *read_end = fds[0];
-  return 0;
+  return len;
 }
 
 int
 swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
 {
-  char name[64], dev[64], under[32];
+  char name[64], dev[64], under[32], table[640];
   uint64_t nr = 0;
-  int r, in = -1;
+  int r;
 
   swapdev_crypt_name (index, name, sizeof name);
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
@@ -250,13 +266,10 @@ swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
     : sectors (dev, &nr);
   if (r < 0)
     return r;
-  r = table_pipe (index, integrity ? under : NULL, nr, &in);
-  if (r == 0) {
-    char *argv[] = { (char *) "dmsetup", (char *) "create",
-                     (char *) "--noudevsync", name, NULL };
-    r = run_tool (argv, in);
-    close (in);
-  }
+  r = crypt_table (index, integrity ? under : NULL, nr, table, sizeof table);
+  if (r > 0)
+    r = swapdev_dmsetup ("create", name, table, (size_t) r);
+  explicit_bzero (table, sizeof table);
   if (r == 0)
     snprintf (path, len, "/dev/mapper/%s", name);
   /* With integrity, a sector never written has no valid tag and reads
@@ -264,9 +277,7 @@ swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
   if (r == 0 && integrity)
     r = swapdev_integrity_prime (path, nr * 512);
   if (r < 0 && integrity) {
-    char *argv[] = { (char *) "dmsetup", (char *) "remove",
-                     (char *) "--noudevsync", name, NULL };
-    run_tool (argv, -1);
+    swapdev_dmsetup ("remove", name, NULL, 0);
     swapdev_integrity_close (index);
   }
   return r;
@@ -276,8 +287,6 @@ int
 swapdev_crypt_close (int index)
 {
   char name[64], holders[64];
-  char *argv[] = { (char *) "dmsetup", (char *) "remove",
-                   (char *) "--noudevsync", name, NULL };
   struct dirent *d;
   bool held = false;
   DIR *dir;
@@ -295,7 +304,7 @@ swapdev_crypt_close (int index)
   if (!held)
     return -ENOENT;
   swapdev_crypt_name (index, name, sizeof name);
-  r = run_tool (argv, -1);
+  r = swapdev_dmsetup ("remove", name, NULL, 0);
   /* --integrity: the integrity device under it goes next. */
   if (r == 0 && swapdev_integrity_close (index) == -EIO)
     r = -EIO;

@@ -61,4 +61,10 @@ extern int swapdev_integrity_prime (const char *dev, uint64_t bytes);
 extern int swapdev_run (char *const argv[], int in_fd, char *keep,
                         size_t keeplen);
 
+/* dmsetup VERB --noudevsync NAME; with the table line (len bytes) on its
+ * stdin when table is not NULL, through a pipe: a key in it never appears
+ * on a command line or in a file. */
+extern int swapdev_dmsetup (const char *verb, const char *name,
+                            const char *table, size_t len);
+
 #endif /* NBDSWAP_SWAPDEV_H */
