@@ -7,6 +7,7 @@ source "${srcdir:-.}/fs/functions.sh"
 # then not 4 KiB-aligned on disk, which nbdswap accepts (see
 # lib/verify-extents.c, problem_flags).
 make_fs ext4 256 -q
+create_dir_cases
 common_cases
 
 # A block device is accepted without extent checks.
