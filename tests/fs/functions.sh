@@ -45,6 +45,11 @@ cleanup ()
   for i in "${SWAPS[@]}"; do
     swapoff "$i" 2>/dev/null
   done
+  # A test's own cleanup (volume groups on its loop devices...), after its
+  # processes and swaps are gone and before its loop devices are.
+  if declare -F test_cleanup >/dev/null; then
+    test_cleanup
+  fi
   for i in "${EXTRA_LOOPS[@]}"; do
     losetup -d "$i" 2>/dev/null
   done
@@ -327,7 +332,7 @@ stopped_batch ()
   "$NBDSWAP" create --dir "$dir" "$@" --size 32M >"$WORK/batch.out" \
     2>"$WORK/batch.err" &
   pid=$!
-  PIDS+=($pid)
+  PIDS+=("$pid")
   for _ in $(seq 500); do
     [ -e "$dir/$1" ] && break
     sleep 0.01
