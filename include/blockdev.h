@@ -55,4 +55,8 @@ extern pid_t blockdev_find_opener (dev_t rdev, char *comm, size_t len);
  * busy: its use above, else the process holding it, with the fix. */
 extern void blockdev_log_busy (const char *path, dev_t rdev);
 
+/* Reads sys and proc instead of /sys and /proc (the unit test's fake
+ * trees); NULL-free, borrowed. */
+extern void blockdev_set_roots (const char *sys, const char *proc);
+
 #endif /* NBDSWAP_BLOCKDEV_H */

@@ -15,6 +15,17 @@
 #include "log.h"
 #include "verify-internal.h"
 
+/* Where sysfs and procfs are: changed only by the unit test. */
+static const char *sys_root = "/sys";
+static const char *proc_root = "/proc";
+
+void
+blockdev_set_roots (const char *sys, const char *proc)
+{
+  sys_root = sys;
+  proc_root = proc;
+}
+
 /* Partitions beyond this many are not looked at (a GPT disk has 128
  * entries, rarely more than a few in use). */
 #define MAX_PARTS 64
@@ -56,14 +67,14 @@ read_dev_file (const char *path)
 static void
 list_partitions (dev_t rdev, struct devset *s)
 {
-  char dir[64], path[400];
+  char dir[PATH_MAX], path[PATH_MAX + 300];
   struct dirent *e;
   DIR *d;
 
   s->dev[0] = rdev;
   s->name[0][0] = '\0';
   s->n = 1;
-  snprintf (dir, sizeof dir, "/sys/dev/block/%u:%u", major (rdev),
+  snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
             minor (rdev));
   d = opendir (dir);
   if (d == NULL)
@@ -85,12 +96,14 @@ static int
 find_swap (const struct devset *s, struct blockdev_user *u)
 {
   struct stat st = { .st_mode = S_IFBLK };
+  char swaps[PATH_MAX];
   bool active = false;
   int r = 0;
 
+  snprintf (swaps, sizeof swaps, "%s/swaps", proc_root);
   for (size_t i = 0; r == 0 && !active && i < s->n; ++i) {
     st.st_rdev = s->dev[i];
-    r = verify_find_kernel_swap ("/proc/swaps", &st, &active, u->what,
+    r = verify_find_kernel_swap (swaps, &st, &active, u->what,
                                  sizeof u->what);
     if (active) {
       u->use = BLOCKDEV_SWAP;
@@ -119,11 +132,13 @@ static int
 find_mount (const struct devset *s, struct blockdev_user *u)
 {
   struct mountinfo_entry e;
-  char *line = NULL;
+  char *line = NULL, path[PATH_MAX];
   size_t cap = 0;
-  FILE *fp = fopen ("/proc/self/mountinfo", "re");
+  FILE *fp;
   int i;
 
+  snprintf (path, sizeof path, "%s/self/mountinfo", proc_root);
+  fp = fopen (path, "re");
   if (fp == NULL)
     return errno == ENOENT ? 0 : -errno;
   while (u->use == BLOCKDEV_FREE && getline (&line, &cap, fp) != -1) {
@@ -143,13 +158,13 @@ find_mount (const struct devset *s, struct blockdev_user *u)
 static void
 find_holder (const struct devset *s, struct blockdev_user *u)
 {
-  char path[400];
+  char path[PATH_MAX + 300];
   struct dirent *e;
   DIR *d;
   FILE *fp;
 
   for (size_t i = 0; u->use == BLOCKDEV_FREE && i < s->n; ++i) {
-    snprintf (path, sizeof path, "/sys/dev/block/%u:%u/holders",
+    snprintf (path, sizeof path, "%s/dev/block/%u:%u/holders", sys_root,
               major (s->dev[i]), minor (s->dev[i]));
     d = opendir (path);
     while (d != NULL && u->use == BLOCKDEV_FREE && (e = readdir (d))) {
@@ -158,7 +173,8 @@ find_holder (const struct devset *s, struct blockdev_user *u)
       u->use = BLOCKDEV_HELD;
       snprintf (u->part, sizeof u->part, "%s", s->name[i]);
       snprintf (u->what, sizeof u->what, "%s", e->d_name);
-      snprintf (path, sizeof path, "/sys/block/%s/dm/name", e->d_name);
+      snprintf (path, sizeof path, "%s/block/%s/dm/name", sys_root,
+                e->d_name);
       fp = fopen (path, "re");
       if (fp != NULL && fgets (u->detail, sizeof u->detail, fp) != NULL)
         u->detail[strcspn (u->detail, "\n")] = '\0';
@@ -223,16 +239,16 @@ blockdev_describe (const struct blockdev_user *u, char *buf, size_t len)
 static bool
 has_open (const char *pid, dev_t rdev)
 {
-  char path[600];
+  char path[PATH_MAX + 600];
   struct dirent *e;
   struct stat st;
   bool found = false;
   DIR *d;
 
-  snprintf (path, sizeof path, "/proc/%s/fd", pid);
+  snprintf (path, sizeof path, "%s/%s/fd", proc_root, pid);
   d = opendir (path);
   while (d != NULL && !found && (e = readdir (d)) != NULL) {
-    snprintf (path, sizeof path, "/proc/%s/fd/%s", pid, e->d_name);
+    snprintf (path, sizeof path, "%s/%s/fd/%s", proc_root, pid, e->d_name);
     found = e->d_name[0] != '.' && stat (path, &st) == 0
       && S_ISBLK (st.st_mode) && st.st_rdev == rdev;
   }
@@ -244,9 +260,9 @@ has_open (const char *pid, dev_t rdev)
 pid_t
 blockdev_find_opener (dev_t rdev, char *comm, size_t len)
 {
-  DIR *proc = opendir ("/proc");
+  DIR *proc = opendir (proc_root);
   struct dirent *p;
-  char path[300];
+  char path[PATH_MAX + 64];
   pid_t found = 0;
   FILE *fp;
 
@@ -257,7 +273,7 @@ blockdev_find_opener (dev_t rdev, char *comm, size_t len)
       found = atoi (p->d_name);
   if (proc != NULL)
     closedir (proc);
-  snprintf (path, sizeof path, "/proc/%d/comm", (int) found);
+  snprintf (path, sizeof path, "%s/%d/comm", proc_root, (int) found);
   fp = found ? fopen (path, "re") : NULL;
   if (fp != NULL && fgets (comm, len, fp) != NULL)
     comm[strcspn (comm, "\n")] = '\0';
