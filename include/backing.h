@@ -3,10 +3,13 @@
  * Both front ends (the nbdkit plugin, the native server) start the same
  * way, through this module:
  *
- *   backing_open     open (O_DIRECT, O_NOATIME where allowed, O_CLOEXEC),
- *                    learn the O_DIRECT alignment and prove it with one
- *                    direct read, learn the size (a regular file or a
- *                    block device; whole 4 KiB pages and O_DIRECT blocks);
+ *   backing_open     open (O_DIRECT, O_NOATIME where allowed, O_CLOEXEC,
+ *                    O_EXCL for a block device: blockdev.h names who has
+ *                    it when that fails), learn the O_DIRECT alignment and
+ *                    prove it with one direct read, learn the size (a
+ *                    regular file or a block device; whole 4 KiB pages
+ *                    and O_DIRECT blocks, a device's logical block at
+ *                    most a page);
  *   backing_claim    take the owner lock (owner.h), verify the file fully
  *                    (verify.h), refuse an unfit one, pin its extent map;
  *   backing_monitor_start

@@ -12,7 +12,9 @@
  * writes the file's times.
  *
  * Block devices are accepted: they have no extents to check, so only the
- * size, O_DIRECT, kernel swap and lock checks apply, and the report says so.
+ * size, O_DIRECT, kernel swap, lock and device-in-use (a filesystem
+ * mounted on it or a partition, swap on a partition, a dm/md device on
+ * top: blockdev.h) checks apply, and the report says so.
  *
  * On NFS, FIEMAP is not available: the verification is "limited" (shared
  * or compressed extents on the server cannot be seen from here), the
@@ -64,6 +66,8 @@ enum verify_code {
   VERIFY_NFS_UNALLOCATED,       /* 12 "nfs-unallocated" */
   VERIFY_NO_EXTENT_MAP,         /* "no-extent-map": FIEMAP unsupported */
   VERIFY_NO_LAZYTIME,           /* 13 "no-lazytime" (a warning) */
+  VERIFY_DEVICE_IN_USE,         /* 14 "device-in-use": mounted, swap on a
+                                 * partition, dm/md on top */
 };
 
 enum verify_severity {

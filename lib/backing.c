@@ -15,6 +15,7 @@
 
 #include "align.h"
 #include "backing.h"
+#include "blockdev.h"
 #include "log.h"
 #include "monitor.h"
 #include "owner.h"
@@ -60,6 +61,10 @@ open_failed (const struct backing *b)
       || (err == EINVAL && stat (b->path, &st) == 0
           && !S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)))
     return not_regular (b);
+  if (err == EBUSY && stat (b->path, &st) == 0 && S_ISBLK (st.st_mode)) {
+    blockdev_log_busy (b->path, st.st_rdev);
+    return BACKING_UNFIT;
+  }
   errno = err;
   if (err == ETXTBSY)
     log_error ("%s: is an active kernel swap file (see /proc/swaps): run "
@@ -82,11 +87,19 @@ open_failed (const struct backing *b)
 }
 
 /* Open read-write, or read-only where the caller allows it and
- * read-write is refused. */
+ * read-write is refused.  A block device is claimed exclusively (O_EXCL),
+ * the claim mount and swapon take: the kernel then refuses the open
+ * while a filesystem, a swap area, a dm/md device or another server has
+ * the device or a partition of it, whichever device node each opened
+ * (the owner lock is on the node's inode only). */
 static enum backing_status
 open_file (struct backing *b)
 {
   int flags = O_CLOEXEC | (b->direct ? O_DIRECT : 0);
+  struct stat st;
+
+  if (stat (b->path, &st) == 0 && S_ISBLK (st.st_mode))
+    flags |= O_EXCL;
 
   b->fd = owner_open (b->path, O_RDWR | flags);
   b->writable = b->fd >= 0;
@@ -138,6 +151,33 @@ learn_alignment (struct backing *b)
   return BACKING_OK;
 }
 
+/* A block device's size, a whole number of pages; and its logical block
+ * size (the O_DIRECT alignment) at most a page, so that every swapped
+ * page is one direct I/O, not a read-modify-write. */
+static enum backing_status
+learn_device_size (struct backing *b)
+{
+  if (ioctl (b->fd, BLKGETSIZE64, &b->size) == -1) {
+    log_error ("ioctl BLKGETSIZE64: %s: %m", b->path);
+    return BACKING_SYSTEM;
+  }
+  if (b->direct && b->dio.offset > SWAP_PAGE) {
+    log_error ("%s: logical block size %" PRIu32 " is larger than a 4 KiB "
+               "swap page: each page written would be a read-modify-write; "
+               "use a device with 512 or 4096-byte logical blocks",
+               b->path, b->dio.offset);
+    return BACKING_UNFIT;
+  }
+  if (b->size == 0 || !is_aligned (b->size, SWAP_PAGE)) {
+    log_error ("%s: size %" PRIu64 " is %s: resize the device to a "
+               "multiple of 4096 bytes (for LVM: lvresize -L)", b->path,
+               b->size, b->size == 0 ? "zero"
+               : "not a whole number of 4 KiB pages");
+    return BACKING_UNFIT;
+  }
+  return BACKING_OK;
+}
+
 /* The export size: the file's or the device's; a whole number of pages
  * and O_DIRECT blocks. */
 static enum backing_status
@@ -150,12 +190,8 @@ learn_size (struct backing *b)
     log_error ("fstat: %s: %m", b->path);
     return BACKING_SYSTEM;
   }
-  if (S_ISBLK (st.st_mode)) {
-    if (ioctl (b->fd, BLKGETSIZE64, &b->size) == -1) {
-      log_error ("ioctl BLKGETSIZE64: %s: %m", b->path);
-      return BACKING_SYSTEM;
-    }
-  }
+  if (S_ISBLK (st.st_mode))
+    return learn_device_size (b);
   else if (S_ISREG (st.st_mode))
     b->size = (uint64_t) st.st_size;
   else

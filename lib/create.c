@@ -68,9 +68,8 @@ create_parse_size (const char *s, uint64_t *size)
   return 0;
 }
 
-/* Refuses sizes that cannot make a swap area. */
-static int
-check_size (const char *path, uint64_t size)
+int
+create_check_size (const char *path, uint64_t size)
 {
   if (size == 0 || size % WRITE_ALIGNMENT != 0 || size < VERIFY_MIN_SIZE
       || size > (uint64_t) INT64_MAX) {
@@ -140,12 +139,24 @@ remove_existing (const char *path, bool force, uint64_t *freed)
   return 0;
 }
 
+int
+create_space_available (const char *dir, uint64_t *avail)
+{
+  struct statvfs sv;
+
+  if (statvfs (dir, &sv) == -1) {
+    log_error ("%s: statvfs: %m", dir);
+    return -errno;
+  }
+  *avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+  return 0;
+}
+
 /* Checks that the directory of path has size bytes available. */
 static int
 check_space (const char *path, uint64_t size, uint64_t freed)
 {
   char *dir = strdup (path), *slash;
-  struct statvfs sv;
   uint64_t avail;
   int r;
 
@@ -156,15 +167,11 @@ check_space (const char *path, uint64_t size, uint64_t freed)
     strcpy (dir, ".");
   else
     slash[slash == dir] = '\0';    /* keep "/" for "/file" */
-  r = statvfs (dir, &sv);
-  if (r == -1) {
-    r = -errno;
-    log_error ("%s: statvfs: %m", dir);
-    free (dir);
-    return r;
-  }
+  r = create_space_available (dir, &avail);
   free (dir);
-  avail = (uint64_t) sv.f_bavail * sv.f_frsize + freed;
+  if (r < 0)
+    return r;
+  avail += freed;
   if (avail < size) {
     log_error ("%s: not enough free space: %" PRIu64 " bytes needed, %"
                PRIu64 " available", path, size, avail);
@@ -292,7 +299,7 @@ create_file (const char *path, uint64_t size,
   uint64_t freed;
   int fd, r;
 
-  r = check_size (path, size);
+  r = create_check_size (path, size);
   if (r == 0)
     r = remove_existing (path, opts->force, &freed);
   if (r == 0)

@@ -36,6 +36,7 @@ static const char *const code_names[] = {
   [VERIFY_NFS_UNALLOCATED] = "nfs-unallocated",
   [VERIFY_NO_EXTENT_MAP] = "no-extent-map",
   [VERIFY_NO_LAZYTIME] = "no-lazytime",
+  [VERIFY_DEVICE_IN_USE] = "device-in-use",
 };
 
 /* The stable name of code, "unknown" for a value out of range. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 
+#include "blockdev.h"
 #include "log.h"
 #include "owner.h"
 #include "verify-internal.h"
@@ -455,6 +457,30 @@ check_timestamps (const struct stat *st, struct verify_result *res)
                              "filesystem");
 }
 
+/* Check 14: a block device someone else uses: a filesystem mounted on
+ * it or on a partition, swap on a partition (the device's own swap is
+ * check 10a), a dm or md device on top (an LVM physical volume).  The
+ * servers' O_EXCL open refuses all of these anyway (backing.h); this
+ * puts them in nbdswap verify's report. */
+static int
+check_device_use (const struct stat *st, struct verify_result *res)
+{
+  struct blockdev_user u;
+  const char *fix;
+  char cause[PATH_MAX + 256];
+  int r;
+
+  if (!S_ISBLK (st->st_mode))
+    return 0;
+  r = blockdev_find_user (st->st_rdev, &u);
+  if (r < 0 || u.use == BLOCKDEV_FREE
+      || (u.use == BLOCKDEV_SWAP && u.part[0] == '\0'))
+    return r;
+  fix = blockdev_describe (&u, cause, sizeof cause);
+  return verify_add_problem (res, VERIFY_DEVICE_IN_USE, VERIFY_ERROR, 0,
+                             res->size, fix, "%s: %s", res->path, cause);
+}
+
 /* Everything after the type check, in the order. */
 static int
 run_checks (int fd, const struct stat *st, const struct verify_options *opts,
@@ -474,6 +500,8 @@ run_checks (int fd, const struct stat *st, const struct verify_options *opts,
     r = check_kernel_swap (st, res);
   if (r == 0)
     r = check_lock (fd, res);
+  if (r == 0)
+    r = check_device_use (st, res);
   if (r == 0)
     r = check_permissions (st, res);
   if (r == 0)

@@ -12,7 +12,7 @@ PACKAGES="
   nbd-client nbd-server qemu-utils qemu-system-x86 fio
   e2fsprogs xfsprogs btrfs-progs util-linux kmod busybox-static cpio
   valgrind gnuplot-nox nfs-kernel-server systemd python3 iproute2
-  clang libclang-rt-14-dev python3-libnbd
+  clang libclang-rt-14-dev python3-libnbd lvm2
 "
 
 missing=

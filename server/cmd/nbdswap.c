@@ -15,6 +15,8 @@
 static const struct command commands[] = {
   { "create", "FILE SIZE [--force] [--quiet]",
     "create a backing file that passes verify", cmd_create },
+  { "create", "--dir DIR NAME... --size SIZE",
+    "create many, one per client", cmd_create },
   { "verify", "FILE [--json]",
     "check that FILE is fit to serve as swap", cmd_verify },
   { "serve", "FILE [options] [-- nbdkit args]",

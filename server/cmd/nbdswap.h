@@ -44,8 +44,17 @@ struct progress {
   bool tty;
   int last_decile;
   double last_draw;
+  bool line_open;               /* a bar is drawn, not yet at 100% */
 };
 extern void progress_init (struct progress *p, FILE *fp);
 extern void progress_update (const struct create_progress *cp, void *opaque);
+extern void progress_end (struct progress *p);
+
+/* nbdswap create --dir: makes DIR/NAME for each of the n names (opts as
+ * for create_file, its cancel flag set by the caller's signal handlers),
+ * then prints the unfit reports and a summary; the exit status. */
+extern int create_dir_main (const char *dir, char **names, size_t n,
+                            uint64_t size, struct create_options *opts,
+                            bool quiet);
 
 #endif /* NBDSWAP_COMMAND_H */

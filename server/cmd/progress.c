@@ -21,6 +21,17 @@ progress_init (struct progress *p, FILE *fp)
   p->tty = isatty (fileno (fp));
   p->last_decile = 0;
   p->last_draw = -1;
+  p->line_open = false;
+}
+
+/* Ends a bar that stopped short of 100% (a batch that failed or was
+ * interrupted), so that what follows starts on its own line. */
+void
+progress_end (struct progress *p)
+{
+  if (p->line_open)
+    fputc ('\n', p->fp);
+  p->line_open = false;
 }
 
 /* "m:ss" or "h:mm:ss" for the ETA. */
@@ -54,6 +65,7 @@ draw_bar (struct progress *p, const struct create_progress *cp,
            cp->done == cp->total ? "in" : "ETA", eta);
   if (cp->done == cp->total)
     fputc ('\n', p->fp);
+  p->line_open = cp->done != cp->total;
   fflush (p->fp);
 }
 

@@ -45,6 +45,11 @@ cleanup ()
   for i in "${SWAPS[@]}"; do
     swapoff "$i" 2>/dev/null
   done
+  # A test's own cleanup (volume groups on its loop devices...), after its
+  # processes and swaps are gone and before its loop devices are.
+  if declare -F test_cleanup >/dev/null; then
+    test_cleanup
+  fi
   for i in "${EXTRA_LOOPS[@]}"; do
     losetup -d "$i" 2>/dev/null
   done
@@ -289,6 +294,160 @@ common_cases ()
   # Not a file.
   mkdir "$MNT/dir"
   expect "$MNT/dir" 2 "not-regular"
+}
+
+# avail_bytes PATH: the bytes available on PATH's filesystem.
+avail_bytes ()
+{
+  df -B1 --output=avail "$1" | tail -1 | tr -d ' '
+}
+
+# whole_or_absent DIR SIZE NAMES...: each DIR/NAME is either absent or a
+# whole file of SIZE bytes that verifies fit (a stopped batch leaves no
+# partial file); prints the names present.
+whole_or_absent ()
+{
+  local dir=$1 size=$2 name
+  shift 2
+  for name in "$@"; do
+    [ -e "$dir/$name" ] || continue
+    [ "$(stat -c %s "$dir/$name")" = "$size" ] ||
+      fail "$dir/$name: a partial file ($(stat -c %s "$dir/$name") bytes)"
+    "$NBDSWAP" verify "$dir/$name" >/dev/null 2>&1 ||
+      fail "$dir/$name: left behind unfit"
+    echo "$name"
+  done
+}
+
+# stopped_batch SIGNAL DIR NAMES...: nbdswap create --dir DIR NAMES
+# --size 32M, stopped (SIGSTOP) as soon as the first file appears, then
+# sent SIGNAL (or, for ENOSPC, the filesystem filled), then continued.
+# Sets rc; its stderr is in $WORK/batch.err.  rc 0 means the batch won
+# the race and finished first.
+stopped_batch ()
+{
+  local sig=$1 dir=$2 pid i
+  shift 2
+  rc=0
+  "$NBDSWAP" create --dir "$dir" "$@" --size 32M >"$WORK/batch.out" \
+    2>"$WORK/batch.err" &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 500); do
+    [ -e "$dir/$1" ] && break
+    sleep 0.01
+  done
+  kill -STOP "$pid" 2>/dev/null || true
+  if [ "$sig" = ENOSPC ]; then
+    # All the space: the file being written has its blocks already, or
+    # fails to get them; the next one cannot have them.  btrfs's free
+    # space is an estimate: top up in 4 MiB pieces until it is full.
+    fallocate -l $(($(avail_bytes "$dir") - 8 * 1048576)) "$MNT/filler" \
+      2>/dev/null || true
+    for i in $(seq 64); do
+      fallocate -l 4M "$MNT/filler.$i" 2>/dev/null || break
+    done
+  else
+    kill "-$sig" "$pid" 2>/dev/null || true
+  fi
+  kill -CONT "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  unset 'PIDS[-1]'
+  rm -f "$MNT"/filler*
+  sync                          # btrfs frees the space at its commit
+}
+
+# stopped_batch_check CASE STATUS REGEX DIR NAMES...: after stopped_batch,
+# exit STATUS, not every name made, a summary line matching REGEX, and
+# each file left whole and listed as created.
+stopped_batch_check ()
+{
+  local what=$1 status=$2 regex=$3 dir=$4 made name
+  shift 4
+  made=$(whole_or_absent "$dir" 33554432 "$@" | tr '\n' ' ')
+  if [ "$rc" -eq 0 ]; then
+    echo "$TEST_NAME: SKIP case create --dir $what: the batch finished first"
+    return 0
+  fi
+  if [ "$rc" -ne "$status" ] || [ "$made" = "$* " ] ||
+      ! grep -qE -- "$regex" "$WORK/batch.err"; then
+    fail "create --dir $what: exit $rc, made [$made]: $(cat "$WORK/batch.err")"
+    return 0
+  fi
+  for name in $made; do
+    grep -q "^  created  $dir/$name$" "$WORK/batch.err" ||
+      fail "create --dir $what: $name made, not said"
+  done
+  echo "$TEST_NAME: ok: create --dir $what: made [$made]"
+}
+
+# nbdswap create --dir: many files at once, on this filesystem.  Run on a
+# fresh filesystem; removes what it made.
+create_dir_cases ()
+{
+  local d=$MNT/fleet rc name
+  mkdir "$d"
+
+  # Four files, one progress over all of them (a line per 10% of the
+  # total when stderr is not a terminal), each fit, a summary.
+  rc=0
+  "$NBDSWAP" create --dir "$d" c1 c2 c3 c4 --size 8M >"$WORK/dir.out" \
+    2>"$WORK/dir.err" || rc=$?
+  [ "$rc" -eq 0 ] || fail "create --dir: exit $rc: $(cat "$WORK/dir.err")"
+  [ "$(grep -c '100%' "$WORK/dir.err")" -eq 1 ] &&
+    grep -q '^nbdswap: create: 100% (32.0 of 32.0 MiB)' "$WORK/dir.err" ||
+    fail "create --dir: not one progress over 32 MiB: $(cat "$WORK/dir.err")"
+  grep -q "^nbdswap: create: made 4 of 4 files of 8.0 MiB in $d:" \
+    "$WORK/dir.out" || fail "create --dir: summary: $(cat "$WORK/dir.out")"
+  for name in c1 c2 c3 c4; do
+    grep -q "^  created  $d/$name$" "$WORK/dir.out" ||
+      fail "create --dir: $name not in the summary"
+    expect "$d/$name" 0 ""
+  done
+
+  # Again with one more name: the existing ones are skipped, untouched,
+  # the new one made; exit 3 says not every name was made.
+  stat -c %i:%Y "$d/c1" >"$WORK/c1.before"
+  rc=0
+  "$NBDSWAP" create --quiet --dir "$d" c1 c5 --size 8M \
+    >"$WORK/dir.out" 2>"$WORK/dir.err" || rc=$?
+  [ "$rc" -eq 3 ] &&
+    grep -q "^nbdswap: error: $d/c1: already exists: skipped; remove it, or add --force to replace it" "$WORK/dir.err" &&
+    grep -q "^  skipped  $d/c1: already exists" "$WORK/dir.err" &&
+    grep -q "^  created  $d/c5$" "$WORK/dir.err" ||
+    fail "create --dir over an existing name: exit $rc: $(cat "$WORK/dir.err")"
+  [ "$(stat -c %i:%Y "$d/c1")" = "$(cat "$WORK/c1.before")" ] ||
+    fail "create --dir replaced an existing file without --force"
+  expect "$d/c5" 0 ""
+  rm -f "$d"/c*
+  sync
+
+  # No room for all of them: refused before anything is written.
+  rc=0
+  "$NBDSWAP" create --dir "$d" n1 n2 n3 \
+    --size $(($(avail_bytes "$d") / 2 / 1048576 + 4))M \
+    >"$WORK/dir.out" 2>"$WORK/dir.err" || rc=$?
+  [ "$rc" -eq 3 ] &&
+    grep -q "^nbdswap: error: $d: not enough free space for 3 files of" \
+      "$WORK/dir.err" &&
+    grep -q "^nbdswap: create: nothing was made in $d$" "$WORK/dir.err" ||
+    fail "create --dir without room: exit $rc: $(cat "$WORK/dir.err")"
+  [ -z "$(ls -A "$d")" ] || fail "create --dir without room made: $(ls "$d")"
+
+  # The filesystem fills up during the batch: the file that fails is
+  # removed, the ones made stay whole, the summary says which is which.
+  stopped_batch ENOSPC "$d" f1 f2 f3
+  stopped_batch_check "on a full filesystem" 3 "^  failed   $d/f[123]: " \
+    "$d" f1 f2 f3
+  rm -f "$d"/f*
+  sync
+
+  # Interrupted: exit 130, only whole files left, the summary says so.
+  stopped_batch INT "$d" i1 i2 i3
+  stopped_batch_check interrupted 130 \
+    "^  (failed   $d/i[123]: interrupted \(the partial file was removed\)|not made $d/i[23]: interrupted before it)$" \
+    "$d" i1 i2 i3
+  rm -rf "$d"
 }
 
 # finish: the test's exit status.

@@ -6,6 +6,7 @@ source "${srcdir:-.}/fs/functions.sh"
 requires btrfs btrfs-progs
 requires chattr e2fsprogs
 make_fs btrfs 256 -q -f
+create_dir_cases
 common_cases
 # Room for what follows (btrfs keeps metadata twice on a small image).
 rm -rf "${MNT:?}"/*

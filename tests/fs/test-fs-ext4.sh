@@ -7,11 +7,21 @@ source "${srcdir:-.}/fs/functions.sh"
 # then not 4 KiB-aligned on disk, which nbdswap accepts (see
 # lib/verify-extents.c, problem_flags).
 make_fs ext4 256 -q
+create_dir_cases
 common_cases
 
-# A block device is accepted without extent checks.
-expect "$LOOP" 0 ""
-expect_text "$LOOP" "^Extents: +not checked \(a block device has no extents\)"
+# A block device is accepted without extent checks; not the one this
+# filesystem is mounted from (tests/fs/test-blockdev.sh has the rest).
+good "$MNT/blk" 16M
+BLK=$(losetup -f --show --direct-io=on "$MNT/blk")
+EXTRA_LOOPS+=("$BLK")
+expect "$BLK" 0 ""
+expect_text "$BLK" "^Extents: +not checked \(a block device has no extents\)"
+expect "$LOOP" 2 "device-in-use"
+expect_text "$LOOP" "^error \[device-in-use\]: $LOOP: is mounted on $MNT \(ext4\)"
+losetup -d "$BLK"
+EXTRA_LOOPS=()
+rm "$MNT/blk"
 
 # A fragmented file: more extents than one FIEMAP batch (256).  600
 # punched 4 KiB holes first (16 reported, the rest counted), then the

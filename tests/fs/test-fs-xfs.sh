@@ -5,6 +5,7 @@ source "${srcdir:-.}/fs/functions.sh"
 
 # mkfs.xfs refuses filesystems under 300 MiB.
 make_fs xfs 320 -q -f -m reflink=1
+create_dir_cases
 common_cases
 
 # A reflink copy: both the copy and the original share their blocks.

@@ -15,6 +15,8 @@ status 0 '^   2  the file is unfit to serve' -h
 status 0 '^nbdswap [0-9]+\.[0-9]+' --version
 status 0 '^nbdswap [0-9]+\.[0-9]+' -V
 status 0 '^ nbdswap create FILE SIZE \[--force\] \[--quiet\]' create --help
+status 0 '^ nbdswap create --dir DIR NAME\.\.\. --size SIZE' create --help
+status 0 '^ create --dir DIR NAME\.\.\. --size SIZE' --help
 status 0 '^ nbdswap verify FILE \[--json\]' verify --help
 status 1 'no command given'
 status 1 "unknown command 'frobnicate'" frobnicate
@@ -31,6 +33,30 @@ status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 10
 status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 36K
 status 1 "must be a multiple of 4096 bytes and at least 40K" create "$WORK/f" 0
 [ ! -e "$WORK/f" ] || fail "a refused create left $WORK/f behind"
+
+# create --dir: usage errors and refusals before anything is written.
+mkdir "$WORK/fleet"
+status 1 "--dir needs --size SIZE" create --dir "$WORK/fleet" a
+status 1 "--size goes with --dir; for one file give FILE SIZE" \
+  create --size 1M "$WORK/f"
+status 1 "--dir needs at least one NAME" create --dir "$WORK/fleet" --size 1M
+status 1 "'12Q' is not a size" create --dir "$WORK/fleet" a --size 12Q
+status 1 "SIZE 36K must be a multiple of 4096 bytes and at least 40K" \
+  create --dir "$WORK/fleet" a --size 36K
+status 1 "'a/b': contains '/': give plain file names; the files are made in $WORK/fleet" \
+  create --dir "$WORK/fleet" ok a/b --size 1M
+status 1 "'\.\.': names a directory" create --dir "$WORK/fleet" .. --size 1M
+status 1 "'\.': names a directory" create --dir "$WORK/fleet" . --size 1M
+status 1 "'': is empty" create --dir "$WORK/fleet" '' --size 1M
+status 1 "'x': given twice: give each name once" \
+  create --dir "$WORK/fleet" x y x --size 1M
+status 3 "$WORK/nodir: no such directory: create it first \(mkdir -p $WORK/nodir\)" \
+  create --dir "$WORK/nodir" a --size 1M
+: >"$WORK/plain"
+status 3 "$WORK/plain: is not a directory" create --dir "$WORK/plain" a --size 1M
+status 3 "not enough free space for 2 files of 1\.0 PiB: 2\.0 PiB needed" \
+  create --dir "$WORK/fleet" a b --size 1048576G
+[ -z "$(ls -A "$WORK/fleet")" ] || fail "a refused create --dir made files"
 status 3 "$WORK/missing: cannot open: No such file or directory" \
   verify "$WORK/missing"
 status 3 "$WORK/nodir.*: No such file or directory" \
@@ -60,6 +86,16 @@ if command -v script >/dev/null; then
   script -qec "$NBDSWAP create $WORK/p3 8M" /dev/null >"$WORK/tty" 2>&1 || true
   grep -qE '100% \[#{30}\] +[0-9.]+ MiB/s in [0-9]+:[0-9]{2}' "$WORK/tty" ||
     fail "terminal progress bar: $(cat -v "$WORK/tty")"
+fi
+
+# create --dir on a terminal: one bar over all the files, drawn to 100%
+# once.
+if command -v script >/dev/null; then
+  script -qec "$NBDSWAP create --dir $WORK/fleet t1 t2 t3 --size 8M" \
+    /dev/null >"$WORK/tty" 2>&1 || true
+  [ "$(grep -oE '100% \[#{30}\]' "$WORK/tty" | wc -l)" -eq 1 ] &&
+    grep -q 'made 3 of 3 files of 8.0 MiB' "$WORK/tty" ||
+    fail "create --dir progress bar: $(cat -v "$WORK/tty")"
 fi
 
 cli_done

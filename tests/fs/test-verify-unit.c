@@ -594,6 +594,147 @@ START_TEST (test_create_refusals)
 }
 END_TEST
 
+/* create_in_dir: every refusal before a write leaves the directory as it
+ * was; a name that exists is skipped and the others made; progress sees
+ * the batch as one. */
+
+/* The last progress report and how many reported done == total. */
+static struct create_progress last_progress;
+static int nr_progress_complete;
+
+static void
+record_progress (const struct create_progress *p, void *opaque)
+{
+  ck_assert_uint_le (p->done, p->total);
+  last_progress = *p;
+  nr_progress_complete += p->done == p->total;
+}
+
+/* Fills items with names; returns n. */
+static size_t
+name_items (struct create_item *items, const char *const *names, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; ++i)
+    items[i].name = names[i];
+  return n;
+}
+
+/* The number of entries in dir besides . and ..  */
+static int
+count_entries (const char *dir)
+{
+  char cmd[300];
+  FILE *fp;
+  int n = -1;
+
+  snprintf (cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+  fp = popen (cmd, "r");
+  ck_assert_ptr_nonnull (fp);
+  ck_assert_int_eq (fscanf (fp, "%d", &n), 1);
+  pclose (fp);
+  return n;
+}
+
+START_TEST (test_create_dir_refusals)
+{
+  static const char *const bad[] = { "ok", "a/b", ".", "..", "", "ok" };
+  static const char *const two[] = { "one", "two" };
+  char dir[] = "/var/tmp/nbdswap-unit.XXXXXX", file[300];
+  struct create_item items[6];
+  struct create_options opts;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  create_options_init (&opts);
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, bad, 6),
+                                   1 * MiB, &opts), -EINVAL);
+  ck_assert (strstr (last_error, "'ok': given twice") != NULL);
+  create_items_free (items, 6);
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, two, 2),
+                                   36 * KiB, &opts), -EINVAL);
+  create_items_free (items, 2);
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, two, 2),
+                                   (uint64_t) 1 << 60, &opts), -ENOSPC);
+  ck_assert (strstr (last_error, "not enough free space for 2 files")
+             != NULL);
+  create_items_free (items, 2);
+  ck_assert_int_eq (count_entries (dir), 0);
+
+  snprintf (file, sizeof file, "%s/missing", dir);
+  ck_assert_int_eq (create_in_dir (file, items, name_items (items, two, 2),
+                                   1 * MiB, &opts), -ENOENT);
+  ck_assert (strstr (last_error, "no such directory: create it first") !=
+             NULL);
+  create_items_free (items, 2);
+  snprintf (file, sizeof file, "%s/file", dir);
+  fclose (fopen (file, "w"));
+  ck_assert_int_eq (create_in_dir (file, items, name_items (items, two, 2),
+                                   1 * MiB, &opts), -ENOTDIR);
+  create_items_free (items, 2);
+  unlink (file);
+  ck_assert_int_eq (count_entries (dir), 0);
+  rmdir (dir);
+}
+END_TEST
+
+START_TEST (test_create_dir_batch)
+{
+  static volatile sig_atomic_t cancel = 1;
+  static const char *const names[] = { "a", "b", "c" };
+  char dir[] = "/var/tmp/nbdswap-unit.XXXXXX", file[300];
+  struct create_item items[3];
+  struct create_options opts;
+  struct stat st;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  create_options_init (&opts);
+  opts.progress = record_progress;
+  snprintf (file, sizeof file, "%s/b", dir);
+  fclose (fopen (file, "w"));
+  nr_progress_complete = 0;
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, names, 3),
+                                   1 * MiB, &opts), 0);
+  ck_assert_int_eq (items[0].state, CREATE_MADE);
+  ck_assert_int_eq (items[1].state, CREATE_SKIPPED);
+  ck_assert_int_eq (items[1].err, -EEXIST);
+  ck_assert (strstr (last_error, "/b: already exists: skipped") != NULL);
+  ck_assert_int_eq (items[2].state, CREATE_MADE);
+  ck_assert_uint_eq (last_progress.total, 2 * MiB);
+  ck_assert_uint_eq (last_progress.done, 2 * MiB);
+  ck_assert_int_eq (nr_progress_complete, 1);
+  ck_assert_int_eq (stat (items[2].path, &st), 0);
+  ck_assert_int_eq (st.st_size, 1 * MiB);
+  ck_assert_int_eq (stat (file, &st), 0);
+  ck_assert_int_eq (st.st_size, 0);             /* left alone */
+  create_items_free (items, 3);
+
+  /* With force, every name is made, b replaced. */
+  opts.force = true;
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, names, 3),
+                                   1 * MiB, &opts), 0);
+  ck_assert_int_eq (items[1].state, CREATE_MADE);
+  ck_assert_uint_eq (last_progress.total, 3 * MiB);
+  ck_assert_int_eq (stat (file, &st), 0);
+  ck_assert_int_eq (st.st_size, 1 * MiB);
+  create_items_free (items, 3);
+
+  /* Cancelled: nothing more is made (create_file removes the file it was
+   * making; test_create_refusals checks that). */
+  for (size_t i = 0; i < 3; ++i) {
+    snprintf (file, sizeof file, "%s/%s", dir, names[i]);
+    unlink (file);
+  }
+  opts.cancel = &cancel;
+  ck_assert_int_eq (create_in_dir (dir, items, name_items (items, names, 3),
+                                   1 * MiB, &opts), -ECANCELED);
+  ck_assert_int_eq (items[0].state, CREATE_PENDING);
+  ck_assert_int_eq (count_entries (dir), 0);
+  create_items_free (items, 3);
+  rmdir (dir);
+}
+END_TEST
+
 START_TEST (test_expand_fix)
 {
   struct verify_result res = {
@@ -663,6 +804,8 @@ verify_suite (void)
   tcase_add_test (tc, test_kernel_swap);
   tcase_add_test (tc, test_lock);
   tcase_add_test (tc, test_create_refusals);
+  tcase_add_test (tc, test_create_dir_refusals);
+  tcase_add_test (tc, test_create_dir_batch);
   tcase_add_test (tc, test_expand_fix);
   tcase_add_test (tc, test_human_size);
   suite_add_tcase (s, tc);
