@@ -65,6 +65,7 @@ usage (void)
 {
   printf ("\nUsage:\n"
           " nbdswap serve FILE [--socket PATH | --port N [--bind ADDR]]\n"
+          " nbdswap serve --native --dir DIR [...]\n"
           "               [--tls-psk FILE | --tls-certificates DIR\n"
           "                [--tls-verify-peer]]\n"
           "               [--export NAME] [--allow CIDR]... [--threads N]\n"
@@ -79,6 +80,9 @@ usage (void)
           "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
           "('nbdswap status' reads them).  Under systemd socket activation "
           "(LISTEN_FDS)\nit serves the socket it was given.\n"
+          "\nWith --native --dir DIR, one server serves every swap backing "
+          "file in DIR,\neach an export named after its file (NAME being "
+          "DIR's base name); an unfit\nfile is left out and logged.\n"
           "\nOptions:\n");
   serve_options_help (stdout);
   printf ("\nSwap pages are the clients' process memory: whoever can connect "
@@ -166,11 +170,22 @@ parse_options (int argc, char **argv, struct serve_opts *o)
   for (size_t i = 0; i < a->allow.n; i++)
     if ((r = add_allow (o, a->allow.item[i])) != 0)
       return r;
-  if (a->nr_files != 1)
+  if (a->dir && a->nr_files != 0)
+    return usage_error ("serve", "--dir %s and FILE exclude each other: "
+                        "serve one file, or every file in a directory",
+                        a->dir);
+  if (!a->dir && a->nr_files != 1)
     return usage_error ("serve", a->nr_files == 0 ? "expected FILE"
                         : "expected one FILE (nbdkit arguments go after "
                         "'--')");
   return 0;
+}
+
+/* What is served, for messages: FILE or DIR. */
+static const char *
+served (const struct serve_opts *o)
+{
+  return o->given.dir ? o->given.dir : o->given.file;
 }
 
 /* True when systemd handed this process its listening socket(s). */
@@ -435,7 +450,7 @@ prepare_paths (struct serve_opts *o)
   struct sockaddr_un sun;
   int r;
 
-  serve_instance_name (o->given.file, name, sizeof name);
+  serve_instance_name (served (o), name, sizeof name);
   if (!o->given.dry_run && (r = make_runtime_dir (dir)) != 0)
     return r;
   if ((r = runtime_path (o->stats_buf, dir, name, "stats")) != 0)
@@ -701,7 +716,7 @@ exec_nbdkit (const struct serve_opts *o, char **args)
 static void
 print_serving (const struct serve_opts *o, pid_t pid)
 {
-  printf ("nbdswap: serving %s on %s (PID %d)\n", o->given.file,
+  printf ("nbdswap: serving %s on %s (PID %d)\n", served (o),
           o->given.socket ? o->given.socket : "TCP", (int) pid);
 }
 
@@ -889,6 +904,9 @@ check_native (struct serve_opts *o)
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
+  if (o->given.dir && o->given.export)
+    return usage_error ("serve", "--dir names each export after its file: "
+                        "drop --export");
   if (o->given.export && strlen (o->given.export) > NATIVE_NAME_MAX)
     return usage_error ("serve", "--export: the name is %zu bytes, over "
                         "the NBD protocol's limit of %d: choose a shorter "
@@ -909,8 +927,12 @@ native_background (struct serve_opts *o, struct native_opts *no)
   pid_t pid;
 
   /* The other paths are absolute already (prepare_paths). */
-  no->file = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->file, file,
-                       sizeof file);
+  if (no->dir)
+    no->dir = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->dir, file,
+                        sizeof file);
+  else
+    no->file = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->file, file,
+                         sizeof file);
   pid = daemon_fork (&no->ready_fd, &status);
   if (pid < 0) {
     log_error ("fork: %s", strerror ((int) -pid));
@@ -931,11 +953,11 @@ native_background (struct serve_opts *o, struct native_opts *no)
     unlink (o->given.socket);
   if (status > 128) {
     log_error ("%s: the server was killed by signal %d (%s) before it "
-               "served", o->given.file, status - 128, strsignal (status - 128));
+               "served", served (o), status - 128, strsignal (status - 128));
     return EXIT_SYSTEM;
   }
   log_error ("%s: the server stopped before it served (exit status %d): "
-             "the lines above say why", o->given.file, status);
+             "the lines above say why", served (o), status);
   return status > 0 ? status : EXIT_SYSTEM;
 }
 
@@ -945,7 +967,8 @@ native_background (struct serve_opts *o, struct native_opts *no)
 static int
 serve_native (struct serve_opts *o)
 {
-  struct native_opts no = { .file = o->given.file, .listen_fd = -1,
+  struct native_opts no = { .file = o->given.file, .dir = o->given.dir,
+                            .listen_fd = -1,
                             .ready_fd = -1, .params = &o->config,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
@@ -968,7 +991,8 @@ serve_native (struct serve_opts *o)
     char params[128];
 
     config_format (&o->config, params, sizeof params);
-    printf ("# nbdswap serve --native: %s on %s, %s\n", o->given.file,
+    printf ("# nbdswap serve --native: %s%s on %s, %s\n",
+            o->given.dir ? "every file in " : "", served (o),
             o->activated ? "the socket systemd passed" :
             o->given.socket ? o->given.socket : "TCP", params);
     return EXIT_FIT;
@@ -1044,6 +1068,13 @@ native_denied (const struct serve_opts *o)
 
   if (uring_allowed (why, sizeof why))
     return false;
+  if (o->given.dir) {
+    log_error ("--native needs io_uring, and %s; --dir has no nbdkit to "
+               "fall back to (one nbdkit per file serves without it): allow "
+               "io_uring (the container's seccomp profile, sysctl "
+               "kernel.io_uring_disabled)", why);
+    return true;
+  }
   log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
                "with the swapfile plugin and its pread/pwrite engine (more "
                "CPU per request%s); to serve with --native, allow io_uring "
@@ -1066,6 +1097,9 @@ serve_main (struct serve_opts *o, int argc, char **argv)
   if (o->poll_us >= 0 && !o->given.native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
+  if (o->given.dir && !o->given.native)
+    return usage_error ("serve", "--dir: serving a directory of exports is "
+                        "the --native server's: add --native");
   if ((r = parse_extra (o)) != 0)
     return r;
   if (o->given.native && (r = check_native (o)) != 0)
@@ -1074,6 +1108,8 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return r;
   if (o->given.native && !native_denied (o))
     return serve_native (o);
+  if (o->given.dir)
+    return EXIT_SYSTEM;         /* native_denied said why */
   if ((r = prepare (o)) != 0)
     return r;
   if ((r = build_args (o, &args)) < 0) {

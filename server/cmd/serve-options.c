@@ -58,6 +58,10 @@ static const struct serve_option serve_options[] = {
     "certificate DIR/ca-cert.pem signed" },
   { "export", 'e', SERVE_STRING, FIELD (export), "NAME",
     "serve only the export NAME" },
+  { "dir", 'd', SERVE_STRING, FIELD (dir), "DIR",
+    "with --native, instead of FILE: serve every\n"
+    "swap backing file in DIR, each an export named\n"
+    "after its file (SIGHUP: re-scan DIR)" },
   { "threads", 't', SERVE_STRING, FIELD (threads), "N",
     "nbdkit threads per connection (default "
     STR (SERVE_DEFAULT_THREADS) ")" },

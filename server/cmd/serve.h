@@ -65,6 +65,7 @@ struct serve_args {
   const char *tls_certs;        /* --tls-certificates */
   bool tls_verify_peer;         /* --tls-verify-peer */
   const char *export;           /* --export */
+  const char *dir;              /* --dir */
   const char *threads;          /* --threads */
   bool foreground;              /* --foreground */
   const char *pidfile;          /* --pidfile */

@@ -1,0 +1,190 @@
+#!/bin/bash
+# nbdswap serve --native --dir: one server, one export per file of a
+# directory.  Fit files (nbdswap create) are served under their names, a
+# sparse one among them is refused with its cause while the rest serve;
+# NBD_OPT_LIST names them; clients each write and read back their own
+# export, concurrently, and the bytes land in their own file only; an
+# unknown name is refused with NBD_REP_ERR_UNKNOWN and logged with the
+# client; a file added, or the sparse one recreated fit, is served after
+# SIGHUP; a file removed makes its client's requests fail with EIO while
+# another client goes on.  A unix socket: no traffic leaves the host.
+source "$(dirname "$0")/functions.sh"
+
+PY=/usr/bin/python3
+$PY -c 'import nbd' 2>/dev/null ||
+  skip "the nbd Python module is missing (install python3-libnbd)"
+
+mkdir "$WORK/fleet"
+for n in alpha bravo charlie; do
+  "$NBDSWAP" create --quiet "$WORK/fleet/$n" 16M
+done
+truncate -s 16M "$WORK/fleet/sparse"
+chmod 600 "$WORK/fleet/sparse"
+mkdir "$WORK/fleet/subdir"                      # not an export
+"$NBDSWAP" create --quiet "$WORK/fleet/.hidden" 4M  # not an export
+SOCK=$WORK/fleet.sock
+LOG=$WORK/serve.log
+
+serve_fg "$LOG" --native --dir "$WORK/fleet" --socket "$SOCK"
+SERVER=$LAST_PID
+
+# wait_log REGEX: wait up to 10 s for the server's log to match.
+wait_log ()
+{
+  for _ in $(seq 100); do
+    grep -qE -- "$1" "$LOG" && return 0
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_log "native: serving 3 exports from " ||
+  { cat "$LOG" >&2; fail "the server did not start with 3 exports"; finish; }
+ok "3 exports served, the sparse file left out"
+grep -q "sparse: bytes 0-16777215 (16.0 MiB) are a hole" "$LOG" &&
+  grep -q "export 'sparse': not served (the lines above say why)" "$LOG" ||
+  fail "the sparse file's refusal does not say its cause: $(cat "$LOG")"
+
+# client.py SOCKET ARGS...: the nbd module on the server's socket.
+cat >"$WORK/client.py" <<'EOF'
+import errno, os, sys, time
+import nbd
+
+sock, cmd = sys.argv[1], sys.argv[2]
+args = sys.argv[3:]
+
+def connect(name):
+    h = nbd.NBD()
+    h.set_export_name(name)
+    h.connect_unix(sock)
+    return h
+
+def pattern(name, off, n):
+    seed = (name + ":%d:" % off).encode()
+    return (seed * (n // len(seed) + 1))[:n]
+
+if cmd == "list":
+    h = nbd.NBD()
+    h.set_opt_mode(True)
+    h.connect_unix(sock)
+    names = []
+    h.opt_list(lambda n, d: names.append(n))
+    h.opt_abort()
+    print(" ".join(names))
+elif cmd == "rw":
+    # Write the export's own pattern at offsets across it, read back.
+    name = args[0]
+    h = connect(name)
+    offs = [0, 1 << 20, 8 << 20, (16 << 20) - 65536]
+    for o in offs:
+        h.pwrite(pattern(name, o, 65536), o)
+    h.flush()
+    for o in offs:
+        if h.pread(65536, o) != pattern(name, o, 65536):
+            sys.exit("%s: offset %d: read back differs" % (name, o))
+    h.shutdown()
+elif cmd == "check-file":
+    # The file holds the export's pattern, and none of another's.
+    name, path = args
+    with open(path, "rb") as f:
+        for o in [0, 1 << 20, 8 << 20, (16 << 20) - 65536]:
+            f.seek(o)
+            if f.read(65536) != pattern(name, o, 65536):
+                sys.exit("%s: the file at %d does not hold the export's data"
+                         % (path, o))
+elif cmd == "open":
+    # Try to open the export: print the error's errno name, or "ok".
+    try:
+        connect(args[0]).shutdown()
+        print("ok")
+    except nbd.Error as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)) if e.errno else e.string)
+elif cmd == "hold":
+    # Write, say ready, wait for the go, then try I/O: print what it got.
+    name, ready, go = args
+    h = connect(name)
+    h.pwrite(pattern(name, 0, 4096), 0)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    for what, f in (("read", lambda: h.pread(4096, 0)),
+                    ("write", lambda: h.pwrite(b"z" * 4096, 0))):
+        try:
+            f()
+            print(what, "ok")
+        except nbd.Error as e:
+            print(what, errno.errorcode.get(e.errno, str(e.errno)))
+    h.shutdown()
+EOF
+client () { $PY "$WORK/client.py" "$SOCK" "$@"; }
+
+# The list: the three fit files, sorted; not the sparse, hidden or
+# directory entries.
+names=$(client list)
+[ "$names" = "alpha bravo charlie" ] && ok "NBD_OPT_LIST: $names" ||
+  fail "NBD_OPT_LIST answered '$names', expected 'alpha bravo charlie'"
+
+# Each client its own export, all at once; then each file holds exactly
+# its own client's bytes.
+pids=()
+for n in alpha bravo charlie; do
+  client rw "$n" >"$WORK/rw.$n" 2>&1 & pids+=($!)
+done
+for i in 0 1 2; do
+  wait "${pids[$i]}" || fail "client of export $i: $(cat "$WORK"/rw.*)"
+done
+for n in alpha bravo charlie; do
+  client check-file "$n" "$WORK/fleet/$n" || fail "file $n"
+done
+ok "three clients wrote and read back their own exports, into their own files"
+
+# An unknown name: NBD_REP_ERR_UNKNOWN (libnbd: ENOENT), logged with
+# the client and the name.
+got=$(client open nope)
+[ "$got" = ENOENT ] && ok "an unknown export is refused (ENOENT)" ||
+  fail "an unknown export: got '$got'"
+wait_log "client a local client asked for export 'nope': refused \(no such export\)" ||
+  fail "the refusal is not logged: $(tail -3 "$LOG")"
+# The sparse file is no export either.
+got=$(client open sparse)
+[ "$got" = ENOENT ] || fail "the unfit file's name: got '$got', expected ENOENT"
+
+# A file added, and the sparse file recreated fit: served after SIGHUP.
+"$NBDSWAP" create --quiet "$WORK/fleet/delta" 16M
+"$NBDSWAP" create --quiet --force "$WORK/fleet/sparse" 16M
+kill -HUP "$SERVER"
+wait_log "export 'delta': serving" && wait_log "export 'sparse': serving" ||
+  fail "SIGHUP did not serve the new and the fixed file: $(tail -5 "$LOG")"
+client rw delta && client rw sparse &&
+  ok "after SIGHUP the new file and the recreated one are served" ||
+  fail "I/O on the files served after SIGHUP"
+names=$(client list)
+[ "$names" = "alpha bravo charlie delta sparse" ] ||
+  fail "NBD_OPT_LIST after SIGHUP: '$names'"
+
+# A file removed under its client: its requests fail with EIO; another
+# client is unaffected; the server goes on.
+client hold charlie "$WORK/c.ready" "$WORK/c.go" >"$WORK/hold.out" 2>&1 &
+holder=$!
+for _ in $(seq 100); do [ -e "$WORK/c.ready" ] && break; sleep 0.1; done
+rm "$WORK/fleet/charlie"
+kill -HUP "$SERVER"
+wait_log "export 'charlie': its file was removed: no longer served; the 1 connection still using it get EIO" ||
+  fail "the removal is not logged: $(tail -3 "$LOG")"
+touch "$WORK/c.go"
+wait "$holder" || true
+[ "$(cat "$WORK/hold.out")" = "$(printf 'read EIO\nwrite EIO')" ] &&
+  ok "the client of a removed file gets EIO" ||
+  fail "the client of the removed file got: $(cat "$WORK/hold.out")"
+client rw alpha && ok "another client is unaffected" ||
+  fail "another client failed after a removal"
+names=$(client list)
+[ "$names" = "alpha bravo delta sparse" ] ||
+  fail "NBD_OPT_LIST after the removal: '$names'"
+kill -0 "$SERVER" 2>/dev/null || fail "the server died"
+
+stop_clean "$SERVER" "serve --native --dir"
+grep -q "stats: export 'alpha': reads=" "$LOG" ||
+  fail "no per-export stats line at exit"
+finish
