@@ -49,6 +49,11 @@ struct serve_opts {
                                  * completes socket and pidfile */
   const char *allow[SERVE_MAX_ALLOW]; /* --allow, comma lists split */
   size_t nr_allow;
+  /* --allow NAME=CIDR[,...]: export allow_names[i] only for allow_nets[i]
+   * (--native). */
+  const char *allow_names[SERVE_MAX_ALLOW];
+  const char *allow_nets[SERVE_MAX_ALLOW];
+  size_t nr_export_allow;
   unsigned threads;             /* --threads, or the default */
   long poll_us;                 /* --poll-us, -1 unless given */
   struct swapfile_config config; /* the plugin parameters after -- */
@@ -98,11 +103,43 @@ usage (void)
           "runs, nbdkit's own status.\n");
 }
 
-/* Adds the comma-separated CIDRs in list to o->allow. */
+/* --allow NAME=CIDR[,...] (eq at the '='): the export NAME only for
+ * those networks.  The list stays whole (acl_parse splits it), each
+ * entry checked here. */
+static int
+add_export_allow (struct serve_opts *o, char *arg, char *eq)
+{
+  char copy[4096], *save = NULL;
+
+  if (eq == arg || eq[1] == '\0')
+    return usage_error ("serve", "--allow %s: give NAME=CIDR[,CIDR...]: an "
+                        "export's name and the networks that may open it",
+                        arg);
+  if (o->nr_export_allow == SERVE_MAX_ALLOW)
+    return usage_error ("serve", "--allow: more than %d NAME=CIDR entries",
+                        SERVE_MAX_ALLOW);
+  snprintf (copy, sizeof copy, "%s", eq + 1);
+  for (char *s = strtok_r (copy, ",", &save); s;
+       s = strtok_r (NULL, ",", &save))
+    if (!netaddr_is_cidr (s))
+      return usage_error ("serve", "--allow %s: %s is not an address or "
+                          "ADDR/PREFIX (e.g. 192.0.2.21 or 192.0.2.0/24)",
+                          arg, s);
+  *eq = '\0';
+  o->allow_names[o->nr_export_allow] = arg;
+  o->allow_nets[o->nr_export_allow++] = eq + 1;
+  return 0;
+}
+
+/* Adds the comma-separated CIDRs in list to o->allow, or NAME=CIDR,...
+ * to the per-export lists. */
 static int
 add_allow (struct serve_opts *o, char *list)
 {
-  char *save = NULL;
+  char *save = NULL, *eq = strchr (list, '=');
+
+  if (eq != NULL)
+    return add_export_allow (o, list, eq);
 
   for (char *s = strtok_r (list, ",", &save); s;
        s = strtok_r (NULL, ",", &save)) {
@@ -241,7 +278,11 @@ check_options (struct serve_opts *o)
   if (o->given.bind && !netaddr_is_numeric (o->given.bind))
     return usage_error ("serve", "--bind %s: not a numeric IPv4 or IPv6 "
                         "address: give the address itself", o->given.bind);
-  if (o->nr_allow > 0 && !tcp && !o->activated)
+  if (o->nr_export_allow > 0 && !o->given.native)
+    return usage_error ("serve", "--allow %s=...: a per-export allow list is "
+                        "the --native server's: add --native",
+                        o->allow_names[0]);
+  if ((o->nr_allow > 0 || o->nr_export_allow > 0) && !tcp && !o->activated)
     return usage_error ("serve", "--allow applies to TCP (--port/--bind): "
                         "a unix socket is guarded by its mode 0600");
   if (o->nr_allow == 0 && o->given.bind && !netaddr_is_loopback (o->given.bind))
@@ -1007,6 +1048,9 @@ serve_native (struct serve_opts *o)
   if (no.listen_fd < 0)
     return EXIT_SYSTEM;
   no.tcp = native_socket_is_tcp (no.listen_fd);
+  no.allow_names = o->allow_names;
+  no.allow_nets = o->allow_nets;
+  no.nr_export_allow = o->nr_export_allow;
   no.export_name = o->given.export ? o->given.export : "";
   no.stats_path = o->stats_buf;
   no.pidfile = o->given.pidfile;

@@ -48,7 +48,9 @@ static const struct serve_option serve_options[] = {
     "listen on this numeric address (port " SERVE_DEFAULT_PORT "\n"
     "unless --port); a non-loopback ADDR needs --allow" },
   { "allow", 'a', SERVE_LIST, FIELD (allow), "CIDR[,...]",
-    "only these clients may connect (repeat or list)" },
+    "only these clients may connect (repeat or list);\n"
+    "NAME=CIDR[,...] (--native): only these may open\n"
+    "the export NAME" },
   { "tls-psk", 0, SERVE_STRING, FIELD (tls_psk), "FILE",
     "require TLS with the pre-shared keys in FILE" },
   { "tls-certificates", 0, SERVE_STRING, FIELD (tls_certs), "DIR",

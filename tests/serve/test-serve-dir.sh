@@ -10,14 +10,7 @@
 # another client goes on.  A unix socket: no traffic leaves the host.
 source "$(dirname "$0")/functions.sh"
 
-PY=/usr/bin/python3
-$PY -c 'import nbd' 2>/dev/null ||
-  skip "the nbd Python module is missing (install python3-libnbd)"
-
-mkdir "$WORK/fleet"
-for n in alpha bravo charlie; do
-  "$NBDSWAP" create --quiet "$WORK/fleet/$n" 16M
-done
+fleet alpha bravo charlie
 truncate -s 16M "$WORK/fleet/sparse"
 chmod 600 "$WORK/fleet/sparse"
 mkdir "$WORK/fleet/subdir"                      # not an export
@@ -28,16 +21,7 @@ LOG=$WORK/serve.log
 serve_fg "$LOG" --native --dir "$WORK/fleet" --socket "$SOCK"
 SERVER=$LAST_PID
 
-# wait_log REGEX: wait up to 10 s for the server's log to match.
-wait_log ()
-{
-  for _ in $(seq 100); do
-    grep -qE -- "$1" "$LOG" && return 0
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
-  return 1
-}
+wait_log () { log_wait "$LOG" "$SERVER" "$1"; }
 
 wait_log "native: serving 3 exports from " ||
   { cat "$LOG" >&2; fail "the server did not start with 3 exports"; finish; }
@@ -46,78 +30,7 @@ grep -q "sparse: bytes 0-16777215 (16.0 MiB) are a hole" "$LOG" &&
   grep -q "export 'sparse': not served (the lines above say why)" "$LOG" ||
   fail "the sparse file's refusal does not say its cause: $(cat "$LOG")"
 
-# client.py SOCKET ARGS...: the nbd module on the server's socket.
-cat >"$WORK/client.py" <<'EOF'
-import errno, os, sys, time
-import nbd
-
-sock, cmd = sys.argv[1], sys.argv[2]
-args = sys.argv[3:]
-
-def connect(name):
-    h = nbd.NBD()
-    h.set_export_name(name)
-    h.connect_unix(sock)
-    return h
-
-def pattern(name, off, n):
-    seed = (name + ":%d:" % off).encode()
-    return (seed * (n // len(seed) + 1))[:n]
-
-if cmd == "list":
-    h = nbd.NBD()
-    h.set_opt_mode(True)
-    h.connect_unix(sock)
-    names = []
-    h.opt_list(lambda n, d: names.append(n))
-    h.opt_abort()
-    print(" ".join(names))
-elif cmd == "rw":
-    # Write the export's own pattern at offsets across it, read back.
-    name = args[0]
-    h = connect(name)
-    offs = [0, 1 << 20, 8 << 20, (16 << 20) - 65536]
-    for o in offs:
-        h.pwrite(pattern(name, o, 65536), o)
-    h.flush()
-    for o in offs:
-        if h.pread(65536, o) != pattern(name, o, 65536):
-            sys.exit("%s: offset %d: read back differs" % (name, o))
-    h.shutdown()
-elif cmd == "check-file":
-    # The file holds the export's pattern, and none of another's.
-    name, path = args
-    with open(path, "rb") as f:
-        for o in [0, 1 << 20, 8 << 20, (16 << 20) - 65536]:
-            f.seek(o)
-            if f.read(65536) != pattern(name, o, 65536):
-                sys.exit("%s: the file at %d does not hold the export's data"
-                         % (path, o))
-elif cmd == "open":
-    # Try to open the export: print the error's errno name, or "ok".
-    try:
-        connect(args[0]).shutdown()
-        print("ok")
-    except nbd.Error as e:
-        print(errno.errorcode.get(e.errno, str(e.errno)) if e.errno else e.string)
-elif cmd == "hold":
-    # Write, say ready, wait for the go, then try I/O: print what it got.
-    name, ready, go = args
-    h = connect(name)
-    h.pwrite(pattern(name, 0, 4096), 0)
-    open(ready, "w").close()
-    while not os.path.exists(go):
-        time.sleep(0.05)
-    for what, f in (("read", lambda: h.pread(4096, 0)),
-                    ("write", lambda: h.pwrite(b"z" * 4096, 0))):
-        try:
-            f()
-            print(what, "ok")
-        except nbd.Error as e:
-            print(what, errno.errorcode.get(e.errno, str(e.errno)))
-    h.shutdown()
-EOF
-client () { $PY "$WORK/client.py" "$SOCK" "$@"; }
+client () { dir_client "unix:$SOCK" "$@"; }
 
 # The list: the three fit files, sorted; not the sparse, hidden or
 # directory entries.
