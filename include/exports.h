@@ -89,17 +89,20 @@ struct exports_config {
   unsigned recheck;             /* re-verify every N seconds; 0: SIGHUP */
   void (*report_extra) (void);  /* backing.h's */
   /* Access: TLS-PSK identities name the export they may open
-   * (identity = export name); see exports_may_open. */
+   * (identity = export name, and exports_grant's); see
+   * exports_may_open. */
   bool psk;
 };
 
 struct export_allow;
+struct export_grant;
 struct exports {
   struct exports_config cfg;
   pthread_mutex_t lock;
   struct export *list;          /* served */
   struct export_refused *refused;
   struct export_allow *allow;   /* exports_allow's lists, by name */
+  struct export_grant *grants;  /* exports_grant's pairs */
   struct stats retired;         /* counters of exports dropped */
   bool monitoring;
 };
@@ -128,8 +131,9 @@ struct export_client {
   const struct sockaddr *addr;
 };
 
-/* May this client open x?  With TLS-PSK, only if its identity names x;
- * with per-export allow entries, only from their networks. */
+/* May this client open x?  With TLS-PSK, only if its identity names x
+ * (or was granted x); with per-export allow entries, only from their
+ * networks. */
 extern bool exports_may_open (const struct exports *s, const struct export *x,
                               const struct export_client *who);
 
@@ -153,6 +157,17 @@ extern int exports_list (struct exports *s, const struct export_client *who,
  * the reason in err. */
 extern int exports_allow (struct exports *s, const char *name,
                           const char *list, char *err, size_t errlen);
+
+/* With TLS-PSK: let identity open the export called name too (one
+ * client, several exports).  0 or -ENOMEM. */
+extern int exports_grant (struct exports *s, const char *identity,
+                          const char *name);
+
+/* exports_grant for each line of the file at path: "IDENTITY NAME...",
+ * blank lines and '#' comments skipped.  0, or -errno with the reason
+ * (naming the file and line) in err. */
+extern int exports_read_grants (struct exports *s, const char *path,
+                                char *err, size_t errlen);
 
 /* Re-verify every export; with rescan, re-scan the directory first. */
 extern void exports_recheck (struct exports *s, bool rescan);

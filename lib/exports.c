@@ -24,6 +24,13 @@ struct export_allow {
   struct export_allow *next;
 };
 
+/* One identity that may open one more export (exports_grant). */
+struct export_grant {
+  char *identity;
+  char *name;
+  struct export_grant *next;
+};
+
 void
 exports_init (struct exports *s, const struct exports_config *c)
 {
@@ -359,6 +366,80 @@ allow_of (const struct exports *s, const char *name)
   return NULL;
 }
 
+/* Was identity granted the export called name? */
+static bool
+granted (const struct exports *s, const char *identity, const char *name)
+{
+  for (const struct export_grant *g = s->grants; g != NULL; g = g->next)
+    if (strcmp (g->identity, identity) == 0 && strcmp (g->name, name) == 0)
+      return true;
+  return false;
+}
+
+int
+exports_grant (struct exports *s, const char *identity, const char *name)
+{
+  struct export_grant *g = calloc (1, sizeof *g);
+
+  if (g == NULL || (g->identity = strdup (identity)) == NULL
+      || (g->name = strdup (name)) == NULL) {
+    if (g != NULL)
+      free (g->identity);
+    free (g);
+    return -ENOMEM;
+  }
+  g->next = s->grants;
+  s->grants = g;
+  return 0;
+}
+
+/* One line of a grants file: "IDENTITY NAME...".  0 or -errno. */
+static int
+grant_line (struct exports *s, char *line, const char *path, unsigned nr,
+            char *err, size_t errlen)
+{
+  char *save = NULL, *identity, *name;
+  unsigned names = 0;
+  int r;
+
+  identity = strtok_r (line, " \t\n", &save);
+  if (identity == NULL || identity[0] == '#')
+    return 0;
+  while ((name = strtok_r (NULL, " \t\n", &save)) != NULL) {
+    if ((r = exports_grant (s, identity, name)) < 0) {
+      snprintf (err, errlen, "%s", strerror (-r));
+      return r;
+    }
+    names++;
+  }
+  if (names == 0) {
+    snprintf (err, errlen, "%s line %u: '%s' names no export: write "
+              "'IDENTITY NAME...'", path, nr, identity);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int
+exports_read_grants (struct exports *s, const char *path, char *err,
+                     size_t errlen)
+{
+  FILE *fp = fopen (path, "re");
+  char line[4096];
+  unsigned nr = 0;
+  int r = 0;
+
+  if (fp == NULL) {
+    r = -errno;
+    snprintf (err, errlen, "%s: %s", path, strerror (-r));
+    return r;
+  }
+  while (r == 0 && fgets (line, sizeof line, fp) != NULL)
+    r = grant_line (s, line, path, ++nr, err, errlen);
+  fclose (fp);
+  return r;
+}
+
 bool
 exports_may_open (const struct exports *s, const struct export *x,
                   const struct export_client *who)
@@ -368,7 +449,8 @@ exports_may_open (const struct exports *s, const struct export *x,
   /* TLS-PSK: the identity is the export's name.  Without TLS-PSK there
    * is no identity, and the address decides. */
   if (s->cfg.psk && (who->identity == NULL
-                     || strcmp (who->identity, x->name) != 0))
+                     || (strcmp (who->identity, x->name) != 0
+                         && !granted (s, who->identity, x->name))))
     return false;
   if (acl != NULL && acl->n > 0)
     return who->addr != NULL && acl_allows (acl, who->addr);
@@ -545,6 +627,7 @@ exports_close (struct exports *s)
 {
   struct export_refused *f;
   struct export_allow *a;
+  struct export_grant *g;
   struct export *x;
 
   while ((x = s->list) != NULL) {
@@ -555,6 +638,12 @@ exports_close (struct exports *s)
     s->refused = f->next;
     free (f->name);
     free (f);
+  }
+  while ((g = s->grants) != NULL) {
+    s->grants = g->next;
+    free (g->identity);
+    free (g->name);
+    free (g);
   }
   while ((a = s->allow) != NULL) {
     s->allow = a->next;

@@ -268,6 +268,10 @@ check_options (struct serve_opts *o)
   if (o->given.tls_psk && o->given.tls_certs)
     return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
+  if (o->given.tls_psk_exports && !(o->given.tls_psk && o->given.dir))
+    return usage_error ("serve", "--tls-psk-exports says which exports of "
+                        "--dir each PSK identity may open: it needs --dir "
+                        "and --tls-psk");
   if (o->given.tls_verify_peer && !o->given.tls_certs)
     return usage_error ("serve", "--tls-verify-peer checks client "
                         "certificates: it needs --tls-certificates DIR");
@@ -962,12 +966,16 @@ check_native (struct serve_opts *o)
 static int
 native_background (struct serve_opts *o, struct native_opts *no)
 {
-  static char file[PATH_MAX];
+  static char file[PATH_MAX], grants[PATH_MAX];
   char cwdbuf[PATH_MAX];
   int status;
   pid_t pid;
 
   /* The other paths are absolute already (prepare_paths). */
+  if (no->tls_psk_exports)
+    no->tls_psk_exports = absolute (getcwd (cwdbuf, sizeof cwdbuf),
+                                    no->tls_psk_exports, grants,
+                                    sizeof grants);
   if (no->dir)
     no->dir = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->dir, file,
                         sizeof file);
@@ -1055,6 +1063,7 @@ serve_native (struct serve_opts *o)
   no.stats_path = o->stats_buf;
   no.pidfile = o->given.pidfile;
   no.tls_psk = o->given.tls_psk;
+  no.tls_psk_exports = o->given.tls_psk_exports;
   no.tls_certs = o->given.tls_certs;
   no.tls_verify_peer = o->given.tls_verify_peer;
   if (background && (r = native_background (o, &no)) >= 0) {

@@ -53,6 +53,10 @@ static const struct serve_option serve_options[] = {
     "the export NAME" },
   { "tls-psk", 0, SERVE_STRING, FIELD (tls_psk), "FILE",
     "require TLS with the pre-shared keys in FILE" },
+  { "tls-psk-exports", 0, SERVE_STRING, FIELD (tls_psk_exports), "FILE",
+    "with --dir and --tls-psk: 'IDENTITY NAME...'\n"
+    "lines: the exports a PSK identity may open\n"
+    "besides the one of its name" },
   { "tls-certificates", 0, SERVE_STRING, FIELD (tls_certs), "DIR",
     "require TLS with the certificates in DIR" },
   { "tls-verify-peer", 0, SERVE_FLAG, FIELD (tls_verify_peer), NULL,

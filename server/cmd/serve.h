@@ -62,6 +62,7 @@ struct serve_args {
   const char *bind;             /* --bind */
   struct serve_list allow;      /* each --allow, comma lists unsplit */
   const char *tls_psk;          /* --tls-psk */
+  const char *tls_psk_exports;  /* --tls-psk-exports */
   const char *tls_certs;        /* --tls-certificates */
   bool tls_verify_peer;         /* --tls-verify-peer */
   const char *export;           /* --export */

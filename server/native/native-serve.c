@@ -535,6 +535,12 @@ open_exports (const struct native_opts *o)
                  err);
       return EXIT_USAGE;
     }
+  if (o->tls_psk_exports != NULL
+      && exports_read_grants (&exports, o->tls_psk_exports, err,
+                              sizeof err) < 0) {
+    log_error ("--tls-psk-exports: %s", err);
+    return EXIT_SYSTEM;
+  }
   if (o->dir == NULL) {
     r = exports_add_file (&exports, o->export_name, o->file);
     if (r < 0)

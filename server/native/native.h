@@ -153,6 +153,7 @@ struct native_opts {
   /* TLS, required when either is set (--tls-psk, --tls-certificates),
    * and --tls-verify-peer. */
   const char *tls_psk;
+  const char *tls_psk_exports;  /* identity -> exports, or NULL */
   const char *tls_certs;
   bool tls_verify_peer;
 };

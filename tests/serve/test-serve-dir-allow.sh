@@ -23,6 +23,9 @@ expect_status 1 "a per-export allow list is the --native server's" serve \
   "$WORK/fleet/alpha" --port 1 --allow alpha=127.0.0.1
 expect_status 1 "--allow applies to TCP" serve --native --dir "$WORK/fleet" \
   --allow alpha=127.0.0.1
+# The grants of PSK identities belong to --dir with --tls-psk.
+expect_status 1 "--tls-psk-exports says which exports of --dir each PSK" \
+  serve --native --dir "$WORK/fleet" --port 1 --tls-psk-exports /dev/null
 
 port=$(free_port)
 serve_fg "$LOG" --native --dir "$WORK/fleet" --bind 127.0.0.1 --port "$port" \

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -212,6 +213,40 @@ START_TEST (test_allow_per_export)
 }
 END_TEST
 
+/* A grants file: one identity, several exports; a line naming no
+ * export is refused with its place. */
+START_TEST (test_grants)
+{
+  struct exports s;
+  struct export_client a = { "alpha", NULL }, b = { "bravo", NULL };
+  char path[128], err[256];
+  FILE *fp;
+
+  set_init (&s, true);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  create_fit ("charlie");
+  snprintf (path, sizeof path, "%s/.grants", dir);
+  fp = fopen (path, "w");
+  ck_assert_ptr_nonnull (fp);
+  fputs ("# who  what\n\nalpha charlie\tbravo\n", fp);
+  fclose (fp);
+  ck_assert_int_eq (exports_read_grants (&s, path, err, sizeof err), 0);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_str_eq (listed (&s, &a), "alpha bravo charlie");
+  ck_assert_str_eq (listed (&s, &b), "bravo");
+  ck_assert (!may (&s, "alpha", &b));
+  fp = fopen (path, "w");
+  fputs ("alpha bravo\nlonely\n", fp);
+  fclose (fp);
+  ck_assert_int_eq (exports_read_grants (&s, path, err, sizeof err),
+                    -EINVAL);
+  ck_assert_msg (strstr (err, ".grants line 2: 'lonely' names no export")
+                 != NULL, "said \"%s\"", err);
+  exports_close (&s);
+}
+END_TEST
+
 /* With both, both must agree. */
 START_TEST (test_psk_and_allow)
 {
@@ -346,6 +381,7 @@ main (void)
   tcase_add_test (tc, test_psk_identity);
   tcase_add_test (tc, test_allow_per_export);
   tcase_add_test (tc, test_psk_and_allow);
+  tcase_add_test (tc, test_grants);
   tcase_add_test (tc, test_unknown);
   tcase_add_test (tc, test_scan_unfit);
   tcase_add_test (tc, test_scan_locked);
