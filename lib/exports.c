@@ -113,16 +113,18 @@ export_new (struct exports *s, const char *name, const char *path,
   return NULL;
 }
 
-/* Put x at the end of the list (scan order: sorted names, stable LIST
- * answers). */
+/* Put x in the list, which is kept in name order: NBD_OPT_LIST answers
+ * the same names in the same order whenever they were added. */
 static void
-export_append (struct exports *s, struct export *x)
+export_insert (struct exports *s, struct export *x)
 {
   struct export **p;
 
   pthread_mutex_lock (&s->lock);
-  for (p = &s->list; *p != NULL; p = &(*p)->next)
+  for (p = &s->list; *p != NULL && strcmp ((*p)->name, x->name) < 0;
+       p = &(*p)->next)
     ;
+  x->next = *p;
   *p = x;
   pthread_mutex_unlock (&s->lock);
 }
@@ -136,7 +138,7 @@ exports_add_file (struct exports *s, const char *name, const char *path)
 
   if (x == NULL)
     return status;
-  export_append (s, x);
+  export_insert (s, x);
   return BACKING_OK;
 }
 
@@ -289,7 +291,7 @@ scan_one (struct exports *s, int dirfd, const char *name)
     return;
   }
   forget_refused (s, name);
-  export_append (s, x);
+  export_insert (s, x);
   log_info ("export '%s': serving %s (%" PRIu64 " bytes)", name, path,
             x->backing.size);
 }

@@ -106,7 +106,7 @@ on_stop (int sig)
 }
 
 /* Signal handlers: stop (SIGTERM, SIGINT); the monitor's (SIGHUP,
- * SIGUSR1) come with it, from backing_monitor_start. */
+ * SIGUSR1) come with it, from exports_monitor_start. */
 static int
 install_signals (void)
 {
