@@ -12,10 +12,12 @@
  *                    most a page);
  *   backing_claim    take the owner lock (owner.h), verify the file fully
  *                    (verify.h), refuse an unfit one, pin its extent map;
+ *   backing_recheck  re-verify against the map verified by
+ *                    backing_claim; a changed map refuses writes;
  *   backing_monitor_start
- *                    the monitor thread (monitor.h): re-verification
- *                    against the map verified by backing_claim, SIGHUP,
- *                    stats on SIGUSR1;
+ *                    the monitor thread (monitor.h) for a process
+ *                    serving this one file: backing_recheck every
+ *                    recheck seconds and on SIGHUP, stats on SIGUSR1;
  *   backing_monitor_stop, backing_close
  *                    the last stats report, then the descriptor.
  *
@@ -26,15 +28,19 @@
  * (enum backing_status), from which the nbdswap command picks its exit
  * status.
  *
- * One struct backing per process: the monitor thread is a singleton.
+ * A process may hold many (exports.h: a directory of exports); the
+ * monitor thread is one per process, so backing_monitor_start is for a
+ * process serving one file, and a set runs the monitor itself.
  */
 #ifndef NBDSWAP_BACKING_H
 #define NBDSWAP_BACKING_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "dioalign.h"
+#include "stats.h"
 #include "verify.h"
 
 /* What a failed step says to the caller (it was logged already). */
@@ -63,6 +69,10 @@ struct backing {
    * I/O (", or add direct=false ..."), or why that is not offered. */
   const char *no_direct_fix;
   const char *stats_path;       /* the JSON counters file, or NULL */
+  struct stats *stats;          /* reported, rechecks counted: &stats */
+  /* Where a changed map refuses writes (the request target's refuse,
+   * REQ_REFUSE_WRITES); NULL: nowhere, only the log line. */
+  atomic_uint *refuse;
   unsigned recheck;             /* re-verify every N seconds; 0: on SIGHUP */
   /* Called by each stats report after the "stats:" line, for the front
    * end's own counters; NULL for none. */
@@ -71,6 +81,7 @@ struct backing {
   /* Set by backing_open. */
   int fd;                       /* -1 when closed */
   bool writable;                /* false: opened read-only */
+  bool lock_busy;               /* backing_claim: another process has it */
   struct dio_align dio;         /* {1, 1} when !direct */
   uint64_t size;                /* bytes, a whole number of pages */
 
@@ -80,6 +91,7 @@ struct backing {
   struct verify_result verified;
   bool have_verified;
   bool monitoring;              /* backing_monitor_start succeeded */
+  bool map_changed;             /* backing_recheck found it changed */
 };
 
 /* Zero *b, with direct I/O on and no descriptor; the caller then sets
@@ -93,6 +105,12 @@ extern enum backing_status backing_open (struct backing *b);
 /* Lock the file (one server per file), verify it fully through the locked
  * descriptor, refuse it if unfit, and pin its extent map. */
 extern enum backing_status backing_claim (struct backing *b);
+
+/* Re-verify the file against the map of backing_claim, through the
+ * served descriptor; counted in b->stats.  The first time the map changed
+ * or the file became unfit: one loud error, and writes refused (*b->refuse).
+ * Run by the monitor thread (it allocates). */
+extern void backing_recheck (struct backing *b);
 
 /* Start the monitor thread and route SIGHUP (recheck) and SIGUSR1
  * (stats) to it.  Call after any fork. */

@@ -1,7 +1,9 @@
 /* nbdswap: the monitor thread of the serving process: re-verification
- * of the backing file, and statistics reports.
+ * of the backing files, and statistics reports.  It runs its owner's
+ * calls (backing.c for one file, exports.c for a set): what it does is
+ * theirs, when it does it is the monitor's.
  *
- * Re-verification.  The file was verified at start, but a defrag,
+ * Re-verification.  A file was verified at start, but a defrag,
  * balance, dedupe or snapshot can later move or share its extents: the
  * next swap-out would then make the filesystem allocate or copy under
  * memory pressure.  The thread re-verifies the file every `recheck=`
@@ -21,19 +23,22 @@
 
 #include <stdbool.h>
 
-#include "verify.h"
-
 struct monitor_params {
-  int fd;                               /* the backing file */
-  struct verify_options verify;
-  const struct verify_result *baseline; /* kept by the caller */
   unsigned recheck;                     /* seconds; 0: on request only */
+  /* Re-verify: every recheck seconds (requested false), and on a
+   * request, SIGHUP (requested true: a set also re-scans its
+   * directory then). */
+  void (*recheck_fn) (void *arg, bool requested);
   void (*report_stats) (void *arg);     /* called on a stats request */
-  void *arg;                            /* report_stats's */
+  void *arg;                            /* theirs */
 };
 
 /* Start the thread.  Returns 0 or -errno. */
 extern int monitor_start (const struct monitor_params *p);
+
+/* monitor_start, then monitor_catch_signals; what failed is logged.
+ * 0 or -1. */
+extern int monitor_serve (const struct monitor_params *p);
 
 /* Stop and join the thread (if started). */
 extern void monitor_stop (void);
@@ -48,8 +53,5 @@ extern int monitor_catch_signals (void);
 
 /* How many re-verifications have completed. */
 extern unsigned monitor_rechecks (void);
-
-/* True once the map changed: writes must fail with EIO. */
-extern bool monitor_map_changed (void);
 
 #endif /* NBDSWAP_MONITOR_H */

@@ -27,15 +27,27 @@
 #ifndef NBDSWAP_REQUEST_H
 #define NBDSWAP_REQUEST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "plan.h"
 #include "rangelock.h"
 #include "retry.h"
+#include "stats.h"
+
+/* Why a target refuses requests (req_target.refuse, bits). */
+enum {
+  /* The re-verification found the extent map changed: writes and
+   * zeroes fail with EIO, reads still work (the client swaps back in). */
+  REQ_REFUSE_WRITES = 1,
+  /* The export was removed while a client used it: every request fails
+   * with EIO. */
+  REQ_REFUSE_ALL = 2,
+};
 
 /* What every request of one export shares: made before serving, then
- * read-only but for the locks. */
+ * read-only but for the locks, the counters and refuse. */
 struct req_target {
   const char *file;             /* names the file in log lines */
   uint64_t size;                /* export size */
@@ -45,13 +57,17 @@ struct req_target {
   uint32_t zero_size;
   struct retry_policy retry;
   struct rangelock locks;
+  struct stats *stats;          /* counted here: &stats unless changed */
+  atomic_uint refuse;           /* REQ_REFUSE_* bits; set by the monitor */
 };
 
 /* The longest file operation a zeroing request issues from the zero
  * page (also its size). */
 #define REQ_ZERO_SIZE (1024 * 1024)
 
-/* Set up t (its zero page and locks).  0 or -errno. */
+/* Set up t (its locks, the zero page every target shares: memory does
+ * not grow with exports), counting into the process's stats.  0 or
+ * -errno. */
 extern int req_target_init (struct req_target *t, const char *file,
                             uint64_t size, uint32_t align,
                             uint32_t mem_align,

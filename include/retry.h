@@ -63,7 +63,7 @@ struct retry {
 extern bool retry_is_transient (const struct retry_policy *p, int err);
 
 /* Called after an operation failed with -err.  Sleeps and returns 0 when
- * the operation should be tried again (counted once in stats.retries);
+ * the operation should be tried again (the caller counts the retry);
  * returns the error to report otherwise: -EIO once a transient error
  * outlived the budget (r->expired says which). */
 extern int retry_after (struct retry *r, const struct retry_policy *p,

@@ -1,4 +1,6 @@
-/* nbdswap: counters and latency histogram of the serving process.
+/* nbdswap: counters and latency histogram of an export (and of the
+ * serving process: `stats`, the plugin's one export, and the sum the
+ * native server reports).
  *
  * Plain relaxed atomics: the counters are statistics, read only for
  * reports, and they must never cost a lock on the I/O path.  Latency is
@@ -26,40 +28,47 @@ struct stats {
   atomic_uint_fast64_t latency[STATS_LAT_BUCKETS];
 };
 
+/* The process's counters: the plugin's export, and what no export
+ * counts (the plugin's ring waits). */
 extern struct stats stats;
 
-#define STATS_ADD(field, n) \
-  atomic_fetch_add_explicit (&stats.field, (n), memory_order_relaxed)
-#define STATS_GET(field) \
-  atomic_load_explicit (&stats.field, memory_order_relaxed)
+#define STATS_ADD(s, field, n) \
+  atomic_fetch_add_explicit (&(s)->field, (n), memory_order_relaxed)
+#define STATS_GET(s, field) \
+  atomic_load_explicit (&(s)->field, memory_order_relaxed)
 
 /* Count one request that took ns nanoseconds: its bucket is the bit
  * length of its microseconds.  Inline, and without a loop over the bits:
  * it runs once for every request. */
 static inline void
-stats_latency (uint64_t ns)
+stats_latency (struct stats *s, uint64_t ns)
 {
   uint64_t us = ns / 1000;
   unsigned b = us == 0 ? 0 : 64 - (unsigned) __builtin_clzll (us);
 
   if (b > STATS_LAT_BUCKETS - 1)
     b = STATS_LAT_BUCKETS - 1;
-  STATS_ADD (latency[b], 1);
+  STATS_ADD (s, latency[b], 1);
 }
 
 /* The latency (µs, the upper bound of its bucket) under which the
  * fraction q (0 < q <= 1) of requests finished; 0 with no requests. */
-extern uint64_t stats_percentile_us (double q);
+extern uint64_t stats_percentile_us (const struct stats *s, double q);
+
+/* Add every counter of src to dst (a sum over exports). */
+extern void stats_add (struct stats *dst, const struct stats *src);
 
 /* The counters as one line of "name=value" pairs. */
-extern void stats_format_line (char *buf, size_t len);
+extern void stats_format_line (const struct stats *s, char *buf,
+                               size_t len);
 
 /* The counters as a JSON object (one line, newline-terminated). */
-extern void stats_format_json (char *buf, size_t len);
+extern void stats_format_json (const struct stats *s, char *buf,
+                               size_t len);
 
 /* Write the JSON counters to path, atomically (path.tmp, then rename):
  * a reader sees the old file or the new one, never half of one.  0, or
  * -1 with errno set. */
-extern int stats_write_file (const char *path);
+extern int stats_write_file (const struct stats *s, const char *path);
 
 #endif /* NBDSWAP_STATS_H */

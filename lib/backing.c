@@ -19,6 +19,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "owner.h"
+#include "request.h"
 #include "stats.h"
 
 /* The kernel swaps in 4 KiB pages; the export is cut to match. */
@@ -30,6 +31,7 @@ backing_init (struct backing *b)
   memset (b, 0, sizeof *b);
   b->direct = true;
   b->no_direct_fix = "";
+  b->stats = &stats;
   b->fd = -1;
 }
 
@@ -222,11 +224,12 @@ backing_open (struct backing *b)
 /* One owner: no second server, no kernel swapon on the same file.  The
  * holder's PID is 0 when it cannot be seen from here. */
 static enum backing_status
-lock_file (const struct backing *b)
+lock_file (struct backing *b)
 {
   pid_t holder;
   int r = owner_lock (b->fd, b->writable, &holder);
 
+  b->lock_busy = r == -EBUSY;
   if (r == -EBUSY && holder > 0)
     log_error ("%s: already served by another process (PID %d): one "
                "swap file must have one server; stop that one first",
@@ -283,7 +286,42 @@ backing_claim (struct backing *b)
   return r == BACKING_OK ? verify_file (b) : r;
 }
 
-/* The monitor's stats request. */
+void
+backing_recheck (struct backing *b)
+{
+  struct verify_result now;
+  int r = verify_fd (b->fd, b->path, &b->verify, &now);
+
+  STATS_ADD (b->stats, rechecks, 1);
+  if (r < 0) {
+    errno = -r;
+    log_warning ("%s: re-verification could not run: %m (will retry)",
+                 b->path);
+    return;
+  }
+  if ((now.verdict != VERIFY_FIT || !verify_same_map (&b->verified, &now))
+      && !b->map_changed) {
+    b->map_changed = true;
+    if (b->refuse != NULL)
+      atomic_fetch_or (b->refuse, REQ_REFUSE_WRITES);
+    verify_log_result (&now);
+    log_error ("%s: the file's extent map CHANGED while serving (a "
+               "defrag, balance, dedupe, reflink copy or snapshot?): "
+               "writes now fail with EIO so that the filesystem never "
+               "allocates or copies on the swap-out path; swapoff on the "
+               "client, then check the file with 'nbdswap verify %s' and "
+               "restart the server", b->path, b->path);
+  }
+  verify_result_free (&now);
+}
+
+/* The monitor's calls, for a process serving this one file. */
+static void
+recheck_cb (void *arg, bool requested)
+{
+  backing_recheck (arg);
+}
+
 static void
 report_stats_cb (void *arg)
 {
@@ -294,20 +332,12 @@ enum backing_status
 backing_monitor_start (struct backing *b)
 {
   struct monitor_params mp = {
-    .fd = b->fd, .verify = b->verify, .baseline = &b->verified,
-    .recheck = b->recheck, .report_stats = report_stats_cb, .arg = b,
+    .recheck = b->recheck, .recheck_fn = recheck_cb,
+    .report_stats = report_stats_cb, .arg = b,
   };
-  int r = monitor_start (&mp);
 
-  if (r < 0) {
-    errno = -r;
-    log_error ("starting the monitor thread: %m");
+  if (monitor_serve (&mp) < 0)
     return BACKING_SYSTEM;
-  }
-  if (monitor_catch_signals () == -1) {
-    log_error ("sigaction SIGHUP/SIGUSR1: %m");
-    return BACKING_SYSTEM;
-  }
   b->monitoring = true;
   return BACKING_OK;
 }
@@ -326,11 +356,12 @@ backing_report_stats (struct backing *b)
 {
   char line[1024];
 
-  stats_format_line (line, sizeof line);
+  stats_format_line (b->stats, line, sizeof line);
   log_info ("stats: %s", line);
   if (b->report_extra != NULL)
     b->report_extra ();
-  if (b->stats_path != NULL && stats_write_file (b->stats_path) == -1)
+  if (b->stats_path != NULL && stats_write_file (b->stats, b->stats_path)
+      == -1)
     log_error ("stats-file: %s: %m", b->stats_path);
 }
 

@@ -13,20 +13,12 @@
 #include "clock.h"
 #include "log.h"
 #include "monitor.h"
-#include "stats.h"
 
 static pthread_t thread;
 static bool started;
 static int wake[2] = { -1, -1 };        /* pipe: 'r'echeck, 's'tats, 'q'uit */
-static atomic_bool changed;
 static atomic_uint done;
 static struct monitor_params params;
-
-bool
-monitor_map_changed (void)
-{
-  return atomic_load_explicit (&changed, memory_order_relaxed);
-}
 
 unsigned
 monitor_rechecks (void)
@@ -58,34 +50,6 @@ monitor_request_stats (void)
   request ('s');
 }
 
-/* Verify once; on a changed or unfit file, raise the flag (once). */
-static void
-recheck_once (void)
-{
-  const struct verify_result *base = params.baseline;
-  struct verify_result now;
-  int r = verify_fd (params.fd, base->path, &params.verify, &now);
-
-  if (r < 0) {
-    errno = -r;
-    log_warning ("%s: re-verification could not run: %m (will retry)",
-                 base->path);
-    return;
-  }
-  if ((now.verdict != VERIFY_FIT || !verify_same_map (base, &now))
-      && !atomic_exchange (&changed, true)) {
-    verify_log_result (&now);
-    log_error ("%s: the file's extent map CHANGED while serving (a "
-               "defrag, balance, dedupe, reflink copy or snapshot?): "
-               "writes now fail with EIO so that the filesystem never "
-               "allocates or copies on the swap-out path; swapoff on the "
-               "client, then check the file with 'nbdswap verify %s' and "
-               "restart the server", base->path, base->path);
-  }
-  verify_result_free (&now);
-}
-
-/* Wait for a request, a stop or the interval, and act on it. */
 /* Milliseconds until the deadline (0 if past), or -1 for none. */
 static int
 ms_until (uint64_t deadline)
@@ -121,9 +85,8 @@ monitor_thread (void *arg)
         params.report_stats (params.arg);
     }
     if (c == 'r' || (next && clock_now_ns () >= next)) {
-      recheck_once ();
+      params.recheck_fn (params.arg, c == 'r');
       atomic_fetch_add (&done, 1);
-      STATS_ADD (rechecks, 1);
       if (next)
         next = clock_now_ns () + period;
     }
@@ -146,6 +109,23 @@ monitor_start (const struct monitor_params *p)
     return -r;
   }
   started = true;
+  return 0;
+}
+
+int
+monitor_serve (const struct monitor_params *p)
+{
+  int r = monitor_start (p);
+
+  if (r < 0) {
+    errno = -r;
+    log_error ("starting the monitor thread: %m");
+    return -1;
+  }
+  if (monitor_catch_signals () == -1) {
+    log_error ("sigaction SIGHUP/SIGUSR1: %m");
+    return -1;
+  }
   return 0;
 }
 

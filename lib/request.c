@@ -4,37 +4,85 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "align.h"
 #include "clock.h"
 #include "fault.h"
+#include <pthread.h>
+
 #include "log.h"
-#include "monitor.h"
 #include "request.h"
-#include "stats.h"
 
 /* The longest direct segment of a client buffer: one file operation for
  * any request a front end accepts (nbdkit's are at most 64 MiB). */
 #define MAX_DIRECT (UINT32_C (64) << 20)
+
+/* The zero page all targets share (a process serving many exports
+ * keeps one), with how many targets use it and its alignment. */
+static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *zero_page;
+static unsigned zero_users;
+static uint32_t zero_align;
+
+/* The shared zero page, aligned to at least align; NULL if out of
+ * memory.  A target whose devices want a larger alignment than the
+ * page has gets one of its own (zero_release frees it). */
+static unsigned char *
+zero_take (uint32_t align)
+{
+  void *p = NULL;
+
+  /* mem_align is 1 for buffered I/O (direct=false): a page still. */
+  if (align < 4096)
+    align = 4096;
+  pthread_mutex_lock (&zero_lock);
+  if (zero_page != NULL && align <= zero_align) {
+    zero_users++;
+    p = zero_page;
+  }
+  else if (posix_memalign (&p, align, REQ_ZERO_SIZE) == 0) {
+    memset (p, 0, REQ_ZERO_SIZE);
+    if (zero_page == NULL) {
+      zero_page = p;
+      zero_align = align;
+      zero_users = 1;
+    }
+  }
+  else
+    p = NULL;
+  pthread_mutex_unlock (&zero_lock);
+  return p;
+}
+
+static void
+zero_release (const unsigned char *p)
+{
+  pthread_mutex_lock (&zero_lock);
+  if (p != zero_page)
+    free ((void *) p);
+  else if (--zero_users == 0) {
+    free (zero_page);
+    zero_page = NULL;
+  }
+  pthread_mutex_unlock (&zero_lock);
+}
 
 int
 req_target_init (struct req_target *t, const char *file, uint64_t size,
                  uint32_t align, uint32_t mem_align,
                  const struct retry_policy *retry)
 {
-  void *zero;
+  unsigned char *zero = zero_take (mem_align);
   int r;
 
-  /* mem_align is 1 for buffered I/O (direct=false): a page still. */
-  if (posix_memalign (&zero, mem_align > 4096 ? mem_align : 4096,
-                      REQ_ZERO_SIZE) != 0)
+  if (zero == NULL)
     return -ENOMEM;
-  memset (zero, 0, REQ_ZERO_SIZE);
   r = rangelock_init (&t->locks);
   if (r < 0) {
-    free (zero);
+    zero_release (zero);
     return r;
   }
   t->file = file;
@@ -44,6 +92,8 @@ req_target_init (struct req_target *t, const char *file, uint64_t size,
   t->zero_buf = zero;
   t->zero_size = REQ_ZERO_SIZE;
   t->retry = *retry;
+  t->stats = &stats;
+  atomic_init (&t->refuse, 0);
   return 0;
 }
 
@@ -53,7 +103,7 @@ req_target_fini (struct req_target *t)
   if (t->zero_buf == NULL)
     return;
   rangelock_destroy (&t->locks);
-  free ((void *) t->zero_buf);
+  zero_release (t->zero_buf);
   t->zero_buf = NULL;
 }
 
@@ -103,24 +153,24 @@ finish (struct req_target *t, struct req *r, int err)
 {
   unlock (t, r);
   r->err = err;
-  stats_latency (clock_now_ns () - r->start_ns);
+  stats_latency (t->stats, clock_now_ns () - r->start_ns);
   if (err < 0) {
-    STATS_ADD (errors, 1);
+    STATS_ADD (t->stats, errors, 1);
     if (!r->quiet)
       log_failure (t, r, err);
     return REQ_DONE;
   }
   switch (r->cmd) {
   case REQ_READ:
-    STATS_ADD (reads, 1);
-    STATS_ADD (read_bytes, r->count);
+    STATS_ADD (t->stats, reads, 1);
+    STATS_ADD (t->stats, read_bytes, r->count);
     break;
   case REQ_WRITE:
-    STATS_ADD (writes, 1);
-    STATS_ADD (write_bytes, r->count);
+    STATS_ADD (t->stats, writes, 1);
+    STATS_ADD (t->stats, write_bytes, r->count);
     break;
-  case REQ_ZERO: STATS_ADD (zeroes, 1); break;
-  case REQ_FLUSH: STATS_ADD (flushes, 1); break;
+  case REQ_ZERO: STATS_ADD (t->stats, zeroes, 1); break;
+  case REQ_FLUSH: STATS_ADD (t->stats, flushes, 1); break;
   }
   return REQ_DONE;
 }
@@ -135,8 +185,10 @@ failed (struct req_target *t, struct req *r, int err, enum req_next *next)
     : retry_after (&r->retry, &t->retry, err, op_name (r),
                    r->op_off + r->op_done);
 
-  if (e == 0)
+  if (e == 0) {
+    STATS_ADD (t->stats, retries, 1);
     return true;
+  }
   *next = finish (t, r, e);
   return false;
 }
@@ -314,29 +366,32 @@ plan_request (struct req_target *t, struct req *r)
   plan_init (&r->plan, r->offset, r->count, t->align, mem_ok, chunk,
              max_direct);
   if (!r->plan.direct)
-    STATS_ADD (bounced, 1);
+    STATS_ADD (t->stats, bounced, 1);
   if (r->cmd != REQ_READ && plan_needs_rmw (r->offset, r->count, t->align))
-    STATS_ADD (rmw, 1);
+    STATS_ADD (t->stats, rmw, 1);
   r->phase = REQ_PH_NEXT;
 }
 
 enum req_next
 req_start (struct req_target *t, struct req *r)
 {
+  unsigned refuse = atomic_load_explicit (&t->refuse, memory_order_relaxed);
+
   r->err = 0;
   r->retry = (struct retry) RETRY_INIT;
   r->locked = r->lock_waiting = r->quiet = r->no_progress = false;
   r->start_ns = clock_now_ns ();
+  if (refuse != 0 && (refuse & REQ_REFUSE_ALL
+                      || (r->cmd != REQ_READ && r->cmd != REQ_FLUSH))) {
+    r->quiet = true;            /* the monitor said why, loudly */
+    return finish (t, r, -EIO);
+  }
   if (r->cmd == REQ_FLUSH) {
     r->phase = REQ_PH_SYNC;
     return step (t, r);
   }
   assert (r->count > 0 && r->offset <= t->size
           && r->count <= t->size - r->offset);
-  if (r->cmd != REQ_READ && monitor_map_changed ()) {
-    r->quiet = true;            /* the re-verification said why, loudly */
-    return finish (t, r, -EIO);
-  }
   plan_request (t, r);
   return step (t, r);
 }

@@ -80,7 +80,7 @@ retry_pause (struct retry *r, int err, const char *what)
 
   if (kind >= 0)
     log_rate_limited (kind, err, what, 0, 0);
-  STATS_ADD (retries, 1);
+  STATS_ADD (&stats, retries, 1);
   backoff_sleep (r);
 }
 
@@ -103,7 +103,6 @@ retry_after (struct retry *r, const struct retry_policy *p, int err,
     return -EIO;
   }
   log_rate_limited (kind, err, what, offset, p->timeout);
-  STATS_ADD (retries, 1);
   backoff_sleep (r);
   return 0;
 }

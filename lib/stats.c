@@ -10,12 +10,12 @@
 struct stats stats;
 
 uint64_t
-stats_percentile_us (double q)
+stats_percentile_us (const struct stats *s, double q)
 {
   uint64_t n[STATS_LAT_BUCKETS], total = 0, seen = 0;
 
   for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++)
-    total += n[b] = STATS_GET (latency[b]);
+    total += n[b] = STATS_GET (s, latency[b]);
   if (total == 0)
     return 0;
   for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++) {
@@ -32,36 +32,46 @@ stats_percentile_us (double q)
   X (write_bytes) X (rmw) X (bounced) X (retries) X (errors) X (rechecks)
 
 void
-stats_format_line (char *buf, size_t len)
+stats_add (struct stats *dst, const struct stats *src)
+{
+#define ADD(f) STATS_ADD (dst, f, STATS_GET (src, f));
+  STATS_FIELDS (ADD)
+#undef ADD
+  for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++)
+    STATS_ADD (dst, latency[b], STATS_GET (src, latency[b]));
+}
+
+void
+stats_format_line (const struct stats *s, char *buf, size_t len)
 {
 #define FMT(f) #f "=%" PRIuFAST64 " "
-#define ARG(f) STATS_GET (f),
+#define ARG(f) STATS_GET (s, f),
   snprintf (buf, len, STATS_FIELDS (FMT)
             "p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64,
             STATS_FIELDS (ARG)
-            stats_percentile_us (0.5), stats_percentile_us (0.99),
-            stats_percentile_us (0.999));
+            stats_percentile_us (s, 0.5), stats_percentile_us (s, 0.99),
+            stats_percentile_us (s, 0.999));
 #undef FMT
 #undef ARG
 }
 
 void
-stats_format_json (char *buf, size_t len)
+stats_format_json (const struct stats *s, char *buf, size_t len)
 {
 #define FMT(f) "\"" #f "\":%" PRIuFAST64 ","
-#define ARG(f) STATS_GET (f),
+#define ARG(f) STATS_GET (s, f),
   snprintf (buf, len, "{" STATS_FIELDS (FMT)
             "\"latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
             ",\"p999\":%" PRIu64 "}}\n",
             STATS_FIELDS (ARG)
-            stats_percentile_us (0.5), stats_percentile_us (0.99),
-            stats_percentile_us (0.999));
+            stats_percentile_us (s, 0.5), stats_percentile_us (s, 0.99),
+            stats_percentile_us (s, 0.999));
 #undef FMT
 #undef ARG
 }
 
 int
-stats_write_file (const char *path)
+stats_write_file (const struct stats *s, const char *path)
 {
   char line[1024], tmp[4200];
   FILE *fp;
@@ -73,7 +83,7 @@ stats_write_file (const char *path)
   fp = fopen (tmp, "we");
   if (fp == NULL)
     return -1;
-  stats_format_json (line, sizeof line);
+  stats_format_json (s, line, sizeof line);
   fputs (line, fp);
   if (fclose (fp) == EOF || rename (tmp, path) == -1)
     return -1;

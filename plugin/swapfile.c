@@ -266,6 +266,7 @@ swapfile_get_ready (void)
     "page cache anyway (not recommended)";
   backing.stats_path = cfg.stats_file;
   backing.recheck = cfg.recheck;
+  backing.refuse = &target.refuse;
   if (backing_open (&backing) < 0 || backing_claim (&backing) < 0
       || choose_engine () < 0)
     return -1;

@@ -49,6 +49,11 @@ struct serve_opts {
                                  * completes socket and pidfile */
   const char *allow[SERVE_MAX_ALLOW]; /* --allow, comma lists split */
   size_t nr_allow;
+  /* --allow NAME=CIDR[,...]: export allow_names[i] only for allow_nets[i]
+   * (--native). */
+  const char *allow_names[SERVE_MAX_ALLOW];
+  const char *allow_nets[SERVE_MAX_ALLOW];
+  size_t nr_export_allow;
   unsigned threads;             /* --threads, or the default */
   long poll_us;                 /* --poll-us, -1 unless given */
   struct swapfile_config config; /* the plugin parameters after -- */
@@ -65,6 +70,7 @@ usage (void)
 {
   printf ("\nUsage:\n"
           " nbdswap serve FILE [--socket PATH | --port N [--bind ADDR]]\n"
+          " nbdswap serve --native --dir DIR [...]\n"
           "               [--tls-psk FILE | --tls-certificates DIR\n"
           "                [--tls-verify-peer]]\n"
           "               [--export NAME] [--allow CIDR]... [--threads N]\n"
@@ -79,6 +85,9 @@ usage (void)
           "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
           "('nbdswap status' reads them).  Under systemd socket activation "
           "(LISTEN_FDS)\nit serves the socket it was given.\n"
+          "\nWith --native --dir DIR, one server serves every swap backing "
+          "file in DIR,\neach an export named after its file (NAME being "
+          "DIR's base name); an unfit\nfile is left out and logged.\n"
           "\nOptions:\n");
   serve_options_help (stdout);
   printf ("\nSwap pages are the clients' process memory: whoever can connect "
@@ -94,11 +103,43 @@ usage (void)
           "runs, nbdkit's own status.\n");
 }
 
-/* Adds the comma-separated CIDRs in list to o->allow. */
+/* --allow NAME=CIDR[,...] (eq at the '='): the export NAME only for
+ * those networks.  The list stays whole (acl_parse splits it), each
+ * entry checked here. */
+static int
+add_export_allow (struct serve_opts *o, char *arg, char *eq)
+{
+  char copy[4096], *save = NULL;
+
+  if (eq == arg || eq[1] == '\0')
+    return usage_error ("serve", "--allow %s: give NAME=CIDR[,CIDR...]: an "
+                        "export's name and the networks that may open it",
+                        arg);
+  if (o->nr_export_allow == SERVE_MAX_ALLOW)
+    return usage_error ("serve", "--allow: more than %d NAME=CIDR entries",
+                        SERVE_MAX_ALLOW);
+  snprintf (copy, sizeof copy, "%s", eq + 1);
+  for (char *s = strtok_r (copy, ",", &save); s;
+       s = strtok_r (NULL, ",", &save))
+    if (!netaddr_is_cidr (s))
+      return usage_error ("serve", "--allow %s: %s is not an address or "
+                          "ADDR/PREFIX (e.g. 192.0.2.21 or 192.0.2.0/24)",
+                          arg, s);
+  *eq = '\0';
+  o->allow_names[o->nr_export_allow] = arg;
+  o->allow_nets[o->nr_export_allow++] = eq + 1;
+  return 0;
+}
+
+/* Adds the comma-separated CIDRs in list to o->allow, or NAME=CIDR,...
+ * to the per-export lists. */
 static int
 add_allow (struct serve_opts *o, char *list)
 {
-  char *save = NULL;
+  char *save = NULL, *eq = strchr (list, '=');
+
+  if (eq != NULL)
+    return add_export_allow (o, list, eq);
 
   for (char *s = strtok_r (list, ",", &save); s;
        s = strtok_r (NULL, ",", &save)) {
@@ -166,11 +207,22 @@ parse_options (int argc, char **argv, struct serve_opts *o)
   for (size_t i = 0; i < a->allow.n; i++)
     if ((r = add_allow (o, a->allow.item[i])) != 0)
       return r;
-  if (a->nr_files != 1)
+  if (a->dir && a->nr_files != 0)
+    return usage_error ("serve", "--dir %s and FILE exclude each other: "
+                        "serve one file, or every file in a directory",
+                        a->dir);
+  if (!a->dir && a->nr_files != 1)
     return usage_error ("serve", a->nr_files == 0 ? "expected FILE"
                         : "expected one FILE (nbdkit arguments go after "
                         "'--')");
   return 0;
+}
+
+/* What is served, for messages: FILE or DIR. */
+static const char *
+served (const struct serve_opts *o)
+{
+  return o->given.dir ? o->given.dir : o->given.file;
 }
 
 /* True when systemd handed this process its listening socket(s). */
@@ -216,6 +268,10 @@ check_options (struct serve_opts *o)
   if (o->given.tls_psk && o->given.tls_certs)
     return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
+  if (o->given.tls_psk_exports && !(o->given.tls_psk && o->given.dir))
+    return usage_error ("serve", "--tls-psk-exports says which exports of "
+                        "--dir each PSK identity may open: it needs --dir "
+                        "and --tls-psk");
   if (o->given.tls_verify_peer && !o->given.tls_certs)
     return usage_error ("serve", "--tls-verify-peer checks client "
                         "certificates: it needs --tls-certificates DIR");
@@ -226,7 +282,11 @@ check_options (struct serve_opts *o)
   if (o->given.bind && !netaddr_is_numeric (o->given.bind))
     return usage_error ("serve", "--bind %s: not a numeric IPv4 or IPv6 "
                         "address: give the address itself", o->given.bind);
-  if (o->nr_allow > 0 && !tcp && !o->activated)
+  if (o->nr_export_allow > 0 && !o->given.native)
+    return usage_error ("serve", "--allow %s=...: a per-export allow list is "
+                        "the --native server's: add --native",
+                        o->allow_names[0]);
+  if ((o->nr_allow > 0 || o->nr_export_allow > 0) && !tcp && !o->activated)
     return usage_error ("serve", "--allow applies to TCP (--port/--bind): "
                         "a unix socket is guarded by its mode 0600");
   if (o->nr_allow == 0 && o->given.bind && !netaddr_is_loopback (o->given.bind))
@@ -435,7 +495,7 @@ prepare_paths (struct serve_opts *o)
   struct sockaddr_un sun;
   int r;
 
-  serve_instance_name (o->given.file, name, sizeof name);
+  serve_instance_name (served (o), name, sizeof name);
   if (!o->given.dry_run && (r = make_runtime_dir (dir)) != 0)
     return r;
   if ((r = runtime_path (o->stats_buf, dir, name, "stats")) != 0)
@@ -701,7 +761,7 @@ exec_nbdkit (const struct serve_opts *o, char **args)
 static void
 print_serving (const struct serve_opts *o, pid_t pid)
 {
-  printf ("nbdswap: serving %s on %s (PID %d)\n", o->given.file,
+  printf ("nbdswap: serving %s on %s (PID %d)\n", served (o),
           o->given.socket ? o->given.socket : "TCP", (int) pid);
 }
 
@@ -889,6 +949,9 @@ check_native (struct serve_opts *o)
   if (o->threads != SERVE_DEFAULT_THREADS)
     return usage_error ("serve", "--threads sets nbdkit's threads: --native "
                         "runs one thread per connection, drop --threads");
+  if (o->given.dir && o->given.export)
+    return usage_error ("serve", "--dir names each export after its file: "
+                        "drop --export");
   if (o->given.export && strlen (o->given.export) > NATIVE_NAME_MAX)
     return usage_error ("serve", "--export: the name is %zu bytes, over "
                         "the NBD protocol's limit of %d: choose a shorter "
@@ -903,14 +966,22 @@ check_native (struct serve_opts *o)
 static int
 native_background (struct serve_opts *o, struct native_opts *no)
 {
-  static char file[PATH_MAX];
+  static char file[PATH_MAX], grants[PATH_MAX];
   char cwdbuf[PATH_MAX];
   int status;
   pid_t pid;
 
   /* The other paths are absolute already (prepare_paths). */
-  no->file = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->file, file,
-                       sizeof file);
+  if (no->tls_psk_exports)
+    no->tls_psk_exports = absolute (getcwd (cwdbuf, sizeof cwdbuf),
+                                    no->tls_psk_exports, grants,
+                                    sizeof grants);
+  if (no->dir)
+    no->dir = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->dir, file,
+                        sizeof file);
+  else
+    no->file = absolute (getcwd (cwdbuf, sizeof cwdbuf), no->file, file,
+                         sizeof file);
   pid = daemon_fork (&no->ready_fd, &status);
   if (pid < 0) {
     log_error ("fork: %s", strerror ((int) -pid));
@@ -931,11 +1002,11 @@ native_background (struct serve_opts *o, struct native_opts *no)
     unlink (o->given.socket);
   if (status > 128) {
     log_error ("%s: the server was killed by signal %d (%s) before it "
-               "served", o->given.file, status - 128, strsignal (status - 128));
+               "served", served (o), status - 128, strsignal (status - 128));
     return EXIT_SYSTEM;
   }
   log_error ("%s: the server stopped before it served (exit status %d): "
-             "the lines above say why", o->given.file, status);
+             "the lines above say why", served (o), status);
   return status > 0 ? status : EXIT_SYSTEM;
 }
 
@@ -945,7 +1016,8 @@ native_background (struct serve_opts *o, struct native_opts *no)
 static int
 serve_native (struct serve_opts *o)
 {
-  struct native_opts no = { .file = o->given.file, .listen_fd = -1,
+  struct native_opts no = { .file = o->given.file, .dir = o->given.dir,
+                            .listen_fd = -1,
                             .ready_fd = -1, .params = &o->config,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
                                                        : NATIVE_POLL_US };
@@ -968,7 +1040,8 @@ serve_native (struct serve_opts *o)
     char params[128];
 
     config_format (&o->config, params, sizeof params);
-    printf ("# nbdswap serve --native: %s on %s, %s\n", o->given.file,
+    printf ("# nbdswap serve --native: %s%s on %s, %s\n",
+            o->given.dir ? "every file in " : "", served (o),
             o->activated ? "the socket systemd passed" :
             o->given.socket ? o->given.socket : "TCP", params);
     return EXIT_FIT;
@@ -983,10 +1056,14 @@ serve_native (struct serve_opts *o)
   if (no.listen_fd < 0)
     return EXIT_SYSTEM;
   no.tcp = native_socket_is_tcp (no.listen_fd);
+  no.allow_names = o->allow_names;
+  no.allow_nets = o->allow_nets;
+  no.nr_export_allow = o->nr_export_allow;
   no.export_name = o->given.export ? o->given.export : "";
   no.stats_path = o->stats_buf;
   no.pidfile = o->given.pidfile;
   no.tls_psk = o->given.tls_psk;
+  no.tls_psk_exports = o->given.tls_psk_exports;
   no.tls_certs = o->given.tls_certs;
   no.tls_verify_peer = o->given.tls_verify_peer;
   if (background && (r = native_background (o, &no)) >= 0) {
@@ -1044,6 +1121,13 @@ native_denied (const struct serve_opts *o)
 
   if (uring_allowed (why, sizeof why))
     return false;
+  if (o->given.dir) {
+    log_error ("--native needs io_uring, and %s; --dir has no nbdkit to "
+               "fall back to (one nbdkit per file serves without it): allow "
+               "io_uring (the container's seccomp profile, sysctl "
+               "kernel.io_uring_disabled)", why);
+    return true;
+  }
   log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
                "with the swapfile plugin and its pread/pwrite engine (more "
                "CPU per request%s); to serve with --native, allow io_uring "
@@ -1066,6 +1150,9 @@ serve_main (struct serve_opts *o, int argc, char **argv)
   if (o->poll_us >= 0 && !o->given.native)
     return usage_error ("serve", "--poll-us tunes the --native server: add "
                         "--native, or drop --poll-us");
+  if (o->given.dir && !o->given.native)
+    return usage_error ("serve", "--dir: serving a directory of exports is "
+                        "the --native server's: add --native");
   if ((r = parse_extra (o)) != 0)
     return r;
   if (o->given.native && (r = check_native (o)) != 0)
@@ -1074,6 +1161,8 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return r;
   if (o->given.native && !native_denied (o))
     return serve_native (o);
+  if (o->given.dir)
+    return EXIT_SYSTEM;         /* native_denied said why */
   if ((r = prepare (o)) != 0)
     return r;
   if ((r = build_args (o, &args)) < 0) {

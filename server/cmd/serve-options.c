@@ -48,9 +48,15 @@ static const struct serve_option serve_options[] = {
     "listen on this numeric address (port " SERVE_DEFAULT_PORT "\n"
     "unless --port); a non-loopback ADDR needs --allow" },
   { "allow", 'a', SERVE_LIST, FIELD (allow), "CIDR[,...]",
-    "only these clients may connect (repeat or list)" },
+    "only these clients may connect (repeat or list);\n"
+    "NAME=CIDR[,...] (--native): only these may open\n"
+    "the export NAME" },
   { "tls-psk", 0, SERVE_STRING, FIELD (tls_psk), "FILE",
     "require TLS with the pre-shared keys in FILE" },
+  { "tls-psk-exports", 0, SERVE_STRING, FIELD (tls_psk_exports), "FILE",
+    "with --dir and --tls-psk: 'IDENTITY NAME...'\n"
+    "lines: the exports a PSK identity may open\n"
+    "besides the one of its name" },
   { "tls-certificates", 0, SERVE_STRING, FIELD (tls_certs), "DIR",
     "require TLS with the certificates in DIR" },
   { "tls-verify-peer", 0, SERVE_FLAG, FIELD (tls_verify_peer), NULL,
@@ -58,6 +64,10 @@ static const struct serve_option serve_options[] = {
     "certificate DIR/ca-cert.pem signed" },
   { "export", 'e', SERVE_STRING, FIELD (export), "NAME",
     "serve only the export NAME" },
+  { "dir", 'd', SERVE_STRING, FIELD (dir), "DIR",
+    "with --native, instead of FILE: serve every\n"
+    "swap backing file in DIR, each an export named\n"
+    "after its file (SIGHUP: re-scan DIR)" },
   { "threads", 't', SERVE_STRING, FIELD (threads), "N",
     "nbdkit threads per connection (default "
     STR (SERVE_DEFAULT_THREADS) ")" },

@@ -62,9 +62,11 @@ struct serve_args {
   const char *bind;             /* --bind */
   struct serve_list allow;      /* each --allow, comma lists unsplit */
   const char *tls_psk;          /* --tls-psk */
+  const char *tls_psk_exports;  /* --tls-psk-exports */
   const char *tls_certs;        /* --tls-certificates */
   bool tls_verify_peer;         /* --tls-verify-peer */
   const char *export;           /* --export */
+  const char *dir;              /* --dir */
   const char *threads;          /* --threads */
   bool foreground;              /* --foreground */
   const char *pidfile;          /* --pidfile */

@@ -3,7 +3,7 @@
  *
  * Offered: NBD_OPT_GO and NBD_OPT_INFO (NBD_INFO_EXPORT and
  * NBD_INFO_BLOCK_SIZE), NBD_OPT_EXPORT_NAME, NBD_OPT_LIST, NBD_OPT_ABORT,
- * and NBD_OPT_STARTTLS when the export has TLS credentials.  Everything
+ * and NBD_OPT_STARTTLS when the server has TLS credentials.  Everything
  * else, NBD_OPT_STRUCTURED_REPLY included, gets NBD_REP_ERR_UNSUP: the
  * kernel client speaks only simple replies.
  *
@@ -12,6 +12,10 @@
  * NBD_REP_ERR_TLS_REQD.  After the TLS handshake (lib/tls.c) the keys go
  * into the kernel (kTLS), so the rest of the negotiation and the
  * connection's ring read and write plaintext on the same socket.
+ *
+ * The exports are the catalogue's (native.h): a name the client may not
+ * open is answered as one that does not exist, NBD_REP_ERR_UNKNOWN, and
+ * NBD_OPT_LIST names only those it may open.
  */
 #include <config.h>
 
@@ -42,12 +46,36 @@
 struct nego {
   int sock;
   uint64_t deadline_ns;
-  const struct native_export *e;
-  native_go_fn go;
-  void *go_arg;
+  const struct native_catalog *cat;
   bool tls_on;                  /* STARTTLS done: the socket is kTLS */
   bool tls_told;                /* "TLS required" logged */
+  char identity[256];           /* the client's TLS-PSK identity */
 };
+
+/* The client's identity for the catalogue: its TLS-PSK identity, or
+ * NULL (no TLS, or certificates). */
+static const char *
+identity (const struct nego *n)
+{
+  return n->tls_on && n->cat->tls_psk ? n->identity : NULL;
+}
+
+/* Make the export called name (len bytes, not terminated) the
+ * connection's: 0 with *e, or -ENOENT (no such export for this
+ * client). */
+static int
+select_export (const struct nego *n, const unsigned char *name, uint32_t len,
+               const struct native_export **e)
+{
+  char buf[NATIVE_NAME_MAX + 1];
+
+  /* A longer name, or one with a NUL in it, names no export. */
+  if (len > NATIVE_NAME_MAX || memchr (name, 0, len) != NULL)
+    return -ENOENT;
+  memcpy (buf, name, len);
+  buf[len] = 0;
+  return n->cat->select (n->cat->arg, buf, identity (n), e);
+}
 
 /* Move exactly len bytes in (POLLIN) or out (POLLOUT), within the
  * negotiation's one deadline (not per receive: a client trickling a byte
@@ -99,11 +127,10 @@ reply_error (const struct nego *n, uint32_t opt, uint32_t type,
   return reply (n, opt, type, msg, (uint32_t) strlen (msg));
 }
 
-/* The NBD_REP_INFO replies GO and INFO send, then the ACK. */
+/* The NBD_REP_INFO replies GO and INFO send about e, then the ACK. */
 static int
-send_info (const struct nego *n, uint32_t opt)
+send_info (const struct nego *n, uint32_t opt, const struct native_export *e)
 {
-  const struct native_export *e = n->e;
   struct {
     uint16_t type;
     uint64_t size;
@@ -135,7 +162,7 @@ static int
 opt_go (const struct nego *n, uint32_t opt, const unsigned char *d,
         uint32_t len)
 {
-  const char *name = n->e->name;
+  const struct native_export *e;
   char why[512];
   uint32_t nlen;
   uint16_t nreq;
@@ -153,18 +180,19 @@ opt_go (const struct nego *n, uint32_t opt, const unsigned char *d,
   if ((uint32_t) nreq * 2 != len - 6 - nlen)
     return reply_error (n, opt, NBD_REP_ERR_INVALID,
                         "information requests do not match the length");
-  if (nlen != strlen (name) || memcmp (d + 4, name, nlen) != 0)
+  if (select_export (n, d + 4, nlen, &e) < 0)
     return reply_error (n, opt, NBD_REP_ERR_UNKNOWN,
                         "no such export here");
   /* The connection's ring and buffers exist before the client is told
    * yes: if they cannot, it hears why, not a dropped connection. */
-  if (opt == NBD_OPT_GO && n->go (n->go_arg, why, sizeof why) < 0) {
-    log_error ("native: a client asked for the export, refused: %s", why);
+  if (opt == NBD_OPT_GO && n->cat->go (n->cat->arg, why, sizeof why) < 0) {
+    log_error ("native: a client asked for export '%s', refused: %s",
+               e->name, why);
     r = reply_error (n, opt, NBD_REP_ERR_UNKNOWN, why);
     return r < 0 ? r : 0;
   }
   /* Whatever was requested, EXPORT and BLOCK_SIZE are what we have. */
-  r = send_info (n, opt);
+  r = send_info (n, opt, e);
   if (r < 0)
     return r;
   return opt == NBD_OPT_GO ? 1 : 0;
@@ -177,46 +205,56 @@ static int
 opt_export_name (const struct nego *n, const unsigned char *d, uint32_t len,
                  bool no_zeroes)
 {
-  const struct native_export *e = n->e;
+  const struct native_export *e;
   char why[512];
   struct {
     uint64_t size;
     uint16_t flags;
     char zeroes[124];
-  } __attribute__ ((packed)) r = { htobe64 (e->size), htobe16 (e->flags),
-                                   { 0 } };
+  } __attribute__ ((packed)) r = { 0, 0, { 0 } };
 
-  if (len != strlen (e->name) || memcmp (d, e->name, len) != 0) {
-    log_info ("native: a client asked for an unknown export "
+  if (select_export (n, d, len, &e) < 0) {
+    log_info ("native: a client asked for an export it cannot have "
               "(NBD_OPT_EXPORT_NAME): closing it");
     return -ENOENT;
   }
-  if (n->go (n->go_arg, why, sizeof why) < 0) {
-    log_error ("native: a client asked for the export, refused: %s", why);
+  if (n->cat->go (n->cat->arg, why, sizeof why) < 0) {
+    log_error ("native: a client asked for export '%s', refused: %s",
+               e->name, why);
     return -EIO;
   }
+  r.size = htobe64 (e->size);
+  r.flags = htobe16 (e->flags);
   int w = write_full (n, &r, no_zeroes ? 10 : sizeof r);
   return w < 0 ? w : 1;
 }
 
-/* NBD_OPT_LIST: our one export. */
+/* One NBD_REP_SERVER reply of NBD_OPT_LIST (the catalogue's emit). */
 static int
-opt_list (const struct nego *n, uint32_t len)
+list_one (void *arg, const char *name)
 {
+  const struct nego *n = arg;
   unsigned char buf[4 + NATIVE_NAME_MAX];
-  size_t nl = strlen (n->e->name);
+  size_t nl = strlen (name);
   uint32_t be = htobe32 ((uint32_t) nl);
+
+  if (nl > NATIVE_NAME_MAX)    /* refused at start: never here */
+    return 0;
+  memcpy (buf, &be, 4);
+  memcpy (buf + 4, name, nl);
+  return reply (n, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t) (4 + nl));
+}
+
+/* NBD_OPT_LIST: the exports this client may open. */
+static int
+opt_list (struct nego *n, uint32_t len)
+{
   int r;
 
   if (len != 0)
     return reply_error (n, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
                         "NBD_OPT_LIST takes no data");
-  if (nl > NATIVE_NAME_MAX)    /* refused at start: never here */
-    return reply_error (n, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
-                        "export name too long");
-  memcpy (buf, &be, 4);
-  memcpy (buf + 4, n->e->name, nl);
-  r = reply (n, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t) (4 + nl));
+  r = n->cat->list (n->cat->arg, identity (n), list_one, n);
   if (r == 0)
     r = reply (n, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
   return r;
@@ -228,10 +266,10 @@ static int
 opt_starttls (struct nego *n, uint32_t len)
 {
   struct tls_keys keys;
-  char peer[256], why[512];
+  char why[512];
   int r;
 
-  if (n->e->tls == NULL)
+  if (n->cat->tls == NULL)
     return reply_error (n, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP,
                         "TLS is not configured on this server");
   if (n->tls_on)
@@ -243,8 +281,8 @@ opt_starttls (struct nego *n, uint32_t len)
   r = reply (n, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
   if (r < 0)
     return r;
-  r = tls_handshake (n->sock, n->e->tls, n->deadline_ns, NULL, &keys, peer,
-                     sizeof peer, why, sizeof why);
+  r = tls_handshake (n->sock, n->cat->tls, n->deadline_ns, NULL, &keys,
+                     n->identity, sizeof n->identity, why, sizeof why);
   if (r == 0) {
     r = tls_ktls_install (n->sock, &keys, why, sizeof why);
     tls_keys_wipe (&keys);
@@ -254,7 +292,7 @@ opt_starttls (struct nego *n, uint32_t len)
     return r;
   }
   log_info ("native: TLS with client '%s' (%s, records in the kernel)",
-            peer, keys.cipher);
+            n->identity, keys.cipher);
   n->tls_on = true;
   return 0;
 }
@@ -322,7 +360,7 @@ option (struct nego *n, bool no_zeroes)
   r = read_full (n, d, len);
   if (r < 0)
     return r;
-  if (n->e->tls && !n->tls_on && opt != NBD_OPT_STARTTLS &&
+  if (n->cat->tls && !n->tls_on && opt != NBD_OPT_STARTTLS &&
       opt != NBD_OPT_ABORT)
     return tls_required (n, opt);
   switch (opt) {
@@ -345,12 +383,12 @@ option (struct nego *n, bool no_zeroes)
 }
 
 int
-native_handshake (int sock, const struct native_export *e, native_go_fn go,
-                  void *arg)
+native_handshake (int sock, const struct native_catalog *cat)
 {
   struct nego n = {
-    sock, clock_now_ns () + NATIVE_HANDSHAKE_TIMEOUT * UINT64_C (1000000000),
-    e, go, arg, false, false
+    .sock = sock, .cat = cat,
+    .deadline_ns = clock_now_ns ()
+      + NATIVE_HANDSHAKE_TIMEOUT * UINT64_C (1000000000),
   };
   struct {
     uint64_t magic, opt;

@@ -1,12 +1,16 @@
 /* nbdswap native server: the serving process (see native.h).
  *
  * At start, the same checks as the plugin's .get_ready, in the same
- * order, by the same module (lib/backing.c): open O_DIRECT, learn the
- * alignment and prove direct reads work, the size, the owner lock, a
- * full verification (the file must be fit).  Then the process hardening
- * (mlockall MCL_ONFAULT, oom_score_adj) and the monitor thread
- * (re-verification on SIGHUP, stats on SIGUSR1).  The main thread accepts; every connection
- * gets a thread (PR_SET_IO_FLUSHER, negotiation, then its own ring).
+ * order, by the same module (lib/backing.c, through the set of exports,
+ * lib/exports.c): open O_DIRECT, learn the alignment and prove direct
+ * reads work, the size, the owner lock, a full verification (the file
+ * must be fit).  One FILE is a set of one export (an unfit file stops
+ * the start); --dir DIR serves each fit file in DIR (an unfit one is
+ * left out, logged).  Then the process hardening (mlockall MCL_ONFAULT,
+ * oom_score_adj) and the monitor thread (re-verification, and a re-scan
+ * of DIR, on SIGHUP; stats on SIGUSR1).  The main thread accepts; every
+ * connection gets a thread (PR_SET_IO_FLUSHER, negotiation, in which the
+ * client picks its export by name, then its own ring).
  * SIGTERM/SIGINT: stop accepting, shut the read side of every
  * connection (so each finishes the requests it has and sends their
  * replies), join them, write the stats, exit 0.
@@ -34,6 +38,7 @@
 #include "backing.h"
 #include "clock.h"
 #include "daemon.h"
+#include "exports.h"
 #include "harden.h"
 #include "log.h"
 #include "native.h"
@@ -64,12 +69,15 @@ struct conn_entry {
   atomic_bool done;
 };
 
-static struct native_export export;
-static struct req_target target;
+/* A connection refusing more names than this stops logging them. */
+#define REFUSALS_LOGGED 4
+
+/* What every connection gets whatever its export: flags, spin, TLS. */
+static struct native_export server;
+static struct exports exports;
 static struct conn_entry conns[MAX_CONNS];
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stop_pipe[2] = { -1, -1 };
-static struct backing backing;
 
 /* The native server's own counters, logged after each "stats:" line. */
 static void
@@ -82,7 +90,7 @@ report_native_counters (void)
             NATIVE_SLOT_DATA / 1024);
   native_poll_counts (&spins, &hits);
   log_info ("native: depth-1 spin (--poll-us %" PRIu64 "): %" PRIu64
-            " spins, %" PRIu64 " saw the disk complete", export.poll_ns / 1000,
+            " spins, %" PRIu64 " saw the disk complete", server.poll_ns / 1000,
             spins, hits);
 }
 
@@ -98,7 +106,7 @@ on_stop (int sig)
 }
 
 /* Signal handlers: stop (SIGTERM, SIGINT); the monitor's (SIGHUP,
- * SIGUSR1) come with it, from backing_monitor_start. */
+ * SIGUSR1) come with it, from exports_monitor_start. */
 static int
 install_signals (void)
 {
@@ -118,20 +126,110 @@ install_signals (void)
   return 0;
 }
 
-/* NBD_OPT_GO: set up the connection's ring before the client is told
- * yes. */
+/* A connection's negotiation: who the client is, the export it chose
+ * (a reference into the set) and, once it asked to go, its ring. */
 struct go_ctx {
   struct conn_entry *ce;
+  struct sockaddr_storage addr; /* the client's address */
+  bool have_addr;
+  struct export *x;             /* selected, held */
+  struct native_export view;    /* x as the connection serves it */
   struct conn *c;
+  unsigned refusals;            /* names refused to it */
 };
 
+/* The client's address for a log line ("a local client" on a unix
+ * socket), with its TLS-PSK identity when it has one. */
+static void
+client_name (const struct go_ctx *g, const char *identity, char *buf,
+             size_t len)
+{
+  char addr[64];
+
+  if (g->have_addr && g->addr.ss_family != AF_UNIX)
+    acl_peer_name ((const struct sockaddr *) &g->addr, addr, sizeof addr);
+  else
+    snprintf (addr, sizeof addr, "a local client");
+  if (identity)
+    snprintf (buf, len, "%s (PSK identity '%s')", addr, identity);
+  else
+    snprintf (buf, len, "%s", addr);
+}
+
+/* A name refused: one log line naming the client and the export (up to
+ * REFUSALS_LOGGED per connection: a client cannot flood the log). */
+static void
+log_refusal (struct go_ctx *g, const char *name, const char *identity,
+             bool exists)
+{
+  char who[384];
+
+  if (++g->refusals > REFUSALS_LOGGED)
+    return;
+  client_name (g, identity, who, sizeof who);
+  log_error ("native: client %s asked for export '%.256s': refused (%s)%s",
+             who, name, exists ? "not one this client may open"
+             : "no such export", g->refusals == REFUSALS_LOGGED
+             ? "; further refusals on this connection are not logged" : "");
+}
+
+/* The catalogue's select: the export called name, if this client may
+ * open it, becomes the connection's. */
+static int
+catalog_select (void *arg, const char *name, const char *identity,
+                const struct native_export **e)
+{
+  struct go_ctx *g = arg;
+  struct export_client who = {
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+  };
+  bool exists;
+  struct export *x = exports_get (&exports, name, &who, &exists);
+
+  if (x == NULL) {
+    log_refusal (g, name, identity, exists);
+    return -ENOENT;
+  }
+  /* The connection holds one export: a later GO may name another. */
+  if (g->c == NULL) {
+    exports_put (&exports, g->x);
+    g->x = x;
+    g->view = server;
+    g->view.fd = x->backing.fd;
+    g->view.target = &x->target;
+    g->view.size = x->backing.size;
+    g->view.align = x->backing.dio.offset;
+    g->view.mem_align = dio_mem_align (&x->backing.dio);
+    g->view.name = x->name;
+  }
+  else
+    exports_put (&exports, x);        /* never after GO: only INFO's */
+  *e = &g->view;
+  return 0;
+}
+
+/* The catalogue's list: the names this client may open. */
+static int
+catalog_list (void *arg, const char *identity,
+              int (*emit) (void *ctx, const char *name), void *ctx)
+{
+  struct go_ctx *g = arg;
+  struct export_client who = {
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+  };
+
+  return exports_list (&exports, &who, emit, ctx);
+}
+
+/* NBD_OPT_GO: set up the connection's ring before the client is told
+ * yes. */
 static int
 go_setup (void *arg, char *why, size_t whylen)
 {
   struct go_ctx *g = arg;
 
   if (g->c == NULL)
-    g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &export, why,
+    g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
                             whylen);
   if (g->c == NULL)
     return -1;
@@ -147,21 +245,31 @@ static void *
 conn_thread (void *arg)
 {
   struct conn_entry *ce = arg;
-  struct go_ctx g = { ce, NULL };
+  struct go_ctx g = { .ce = ce };
+  struct native_catalog cat = {
+    .tls = server.tls, .tls_psk = exports.cfg.psk,
+    .select = catalog_select, .list = catalog_list, .go = go_setup,
+    .arg = &g,
+  };
+  socklen_t alen = sizeof g.addr;
   int r;
 
   harden_serving_thread ();
-  r = native_handshake (ce->sock, &export, go_setup, &g);
+  g.have_addr = getpeername (ce->sock, (struct sockaddr *) &g.addr, &alen)
+    == 0;
+  r = native_handshake (ce->sock, &cat);
   if (r < 0)
     log_info ("native: negotiation failed: %s", strerror (-r));
   if (r == 1) {
     native_conn_serve (g.c);
     /* TLS is on whenever configured: an orderly end for the client. */
-    if (export.tls)
+    if (server.tls)
       tls_ktls_close_notify (ce->sock);
   }
   else
     native_conn_free (g.c);
+  /* After the ring (which registered its file) is gone. */
+  exports_put (&exports, g.x);
   pthread_mutex_lock (&conns_lock);
   close (ce->sock);
   ce->sock = -1;
@@ -399,37 +507,84 @@ write_pidfile (const char *path)
     log_warning ("pidfile %s: %m", path);
 }
 
-/* Open, prove, size, lock and verify the file (lib/backing.c, which
- * says what failed); 0, or the exit status. */
+/* The set: FILE as one export, or every file of --dir.  0, or the exit
+ * status. */
 static int
-open_backing (const struct native_opts *o)
+open_exports (const struct native_opts *o)
 {
-  char why[512];
+  struct exports_config cfg = {
+    .dir = o->dir,
+    .read_write_only = "--native serves read-write only",
+    .no_direct_fix = " (--native has no page-cache mode)",
+    .retry = { o->params->retry_timeout, o->params->retry_eio },
+    .stats_path = o->stats_path,
+    .recheck = o->params->recheck,
+    .report_extra = report_native_counters,
+    /* A directory's exports each belong to the identity of their name;
+     * one FILE to every identity of the key file, as before. */
+    .psk = o->tls_psk != NULL && o->dir != NULL,
+  };
+  char err[256];
   int r;
 
-  backing_init (&backing);
-  backing.path = o->file;
-  backing.read_write_only = "--native serves read-write only";
-  backing.no_direct_fix = " (--native has no page-cache mode)";
-  backing.stats_path = o->stats_path;
-  backing.recheck = o->params->recheck;
-  backing.report_extra = report_native_counters;
-  r = backing_open (&backing);
-  if (r < 0)
-    return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
-  export.fd = backing.fd;
-  export.size = backing.size;
-  export.align = backing.dio.offset;
-  export.mem_align = dio_mem_align (&backing.dio);
-  /* Found now, not at a client's first request. */
-  r = native_conn_probe (&export, why, sizeof why);
+  exports_init (&exports, &cfg);
+  for (size_t i = 0; i < o->nr_export_allow; i++)
+    if (exports_allow (&exports, o->allow_names[i], o->allow_nets[i], err,
+                       sizeof err) < 0) {
+      log_error ("--allow %s=%s: %s", o->allow_names[i], o->allow_nets[i],
+                 err);
+      return EXIT_USAGE;
+    }
+  if (o->tls_psk_exports != NULL
+      && exports_read_grants (&exports, o->tls_psk_exports, err,
+                              sizeof err) < 0) {
+    log_error ("--tls-psk-exports: %s", err);
+    return EXIT_SYSTEM;
+  }
+  if (o->dir == NULL) {
+    r = exports_add_file (&exports, o->export_name, o->file);
+    if (r < 0)
+      return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
+    return 0;
+  }
+  if (exports_scan (&exports) < 0)
+    return EXIT_SYSTEM;
+  if (exports_count (&exports) == 0)
+    log_warning ("--dir %s: no export to serve yet: add swap backing files "
+                 "('nbdswap create %s/NAME SIZE'), then send SIGHUP",
+                 o->dir, o->dir);
+  return 0;
+}
+
+/* Can a connection be set up here at all (io_uring, memory)?  Found at
+ * start, not at a client's first request: with the first export, or
+ * with the directory itself standing in for a file.  0, or the exit
+ * status. */
+static int
+probe_connections (const struct native_opts *o)
+{
+  struct native_export e = server;
+  struct export *x = exports.list;
+  char why[512];
+  int r, dirfd = -1;
+
+  if (x != NULL) {
+    e.fd = x->backing.fd;
+    e.align = x->backing.dio.offset;
+    e.mem_align = dio_mem_align (&x->backing.dio);
+  }
+  else {
+    dirfd = open (o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    e.fd = dirfd;
+    e.align = e.mem_align = 4096;
+  }
+  r = native_conn_probe (&e, why, sizeof why);
+  if (dirfd >= 0)
+    close (dirfd);
   if (r < 0) {
     log_error ("%s", why);
     return EXIT_SYSTEM;
   }
-  r = backing_claim (&backing);
-  if (r < 0)
-    return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
   return 0;
 }
 
@@ -464,11 +619,28 @@ setup_tls (const struct native_opts *o, struct tls_creds **creds)
   return 0;
 }
 
+/* The start-up line: what is served. */
+static void
+log_serving (const struct native_opts *o)
+{
+  const struct export *x = exports.list;
+  const struct dio_align *d;
+
+  if (o->dir != NULL) {
+    log_info ("native: serving %zu export%s from %s", exports_count (&exports),
+              exports_count (&exports) == 1 ? "" : "s", o->dir);
+    return;
+  }
+  d = &x->backing.dio;
+  log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
+            " (memory %" PRIu32 ", %s)", o->file, x->backing.size, d->offset,
+            d->mem, d->source);
+}
+
 int
 native_serve (struct native_opts *o)
 {
   struct tls_creds *tls;
-  const struct dio_align *d = &backing.dio;
   const char *pidfile = NULL;   /* once written */
   char params[128];
   int r, status;
@@ -484,35 +656,26 @@ native_serve (struct native_opts *o)
   status = setup_tls (o, &tls);
   if (status != 0)
     return status;
-  export.tls = tls;
-  export.name = o->export_name;
-  export.poll_ns = (uint64_t) o->poll_us * 1000;
+  server.tls = tls;
+  server.name = o->export_name;
+  server.poll_ns = (uint64_t) o->poll_us * 1000;
   /* What the plugin offers (fast zero only to refuse it: see
    * native_request). */
-  export.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
+  server.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
     NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
     NBD_FLAG_SEND_FAST_ZERO;
-  status = open_backing (o);
+  status = open_exports (o);
+  if (status == 0)
+    status = probe_connections (o);
   if (status != 0)
     goto out;
   status = EXIT_SYSTEM;
-  r = req_target_init (&target, o->file, export.size, export.align,
-                       export.mem_align, &(struct retry_policy) {
-                         o->params->retry_timeout, o->params->retry_eio });
-  if (r < 0) {
-    errno = -r;
-    log_error ("native: preparing the request engine: %m");
-    goto out;
-  }
-  export.target = &target;
   if (harden_serving_process (o->params->mlock, ", or add '-- mlock=false' "
                               "to serve's command line to run unlocked") < 0
-      || install_signals () < 0 || backing_monitor_start (&backing) < 0)
+      || install_signals () < 0 || exports_monitor_start (&exports) < 0)
     goto out;
   status = 0;
-  log_info ("native: serving %s: %" PRIu64 " bytes, alignment %" PRIu32
-            " (memory %" PRIu32 ", %s)", o->file, export.size, d->offset,
-            d->mem, d->source);
+  log_serving (o);
   config_format (o->params, params, sizeof params);
   log_info ("native: %s", params);
   write_pidfile (o->pidfile);
@@ -528,9 +691,8 @@ native_serve (struct native_opts *o)
   close (o->listen_fd);
   stop_all ();
  out:
-  backing_monitor_stop (&backing);
-  req_target_fini (&target);
-  backing_close (&backing);
+  exports_monitor_stop (&exports);
+  exports_close (&exports);
   if (pidfile)
     unlink (pidfile);
   tls_creds_free (tls);

@@ -32,7 +32,10 @@
 /* The longest export name (the protocol's limit). */
 #define NATIVE_NAME_MAX 4096
 
-/* What every connection serves: set up once, read-only afterwards. */
+/* What one connection serves: its export (the backing file's
+ * descriptor, the request engine's target, the geometry) and what the
+ * server gives every connection (flags, spin, TLS).  Filled in when the
+ * client's export is chosen; read-only afterwards. */
 struct req_target;
 struct tls_creds;
 struct native_export {
@@ -41,7 +44,7 @@ struct native_export {
   uint64_t size;                /* export size */
   uint32_t align;               /* O_DIRECT offset/length alignment */
   uint32_t mem_align;           /* O_DIRECT buffer alignment */
-  const char *name;             /* the export name clients must ask for */
+  const char *name;             /* the export's name */
   uint16_t flags;               /* transmission flags */
   uint64_t poll_ns;             /* depth-1 spin (poll_file), 0: none */
   const struct tls_creds *tls;  /* TLS required with these, or NULL */
@@ -64,17 +67,37 @@ struct native_export {
 #define NATIVE_HANDSHAKE_TIMEOUT 30
 
 /* Called when the client asks to start transmission (NBD_OPT_GO or
- * NBD_OPT_EXPORT_NAME naming our export), before the answer: 0 to go
- * on, or -1 with the reason in why (the client gets an error reply
- * carrying it). */
+ * NBD_OPT_EXPORT_NAME naming an export it may open), before the answer:
+ * 0 to go on, or -1 with the reason in why (the client gets an error
+ * reply carrying it). */
 typedef int (*native_go_fn) (void *arg, char *why, size_t whylen);
 
+/* What the negotiation offers: TLS, and the way to the exports (the
+ * serving process's set, exports.h; the fuzz target's one export). */
+struct native_catalog {
+  const struct tls_creds *tls;  /* TLS required with these, or NULL */
+  bool tls_psk;                 /* the client's PSK identity is passed on */
+  /* Make the export called name (a C string) the connection's, if this
+   * client (identity: its TLS-PSK identity, else NULL) may open it: 0
+   * with *e its description, valid until the next select or the end of
+   * the connection; -ENOENT alike for a name that does not exist and
+   * one the client may not open (it must not learn which names exist;
+   * select logs which). */
+  int (*select) (void *arg, const char *name, const char *identity,
+                 const struct native_export **e);
+  /* Call emit with each export name this client may open, until emit
+   * returns non-zero; return that, or 0. */
+  int (*list) (void *arg, const char *identity,
+               int (*emit) (void *ctx, const char *name), void *ctx);
+  native_go_fn go;              /* transmission with the selected export */
+  void *arg;                    /* theirs */
+};
+
 /* Negotiate on a blocking socket (fixed newstyle), all of it within
- * NATIVE_HANDSHAKE_TIMEOUT.  Returns 1 when the client asked for the
+ * NATIVE_HANDSHAKE_TIMEOUT.  Returns 1 when the client asked for an
  * export and transmission starts, 0 when it left cleanly (NBD_OPT_ABORT,
  * or closed), -errno on a protocol error or the timeout. */
-extern int native_handshake (int sock, const struct native_export *e,
-                             native_go_fn go, void *arg);
+extern int native_handshake (int sock, const struct native_catalog *cat);
 
 /* A connection ready to serve: its ring, with the backing file and the
  * socket registered and its request buffers.  NULL with the reason and
@@ -109,8 +132,13 @@ extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
 
 /* The serving command: options from 'nbdswap serve --native'. */
 struct native_opts {
-  const char *file;
-  const char *export_name;      /* "" unless --export */
+  const char *file;             /* one file, or NULL with dir */
+  const char *dir;              /* --dir: every file in it an export */
+  const char *export_name;      /* FILE's: "" unless --export */
+  /* --allow NAME=CIDR,...: entry i restricts export allow_names[i]. */
+  const char **allow_names;
+  const char **allow_nets;
+  size_t nr_export_allow;
   const char *stats_path;       /* counters file, or NULL */
   const char *pidfile;
   unsigned poll_us;             /* --poll-us */
@@ -125,6 +153,7 @@ struct native_opts {
   /* TLS, required when either is set (--tls-psk, --tls-certificates),
    * and --tls-verify-peer. */
   const char *tls_psk;
+  const char *tls_psk_exports;  /* identity -> exports, or NULL */
   const char *tls_certs;
   bool tls_verify_peer;
 };

@@ -3,8 +3,9 @@
  * The input is everything a client sends from its first byte: client
  * flags, then options (NBD_OPT_GO, INFO, LIST, EXPORT_NAME, ABORT,
  * anything else, with any length), then end of stream.  The server runs
- * native_handshake on the other end of a socketpair, with an export
- * described as nbdswap serve --native describes its own; the go
+ * native_handshake on the other end of a socketpair, with a catalogue
+ * of one export described as nbdswap serve --native describes its own
+ * (the name "swap"); the go
  * callback says yes without setting a connection up (the transmission
  * phase is fuzz-native-conn's).  Whatever the input, native_handshake
  * must return (the end of stream comes before its 30 s deadline), with
@@ -12,8 +13,10 @@
  */
 #include <config.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "native.h"
@@ -40,6 +43,24 @@ go_yes (void *arg, char *why, size_t whylen)
   return 0;
 }
 
+/* The catalogue's select and list: the one export. */
+static int
+select_swap (void *arg, const char *name, const char *identity,
+             const struct native_export **e)
+{
+  if (strcmp (name, export.name) != 0)
+    return -ENOENT;
+  *e = &export;
+  return 0;
+}
+
+static int
+list_swap (void *arg, const char *identity,
+           int (*emit) (void *ctx, const char *name), void *ctx)
+{
+  return emit (ctx, export.name);
+}
+
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
@@ -52,8 +73,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   struct fuzz_peer peer = { .received = NULL };
   unsigned calls = 0;
+  struct native_catalog cat = {
+    .select = select_swap, .list = list_swap, .go = go_yes, .arg = &calls,
+  };
   int sock = fuzz_peer_start (&peer, data, size);
-  int r = native_handshake (sock, &export, go_yes, &calls);
+  int r = native_handshake (sock, &cat);
 
   fuzz_peer_finish (&peer, sock);
   if (r > 1 || (r == 1 && calls != 1) || (r != 1 && calls > 0))

@@ -183,6 +183,38 @@ serve_fg ()
   PIDS+=("$LAST_PID")
 }
 
+# fleet NAME...: $WORK/fleet, a directory of fit 16 MiB backing files
+# named NAME... (the exports of serve --native --dir), and the nbd Python
+# module that dir_client needs (or skip).
+fleet ()
+{
+  /usr/bin/python3 -c 'import nbd' 2>/dev/null ||
+    skip "the nbd Python module is missing (install python3-libnbd)"
+  mkdir "$WORK/fleet"
+  for n in "$@"; do
+    "$NBDSWAP" create --quiet "$WORK/fleet/$n" 16M
+  done
+}
+
+# dir_client unix:PATH|tcp:HOST:PORT COMMAND ARGS...: serve/dir-client.py
+# (its header says the commands).
+dir_client ()
+{
+  /usr/bin/python3 "$(dirname "$0")/dir-client.py" "$@"
+}
+
+# log_wait LOG PID REGEX: wait up to 10 s for the log of server PID
+# (serve_fg's) to match REGEX; false if it does not, or the server ends.
+log_wait ()
+{
+  for _ in $(seq 100); do
+    grep -qE -- "$3" "$1" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE -- "$3" "$1"
+}
+
 # stop PID: stop one server this test started and wait for it.  An
 # nbdkit with the sanitizer runtimes preloaded can deadlock in p11-kit's
 # exit handler after the plugin is gone (see integration/harness.c):

@@ -276,7 +276,7 @@ END_TEST
  * from where it stopped. */
 START_TEST (test_short_then_retry)
 {
-  uint64_t retries = STATS_GET (retries);
+  uint64_t retries = STATS_GET (target.stats, retries);
   struct req r = {
     .cmd = REQ_WRITE, .offset = 0, .count = 8192, .data = client,
     .bounce = bounce, .bounce_size = BOUNCE, .scratch = scratch,
@@ -298,7 +298,7 @@ START_TEST (test_short_then_retry)
   while (n == REQ_IO)
     n = req_io_done (&target, &r, fake_io (&r.io));
   ck_assert_int_eq (r.err, 0);
-  ck_assert_uint_eq (STATS_GET (retries) - retries, 1);
+  ck_assert_uint_eq (STATS_GET (target.stats, retries) - retries, 1);
   ck_assert_int_eq (memcmp (file, client, 8192), 0);
 }
 END_TEST
@@ -338,28 +338,28 @@ END_TEST
  * succeeds; a lasting error fails it once, counted once. */
 START_TEST (test_retry_counted_once)
 {
-  uint64_t retries = STATS_GET (retries), errors = STATS_GET (errors);
+  uint64_t retries = STATS_GET (target.stats, retries), errors = STATS_GET (target.stats, errors);
 
   fail_next[0] = -EAGAIN;
   fail_next[1] = -ETIMEDOUT;
   nfail = 2;
   ck_assert_int_eq (run (REQ_WRITE, client, 4096, 0), 0);
-  ck_assert_uint_eq (STATS_GET (retries) - retries, 2);
-  ck_assert_uint_eq (STATS_GET (errors) - errors, 0);
+  ck_assert_uint_eq (STATS_GET (target.stats, retries) - retries, 2);
+  ck_assert_uint_eq (STATS_GET (target.stats, errors) - errors, 0);
   ck_assert_uint_eq (nseen, 3);
   ck_assert_int_eq (memcmp (file, client, 4096), 0);
 
   fail_next[0] = -ENOSPC;
   nfail = 1;
   ck_assert_int_eq (run (REQ_WRITE, client, 4096, 4096), -ENOSPC);
-  ck_assert_uint_eq (STATS_GET (retries) - retries, 2);
-  ck_assert_uint_eq (STATS_GET (errors) - errors, 1);
+  ck_assert_uint_eq (STATS_GET (target.stats, retries) - retries, 2);
+  ck_assert_uint_eq (STATS_GET (target.stats, errors) - errors, 1);
 
   /* A flush's EIO is never retried. */
   fail_next[0] = -EIO;
   nfail = 1;
   ck_assert_int_eq (run (REQ_FLUSH, NULL, 0, 0), -EIO);
-  ck_assert_uint_eq (STATS_GET (retries) - retries, 2);
+  ck_assert_uint_eq (STATS_GET (target.stats, retries) - retries, 2);
 }
 END_TEST
 
@@ -427,10 +427,10 @@ START_TEST (test_latency_buckets)
 
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     unsigned b = cases[i].bucket;
-    uint64_t before = STATS_GET (latency[b]);
+    uint64_t before = STATS_GET (target.stats, latency[b]);
 
-    stats_latency (cases[i].ns);
-    ck_assert_msg (STATS_GET (latency[b]) == before + 1,
+    stats_latency (target.stats, cases[i].ns);
+    ck_assert_msg (STATS_GET (target.stats, latency[b]) == before + 1,
                    "%" PRIu64 " ns: not in bucket %u", cases[i].ns, b);
   }
 }

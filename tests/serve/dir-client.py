@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+# nbdswap serve --dir tests: a libnbd client of one export.
+#   dir-client.py unix:PATH|tcp:HOST:PORT COMMAND ARGS...
+# list                 print the names NBD_OPT_LIST gives, space-separated
+# rw NAME              write NAME's own pattern across the export, read it back
+# check-file NAME PATH the file holds NAME's pattern
+# open NAME            print "ok", or the errno name opening it failed with
+# hold NAME READY GO   write, create READY, wait for GO, then print what a
+#                      read and a write got ("read EIO", ...)
+import errno, os, sys, time
+import nbd
+
+where, cmd = sys.argv[1], sys.argv[2]
+args = sys.argv[3:]
+
+def reach(h):
+    kind, _, addr = where.partition(":")
+    if kind == "unix":
+        h.connect_unix(addr)
+    else:
+        host, _, port = addr.rpartition(":")
+        h.connect_tcp(host, port)
+
+def connect(name):
+    h = nbd.NBD()
+    h.set_export_name(name)
+    reach(h)
+    return h
+
+def pattern(name, off, n):
+    seed = (name + ":%d:" % off).encode()
+    return (seed * (n // len(seed) + 1))[:n]
+
+if cmd == "list":
+    h = nbd.NBD()
+    h.set_opt_mode(True)
+    reach(h)
+    names = []
+    h.opt_list(lambda n, d: names.append(n))
+    h.opt_abort()
+    print(" ".join(names))
+elif cmd == "rw":
+    # Write the export's own pattern at offsets across it, read back.
+    name = args[0]
+    h = connect(name)
+    offs = [0, 1 << 20, 8 << 20, (16 << 20) - 65536]
+    for o in offs:
+        h.pwrite(pattern(name, o, 65536), o)
+    h.flush()
+    for o in offs:
+        if h.pread(65536, o) != pattern(name, o, 65536):
+            sys.exit("%s: offset %d: read back differs" % (name, o))
+    h.shutdown()
+elif cmd == "check-file":
+    # The file holds the export's pattern, and none of another's.
+    name, path = args
+    with open(path, "rb") as f:
+        for o in [0, 1 << 20, 8 << 20, (16 << 20) - 65536]:
+            f.seek(o)
+            if f.read(65536) != pattern(name, o, 65536):
+                sys.exit("%s: the file at %d does not hold the export's data"
+                         % (path, o))
+elif cmd == "open":
+    # Try to open the export: print the error's errno name, or "ok".
+    try:
+        connect(args[0]).shutdown()
+        print("ok")
+    except nbd.Error as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)) if e.errno else e.string)
+elif cmd == "hold":
+    # Write, say ready, wait for the go, then try I/O: print what it got.
+    name, ready, go = args
+    h = connect(name)
+    h.pwrite(pattern(name, 0, 4096), 0)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    for what, f in (("read", lambda: h.pread(4096, 0)),
+                    ("write", lambda: h.pwrite(b"z" * 4096, 0))):
+        try:
+            f()
+            print(what, "ok")
+        except nbd.Error as e:
+            print(what, errno.errorcode.get(e.errno, str(e.errno)))
+    h.shutdown()

@@ -1,0 +1,391 @@
+/* Unit tests: the set of exports (lib/exports.c).  Who may open what
+ * (TLS-PSK identities, per-export allow lists), and a real directory
+ * under /var/tmp (tmpfs may lack O_DIRECT): fit files served, an unfit
+ * one refused once, a locked one retried, a removed one dropped while a
+ * client holds it. */
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "create.h"
+#include "exports.h"
+#include "log.h"
+#include "../check-run.h"
+
+#define MiB (1024 * 1024)
+
+static char dir[64];
+static unsigned errors;                 /* error lines logged */
+static char last_error[LOG_LINE_MAX];
+
+static void
+capture_sink (enum log_level level, const char *line)
+{
+  if (level == LOG_LEVEL_ERROR) {
+    errors++;
+    snprintf (last_error, sizeof last_error, "%s", line);
+  }
+}
+
+static void
+setup (void)
+{
+  snprintf (dir, sizeof dir, "/var/tmp/nbdswap-exports.XXXXXX");
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  errors = 0;
+  last_error[0] = '\0';
+}
+
+static void
+teardown (void)
+{
+  char cmd[128];
+
+  snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq (system (cmd), 0);
+}
+
+/* A set configured as the native server configures it. */
+static void
+set_init (struct exports *s, bool psk)
+{
+  struct exports_config c = {
+    .dir = dir, .read_write_only = "test", .no_direct_fix = "",
+    .retry = { 60, true }, .psk = psk,
+  };
+
+  exports_init (s, &c);
+}
+
+/* DIR/name, fit (as 'nbdswap create' makes it). */
+static void
+create_fit (const char *name)
+{
+  struct create_options opts;
+  struct verify_result res;
+  char path[128];
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  create_options_init (&opts);
+  ck_assert_int_eq (create_file (path, 4 * MiB, &opts, &res), 0);
+  ck_assert_int_eq (res.verdict, VERIFY_FIT);
+  verify_result_free (&res);
+}
+
+/* DIR/name, sparse (a hole: unfit). */
+static void
+create_sparse (const char *name)
+{
+  char path[128];
+  int fd;
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  ck_assert_int_ge (fd, 0);
+  ck_assert_int_eq (ftruncate (fd, 4 * MiB), 0);
+  close (fd);
+}
+
+static void
+remove_file (const char *name)
+{
+  char path[128];
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  ck_assert_int_eq (unlink (path), 0);
+}
+
+/* An IPv4 client address. */
+static struct sockaddr_in
+ipv4 (const char *addr)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+
+  ck_assert_int_eq (inet_pton (AF_INET, addr, &sin.sin_addr), 1);
+  return sin;
+}
+
+/* A name fn collects into a space-separated list. */
+static int
+collect (void *arg, const char *name)
+{
+  char *buf = arg;
+
+  if (buf[0])
+    strcat (buf, " ");
+  strcat (buf, name);
+  return 0;
+}
+
+/* The names this client may open, as NBD_OPT_LIST would give them. */
+static const char *
+listed (struct exports *s, const struct export_client *who)
+{
+  static char buf[256];
+
+  buf[0] = '\0';
+  ck_assert_int_eq (exports_list (s, who, collect, buf), 0);
+  return buf;
+}
+
+/* May the client open the export called name (a served one)? */
+static bool
+may (struct exports *s, const char *name, const struct export_client *who)
+{
+  bool exists;
+  struct export *x = exports_get (s, name, who, &exists);
+
+  ck_assert (exists);
+  exports_put (s, x);
+  return x != NULL;
+}
+
+/* TLS-PSK: an identity opens the export of its name, and no other. */
+START_TEST (test_psk_identity)
+{
+  struct exports s;
+  struct sockaddr_in lo = ipv4 ("127.0.0.1");
+  struct export_client a = { "alpha", (struct sockaddr *) &lo };
+  struct export_client b = { "bravo", (struct sockaddr *) &lo };
+  struct export_client none = { NULL, (struct sockaddr *) &lo };
+
+  set_init (&s, true);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_uint_eq (exports_count (&s), 2);
+  ck_assert (may (&s, "alpha", &a));
+  ck_assert (!may (&s, "bravo", &a));
+  ck_assert (may (&s, "bravo", &b));
+  ck_assert (!may (&s, "alpha", &b));
+  ck_assert (!may (&s, "alpha", &none));        /* no identity: nothing */
+  ck_assert_str_eq (listed (&s, &a), "alpha");
+  ck_assert_str_eq (listed (&s, &b), "bravo");
+  ck_assert_str_eq (listed (&s, &none), "");
+  exports_close (&s);
+}
+END_TEST
+
+/* Without TLS-PSK every client may open every export, but where an
+ * export has its own allow list: only from those networks (a local,
+ * unix-socket client always). */
+START_TEST (test_allow_per_export)
+{
+  struct exports s;
+  struct sockaddr_in c1 = ipv4 ("192.0.2.21"), c2 = ipv4 ("192.0.2.22");
+  struct sockaddr_un local = { .sun_family = AF_UNIX };
+  struct export_client one = { NULL, (struct sockaddr *) &c1 };
+  struct export_client two = { NULL, (struct sockaddr *) &c2 };
+  struct export_client unix_client = { NULL, (struct sockaddr *) &local };
+  char err[128];
+
+  set_init (&s, false);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  create_fit ("charlie");
+  ck_assert_int_eq (exports_allow (&s, "alpha", "192.0.2.21", err,
+                                   sizeof err), 0);
+  ck_assert_int_eq (exports_allow (&s, "bravo", "192.0.2.22/32,10.0.0.0/8",
+                                   err, sizeof err), 0);
+  ck_assert_int_lt (exports_allow (&s, "bravo", "not-an-address", err,
+                                   sizeof err), 0);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert (may (&s, "alpha", &one));
+  ck_assert (!may (&s, "alpha", &two));
+  ck_assert (may (&s, "bravo", &two));
+  ck_assert (!may (&s, "bravo", &one));
+  ck_assert (may (&s, "charlie", &one));       /* no list: open to all */
+  ck_assert (may (&s, "charlie", &two));
+  ck_assert (may (&s, "alpha", &unix_client));
+  ck_assert_str_eq (listed (&s, &one), "alpha charlie");
+  ck_assert_str_eq (listed (&s, &two), "bravo charlie");
+  exports_close (&s);
+}
+END_TEST
+
+/* A grants file: one identity, several exports; a line naming no
+ * export is refused with its place. */
+START_TEST (test_grants)
+{
+  struct exports s;
+  struct export_client a = { "alpha", NULL }, b = { "bravo", NULL };
+  char path[128], err[256];
+  FILE *fp;
+
+  set_init (&s, true);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  create_fit ("charlie");
+  snprintf (path, sizeof path, "%s/.grants", dir);
+  fp = fopen (path, "w");
+  ck_assert_ptr_nonnull (fp);
+  fputs ("# who  what\n\nalpha charlie\tbravo\n", fp);
+  fclose (fp);
+  ck_assert_int_eq (exports_read_grants (&s, path, err, sizeof err), 0);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_str_eq (listed (&s, &a), "alpha bravo charlie");
+  ck_assert_str_eq (listed (&s, &b), "bravo");
+  ck_assert (!may (&s, "alpha", &b));
+  fp = fopen (path, "w");
+  fputs ("alpha bravo\nlonely\n", fp);
+  fclose (fp);
+  ck_assert_int_eq (exports_read_grants (&s, path, err, sizeof err),
+                    -EINVAL);
+  ck_assert_msg (strstr (err, ".grants line 2: 'lonely' names no export")
+                 != NULL, "said \"%s\"", err);
+  exports_close (&s);
+}
+END_TEST
+
+/* With both, both must agree. */
+START_TEST (test_psk_and_allow)
+{
+  struct exports s;
+  struct sockaddr_in c1 = ipv4 ("192.0.2.21"), c2 = ipv4 ("192.0.2.22");
+  struct export_client right = { "alpha", (struct sockaddr *) &c1 };
+  struct export_client elsewhere = { "alpha", (struct sockaddr *) &c2 };
+  char err[128];
+
+  set_init (&s, true);
+  create_fit ("alpha");
+  ck_assert_int_eq (exports_allow (&s, "alpha", "192.0.2.21", err,
+                                   sizeof err), 0);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert (may (&s, "alpha", &right));
+  ck_assert (!may (&s, "alpha", &elsewhere));
+  exports_close (&s);
+}
+END_TEST
+
+/* Unknown names and names a client may not open look alike to it; the
+ * caller learns which. */
+START_TEST (test_unknown)
+{
+  struct exports s;
+  struct export_client a = { "alpha", NULL };
+  bool exists = true;
+
+  set_init (&s, true);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_ptr_null (exports_get (&s, "nope", &a, &exists));
+  ck_assert (!exists);
+  ck_assert_ptr_null (exports_get (&s, "bravo", &a, &exists));
+  ck_assert (exists);
+  exports_close (&s);
+}
+END_TEST
+
+/* An unfit file is refused with its cause, once; the others serve.  A
+ * hidden file, a directory: not exports.  Recreated fit: served at the
+ * next scan. */
+START_TEST (test_scan_unfit)
+{
+  struct exports s;
+  struct export_client any = { NULL, NULL };
+  char sub[128];
+  unsigned after_first;
+
+  set_init (&s, false);
+  create_fit ("alpha");
+  create_sparse ("holey");
+  create_fit (".hidden");
+  snprintf (sub, sizeof sub, "%s/subdir", dir);
+  ck_assert_int_eq (mkdir (sub, 0700), 0);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_str_eq (listed (&s, &any), "alpha");
+  ck_assert_msg (strstr (last_error, "export 'holey': not served") != NULL,
+                 "logged \"%s\"", last_error);
+  after_first = errors;
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_uint_eq (errors, after_first);      /* reported once */
+  remove_file ("holey");
+  create_fit ("holey");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  ck_assert_str_eq (listed (&s, &any), "alpha holey");
+  exports_close (&s);
+}
+END_TEST
+
+/* A file another server holds is refused, then served at a re-scan once
+ * that server let go. */
+START_TEST (test_scan_locked)
+{
+  struct exports first, second;
+  struct export_client any = { NULL, NULL };
+
+  set_init (&first, false);
+  set_init (&second, false);
+  create_fit ("alpha");
+  ck_assert_int_eq (exports_scan (&first), 0);
+  ck_assert_int_eq (exports_scan (&second), 0);
+  ck_assert_uint_eq (exports_count (&second), 0);
+  ck_assert_msg (strstr (last_error, "export 'alpha': not served") != NULL,
+                 "logged \"%s\"", last_error);
+  exports_close (&first);
+  ck_assert_int_eq (exports_scan (&second), 0);
+  ck_assert_str_eq (listed (&second, &any), "alpha");
+  exports_close (&second);
+}
+END_TEST
+
+/* A file removed while a client holds it: gone from the set, its
+ * requests refused, freed (and its counters kept) when let go. */
+START_TEST (test_scan_removed)
+{
+  struct exports s;
+  struct export_client any = { NULL, NULL };
+  struct export *x;
+  bool exists;
+
+  set_init (&s, false);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  x = exports_get (&s, "bravo", &any, &exists);
+  ck_assert_ptr_nonnull (x);
+  STATS_ADD (&x->stats, reads, 7);
+  remove_file ("bravo");
+  exports_recheck (&s, true);
+  ck_assert_str_eq (listed (&s, &any), "alpha");
+  ck_assert_ptr_null (exports_get (&s, "bravo", &any, &exists));
+  ck_assert (!exists);
+  ck_assert (atomic_load (&x->target.refuse) & REQ_REFUSE_ALL);
+  ck_assert_uint_eq (STATS_GET (&s.retired, reads), 0);
+  exports_put (&s, x);
+  ck_assert_uint_eq (STATS_GET (&s.retired, reads), 7);
+  exports_close (&s);
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *s = suite_create ("exports");
+  TCase *tc = tcase_create ("set");
+
+  log_set_sink (capture_sink);
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_psk_identity);
+  tcase_add_test (tc, test_allow_per_export);
+  tcase_add_test (tc, test_psk_and_allow);
+  tcase_add_test (tc, test_grants);
+  tcase_add_test (tc, test_unknown);
+  tcase_add_test (tc, test_scan_unfit);
+  tcase_add_test (tc, test_scan_locked);
+  tcase_add_test (tc, test_scan_removed);
+  suite_add_tcase (s, tc);
+  return check_run (s);
+}
