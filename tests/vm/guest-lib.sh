@@ -276,6 +276,16 @@ workload_checks ()
   fi
 }
 
+# Workload $1 at half VM_WORKLOAD_MIB, its checks scaled alike: for the
+# scenarios whose point is a transport or a layer (tcp, encrypt, sidecar,
+# xfs, btrfs) while ext4, attach and integrity swap the whole workload;
+# it keeps make check's VM run within its time.
+workload_half ()
+{
+  workload_run "$1" $((VM_WORKLOAD_MIB / 2))
+  workload_checks "$1" $((VM_MIN_SWAP_MIB / 2))
+}
+
 TRACEFS=/sys/kernel/tracing
 
 # Count the kernel's calls of inode_dio_wait from now on (a kprobe).  A
@@ -493,8 +503,9 @@ local_baseline ()
     'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')"
 }
 
-# Scenarios 1-3: the swap cycle with the backing file on filesystem $1,
-# then the local-swap-file baseline on the same disk.
+# Scenarios 1-3: the swap cycle with the backing file on filesystem $1
+# (the workload $2 MiB, default VM_WORKLOAD_MIB), then the local-swap-file
+# baseline on the same disk.
 swap_cycle ()
 {
   local fs=$1 backing=$SCRATCH/nbdswap-backing.img
@@ -508,7 +519,7 @@ swap_cycle ()
       fail backing-nocow "$(lsattr "$backing")"
     fi
   fi
-  nbd_swap_cycle "$backing" || return
+  nbd_swap_cycle "$backing" "${2:-}" || return
   rm -f "$backing"
   local_baseline "$fs"
   umount "$SCRATCH"

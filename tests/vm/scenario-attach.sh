@@ -170,8 +170,7 @@ scenario_encrypt ()
     fail encrypt-swapon "$(tail -n +2 /proc/swaps | tr '\n' ' ')"
   fi
   supervisor_checks
-  workload_run encrypt
-  workload_checks encrypt
+  workload_half encrypt
   detach_checks
   server_stop
   dmesg_checks nbd-kernel-log
