@@ -62,6 +62,7 @@ struct serve_opts {
   char socket_buf[PATH_MAX];
   char stats_buf[PATH_MAX];
   char pid_buf[PATH_MAX];
+  char tls_buf[PATH_MAX];
 };
 
 /* The subcommand's --help text. */
@@ -507,6 +508,14 @@ prepare_paths (struct serve_opts *o)
   }
   else
     o->given.pidfile = absolute (cwd, o->given.pidfile, o->pid_buf, sizeof o->pid_buf);
+  /* Read again at every handshake, when a server in the background has
+   * left the working directory (one of the two: check_options). */
+  if (o->given.tls_psk)
+    o->given.tls_psk = absolute (cwd, o->given.tls_psk, o->tls_buf,
+                                 sizeof o->tls_buf);
+  else
+    o->given.tls_certs = absolute (cwd, o->given.tls_certs, o->tls_buf,
+                                   sizeof o->tls_buf);
   if (o->activated || o->given.port || o->given.bind)
     return 0;
   if (o->given.socket == NULL) {
@@ -549,9 +558,11 @@ check_tls (const struct serve_opts *o)
     return EXIT_SYSTEM;
   }
   if (o->given.tls_psk || o->given.tls_certs)
-    log_warning ("TLS is required of clients: the kernel's nbd client "
-                 "cannot use TLS, so this export is for userspace clients "
-                 "(qemu, nbdcopy) or a TLS tunnel");
+    log_info ("TLS is required of clients: attach the kernel's nbd client "
+              "with 'nbdswap attach --tls-psk FILE' (or --tls-certificates "
+              "DIR), which puts the keys in the kernel (kTLS); nbd-client's "
+              "own TLS relays swap through a user-space proxy and can "
+              "deadlock");
   return 0;
 }
 
