@@ -81,7 +81,7 @@ struct backing {
   /* Set by backing_open. */
   int fd;                       /* -1 when closed */
   bool writable;                /* false: opened read-only */
-  bool lock_busy;               /* backing_claim: another process has it */
+  bool lock_busy;               /* another holder has it: try again later */
   struct dio_align dio;         /* {1, 1} when !direct */
   uint64_t size;                /* bytes, a whole number of pages */
 

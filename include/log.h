@@ -33,6 +33,12 @@ extern void log_set_sink (log_sink_fn sink);
 extern void log_set_debug (int enabled);
 extern int log_debug_enabled (void);
 
+/* Text a client sent (an export name), made safe to log in out (of
+ * outlen bytes, NUL-terminated, cut to fit): bytes other than printable
+ * ASCII written as \xNN, so that a client cannot forge log lines.
+ * Returns out. */
+extern const char *log_escape (const char *in, char *out, size_t outlen);
+
 /* The level's tag in a line ("error: ", "warning: ", "" for
  * information, "debug: ") and its syslog priority (LOG_ERR...). */
 extern const char *log_level_tag (enum log_level level);

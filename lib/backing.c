@@ -47,7 +47,7 @@ not_regular (const struct backing *b)
 
 /* Explain a failed open (errno) with its fix. */
 static enum backing_status
-open_failed (const struct backing *b)
+open_failed (struct backing *b)
 {
   int err = errno;
   struct stat st;
@@ -65,6 +65,7 @@ open_failed (const struct backing *b)
     return not_regular (b);
   if (err == EBUSY && stat (b->path, &st) == 0 && S_ISBLK (st.st_mode)) {
     blockdev_log_busy (b->path, st.st_rdev);
+    b->lock_busy = true;        /* its holder may let go: try again */
     return BACKING_UNFIT;
   }
   errno = err;
@@ -230,7 +231,11 @@ lock_file (struct backing *b)
   int r = owner_lock (b->fd, b->writable, &holder);
 
   b->lock_busy = r == -EBUSY;
-  if (r == -EBUSY && holder > 0)
+  if (r == -EBUSY && holder == getpid ())
+    log_error ("%s: already served by this server under another name (a "
+               "link to, or a rename of, another export): one swap file "
+               "must have one export; remove the second name", b->path);
+  else if (r == -EBUSY && holder > 0)
     log_error ("%s: already served by another process (PID %d): one "
                "swap file must have one server; stop that one first",
                b->path, (int) holder);

@@ -67,13 +67,16 @@ export_new (struct exports *s, const char *name, const char *path,
 
   *lock_busy = false;
   *status = BACKING_SYSTEM;
-  if (x == NULL || (x->name = strdup (name)) == NULL
-      || (x->path = strdup (path)) == NULL) {
+  if (x == NULL) {
+    log_error ("%s: %m", path);
+    return NULL;
+  }
+  b = &x->backing;
+  backing_init (b);             /* no descriptor, before any goto error */
+  if ((x->name = strdup (name)) == NULL || (x->path = strdup (path)) == NULL) {
     log_error ("%s: %m", path);
     goto error;
   }
-  b = &x->backing;
-  backing_init (b);
   b->path = x->path;
   b->read_write_only = s->cfg.read_write_only;
   b->no_direct_fix = s->cfg.no_direct_fix;
@@ -281,13 +284,20 @@ scan_one (struct exports *s, int dirfd, const char *name)
   if (f != NULL && !refused_changed (f, &st))
     return;
   if ((size_t) snprintf (path, sizeof path, "%s/%s", s->cfg.dir, name)
-      >= sizeof path)
+      >= sizeof path) {
+    log_error ("export '%s': not served: its path is longer than %zu "
+               "bytes; serve a directory with a shorter path", name,
+               sizeof path - 1);
     return;
+  }
   x = export_new (s, name, path, &status, &busy);
   if (x == NULL) {
     log_error ("export '%s': not served (the lines above say why); the "
                "other exports are served", name);
-    remember_refused (s, name, &st, busy);
+    /* Only an unfit file waits for a change; a system error (memory, an
+     * I/O error of the probe) is tried again at the next scan. */
+    if (status == BACKING_UNFIT)
+      remember_refused (s, name, &st, busy);
     return;
   }
   forget_refused (s, name);
@@ -433,11 +443,21 @@ exports_read_grants (struct exports *s, const char *path, char *err,
 
   if (fp == NULL) {
     r = -errno;
-    snprintf (err, errlen, "%s: %s", path, strerror (-r));
+    snprintf (err, errlen, "%s: %s: give a readable file of 'IDENTITY "
+              "NAME...' lines", path, strerror (-r));
     return r;
   }
-  while (r == 0 && fgets (line, sizeof line, fp) != NULL)
+  while (r == 0 && fgets (line, sizeof line, fp) != NULL) {
+    /* Never read the rest of a long line as a grant of its own. */
+    if (strchr (line, '\n') == NULL && !feof (fp)) {
+      snprintf (err, errlen, "%s line %u: longer than %zu bytes: split "
+                "the identity's exports over several lines", path, nr + 1,
+                sizeof line - 2);
+      r = -EINVAL;
+      break;
+    }
     r = grant_line (s, line, path, ++nr, err, errlen);
+  }
   fclose (fp);
   return r;
 }

@@ -33,6 +33,32 @@ log_stderr_is_journal (void)
 }
 
 const char *
+log_escape (const char *in, char *out, size_t outlen)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+
+  for (; *in != '\0'; in++) {
+    unsigned char c = (unsigned char) *in;
+    size_t need = c >= 0x20 && c < 0x7f && c != '\\' ? 1 : 4;
+
+    if (o + need >= outlen)
+      break;
+    if (need == 1)
+      out[o++] = (char) c;
+    else {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+  }
+  if (outlen > 0)
+    out[o] = '\0';
+  return out;
+}
+
+const char *
 log_level_tag (enum log_level level)
 {
   static const char *const tag[] = {

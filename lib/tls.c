@@ -411,9 +411,17 @@ hs_peer (gnutls_session_t s, const struct hs *h, char *peer, size_t peerlen)
 
   snprintf (peer, peerlen, "%s", h->c->kind == TLS_PSK ? "" : "anonymous");
   if (h->c->kind == TLS_PSK) {
-    const char *u = h->c->role == TLS_SERVER
-      ? gnutls_psk_server_get_username (s) : NULL;
-    snprintf (peer, peerlen, "%s", u ? u : "psk");
+    gnutls_datum_t u = { NULL, 0 };
+
+    /* The identity decides which exports the client may open: one with
+     * a NUL in it, or too long to keep whole, is no identity at all
+     * (empty), never a shortened one. */
+    if (h->c->role == TLS_SERVER
+        && gnutls_psk_server_get_username2 (s, &u) == 0 && u.data != NULL
+        && u.size < peerlen && memchr (u.data, '\0', u.size) == NULL) {
+      memcpy (peer, u.data, u.size);
+      peer[u.size] = '\0';
+    }
     return;
   }
   certs = gnutls_certificate_get_peers (s, &n);

@@ -162,13 +162,13 @@ static void
 log_refusal (struct go_ctx *g, const char *name, const char *identity,
              bool exists)
 {
-  char who[384];
+  char who[384], safe[257];
 
   if (++g->refusals > REFUSALS_LOGGED)
     return;
   client_name (g, identity, who, sizeof who);
-  log_error ("native: client %s asked for export '%.256s': refused (%s)%s",
-             who, name, exists ? "not one this client may open"
+  log_error ("native: client %s asked for export '%s': refused (%s)%s",
+             who, log_escape (name, safe, sizeof safe), exists ? "not one this client may open"
              : "no such export", g->refusals == REFUSALS_LOGGED
              ? "; further refusals on this connection are not logged" : "");
 }
@@ -524,10 +524,15 @@ open_exports (const struct native_opts *o)
      * one FILE to every identity of the key file, as before. */
     .psk = o->tls_psk != NULL && o->dir != NULL,
   };
-  char err[256];
+  char err[256] = "";
   int r;
 
   exports_init (&exports, &cfg);
+  if (o->dir != NULL && !cfg.psk && o->nr_export_allow == 0)
+    log_warning ("--dir %s: every client that connects may open every "
+                 "export: give each client its own with --tls-psk (an "
+                 "identity opens the export of its name) or --allow "
+                 "NAME=CIDR", o->dir);
   for (size_t i = 0; i < o->nr_export_allow; i++)
     if (exports_allow (&exports, o->allow_names[i], o->allow_nets[i], err,
                        sizeof err) < 0) {

@@ -33,6 +33,8 @@ wait_log () { log_wait "$LOG" "$SERVER" "$1"; }
 wait_log "native: serving 8 exports from " ||
   { cat "$LOG" >&2; fail "the server did not start with 8 exports"; finish; }
 ok "8 exports served, the sparse and the held file left out"
+grep -q "warning: --dir $WORK/fleet: every client that connects may open every export" "$LOG" ||
+  fail "no warning that every client may open every export: $(cat "$LOG")"
 grep -q "sparse: bytes 0-16777215 (16.0 MiB) are a hole" "$LOG" &&
   grep -q "export 'sparse': not served (the lines above say why)" "$LOG" ||
   fail "the sparse file's refusal does not say its cause: $(cat "$LOG")"
@@ -69,6 +71,13 @@ got=$(client open nope)
   fail "an unknown export: got '$got'"
 wait_log "client a local client asked for export 'nope': refused \(no such export\)" ||
   fail "the refusal is not logged: $(tail -3 "$LOG")"
+# A name that would forge a log line is logged escaped, on one line.
+got=$(client open $'nope\nnbdswap: forged')
+[ "$got" = ENOENT ] || fail "a name with a newline: got '$got'"
+wait_log "asked for export 'nope\\\\x0anbdswap: forged': refused" ||
+  fail "the name with a newline is not logged escaped: $(tail -3 "$LOG")"
+! grep -q "^nbdswap: forged" "$LOG" ||
+  fail "a client's export name started a log line of its own"
 # The sparse file is no export either.
 got=$(client open sparse)
 [ "$got" = ENOENT ] || fail "the unfit file's name: got '$got', expected ENOENT"

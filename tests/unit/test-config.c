@@ -195,6 +195,24 @@ START_TEST (test_nbdkit_log)
 }
 END_TEST
 
+/* A client's text in a log line: printable ASCII kept, the rest (a
+ * newline that would start a forged line, escapes, high bytes) as \xNN,
+ * cut whole at the buffer's end. */
+START_TEST (test_log_escape)
+{
+  char out[32];
+
+  ck_assert_str_eq (log_escape ("swap-1.img", out, sizeof out), "swap-1.img");
+  ck_assert_str_eq (log_escape ("a\nnbdswap: x", out, sizeof out),
+                    "a\\x0anbdswap: x");
+  ck_assert_str_eq (log_escape ("\x1b[2J\\\xff", out, sizeof out),
+                    "\\x1b[2J\\x5c\\xff");
+  ck_assert_str_eq (log_escape ("abc\n", out, 6), "abc");
+  ck_assert_str_eq (log_escape ("abcdefgh", out, 6), "abcde");
+  ck_assert_str_eq (log_escape ("", out, sizeof out), "");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -210,6 +228,7 @@ main (void)
   tcase_add_test (tc, test_allow);
   tcase_add_test (tc, test_unknown_key);
   tcase_add_test (tc, test_nbdkit_log);
+  tcase_add_test (tc, test_log_escape);
   suite_add_tcase (s, tc);
   return check_run (s);
 }
