@@ -31,6 +31,9 @@ name_problem (const char *name)
     return "contains '/'";
   if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
     return "names a directory";
+  if (name[0] == '.')
+    return "starts with '.' (serve --dir skips such names: they are for "
+      "files that are not exports)";
   if (strlen (name) > NAME_MAX)
     return "is longer than 255 bytes";
   return NULL;

@@ -137,7 +137,8 @@ add_export_allow (struct serve_opts *o, char *arg, char *eq)
 static int
 add_allow (struct serve_opts *o, char *list)
 {
-  char *save = NULL, *eq = strchr (list, '=');
+  /* The last '=': a CIDR has none, an export's file name may. */
+  char *save = NULL, *eq = strrchr (list, '=');
 
   if (eq != NULL)
     return add_export_allow (o, list, eq);

@@ -48,6 +48,7 @@ status 1 "'a/b': contains '/': give plain file names; the files are made in $WOR
 status 1 "'\.\.': names a directory" create --dir "$WORK/fleet" .. --size 1M
 status 1 "'\.': names a directory" create --dir "$WORK/fleet" . --size 1M
 status 1 "'': is empty" create --dir "$WORK/fleet" '' --size 1M
+status 1 "'\.hidden': starts with '\.' \(serve --dir skips such names" create --dir "$WORK/fleet" .hidden --size 1M
 status 1 "'x': given twice: give each name once" \
   create --dir "$WORK/fleet" x y x --size 1M
 status 3 "$WORK/nodir: no such directory: create it first \(mkdir -p $WORK/nodir\)" \

@@ -19,6 +19,9 @@ expect_status 1 "--allow =127.0.0.1: give NAME=CIDR" serve --native \
   --dir "$WORK/fleet" --port 1 --allow =127.0.0.1
 expect_status 1 "--allow alpha=x: x is not an address" serve --native \
   --dir "$WORK/fleet" --port 1 --allow alpha=x
+# An export's file name may hold '=': the list starts after the last one.
+expect_status 1 "--allow a=b=x: x is not an address" serve --native \
+  --dir "$WORK/fleet" --port 1 --allow a=b=x
 expect_status 1 "a per-export allow list is the --native server's" serve \
   "$WORK/fleet/alpha" --port 1 --allow alpha=127.0.0.1
 expect_status 1 "--allow applies to TCP" serve --native --dir "$WORK/fleet" \
