@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "harden.h"
 #include "log.h"
 #include "monitor.h"
 
@@ -71,6 +72,14 @@ monitor_thread (void *arg)
   uint64_t period = (uint64_t) params.recheck * 1000000000;
   uint64_t next = period ? clock_now_ns () + period : 0;
 
+  /* Its re-verification reads the backing file while the client swaps
+   * through this server: an allocation there must not recurse into
+   * reclaim that writes swap back to us.  Without the mark, the VM's
+   * ktls-pressure scenario hung in 3 minutes: this thread's O_DIRECT
+   * pread allocating a bio went into direct reclaim, whose swap-out to
+   * /dev/nbd0 waited in wbt_wait for writes the serving thread could not
+   * finish (it waited on the same bio mempool). */
+  harden_serving_thread ();
   for (;;) {
     struct pollfd p = { .fd = wake[0], .events = POLLIN };
     char c = 0;
