@@ -15,14 +15,17 @@
 
 KTLS_PORT=10811
 
-# The native server with TLS in the server namespace; SERVER_PID.
-ktls_server_start ()
+# `nbdswap serve --native` on KTLS_BACKING in the server namespace, its
+# output in $1, with the serve options after it (none: no TLS) and the
+# plugin parameters retry-timeout=3 and KTLS_PARAMS; SERVER_PID.
+ktls_serve ()
 {
   local log=$1 end=$((SECONDS + 60))
+  shift
+  # shellcheck disable=SC2086 # plugin parameters, one word each
   ip netns exec "$TCP_SRV_NS" "$NBDSWAP_CMD" serve "$KTLS_BACKING" --native \
     --port "$KTLS_PORT" --bind "$TCP_SRV_ADDR" --allow "$TCP_CLI_ADDR/32" \
-    --tls-psk "$KTLS_DIR/server.psk" --foreground -- retry-timeout=3 \
-    > "$log" 2>&1 &
+    "$@" --foreground -- retry-timeout=3 ${KTLS_PARAMS:-} > "$log" 2>&1 &
   # shellcheck disable=SC2034 # server_running and server_stop use it
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
@@ -32,6 +35,27 @@ ktls_server_start ()
     sleep 0.5
   done
   return 1
+}
+
+# The native server with TLS (the key file of ktls_setup), output in $1.
+ktls_server_start ()
+{
+  ktls_serve "$1" --tls-psk "$KTLS_DIR/server.psk"
+}
+
+# The network of scenario-tcp.sh, the nbd and tls modules, and in
+# KTLS_DIR the server's key file, client1's line of it and a wrong key
+# for the same identity.
+ktls_setup ()
+{
+  KTLS_DIR=$SCRATCH/ktls
+  check_cmd tcp-net-setup tcp_net_setup || return 1
+  modprobe nbd nbds_max=4 || { fail nbd-module; return 1; }
+  check_cmd tls-module modprobe tls || return 1
+  mkdir -p "$KTLS_DIR"
+  psktool -u client1 -p "$KTLS_DIR/server.psk" > /dev/null
+  grep '^client1:' "$KTLS_DIR/server.psk" > "$KTLS_DIR/client1.psk"
+  psktool -u client1 -p "$KTLS_DIR/wrong.psk" > /dev/null
 }
 
 # attach with the given extra arguments must fail (exit 5) and leave
@@ -51,13 +75,44 @@ ktls_refused ()
   fi
 }
 
-# The kTLS sockets now open in the namespace of $1 ("" root).
-ktls_current ()
+# /proc/net/tls_stat's counter $2 in the namespace of $1 ("" root).
+ktls_stat ()
 {
   local -a pre=()
   [ -n "$1" ] && pre=(ip netns exec "$1")
-  "${pre[@]}" awk '$1 == "TlsCurrTxSw" { t = $2 } $1 == "TlsCurrRxSw" { r = $2 }
-                   END { print t + 0, r + 0 }' /proc/net/tls_stat
+  # shellcheck disable=SC2016 # awk's fields
+  "${pre[@]}" awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }' \
+    /proc/net/tls_stat
+}
+
+# Check $1: the kTLS sessions open now, at least one for each direction
+# at both ends (the client in the root namespace, the server in its own).
+ktls_in_kernel_check ()
+{
+  local c="" s="" k
+  for k in TlsCurrTxSw TlsCurrRxSw; do
+    c="$c $(ktls_stat "" "$k")" s="$s $(ktls_stat "$TCP_SRV_NS" "$k")"
+  done
+  if [[ " $c $s " != *" 0 "* ]]; then
+    pass "$1" "tls_stat TlsCurrTxSw/RxSw: client$c, server$s"
+  else
+    fail "$1" "tls_stat TlsCurrTxSw/RxSw: client$c, server$s"
+  fi
+}
+
+# Keep the TCP payload to and from KTLS_PORT on the client's veth in $1,
+# up to $2 bytes or $3 seconds (wire-capture.py, its output in $4), in the
+# background (CAP_PID); return once its socket is bound.
+ktls_capture ()
+{
+  python3 "$VM_SRCDIR/wire-capture.py" tcp-cli "$KTLS_PORT" "$1" "$2" "$3" \
+    > "$4" 2>&1 &
+  CAP_PID=$!
+  for _ in $(seq 120); do
+    grep -q capturing "$4" && return 0
+    sleep 0.25
+  done
+  return 1
 }
 
 # The scanner finds the pattern in a stream at no particular alignment
@@ -79,23 +134,48 @@ EOF
   esac
 }
 
+# The capture and the scan find plaintext on the real wire: the synthetic
+# stream of ktls_scanner_selfcheck written with O_DIRECT through the
+# kernel's nbd client to the server without TLS, captured on the same link
+# and port as the TLS run (so its clean capture means something).
+ktls_capture_selfcheck ()
+{
+  local out
+  if ! ktls_serve "$RESULTS/server-plain.log"; then
+    fail ktls-capture-selfcheck "the server without TLS did not start: $(tail -n 2 "$RESULTS/server-plain.log" | tr '\n' ' ')"
+    return 1
+  fi
+  ktls_capture "$KTLS_DIR/plain-wire.bin" $((16 << 20)) 120 \
+    "$RESULTS/capture-plain.log"
+  if nbd-client "$TCP_SRV_ADDR" "$KTLS_PORT" /dev/nbd2 -b 4096 \
+       > "$RESULTS/nbd-client-plain.log" 2>&1; then
+    dd if="$KTLS_DIR/selfcheck.bin" of=/dev/nbd2 bs=64k conv=sync \
+       oflag=direct status=none
+    nbd-client -d /dev/nbd2 > /dev/null 2>&1
+  fi
+  kill "$CAP_PID" 2>/dev/null
+  wait "$CAP_PID"
+  server_stop
+  out=$(/tmp/plaintext-scan --stream "$KTLS_DIR/plain-wire.bin" 0x5eed)
+  case $out in
+    pattern_runs=0\ *|"")
+      fail ktls-capture-selfcheck "no plaintext found in the capture of a run without TLS: $out; $(cat "$RESULTS/capture-plain.log" "$RESULTS/nbd-client-plain.log" | tr '\n' ' ')"
+      return 1 ;;
+    *) pass ktls-capture-selfcheck "without TLS, the capture on tcp-cli:$KTLS_PORT holds the pattern: $out ($(tail -n 1 "$RESULTS/capture-plain.log"))" ;;
+  esac
+}
+
 scenario_ktls ()
 {
-  local cap_pid out seed cli srv
-  KTLS_DIR=$SCRATCH/ktls
+  local out seed
   KTLS_BACKING=$SCRATCH/nbdswap-backing.img
   # kill_and_restart (scenario-attach.sh) restarts through server_start.
   check_cmd ext4-mkfs fs_make ext4 || return
   check_cmd create-backing backing_create "$KTLS_BACKING" "$VM_SWAP_MIB" || return
-  check_cmd tcp-net-setup tcp_net_setup || return
-  modprobe nbd nbds_max=4 || { fail nbd-module; return; }
-  check_cmd tls-module modprobe tls || return
-  mkdir -p "$KTLS_DIR"
-  psktool -u client1 -p "$KTLS_DIR/server.psk" > /dev/null
-  grep '^client1:' "$KTLS_DIR/server.psk" > "$KTLS_DIR/client1.psk"
-  psktool -u client1 -p "$KTLS_DIR/wrong.psk" > /dev/null
+  ktls_setup || return
   scan_build || { fail ktls-scanner "cannot build plaintext-scan"; return; }
   ktls_scanner_selfcheck || return
+  ktls_capture_selfcheck || return
   if ! ktls_server_start "$RESULTS/server.log"; then
     fail ktls-server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
     return
@@ -106,22 +186,14 @@ scenario_ktls ()
 
   attach_foreground ktls-attach "$TCP_SRV_ADDR:$KTLS_PORT" --timeout 5 \
     --tls-psk "$KTLS_DIR/client1.psk" || { server_stop; return; }
-  cli=$(ktls_current "") srv=$(ktls_current "$TCP_SRV_NS")
-  if [ "${cli% *}" -ge 1 ] && [ "${cli#* }" -ge 1 ] &&
-     [ "${srv% *}" -ge 1 ] && [ "${srv#* }" -ge 1 ]; then
-    pass ktls-in-kernel "tls_stat TlsCurrTxSw/RxSw: client $cli, server $srv"
-  else
-    fail ktls-in-kernel "tls_stat TlsCurrTxSw/RxSw: client $cli, server $srv"
-  fi
+  ktls_in_kernel_check ktls-in-kernel
   # The first 64 MiB of the swap traffic, as it crosses the wire.
-  python3 "$VM_SRCDIR/wire-capture.py" tcp-cli "$KTLS_PORT" \
-    "$KTLS_DIR/wire.bin" $((64 << 20)) 600 > "$RESULTS/capture.log" 2>&1 &
-  cap_pid=$!
+  ktls_capture "$KTLS_DIR/wire.bin" $((64 << 20)) 600 "$RESULTS/capture.log"
   # Mid-swap: SIGKILL, and a new server on the same file.
   rm -f "$RESULTS/server2.pid"
   workload_during ktls 384 kill_and_restart 64 ktls_server_again
-  kill "$cap_pid" 2>/dev/null
-  wait "$cap_pid"
+  kill "$CAP_PID" 2>/dev/null
+  wait "$CAP_PID"
   workload_checks ktls 128
   reconnect_check ktls-reconnected
   if grep -q "TLS with client 'client1'" "$RESULTS/server2.log"; then
@@ -131,7 +203,7 @@ scenario_ktls ()
   fi
   seed=$(workload_seed ktls)
   out=$(/tmp/plaintext-scan --stream "$KTLS_DIR/wire.bin" "${seed:-0}")
-  log "capture: $(cat "$RESULTS/capture.log"); scan: $out"
+  log "capture: $(tail -n 1 "$RESULTS/capture.log"); scan: $out"
   case $out in
     pattern_runs=0\ bytes=*)
       if [ "${out#*bytes=}" -ge $((8 << 20)) ]; then

@@ -3,8 +3,9 @@
 # from one port, as a byte stream for plaintext-scan --stream.
 #
 # Usage: wire-capture.py IFACE PORT OUTFILE MAX_BYTES SECONDS
-# Stops at MAX_BYTES of payload or after SECONDS, or on SIGTERM; prints
-# "captured N bytes in M frames".  IPv4 over Ethernet (veth) only.
+# Prints "capturing" once its socket is bound, then stops at MAX_BYTES of
+# payload or after SECONDS, or on SIGTERM, and prints "captured N bytes
+# in M frames".  IPv4 over Ethernet (veth) only.
 import signal
 import socket
 import struct
@@ -17,6 +18,7 @@ ETH_P_ALL = 0x0003
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
 s.bind((iface, 0))
 s.settimeout(0.5)
+print("capturing", flush=True)
 stop = False
 
 
