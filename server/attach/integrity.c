@@ -10,6 +10,11 @@
  * zeroed, so the kernel formats a fresh superblock, then the mapping is
  * loaded once with one block to learn how many data sectors the device
  * provides, and again at that size.
+ *
+ * Every sector of the new device has no valid tag until it is written,
+ * and a read of it fails (an "INTEGRITY AEAD ERROR" in the kernel log):
+ * attach writes the swap header itself (swaphdr.c) and reads nothing,
+ * swapon reads only that page, and swap only pages it wrote.
  */
 #include <config.h>
 
@@ -34,49 +39,27 @@ swapdev_integrity_name (int index, char *name, size_t len)
   snprintf (name, len, "nbdswap-nbd%d-integrity", index);
 }
 
-/* Write len zero bytes at each of the offsets (n of them) of dev, with
- * direct writes (through to the server). */
+/* Zero the start of dev, where the integrity superblock goes, with a
+ * direct write (through to the server). */
 static int
-zero_at (const char *dev, const uint64_t *offsets, int n, size_t len)
+zero_start (const char *dev)
 {
   void *buf;
   int fd, r = 0;
 
-  if (posix_memalign (&buf, 4096, len) != 0)
+  if (posix_memalign (&buf, 4096, INTEGRITY_ZERO) != 0)
     return -ENOMEM;
-  memset (buf, 0, len);
+  memset (buf, 0, INTEGRITY_ZERO);
   fd = open (dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
   if (fd == -1)
     r = -errno;
-  for (int i = 0; fd >= 0 && r == 0 && i < n; i++)
-    if (pwrite (fd, buf, len, (off_t) offsets[i]) != (ssize_t) len)
-      r = -EIO;
-  if (fd >= 0) {
-    if (r == 0 && fsync (fd))
+  else {
+    if (pwrite (fd, buf, INTEGRITY_ZERO, 0) != INTEGRITY_ZERO || fsync (fd))
       r = -EIO;
     close (fd);
   }
   free (buf);
   return r;
-}
-
-/* Zero the start of dev, where the integrity superblock goes. */
-static int
-zero_start (const char *dev)
-{
-  static const uint64_t at[] = { 0 };
-
-  return zero_at (dev, at, 1, INTEGRITY_ZERO);
-}
-
-int
-swapdev_integrity_prime (const char *dev, uint64_t bytes)
-{
-  const size_t mib = 1024 * 1024;
-  uint64_t at[2] = { 0, bytes > 2 * mib ? (bytes - mib) & ~UINT64_C (4095) : 0 };
-
-  return zero_at (dev, at, bytes > 2 * mib ? 2 : 1,
-                  bytes < mib ? (size_t) (bytes & ~UINT64_C (4095)) : mib);
 }
 
 /* dmsetup VERB name with the integrity table (of nr sectors). */
@@ -129,7 +112,8 @@ swapdev_integrity_open (int index, char *under, size_t len, uint64_t *nr)
   if (r == 0 && (r = ask (name, status, out, sizeof out)) == 0
       && sscanf (out, "%*s %*s %*s %*s %" SCNu64, nr) != 1)
     r = -EPROTO;
-  if (r == 0 && *nr < 80)             /* mkswap's smallest, in sectors */
+  /* The smallest swap area (swaphdr.h): ten 4 KiB pages, in sectors. */
+  if (r == 0 && *nr < 80)
     r = -ENOSPC;
   if (r == 0)
     r = load ("reload", name, index, *nr);

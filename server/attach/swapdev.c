@@ -1,4 +1,4 @@
-/* nbdswap: swap signature, mkswap, swapon/swapoff, dm-crypt. */
+/* nbdswap: swap signature, swapon/swapoff, dm-crypt. */
 #include <config.h>
 
 #include <errno.h>
@@ -18,29 +18,32 @@
 #include <linux/fs.h>
 
 #include "swapdev.h"
+#include "swaphdr.h"
 
-#define SWAP_PAGE 4096
-#define SIG "SWAPSPACE2"
-
-/* The signature sits in the last 10 bytes of the first 4 KiB page. */
+/* The signature sits in the last 10 bytes of the first page. */
 int
 swapdev_has_signature (const char *dev)
 {
-  char page[SWAP_PAGE];
+  size_t page_size = swaphdr_page_size ();
+  char *page;
   ssize_t n;
   int fd, r;
 
+  page = malloc (page_size);
+  if (page == NULL)
+    return -ENOMEM;
   fd = open (dev, O_RDONLY | O_CLOEXEC);
-  if (fd == -1)
+  if (fd == -1) {
+    free (page);
     return -errno;
-  n = pread (fd, page, sizeof page, 0);
+  }
+  n = pread (fd, page, page_size, 0);
   r = n == -1 ? -errno : 0;
   close (fd);
-  if (r < 0)
-    return r;
-  if (n < (ssize_t) sizeof page)
-    return 0;
-  return memcmp (page + SWAP_PAGE - strlen (SIG), SIG, strlen (SIG)) == 0;
+  if (r == 0)
+    r = (size_t) n == page_size && swaphdr_has_signature (page, page_size);
+  free (page);
+  return r;
 }
 
 /* Runs argv with stdin from in_fd (or /dev/null), output to a pipe that
@@ -94,14 +97,6 @@ static int
 run_tool (char *const argv[], int in_fd)
 {
   return swapdev_run (argv, in_fd, NULL, 0);
-}
-
-int
-swapdev_mkswap (const char *dev)
-{
-  char *argv[] = { (char *) "mkswap", (char *) dev, NULL };
-
-  return run_tool (argv, -1);
 }
 
 int
@@ -272,10 +267,6 @@ swapdev_crypt_open (int index, bool integrity, char *path, size_t len)
   explicit_bzero (table, sizeof table);
   if (r == 0)
     snprintf (path, len, "/dev/mapper/%s", name);
-  /* With integrity, a sector never written has no valid tag and reads
-   * as an I/O error: write the areas mkswap's signature probing reads. */
-  if (r == 0 && integrity)
-    r = swapdev_integrity_prime (path, nr * 512);
   if (r < 0 && integrity) {
     swapdev_dmsetup ("remove", name, NULL, 0);
     swapdev_integrity_close (index);

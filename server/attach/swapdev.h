@@ -1,7 +1,8 @@
 /* nbdswap: the swap side of attach and detach: the swap signature,
- * mkswap, swapon/swapoff, and the dm-crypt mapping of --encrypt.
- * Functions return 0 or -errno; what is printed is left to the caller,
- * except the output of the tools run (mkswap, dmsetup) on their errors.
+ * swapon/swapoff, and the dm-crypt mapping of --encrypt (the header a
+ * new swap area gets is swaphdr.h's).  Functions return 0 or -errno;
+ * what is printed is left to the caller, except the output of the tools
+ * run (dmsetup) on their errors.
  */
 #ifndef NBDSWAP_SWAPDEV_H
 #define NBDSWAP_SWAPDEV_H
@@ -10,11 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 if dev carries a swap signature, 0 if not, -errno. */
+/* 1 if dev's first page carries a swap signature, 0 if not, -errno. */
 extern int swapdev_has_signature (const char *dev);
-
-/* Runs mkswap on dev (its output only on failure). */
-extern int swapdev_mkswap (const char *dev);
 
 /* swapon(2); priority < 0: the kernel's default. */
 extern int swapdev_swapon (const char *dev, int priority);
@@ -49,11 +47,6 @@ extern void swapdev_integrity_name (int index, char *name, size_t len);
 extern int swapdev_integrity_open (int index, char *under, size_t len,
                                    uint64_t *nr);
 extern int swapdev_integrity_close (int index);
-
-/* Write zeros over the first and last MiB of the new authenticated
- * device dev (bytes long): libblkid, which mkswap runs, reads there
- * before mkswap writes, and an unwritten sector fails its tag. */
-extern int swapdev_integrity_prime (const char *dev, uint64_t bytes);
 
 /* Run argv (stdin from in_fd, or /dev/null): its output is printed to
  * stderr if it fails, else copied to keep (if not NULL).  0, -EIO, or

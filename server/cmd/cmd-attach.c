@@ -19,10 +19,11 @@
 #include "nbdswap.h"
 #include "supervisor.h"
 #include "swapdev.h"
+#include "swaphdr.h"
 #include "tls.h"
 
 #define MAX_CONNECTIONS 16
-#define MIN_SWAP_BYTES (40 * 1024)  /* mkswap's smallest: 10 pages */
+#define MIN_SWAP_BYTES (40 * 1024)  /* the smallest swap area: 10 pages */
 
 struct attach_opts {
   struct nbd_target target;
@@ -48,8 +49,8 @@ usage (void)
   printf ("\nUsage:\n"
           " nbdswap attach SOCKET|HOST[:PORT] [/dev/nbdN] [options]\n"
           "\nConnect a kernel nbd device to an nbdswap server, make it swap "
-          "(mkswap only\nif it has no swap signature) and stay resident to "
-          "reconnect it if the server\nrestarts.\n"
+          "(a new swap\nheader only if it has no swap signature) and stay "
+          "resident to reconnect it if\nthe server restarts.\n"
           "\nOptions:\n"
           " -e, --export NAME        the export name (default \"\")\n"
           " -p, --priority P         swap priority 0-32767 (default: the "
@@ -66,7 +67,8 @@ usage (void)
           "wrong memory\n"
           " -c, --connections N      sockets to the server (N > 1 needs "
           "multi-conn)\n"
-          "     --format             mkswap even if a swap signature is there\n"
+          "     --format             a new swap header even if a signature is "
+          "there\n"
           " -f, --foreground         supervise in the foreground (systemd "
           "Type=simple)\n"
           "     --timeout S          request timeout (default 90 s; keep it "
@@ -332,12 +334,12 @@ hand_over (const struct attach_opts *o, const struct nbd_export *e,
   return -1;
 }
 
-/* mkswap (if needed or asked) and swapon on the device or its dm-crypt
- * mapping.  Exit code or -1. */
+/* A new swap header (if needed or asked) and swapon on the device or
+ * its dm-crypt mapping.  Exit code or -1. */
 static int
 make_swap (const struct attach_opts *o, int index)
 {
-  char dev[80];
+  char dev[80], label[32];     /* the header keeps 15 bytes */
   int r;
 
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
@@ -352,10 +354,14 @@ make_swap (const struct attach_opts *o, int index)
     fprintf (stderr, "nbdswap attach: read %s: %s\n", dev, strerror (-r));
     return EXIT_SYSTEM;
   }
-  if (r == 0 && (r = swapdev_mkswap (dev)) < 0) {
-    fprintf (stderr, "nbdswap attach: mkswap %s failed (output above)\n",
-             dev);
-    return EXIT_SYSTEM;
+  /* Written, not mkswap: mkswap's probe reads sectors that were never
+   * written, each an integrity error under --integrity (swaphdr.h). */
+  snprintf (label, sizeof label, "nbdswap-nbd%d", index);
+  if (r == 0 && (r = swaphdr_write (dev, label, NULL)) < 0) {
+    fprintf (stderr, "nbdswap attach: writing the swap header on %s: %s%s\n",
+             dev, strerror (-r), r == -ENOSPC ? " (smaller than 10 pages)"
+             : r == -EBUSY ? " (in use)" : "");
+    return r == -EBUSY ? EXIT_BUSY : EXIT_SYSTEM;
   }
   r = swapdev_swapon (dev, o->priority);
   if (r < 0) {
