@@ -127,14 +127,18 @@ install_signals (void)
 }
 
 /* A connection's negotiation: who the client is, the export it chose
- * (a reference into the set) and, once it asked to go, its ring. */
+ * (a reference into the set) and, once it asked to go, its ring and its
+ * place among the export's clients in the counters. */
 struct go_ctx {
   struct conn_entry *ce;
   struct sockaddr_storage addr; /* the client's address */
   bool have_addr;
   struct export *x;             /* selected, held */
+  char identity[256];           /* the TLS-PSK identity that selected x */
   struct native_export view;    /* x as the connection serves it */
   struct conn *c;
+  struct export_conn session;   /* attached to x once it serves */
+  bool attached;
   unsigned refusals;            /* names refused to it */
 };
 
@@ -201,6 +205,8 @@ catalog_select (void *arg, const char *name, const char *identity,
     g->view.align = x->backing.dio.offset;
     g->view.mem_align = dio_mem_align (&x->backing.dio);
     g->view.name = x->name;
+    snprintf (g->identity, sizeof g->identity, "%s",
+              identity ? identity : "");
   }
   else
     exports_put (&exports, x);        /* never after GO: only INFO's */
@@ -233,6 +239,15 @@ go_setup (void *arg, char *why, size_t whylen)
                             whylen);
   if (g->c == NULL)
     return -1;
+  if (!g->attached) {
+    struct export_client who = {
+      g->identity[0] ? g->identity : NULL,
+      g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+    };
+
+    exports_attach (&exports, g->x, &g->session, &who);
+    g->attached = true;
+  }
   /* Serving from now on, before the client hears yes: a stop from then
    * on must let its first requests be served (its ring reads stop_fd),
    * not cut the socket as for a client still negotiating. */
@@ -269,6 +284,8 @@ conn_thread (void *arg)
   else
     native_conn_free (g.c);
   /* After the ring (which registered its file) is gone. */
+  if (g.attached)
+    exports_detach (&exports, g.x, &g.session);
   exports_put (&exports, g.x);
   pthread_mutex_lock (&conns_lock);
   close (ce->sock);
