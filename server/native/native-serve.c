@@ -75,6 +75,10 @@ struct conn_entry {
 /* What every connection gets whatever its export: flags, spin, TLS. */
 static struct native_export server;
 static struct exports exports;
+/* --dir's directory, held open while serving: 'nbdswap status' finds
+ * which directory this process serves by it (as the kernel names it),
+ * as it finds a file served by its descriptor. */
+static int served_dir = -1;
 static struct conn_entry conns[MAX_CONNS];
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stop_pipe[2] = { -1, -1 };
@@ -569,6 +573,7 @@ open_exports (const struct native_opts *o)
       return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
     return 0;
   }
+  served_dir = open (o->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (exports_scan (&exports) < 0)
     return EXIT_SYSTEM;
   if (exports_count (&exports) == 0)
@@ -715,6 +720,9 @@ native_serve (struct native_opts *o)
  out:
   exports_monitor_stop (&exports);
   exports_close (&exports);
+  if (served_dir >= 0)
+    close (served_dir);
+  served_dir = -1;
   if (pidfile)
     unlink (pidfile);
   tls_creds_free (tls);
