@@ -25,7 +25,9 @@
  *                      the process's monitor thread (monitor.h): every
  *                      export re-verified every recheck seconds and on
  *                      SIGHUP, which also re-scans the directory; the
- *                      counters on SIGUSR1.
+ *                      counters on SIGUSR1 (lib/exports-report.c).
+ *   exports_attach     a connection in transmission with an export: the
+ *                      counters name it among the export's clients.
  *
  * Memory: what a set keeps per export is small and not per request: the
  * names, the verified extent map (the baseline of re-verification: one
@@ -34,9 +36,12 @@
  * the request engine is shared by all exports.  Connections, not
  * exports, own the large buffers.
  *
- * Threads: the set's lock guards the list and the reference counts.
- * Only the thread that scans (start-up, then the monitor) adds or drops
- * exports; connection threads only take and let go of references.
+ * Threads: the set's lock guards the list, the reference counts, each
+ * export's connections and the counters of dropped exports.  Only the
+ * thread that scans (start-up, then the monitor) adds or drops exports;
+ * connection threads only take and let go of references.  The report
+ * copies under the lock what the file and the log show, and writes them
+ * without it.
  */
 #ifndef NBDSWAP_EXPORTS_H
 #define NBDSWAP_EXPORTS_H
@@ -44,6 +49,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -52,6 +59,16 @@
 #include "request.h"
 #include "retry.h"
 #include "stats.h"
+
+/* A connection transmitting with an export, as the counters report it
+ * (exports_attach fills it in): the connection's own memory, linked into
+ * its export's list while it serves. */
+struct export_conn {
+  char address[INET6_ADDRSTRLEN]; /* the client's; "" for a local one */
+  unsigned port;                /* with address */
+  char identity[256];           /* its TLS-PSK identity, or "" */
+  struct export_conn *next;
+};
 
 struct export {
   char *name;                   /* what a client asks for */
@@ -63,6 +80,9 @@ struct export {
   ino_t ino;                    /* under its name is another export */
   unsigned refs;                /* clients using it (set lock) */
   bool removed;                 /* gone from the set, freed at refs 0 */
+  struct export_conn *conns;    /* transmitting now (set lock) */
+  unsigned nr_conns;            /* ... how many */
+  uint64_t conns_total;         /* ... and since it was served */
   struct export *next;
 };
 
@@ -103,7 +123,8 @@ struct exports {
   struct export_refused *refused;
   struct export_allow *allow;   /* exports_allow's lists, by name */
   struct export_grant *grants;  /* exports_grant's pairs */
-  struct stats retired;         /* counters of exports dropped */
+  struct export *draining;      /* dropped, still used by clients */
+  struct stats retired;         /* counters of exports freed */
   bool monitoring;
 };
 
@@ -146,6 +167,15 @@ extern struct export *exports_get (struct exports *s, const char *name,
                                    bool *exists);
 extern void exports_put (struct exports *s, struct export *x);
 
+/* The connection c of client who transmits with x (a reference the
+ * connection holds) from now on / no longer: its address and identity
+ * are reported among x's clients in between. */
+extern void exports_attach (struct exports *s, struct export *x,
+                            struct export_conn *c,
+                            const struct export_client *who);
+extern void exports_detach (struct exports *s, struct export *x,
+                            struct export_conn *c);
+
 /* Call fn with the name of each export this client may open, until it
  * returns non-zero; returns that, 0, or -ENOMEM.  fn runs without the
  * set's lock (it may wait on its client). */
@@ -172,8 +202,12 @@ extern int exports_read_grants (struct exports *s, const char *path,
 /* Re-verify every export; with rescan, re-scan the directory first. */
 extern void exports_recheck (struct exports *s, bool rescan);
 
-/* The counters: one "stats:" line for the sum, one per export when the
- * set is a directory, the front end's lines, the JSON file (the sum). */
+/* The counters: one "stats:" line for the sum (the exports served, those
+ * dropped included), one per export when the set is a directory, the
+ * front end's lines, and the JSON file: the sum, and for a directory an
+ * "exports" array after it, each export's name, path, connections,
+ * clients and counters (docs/nbdswap.8, "Statistics").  Called by the
+ * scanning thread (the monitor, or after it stopped). */
 extern void exports_report_stats (struct exports *s);
 
 /* The monitor thread (monitor.h) and SIGHUP/SIGUSR1, for this set.

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define STATS_LAT_BUCKETS 32
 
@@ -62,13 +63,20 @@ extern void stats_add (struct stats *dst, const struct stats *src);
 extern void stats_format_line (const struct stats *s, char *buf,
                                size_t len);
 
-/* The counters as a JSON object (one line, newline-terminated). */
-extern void stats_format_json (const struct stats *s, char *buf,
-                               size_t len);
+/* The counters as the members of a JSON object, without its braces:
+ * "reads":N,...,"latency_us":{...}. */
+extern void stats_format_fields (const struct stats *s, char *buf,
+                                 size_t len);
 
 /* Write the JSON counters to path, atomically (path.tmp, then rename):
  * a reader sees the old file or the new one, never half of one.  0, or
  * -1 with errno set. */
 extern int stats_write_file (const struct stats *s, const char *path);
+
+/* stats_write_file, with more members after the counters: more (unless
+ * NULL) writes them to fp, each starting with a comma. */
+extern int stats_write_file_more (const struct stats *s, const char *path,
+                                  void (*more) (FILE *fp, void *arg),
+                                  void *arg);
 
 #endif /* NBDSWAP_STATS_H */

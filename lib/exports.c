@@ -1,6 +1,7 @@
 /* nbdswap: the exports of a serving process (see include/exports.h). */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,13 +40,27 @@ exports_init (struct exports *s, const struct exports_config *c)
   pthread_mutex_init (&s->lock, NULL);
 }
 
+/* x, dropped and no longer used, leaves the draining list (if on it)
+ * and its counters go to the set's retired sum: in one hold of the set's
+ * lock (the caller's), so that a report counts them exactly once. */
+static void
+export_retire (struct exports *s, struct export *x)
+{
+  struct export **p;
+
+  for (p = &s->draining; *p != NULL && *p != x; p = &(*p)->next)
+    ;
+  if (*p == x)
+    *p = x->next;
+  x->next = NULL;
+  stats_add (&s->retired, &x->stats);
+}
+
 /* Free x: its target, its descriptor (and so its owner lock), its
- * names; its counters go to the set's retired sum.  x is in no list and
- * no client uses it. */
+ * names.  x is retired: in no list, no client uses it. */
 static void
 export_free (struct exports *s, struct export *x)
 {
-  stats_add (&s->retired, &x->stats);
   req_target_fini (&x->target);
   backing_close (&x->backing);
   free (x->name);
@@ -146,7 +161,8 @@ exports_add_file (struct exports *s, const char *name, const char *path)
 }
 
 /* Take x out of the set: no new client gets it; the clients that use
- * it get EIO from now on, and the last one to let go frees it. */
+ * it get EIO from now on, and the last one to let go frees it (until
+ * then its counters count in the sum from the draining list). */
 static void
 export_drop (struct exports *s, struct export *x, const char *why)
 {
@@ -161,12 +177,17 @@ export_drop (struct exports *s, struct export *x, const char *why)
   x->next = NULL;
   x->removed = true;
   unused = x->refs == 0;
-  if (!unused)
+  if (!unused) {
+    x->next = s->draining;
+    s->draining = x;
     log_warning ("export '%s': %s: no longer served; the %u connection%s "
                  "still using it get EIO", x->name, why, x->refs,
                  x->refs == 1 ? "" : "s");
-  else
+  }
+  else {
+    export_retire (s, x);
     log_info ("export '%s': %s: no longer served", x->name, why);
+  }
   pthread_mutex_unlock (&s->lock);
   if (unused)
     export_free (s, x);
@@ -505,9 +526,49 @@ exports_put (struct exports *s, struct export *x)
     return;
   pthread_mutex_lock (&s->lock);
   gone = --x->refs == 0 && x->removed;
+  if (gone)
+    export_retire (s, x);
   pthread_mutex_unlock (&s->lock);
   if (gone)
     export_free (s, x);
+}
+
+void
+exports_attach (struct exports *s, struct export *x, struct export_conn *c,
+                const struct export_client *who)
+{
+  const struct sockaddr *sa = who->addr;
+
+  memset (c, 0, sizeof *c);
+  if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+    acl_peer_name (sa, c->address, sizeof c->address);
+    c->port = ntohs (sa->sa_family == AF_INET
+                     ? ((const struct sockaddr_in *) sa)->sin_port
+                     : ((const struct sockaddr_in6 *) sa)->sin6_port);
+  }
+  snprintf (c->identity, sizeof c->identity, "%s",
+            who->identity ? who->identity : "");
+  pthread_mutex_lock (&s->lock);
+  c->next = x->conns;
+  x->conns = c;
+  x->nr_conns++;
+  x->conns_total++;
+  pthread_mutex_unlock (&s->lock);
+}
+
+void
+exports_detach (struct exports *s, struct export *x, struct export_conn *c)
+{
+  struct export_conn **p;
+
+  pthread_mutex_lock (&s->lock);
+  for (p = &x->conns; *p != NULL && *p != c; p = &(*p)->next)
+    ;
+  if (*p == c) {
+    *p = c->next;
+    x->nr_conns--;
+  }
+  pthread_mutex_unlock (&s->lock);
 }
 
 int
@@ -582,32 +643,6 @@ exports_recheck (struct exports *s, bool rescan)
     backing_recheck (&x->backing);
 }
 
-void
-exports_report_stats (struct exports *s)
-{
-  struct stats sum;
-  char line[1024];
-
-  memset (&sum, 0, sizeof sum);
-  pthread_mutex_lock (&s->lock);
-  stats_add (&sum, &s->retired);
-  for (struct export *x = s->list; x != NULL; x = x->next) {
-    stats_add (&sum, &x->stats);
-    if (s->cfg.dir != NULL) {
-      stats_format_line (&x->stats, line, sizeof line);
-      log_info ("stats: export '%s': %s", x->name, line);
-    }
-  }
-  pthread_mutex_unlock (&s->lock);
-  stats_format_line (&sum, line, sizeof line);
-  log_info ("stats: %s", line);
-  if (s->cfg.report_extra != NULL)
-    s->cfg.report_extra ();
-  if (s->cfg.stats_path != NULL
-      && stats_write_file (&sum, s->cfg.stats_path) == -1)
-    log_error ("stats-file: %s: %m", s->cfg.stats_path);
-}
-
 /* The monitor's calls. */
 static void
 recheck_cb (void *arg, bool requested)
@@ -654,6 +689,7 @@ exports_close (struct exports *s)
 
   while ((x = s->list) != NULL) {
     s->list = x->next;
+    export_retire (s, x);
     export_free (s, x);
   }
   while ((f = s->refused) != NULL) {

@@ -56,13 +56,13 @@ stats_format_line (const struct stats *s, char *buf, size_t len)
 }
 
 void
-stats_format_json (const struct stats *s, char *buf, size_t len)
+stats_format_fields (const struct stats *s, char *buf, size_t len)
 {
 #define FMT(f) "\"" #f "\":%" PRIuFAST64 ","
 #define ARG(f) STATS_GET (s, f),
-  snprintf (buf, len, "{" STATS_FIELDS (FMT)
+  snprintf (buf, len, STATS_FIELDS (FMT)
             "\"latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-            ",\"p999\":%" PRIu64 "}}\n",
+            ",\"p999\":%" PRIu64 "}",
             STATS_FIELDS (ARG)
             stats_percentile_us (s, 0.5), stats_percentile_us (s, 0.99),
             stats_percentile_us (s, 0.999));
@@ -71,9 +71,10 @@ stats_format_json (const struct stats *s, char *buf, size_t len)
 }
 
 int
-stats_write_file (const struct stats *s, const char *path)
+stats_write_file_more (const struct stats *s, const char *path,
+                       void (*more) (FILE *fp, void *arg), void *arg)
 {
-  char line[1024], tmp[4200];
+  char fields[1024], tmp[4200];
   FILE *fp;
 
   if ((size_t) snprintf (tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
@@ -83,9 +84,18 @@ stats_write_file (const struct stats *s, const char *path)
   fp = fopen (tmp, "we");
   if (fp == NULL)
     return -1;
-  stats_format_json (s, line, sizeof line);
-  fputs (line, fp);
+  stats_format_fields (s, fields, sizeof fields);
+  fprintf (fp, "{%s", fields);
+  if (more != NULL)
+    more (fp, arg);
+  fputs ("}\n", fp);
   if (fclose (fp) == EOF || rename (tmp, path) == -1)
     return -1;
   return 0;
+}
+
+int
+stats_write_file (const struct stats *s, const char *path)
+{
+  return stats_write_file_more (s, path, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,9 @@ usage (void)
           "or address, and their\ncounters, fresh: each server is asked "
           "with SIGUSR1 to write its stats file),\nthe connected nbd devices "
           "and their use as swap (/proc/swaps).  With FILE\narguments, only "
-          "the servers of those backing files.\n"
+          "the servers of those backing files (or of the directory\nholding "
+          "them).  A 'serve --native --dir' server has a row per export, with "
+          "its\nclients.\n"
           "\nOptions:\n"
           " -j, --json                 one JSON object (stable keys)\n"
           " -p, --prometheus OUTFILE   write node_exporter's textfile format "
@@ -69,10 +72,65 @@ human_size (uint64_t n, char *buf, size_t len)
     snprintf (buf, len, "%.1f %s", v, unit[u]);
 }
 
+/* The counter columns of a row of the served table. */
+static void
+print_counters (const uint64_t *counters, bool fresh)
+{
+  char rd[32], wr[32];
+
+  human_size (counters[ST_READ_BYTES], rd, sizeof rd);
+  human_size (counters[ST_WRITE_BYTES], wr, sizeof wr);
+  printf ("%8" PRIu64 " %8" PRIu64 " %9s %9s %6" PRIu64 " %7" PRIu64 "%s\n",
+          counters[ST_READS], counters[ST_WRITES], rd, wr,
+          counters[ST_ERRORS], counters[ST_P99_US], fresh ? "" : " (stale)");
+}
+
+/* A client of an export for people: "192.0.2.7:41234 (PSK identity
+ * 'host1')", "local (unix socket)". */
+static void
+client_text (const struct served_client *c, char *buf, size_t len)
+{
+  char id[300];
+
+  if (c->address)
+    snprintf (buf, len, "%s%s%s:%u", strchr (c->address, ':') ? "[" : "",
+              c->address, strchr (c->address, ':') ? "]" : "", c->port);
+  else
+    snprintf (buf, len, "local (unix socket)");
+  if (c->identity) {
+    log_escape (c->identity, id, sizeof id);
+    snprintf (buf + strlen (buf), len - strlen (buf),
+              " (PSK identity '%s')", id);
+  }
+}
+
+/* A directory's exports under its row: one row each (name, connections
+ * open now, counters), then a line per client connected. */
+static void
+print_exports_rows (const struct served *s)
+{
+  char name[300], conns[32], who[400];
+
+  for (size_t i = 0; i < s->nr_exports; i++) {
+    const struct served_export *e = &s->exports[i];
+
+    snprintf (name, sizeof name, "  export ");
+    log_escape (e->name, name + 9, sizeof name - 9);
+    snprintf (conns, sizeof conns, "%" PRIu64 " connection%s",
+              e->connections, e->connections == 1 ? "" : "s");
+    printf ("%-7s %-32s %-28s ", "", name, conns);
+    print_counters (e->counters, s->stats_fresh);
+    for (size_t j = 0; j < e->nr_clients; j++) {
+      client_text (&e->clients[j], who, sizeof who);
+      printf ("%-7s     client %s\n", "", who);
+    }
+  }
+}
+
 static void
 print_served_table (const struct status *st)
 {
-  char where[PATH_MAX + 8], rd[32], wr[32];
+  char where[PATH_MAX + 8];
 
   if (st->nr_served == 0) {
     printf ("Served: none (no nbdkit with the swapfile plugin and no "
@@ -91,12 +149,8 @@ print_served_table (const struct status *st)
               "written yet" : "no stats-file=");
       continue;
     }
-    human_size (s->counters[ST_READ_BYTES], rd, sizeof rd);
-    human_size (s->counters[ST_WRITE_BYTES], wr, sizeof wr);
-    printf ("%8" PRIu64 " %8" PRIu64 " %9s %9s %6" PRIu64 " %7" PRIu64 "%s\n",
-            s->counters[ST_READS], s->counters[ST_WRITES], rd, wr,
-            s->counters[ST_ERRORS], s->counters[ST_P99_US],
-            s->stats_fresh ? "" : " (stale)");
+    print_counters (s->counters, s->stats_fresh);
+    print_exports_rows (s);
   }
 }
 
@@ -139,21 +193,67 @@ json_str (FILE *fp, const char *key, const char *value, bool comma)
     fputc (',', fp);
 }
 
+/* "counters":{...}, or null without them. */
 static void
-json_counters (FILE *fp, const struct served *s)
+json_counters (FILE *fp, const uint64_t *counters)
 {
   fputs ("\"counters\":", fp);
-  if (!s->have_stats) {
+  if (counters == NULL) {
     fputs ("null", fp);
     return;
   }
   fputc ('{', fp);
   for (int c = 0; c < ST_P50_US; c++)
     fprintf (fp, "\"%s\":%" PRIu64 ",", status_counter_names[c],
-             s->counters[c]);
+             counters[c]);
   fprintf (fp, "\"latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-           ",\"p999\":%" PRIu64 "}}", s->counters[ST_P50_US],
-           s->counters[ST_P99_US], s->counters[ST_P999_US]);
+           ",\"p999\":%" PRIu64 "}}", counters[ST_P50_US],
+           counters[ST_P99_US], counters[ST_P999_US]);
+}
+
+/* One export of a directory's server. */
+static void
+json_export (FILE *fp, const struct served_export *e)
+{
+  fputc ('{', fp);
+  json_str (fp, "name", e->name, true);
+  json_str (fp, "path", e->path, true);
+  fprintf (fp, "\"size\":%" PRIu64 ",\"connections\":%" PRIu64
+           ",\"connections_total\":%" PRIu64 ",\"clients\":[", e->size,
+           e->connections, e->connections_total);
+  for (size_t j = 0; j < e->nr_clients; j++) {
+    const struct served_client *c = &e->clients[j];
+
+    fputs (j ? ",{" : "{", fp);
+    json_str (fp, "address", c->address, true);
+    if (c->address)
+      fprintf (fp, "\"port\":%u,", c->port);
+    else
+      fputs ("\"port\":null,", fp);
+    json_str (fp, "identity", c->identity, false);
+    fputc ('}', fp);
+  }
+  fputs ("],", fp);
+  json_counters (fp, e->counters);
+  fputc ('}', fp);
+}
+
+/* "exports":[...] for a directory's server with counters, else null. */
+static void
+json_exports (FILE *fp, const struct served *s)
+{
+  fputs ("\"exports\":", fp);
+  if (!s->dir || !s->have_stats) {
+    fputs ("null", fp);
+    return;
+  }
+  fputc ('[', fp);
+  for (size_t i = 0; i < s->nr_exports; i++) {
+    if (i)
+      fputc (',', fp);
+    json_export (fp, &s->exports[i]);
+  }
+  fputc (']', fp);
 }
 
 static void
@@ -169,10 +269,13 @@ json_served (FILE *fp, const struct served *s)
   else
     fputs ("\"port\":null,", fp);
   fprintf (fp, "\"socket_inherited\":%s,", s->activated ? "true" : "false");
+  fprintf (fp, "\"directory\":%s,", s->dir ? "true" : "false");
   json_str (fp, "export", s->export, true);
   json_str (fp, "stats_file", s->stats_file, true);
   fprintf (fp, "\"stats_fresh\":%s,", s->stats_fresh ? "true" : "false");
-  json_counters (fp, s);
+  json_counters (fp, s->have_stats ? s->counters : NULL);
+  fputc (',', fp);
+  json_exports (fp, s);
   fputc ('}', fp);
 }
 
@@ -264,6 +367,126 @@ static const struct prom_metric served_metrics[] = {
   { NULL, NULL, NULL, ST_P999_US, "quantile=\"0.999\"" },
 };
 
+/* A sample's first labels, file and export (unless NULL), the brace
+ * left open. */
+static void
+prom_labels_open (FILE *fp, const struct served *s, const char *export)
+{
+  fputs ("{file=\"", fp);
+  prom_label (fp, s->file);
+  if (export) {
+    fputs ("\",export=\"", fp);
+    prom_label (fp, export);
+  }
+  fputc ('"', fp);
+}
+
+/* A sample's labels: file, export (unless NULL), then extra (unless
+ * NULL, already formatted). */
+static void
+prom_labels (FILE *fp, const struct served *s, const char *export,
+             const char *extra)
+{
+  prom_labels_open (fp, s, export);
+  fprintf (fp, "%s%s}", extra ? "," : "", extra ? extra : "");
+}
+
+/* The samples of one counter for server s: its own (a directory's: the
+ * sum, exports since dropped included), then one per export. */
+static void
+prom_counter (FILE *fp, const char *name, const struct prom_metric *pm,
+              const struct served *s)
+{
+  fputs (name, fp);
+  prom_labels (fp, s, NULL, pm->extra_label);
+  fprintf (fp, " %" PRIu64 "\n", s->counters[pm->counter]);
+  for (size_t i = 0; i < s->nr_exports; i++) {
+    fputs (name, fp);
+    prom_labels (fp, s, s->exports[i].name, pm->extra_label);
+    fprintf (fp, " %" PRIu64 "\n", s->exports[i].counters[pm->counter]);
+  }
+}
+
+/* The connections of e from the client at index j, if it is the first
+ * of its address and identity (one sample per client); 0 otherwise. */
+static uint64_t
+client_conns (const struct served_export *e, size_t j)
+{
+  const struct served_client *c = &e->clients[j], *d;
+  uint64_t n = 0;
+
+  for (size_t k = 0; k < e->nr_clients; k++) {
+    d = &e->clients[k];
+    if ((c->address == NULL) != (d->address == NULL)
+        || (c->address && strcmp (c->address, d->address))
+        || (c->identity == NULL) != (d->identity == NULL)
+        || (c->identity && strcmp (c->identity, d->identity)))
+      continue;
+    if (k < j)
+      return 0;
+    n++;
+  }
+  return n;
+}
+
+/* One sample per client of export e of server s. */
+static void
+prom_clients (FILE *fp, const struct served *s, const struct served_export *e)
+{
+  uint64_t n;
+
+  for (size_t j = 0; j < e->nr_clients; j++) {
+    if ((n = client_conns (e, j)) == 0)
+      continue;
+    fputs ("nbdswap_server_client_connections", fp);
+    prom_labels_open (fp, s, e->name);
+    fputs (",address=\"", fp);
+    prom_label (fp, e->clients[j].address ? e->clients[j].address : "local");
+    fputs ("\",identity=\"", fp);
+    prom_label (fp, e->clients[j].identity ? e->clients[j].identity : "");
+    fprintf (fp, "\"} %" PRIu64 "\n", n);
+  }
+}
+
+/* One family with a sample per export of each directory's server: the
+ * uint64_t at offset field of its struct served_export. */
+static void
+prom_per_export (FILE *fp, const struct status *st, const char *name,
+                 const char *type, const char *help, size_t field)
+{
+  fprintf (fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  for (size_t i = 0; i < st->nr_served; i++)
+    for (size_t x = 0; x < st->served[i].nr_exports; x++) {
+      const struct served_export *e = &st->served[i].exports[x];
+
+      fputs (name, fp);
+      prom_labels (fp, &st->served[i], e->name, NULL);
+      fprintf (fp, " %" PRIu64 "\n",
+               *(const uint64_t *) ((const char *) e + field));
+    }
+}
+
+/* The connections of a directory's exports: open now, since served,
+ * and open now per client (its address, "local" on the unix socket,
+ * and TLS-PSK identity). */
+static void
+prom_connections (FILE *fp, const struct status *st)
+{
+  prom_per_export (fp, st, "nbdswap_server_connections", "gauge",
+                   "Connections transmitting now, per export of a "
+                   "directory.",
+                   offsetof (struct served_export, connections));
+  prom_per_export (fp, st, "nbdswap_server_connections_total", "counter",
+                   "Connections made, per export of a directory.",
+                   offsetof (struct served_export, connections_total));
+  fputs ("# HELP nbdswap_server_client_connections Connections transmitting "
+         "now from one client (address, TLS-PSK identity) to an export.\n"
+         "# TYPE nbdswap_server_client_connections gauge\n", fp);
+  for (size_t i = 0; i < st->nr_served; i++)
+    for (size_t x = 0; x < st->served[i].nr_exports; x++)
+      prom_clients (fp, &st->served[i], &st->served[i].exports[x]);
+}
+
 static void
 prom_served (FILE *fp, const struct status *st)
 {
@@ -285,17 +508,11 @@ prom_served (FILE *fp, const struct status *st)
       fprintf (fp, "# HELP %s %s\n# TYPE %s %s\n", name, pm->help, name,
                pm->type);
     }
-    for (size_t i = 0; i < st->nr_served; i++) {
-      const struct served *s = &st->served[i];
-      if (!s->have_stats)
-        continue;
-      fprintf (fp, "%s{file=\"", name);
-      prom_label (fp, s->file);
-      fprintf (fp, "\"%s%s} %" PRIu64 "\n", pm->extra_label ? "," : "",
-               pm->extra_label ? pm->extra_label : "",
-               s->counters[pm->counter]);
-    }
+    for (size_t i = 0; i < st->nr_served; i++)
+      if (st->served[i].have_stats)
+        prom_counter (fp, name, pm, &st->served[i]);
   }
+  prom_connections (fp, st);
 }
 
 static void

@@ -212,23 +212,39 @@ is_direct_file (pid_t pid, const char *fd, const char *path,
   return direct;
 }
 
-/* The backing file a native server serves: the regular file it holds
- * open with O_DIRECT, as the kernel names it (absolute, symbolic links
- * resolved, from the server's root).  NULL if none is found. */
+/* each_fd: the descriptor is a directory; its name goes to
+ * *(char **) arg. */
+static bool
+is_directory (pid_t pid, const char *fd, const char *path,
+              const char *target, void *arg)
+{
+  struct stat sb;
+
+  if (stat (path, &sb) == -1 || !S_ISDIR (sb.st_mode))
+    return false;
+  *(char **) arg = strdup (target);
+  return true;
+}
+
+/* What a native server serves, as the kernel names it (absolute,
+ * symbolic links resolved, from the server's root): the regular file it
+ * holds open with O_DIRECT, or with dir the directory it holds open for
+ * this (--dir: its command line may give it relative to a directory the
+ * server has left).  NULL if none is found. */
 static char *
-backing_file_of (pid_t pid)
+served_path_of (pid_t pid, bool dir)
 {
   char *found = NULL;
 
-  each_fd (pid, is_direct_file, &found);
+  each_fd (pid, dir ? is_directory : is_direct_file, &found);
   return found;
 }
 
-/* 'nbdswap serve --native FILE ...' (argc entries): fills *s.  Its
- * socket and stats file are the ones serve chose: RUNTIME_DIR/NAME.sock
- * (unless --socket, --port/--bind or systemd's LISTEN_FDS) and
- * RUNTIME_DIR/NAME.stats, the runtime directory from the server's
- * environment. */
+/* 'nbdswap serve --native FILE ...' or '--dir DIR' (argc entries):
+ * fills *s.  Its socket and stats file are the ones serve chose:
+ * RUNTIME_DIR/NAME.sock (unless --socket, --port/--bind or systemd's
+ * LISTEN_FDS) and RUNTIME_DIR/NAME.stats, the runtime directory from the
+ * server's environment. */
 static bool
 parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
 {
@@ -243,14 +259,15 @@ parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
    * native server. */
   memcpy (args, argv + 1, (argc - 1) * sizeof *args);
   serve_args_parse ((int) argc - 1, args, &a, true);
-  if (!a.native || a.file == NULL)
+  if (!a.native || (a.file == NULL && a.dir == NULL))
     return false;
   memset (s, 0, sizeof *s);
   s->pid = pid;
   s->native = true;
-  s->file = backing_file_of (pid);
-  if (s->file == NULL)          /* still starting: FILE as given */
-    s->file = strdup (a.file);
+  s->dir = a.dir != NULL;
+  s->file = served_path_of (pid, s->dir);
+  if (s->file == NULL)          /* still starting: as given */
+    s->file = strdup (s->dir ? a.dir : a.file);
   s->socket = dup_or_null (a.socket);
   s->export = dup_or_null (a.export);
   if (a.port || a.bind) {
@@ -260,7 +277,7 @@ parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
   dir = environ_value (pid, "NBDSWAP_RUNTIME_DIR");
   listen_fds = environ_value (pid, "LISTEN_FDS");
   s->activated = listen_fds && listen_fds[0] && listen_fds[0] != '0';
-  serve_instance_name (a.file, name, sizeof name);
+  serve_instance_name (s->dir ? a.dir : a.file, name, sizeof name);
   if (!s->activated && s->socket == NULL && s->port == NULL &&
       asprintf (&path, "%s/%s.sock", dir && dir[0] ? dir : SERVE_RUNTIME_DIR,
                 name) != -1)
@@ -292,6 +309,10 @@ parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
   memset (s, 0, sizeof *s);
   s->pid = pid;
   s->file = dup_or_null (find_param (argv, argc, "file"));
+  if (s->file == NULL) {        /* the plugin's dir=: a set of exports */
+    s->file = dup_or_null (find_param (argv, argc, "dir"));
+    s->dir = s->file != NULL;
+  }
   s->stats_file = stats_path (pid, find_param (argv, argc, "stats-file"));
   s->socket = dup_or_null (find_option (argv, argc, "-U", "--unix"));
   s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
@@ -304,6 +325,7 @@ parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
 static void
 served_free (struct served *s)
 {
+  status_exports_free (s->exports, s->nr_exports);
   free (s->file);
   free (s->stats_file);
   free (s->socket);
@@ -312,14 +334,27 @@ served_free (struct served *s)
   free (s->export);
 }
 
-/* True when the served file is one of files[] (already absolute). */
+/* True when file (absolute) is directly in the directory dir. */
+static bool
+in_dir (const char *file, const char *dir)
+{
+  size_t dl = strlen (dir);
+  const char *rest = file + dl;
+
+  return strncmp (file, dir, dl) == 0 && rest[0] == '/' && rest[1] != '\0'
+    && strchr (rest + 1, '/') == NULL;
+}
+
+/* True when the served file is one of files[] (already absolute), or a
+ * directory served holds one of them. */
 static bool
 wanted (const struct served *s, char **files, size_t nr_files)
 {
   if (nr_files == 0)
     return true;
   for (size_t i = 0; i < nr_files; i++)
-    if (s->file && strcmp (s->file, files[i]) == 0)
+    if (s->file && (strcmp (s->file, files[i]) == 0
+                    || (s->dir && in_dir (files[i], s->file))))
       return true;
   return false;
 }
@@ -540,6 +575,10 @@ collect_stats (struct status *st)
         || (buf = read_small_file (s->stats_file, NULL)) == NULL)
       continue;
     s->have_stats = status_parse_stats (buf, s->counters);
+    /* A directory's server without the array (out of memory when it
+     * wrote the file) shows the sum only. */
+    if (s->have_stats && s->dir)
+      status_parse_exports (buf, &s->exports, &s->nr_exports);
     s->stats_fresh = s->have_stats && asked[i]
       && mtime_ns (s->stats_file) != before[i];
     free (buf);

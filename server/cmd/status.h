@@ -2,7 +2,8 @@
  *
  * The scan reads /proc (nbdkit processes running the swapfile plugin
  * and 'nbdswap serve --native' processes, their command line and their
- * stats file), /sys/block/nbd* (connected
+ * stats file: for a server of a directory, the sum and then each
+ * export's counters and clients), /sys/block/nbd* (connected
  * devices) and /proc/swaps.  It asks each server for fresh counters with
  * SIGUSR1, but only a server whose SigCgt shows that the plugin already
  * handles SIGUSR1: the signal's default action would kill a server that
@@ -24,9 +25,28 @@ enum {
 };
 extern const char *const status_counter_names[ST_NR];
 
+/* A client transmitting with an export of a directory's server. */
+struct served_client {
+  char *address;                /* NULL: a local client (unix socket) */
+  unsigned port;
+  char *identity;               /* its TLS-PSK identity, or NULL */
+};
+
+/* One export of a directory's server (serve --native --dir), from the
+ * "exports" array of its stats file. */
+struct served_export {
+  char *name, *path;
+  uint64_t size;
+  uint64_t connections;         /* transmitting now */
+  uint64_t connections_total;   /* since it was served */
+  struct served_client *clients;
+  size_t nr_clients;
+  uint64_t counters[ST_NR];
+};
+
 struct served {
   pid_t pid;
-  char *file;                   /* file= (as given to nbdkit) */
+  char *file;                   /* file= (as given to nbdkit), or --dir */
   char *socket;                 /* -U, or NULL */
   char *port, *bind;            /* -p, -i, or NULL */
   char *export;                 /* -e, or NULL */
@@ -35,7 +55,10 @@ struct served {
   bool native;                  /* nbdswap serve --native, not nbdkit */
   bool have_stats;              /* counters read from stats_file */
   bool stats_fresh;             /* ... after our SIGUSR1 */
-  uint64_t counters[ST_NR];
+  uint64_t counters[ST_NR];     /* of a directory: the sum */
+  bool dir;                     /* file is a directory of exports */
+  struct served_export *exports; /* a directory's, with have_stats */
+  size_t nr_exports;
 };
 
 struct attached {
@@ -66,5 +89,12 @@ extern void status_free (struct status *st);
 /* Parses the plugin's stats JSON into counters[]; false if it is not
  * one. */
 extern bool status_parse_stats (const char *json, uint64_t *counters);
+
+/* The "exports" array of a directory server's stats JSON into *out
+ * (status_exports_free frees it): 0, or -EINVAL for JSON that is not
+ * the server's, -ENOMEM. */
+extern int status_parse_exports (const char *json,
+                                 struct served_export **out, size_t *n);
+extern void status_exports_free (struct served_export *e, size_t n);
 
 #endif /* NBDSWAP_STATUS_H */

@@ -75,6 +75,10 @@ struct conn_entry {
 /* What every connection gets whatever its export: flags, spin, TLS. */
 static struct native_export server;
 static struct exports exports;
+/* --dir's directory, held open while serving: 'nbdswap status' finds
+ * which directory this process serves by it (as the kernel names it),
+ * as it finds a file served by its descriptor. */
+static int served_dir = -1;
 static struct conn_entry conns[MAX_CONNS];
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stop_pipe[2] = { -1, -1 };
@@ -127,14 +131,18 @@ install_signals (void)
 }
 
 /* A connection's negotiation: who the client is, the export it chose
- * (a reference into the set) and, once it asked to go, its ring. */
+ * (a reference into the set) and, once it asked to go, its ring and its
+ * place among the export's clients in the counters. */
 struct go_ctx {
   struct conn_entry *ce;
   struct sockaddr_storage addr; /* the client's address */
   bool have_addr;
   struct export *x;             /* selected, held */
+  char identity[256];           /* the TLS-PSK identity that selected x */
   struct native_export view;    /* x as the connection serves it */
   struct conn *c;
+  struct export_conn session;   /* attached to x once it serves */
+  bool attached;
   unsigned refusals;            /* names refused to it */
 };
 
@@ -201,6 +209,8 @@ catalog_select (void *arg, const char *name, const char *identity,
     g->view.align = x->backing.dio.offset;
     g->view.mem_align = dio_mem_align (&x->backing.dio);
     g->view.name = x->name;
+    snprintf (g->identity, sizeof g->identity, "%s",
+              identity ? identity : "");
   }
   else
     exports_put (&exports, x);        /* never after GO: only INFO's */
@@ -233,6 +243,15 @@ go_setup (void *arg, char *why, size_t whylen)
                             whylen);
   if (g->c == NULL)
     return -1;
+  if (!g->attached) {
+    struct export_client who = {
+      g->identity[0] ? g->identity : NULL,
+      g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+    };
+
+    exports_attach (&exports, g->x, &g->session, &who);
+    g->attached = true;
+  }
   /* Serving from now on, before the client hears yes: a stop from then
    * on must let its first requests be served (its ring reads stop_fd),
    * not cut the socket as for a client still negotiating. */
@@ -269,6 +288,8 @@ conn_thread (void *arg)
   else
     native_conn_free (g.c);
   /* After the ring (which registered its file) is gone. */
+  if (g.attached)
+    exports_detach (&exports, g.x, &g.session);
   exports_put (&exports, g.x);
   pthread_mutex_lock (&conns_lock);
   close (ce->sock);
@@ -552,6 +573,7 @@ open_exports (const struct native_opts *o)
       return r == BACKING_UNFIT ? EXIT_UNFIT : EXIT_SYSTEM;
     return 0;
   }
+  served_dir = open (o->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (exports_scan (&exports) < 0)
     return EXIT_SYSTEM;
   if (exports_count (&exports) == 0)
@@ -698,6 +720,9 @@ native_serve (struct native_opts *o)
  out:
   exports_monitor_stop (&exports);
   exports_close (&exports);
+  if (served_dir >= 0)
+    close (served_dir);
+  served_dir = -1;
   if (pidfile)
     unlink (pidfile);
   tls_creds_free (tls);

@@ -3,7 +3,9 @@
 # settings, no ordering cycle between serve, socket and attach), with
 # @bindir@ filled in as make install does.  And what the serve unit runs,
 # as systemd would run it, serves with both servers: its ExecStart with
-# NBDSWAP_SERVE_ARGS empty (nbdkit and the plugin) and "--native".
+# NBDSWAP_SERVE_ARGS empty (nbdkit and the plugin) and "--native".  The
+# fleet unit's ExecStart serves every file of its directory, its
+# ExecReload makes it serve a file added since, and status shows them.
 source "$(dirname "$0")/functions.sh"
 command -v systemd-analyze >/dev/null 2>&1 ||
   skip "systemd-analyze not found (install the Debian package systemd)"
@@ -18,7 +20,8 @@ grep -q '@bindir@' "$WORK"/units/*@* && fail "@bindir@ left in a unit"
 cd "$WORK/units"
 if systemd-analyze verify --man=no nbdswap-serve@t.socket \
      nbdswap-serve@t.service nbdswap-attach@t.service \
-     nbdswap-attach-net@t.service >"$WORK/verify.out" 2>&1 &&
+     nbdswap-attach-net@t.service nbdswap-serve-dir@t.service \
+     >"$WORK/verify.out" 2>&1 &&
    [ ! -s "$WORK/verify.out" ]; then
   ok "systemd-analyze verify"
 else
@@ -64,4 +67,41 @@ for server in "${SERVERS[@]}"; do
   fi
   stop_clean "$pid" "the serve unit's command, $server"
 done
+
+# nbdswap-serve-dir@t: its ExecStart (NBDSWAP_DIR this test's directory,
+# NBDSWAP_SERVE_DIR_ARGS empty) serves $WORK/t's files on the runtime
+# directory's t.sock, in the foreground as under systemd.
+line=$(sed -n 's/^ExecStart=//p' nbdswap-serve-dir@.service)
+reload=$(sed -n 's/^ExecReload=//p' nbdswap-serve-dir@.service)
+[ "${line%% *}" = "$WORK/units/nbdswap" ] ||
+  fail "nbdswap-serve-dir@: ExecStart does not run nbdswap: $line"
+[[ $line == *" serve --native --dir \${NBDSWAP_DIR}/%i "* ]] ||
+  fail "nbdswap-serve-dir@ does not serve \${NBDSWAP_DIR}/%i with --native --dir: $line"
+mkdir "$WORK/t"
+"$NBDSWAP" create --quiet "$WORK/t/a" 16M
+"$NBDSWAP" create --quiet "$WORK/t/b" 16M
+rest=${line#* serve }
+rest=${rest//%i/t}
+rest=${rest//'${NBDSWAP_DIR}'/$WORK}
+rest=${rest//'$NBDSWAP_SERVE_DIR_ARGS'/}
+read -ra words <<<"$rest"
+(umask 0077 && INVOCATION_ID=0123456789abcdef exec "${SERVE[@]}" "${words[@]}") \
+  >"$WORK/dir-unit.log" 2>&1 &
+pid=$!
+PIDS+=("$pid")
+log_wait "$WORK/dir-unit.log" "$pid" "native: serving 2 exports from $WORK/t" ||
+  fail "the fleet unit's command did not serve: $(cat "$WORK/dir-unit.log")"
+sock=$NBDSWAP_RUNTIME_DIR/t.sock
+io "nbd+unix:///b?socket=$sock"
+# ExecReload, $MAINPID the server: a file added since is served.
+"$NBDSWAP" create --quiet "$WORK/t/c" 16M
+read -ra words <<<"${reload//'$MAINPID'/$pid}"
+"${words[@]}" || fail "the fleet unit's ExecReload failed: $reload"
+log_wait "$WORK/dir-unit.log" "$pid" "export 'c': serving" ||
+  fail "ExecReload did not make the server re-scan: $(tail -3 "$WORK/dir-unit.log")"
+expect_status 0 "^$pid +$WORK/t +unix:$sock " status "$WORK/t"
+grep -qE "^ +export b +0 connections +1 +1 " "$WORK/out" &&
+  grep -qE "^ +export c +0 connections +0 +0 " "$WORK/out" ||
+  fail "status of the fleet unit's server: no row per export: $(cat "$WORK/out")"
+stop_clean "$pid" "the fleet unit's command"
 finish

@@ -369,6 +369,90 @@ START_TEST (test_scan_removed)
 }
 END_TEST
 
+/* The stats file of set s (at DIR/.stats), read whole. */
+static char *
+report (struct exports *s)
+{
+  static char buf[8192];
+  char path[128];
+  size_t n;
+  FILE *fp;
+
+  exports_report_stats (s);
+  snprintf (path, sizeof path, "%s/.stats", dir);
+  fp = fopen (path, "r");
+  ck_assert_ptr_nonnull (fp);
+  n = fread (buf, 1, sizeof buf - 1, fp);
+  buf[n] = '\0';
+  fclose (fp);
+  return buf;
+}
+
+/* Does the report hold needle?  Says what it holds when not. */
+#define ck_report_has(text, needle) \
+  ck_assert_msg (strstr ((text), (needle)) != NULL, "no %s in %s", \
+                 (needle), (text))
+
+/* The report of a directory: the sum first (unchanged for a reader of
+ * one file's counters), then each export with its clients (address,
+ * port, PSK identity) and counters; an export dropped while a client
+ * transmits with it still counts in the sum, and after it is freed. */
+START_TEST (test_report)
+{
+  struct exports s;
+  struct sockaddr_in c1 = ipv4 ("192.0.2.7");
+  struct export_client who = { "alpha", (struct sockaddr *) &c1 };
+  struct export_conn ca, cb;
+  struct export *a, *b;
+  char path[128];
+  const char *r;
+  bool exists;
+
+  set_init (&s, true);
+  snprintf (path, sizeof path, "%s/.stats", dir);
+  s.cfg.stats_path = path;
+  create_fit ("alpha");
+  create_fit ("bravo");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  c1.sin_port = htons (41234);
+  a = exports_get (&s, "alpha", &who, &exists);
+  ck_assert_ptr_nonnull (a);
+  exports_attach (&s, a, &ca, &who);
+  STATS_ADD (&a->stats, reads, 3);
+  who.identity = "bravo";
+  b = exports_get (&s, "bravo", &who, &exists);
+  ck_assert_ptr_nonnull (b);
+  exports_attach (&s, b, &cb, &who);
+  STATS_ADD (&b->stats, writes, 2);
+  r = report (&s);
+  ck_assert_msg (strncmp (r, "{\"reads\":3,\"writes\":2,", 21) == 0, "%s", r);
+  ck_report_has (r, "\"exports\":[{\"name\":\"alpha\",\"path\":\"");
+  ck_report_has (r, "\"connections\":1,\"connections_total\":1,"
+                 "\"clients\":[{\"address\":\"192.0.2.7\",\"port\":41234,"
+                 "\"identity\":\"alpha\"}],\"counters\":{\"reads\":3,"
+                 "\"writes\":0,");
+  ck_report_has (r, "\"identity\":\"bravo\"}],\"counters\":{\"reads\":0,"
+                 "\"writes\":2,");
+  /* bravo dropped while its client transmits: in the sum, not listed. */
+  remove_file ("bravo");
+  exports_recheck (&s, true);
+  r = report (&s);
+  ck_assert_msg (strncmp (r, "{\"reads\":3,\"writes\":2,", 21) == 0, "%s", r);
+  ck_assert_msg (strstr (r, "bravo") == NULL, "%s", r);
+  exports_detach (&s, b, &cb);
+  exports_put (&s, b);
+  r = report (&s);
+  ck_assert_msg (strncmp (r, "{\"reads\":3,\"writes\":2,", 21) == 0, "%s", r);
+  /* alpha's client leaves: counted since served, not now. */
+  exports_detach (&s, a, &ca);
+  exports_put (&s, a);
+  r = report (&s);
+  ck_report_has (r, "\"connections\":0,\"connections_total\":1,"
+                 "\"clients\":[],");
+  exports_close (&s);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -386,6 +470,7 @@ main (void)
   tcase_add_test (tc, test_scan_unfit);
   tcase_add_test (tc, test_scan_locked);
   tcase_add_test (tc, test_scan_removed);
+  tcase_add_test (tc, test_report);
   suite_add_tcase (s, tc);
   return check_run (s);
 }
