@@ -465,7 +465,7 @@ run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
   w = get_worker (op);
   if (w == NULL)
     return -1;
-  err = worker_run (&target, w, &r);
+  err = worker_run (&target, backing.fd, w, &r);
   if (err == 0)
     return 0;
   errno = -err;
