@@ -622,6 +622,8 @@ exports_report_stats (struct exports *s)
   char line[1024];
 
   memset (&sum, 0, sizeof sum);
+  /* What no export counts: the rings' waits (retry_pause). */
+  stats_add (&sum, &stats);
   pthread_mutex_lock (&s->lock);
   stats_add (&sum, &s->retired);
   for (struct export *x = s->list; x != NULL; x = x->next) {
