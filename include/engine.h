@@ -26,7 +26,10 @@
 #include "retry.h"
 
 struct worker_params {
-  int fd;                       /* the backing file */
+  /* The backing file, registered with each ring; -1 for a pool that
+   * serves several files (a directory of exports): then each request
+   * names its file (worker_run) and none is registered. */
+  int fd;
   unsigned queue_depth;         /* ring entries */
   uint32_t bounce_size;         /* bytes, a multiple of buf_align */
   uint32_t scratch_size;        /* bytes, a multiple of buf_align */
@@ -34,7 +37,7 @@ struct worker_params {
 };
 
 struct worker {
-  int fd;
+  int fd;                       /* the file of the request running */
   unsigned queue_depth;
   struct io_uring ring;
   bool has_ring;
@@ -118,10 +121,10 @@ extern void worker_pool_fini (void);
  * more threads serve than were prepared).  NULL with errno on failure. */
 extern struct worker *worker_get (void);
 
-/* Run request r to its end with the calling thread's worker w: every
- * file operation through the pool's engine, lock waits asleep.  Returns
- * r->err. */
-extern int worker_run (struct req_target *t, struct worker *w,
+/* Run request r on file fd (t's file) to its end with the calling
+ * thread's worker w: every file operation through the pool's engine,
+ * lock waits asleep.  Returns r->err. */
+extern int worker_run (struct req_target *t, int fd, struct worker *w,
                        struct req *r);
 
 /* How many workers exist (prepared + made later). */

@@ -104,6 +104,9 @@ struct exports_config {
   const char *dir;              /* the directory scanned, or NULL */
   const char *read_write_only;  /* backing.h's */
   const char *no_direct_fix;    /* backing.h's */
+  bool page_cache;              /* serve without O_DIRECT (backing.h's
+                                   direct = false: the plugin's
+                                   direct=false) */
   struct retry_policy retry;    /* the request engine's */
   const char *stats_path;       /* the JSON counters (the sum), or NULL */
   unsigned recheck;             /* re-verify every N seconds; 0: SIGHUP */
@@ -175,6 +178,14 @@ extern void exports_attach (struct exports *s, struct export *x,
                             const struct export_client *who);
 extern void exports_detach (struct exports *s, struct export *x,
                             struct export_conn *c);
+/* One log line for a client refused the export called name: "TAGclient
+ * WHO asked for export 'NAME': refused (no such export)TAIL", or "(not
+ * one this client may open)" when exists; the name, the client's text,
+ * escaped.  Both front ends' refusals read alike. */
+extern void exports_log_refusal (const char *tag,
+                                 const struct export_client *who,
+                                 const char *name, bool exists,
+                                 const char *tail);
 
 /* Call fn with the name of each export this client may open, until it
  * returns non-zero; returns that, 0, or -ENOMEM.  fn runs without the

@@ -18,8 +18,15 @@ enum engine_kind {
   ENGINE_PREAD,                 /* pread/pwrite, chosen by the operator */
 };
 
+/* allow=NAME=CIDR[,...]: the export NAME of dir= only from nets. */
+struct config_export_allow {
+  char *name;
+  char *nets;                   /* acl.h's list, checked by config_set */
+};
+
 struct swapfile_config {
   char *file;                   /* backing file (owned; absolute in the plugin) */
+  char *dir;                    /* or a directory of them (owned, absolute) */
   enum engine_kind engine;
   bool direct;                  /* O_DIRECT (default true) */
   unsigned queue_depth;         /* io_uring entries per serving thread */
@@ -30,6 +37,8 @@ struct swapfile_config {
   bool mlock;                   /* mlockall the serving process */
   char *stats_file;             /* JSON counters, on SIGUSR1 and at exit */
   struct acl allow;             /* TCP clients allowed (empty: all) */
+  struct config_export_allow *export_allow;  /* per export, with dir= */
+  size_t nr_export_allow;
 };
 
 #define CONFIG_QUEUE_DEPTH_DEFAULT 8
@@ -56,7 +65,8 @@ extern void config_free (struct swapfile_config *c);
 extern int config_set (struct swapfile_config *c, const char *key,
                        const char *value, char *err, size_t errlen);
 
-/* Check that the parameters form a whole (file= given).  Same returns. */
+/* Check that the parameters form a whole (file= or dir=, not both;
+ * allow=NAME=CIDR only with dir=).  Same returns. */
 extern int config_check (const struct swapfile_config *c,
                          char *err, size_t errlen);
 

@@ -12,7 +12,11 @@
 #include "swapfile-config.h"
 
 const char config_help_text[] =
-  "file=<FILENAME>     (required) The swap backing file (or block device).\n"
+  "file=<FILENAME>     The swap backing file (or block device), served\n"
+  "                    under any export name.\n"
+  "dir=<DIRECTORY>     Or: every swap backing file in DIRECTORY, each an\n"
+  "                    export named after its file (SIGHUP re-scans).\n"
+  "                    One of file= and dir= is required.\n"
   "engine=auto|io_uring|pread\n"
   "                    I/O engine (default auto: io_uring, falling back to\n"
   "                    pread/pwrite with a warning if io_uring is denied).\n"
@@ -34,7 +38,10 @@ const char config_help_text[] =
   "stats-file=FILE     write the counters (JSON) here on SIGUSR1 and at exit;\n"
   "                    they are also logged then.\n"
   "allow=CIDR[,CIDR]   only TCP clients from these networks may connect\n"
-  "                    (unix-socket clients always may; default: all).";
+  "                    (unix-socket clients always may; default: all).\n"
+  "allow=NAME=CIDR[,CIDR]\n"
+  "                    with dir=: only TCP clients from these networks\n"
+  "                    may open (and list) the export NAME.";
 
 static const char *const engine_names[] = {
   [ENGINE_AUTO] = "auto",
@@ -60,9 +67,17 @@ void
 config_free (struct swapfile_config *c)
 {
   free (c->file);
+  free (c->dir);
   free (c->stats_file);
-  c->file = c->stats_file = NULL;
+  c->file = c->dir = c->stats_file = NULL;
   acl_free (&c->allow);
+  for (size_t i = 0; i < c->nr_export_allow; i++) {
+    free (c->export_allow[i].name);
+    free (c->export_allow[i].nets);
+  }
+  free (c->export_allow);
+  c->export_allow = NULL;
+  c->nr_export_allow = 0;
 }
 
 const char *
@@ -145,25 +160,80 @@ set_queue_depth (struct swapfile_config *c, const char *value)
   return 0;
 }
 
+/* The string parameter named key, or NULL. */
+static char **
+path_field (struct swapfile_config *c, const char *key)
+{
+  if (strcmp (key, "file") == 0)
+    return &c->file;
+  if (strcmp (key, "dir") == 0)
+    return &c->dir;
+  if (strcmp (key, "stats-file") == 0)
+    return &c->stats_file;
+  return NULL;
+}
+
+/* allow=NAME=CIDR[,...], eq at the last '=' (a CIDR has none, a file
+ * name may): the export NAME only from those networks. */
+static int
+add_export_allow (struct swapfile_config *c, const char *value,
+                  const char *eq, char *err, size_t errlen)
+{
+  struct config_export_allow *a;
+  struct acl check = { NULL, 0 };
+  char why[256];
+  int r;
+
+  if (eq == value || eq[1] == '\0') {
+    snprintf (err, errlen, "allow=%s: give NAME=CIDR[,CIDR...]: an "
+              "export's name and the networks that may open it", value);
+    return -EINVAL;
+  }
+  r = acl_parse (&check, eq + 1, why, sizeof why);
+  acl_free (&check);
+  /* acl.c says "allow=NETS: ...": the whole parameter instead. */
+  if (r == -EINVAL)
+    snprintf (err, errlen, "allow=%.*s=%s", (int) (eq - value), value,
+              strncmp (why, "allow=", 6) == 0 ? why + 6 : why);
+  if (r < 0)
+    return r;
+  a = realloc (c->export_allow, (c->nr_export_allow + 1) * sizeof *a);
+  if (a == NULL)
+    return -ENOMEM;
+  c->export_allow = a;
+  a += c->nr_export_allow;
+  a->name = strndup (value, (size_t) (eq - value));
+  a->nets = strdup (eq + 1);
+  if (a->name == NULL || a->nets == NULL) {
+    free (a->name);
+    free (a->nets);
+    return -ENOMEM;
+  }
+  c->nr_export_allow++;
+  return 0;
+}
+
 int
 config_set (struct swapfile_config *c, const char *key, const char *value,
             char *err, size_t errlen)
 {
-  if (strcmp (key, "file") == 0 || strcmp (key, "stats-file") == 0) {
-    char **field = key[0] == 'f' ? &c->file : &c->stats_file;
+  char **path = path_field (c, key);
+
+  if (path != NULL) {
     char *copy;
 
     if (value[0] == '\0') {
-      snprintf (err, errlen, "%s: the file name is empty: give a path, "
-                "e.g. %s=/srv/swap/host1.%s", key, key,
-                key[0] == 'f' ? "img" : "stats");
+      snprintf (err, errlen, "%s: the %s name is empty: give a path, "
+                "e.g. %s=/srv/swap/%s", key, key[0] == 'd' ? "directory"
+                : "file", key, key[0] == 'f' ? "host1.img"
+                : key[0] == 'd' ? "fleet" : "host1.stats");
       return -EINVAL;
     }
     copy = strdup (value);
     if (copy == NULL)
       return -ENOMEM;
-    free (*field);
-    *field = copy;
+    free (*path);
+    *path = copy;
     return 0;
   }
   if (strcmp (key, "engine") == 0) {
@@ -180,6 +250,8 @@ config_set (struct swapfile_config *c, const char *key, const char *value,
               "use %s=true (the default) or %s=false", key, value, key, key);
     return -EINVAL;
   }
+  if (strcmp (key, "allow") == 0 && strrchr (value, '=') != NULL)
+    return add_export_allow (c, value, strrchr (value, '='), err, errlen);
   if (strcmp (key, "allow") == 0)
     return acl_parse (&c->allow, value, err, errlen);
   if (strcmp (key, "queue-depth") == 0) {
@@ -224,10 +296,24 @@ config_format (const struct swapfile_config *c, char *buf, size_t len)
 int
 config_check (const struct swapfile_config *c, char *err, size_t errlen)
 {
-  if (c->file == NULL) {
+  if (c->file != NULL && c->dir != NULL) {
+    snprintf (err, errlen, "file=%s and dir=%s exclude each other: serve "
+              "one file (file=) or every file of a directory (dir=)",
+              c->file, c->dir);
+    return -EINVAL;
+  }
+  if (c->file == NULL && c->dir == NULL) {
     snprintf (err, errlen, "file=<FILENAME> is required: "
               "name the swap backing file, e.g. nbdkit swapfile "
-              "file=/srv/swap/host1.img");
+              "file=/srv/swap/host1.img (or dir=DIRECTORY for every file "
+              "of a directory)");
+    return -EINVAL;
+  }
+  if (c->nr_export_allow > 0 && c->dir == NULL) {
+    snprintf (err, errlen, "allow=%s=%s: a per-export list is for the "
+              "exports of dir=: with file= there is one, restrict its "
+              "clients with allow=CIDR", c->export_allow[0].name,
+              c->export_allow[0].nets);
     return -EINVAL;
   }
   return 0;

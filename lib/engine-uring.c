@@ -69,8 +69,11 @@ uring_worker_init (struct worker *w)
   if (r < 0)
     return r;
   w->has_ring = true;
-  /* A registered file saves a file table lookup and refcount per I/O. */
-  w->fixed_file = io_uring_register_files (&w->ring, &w->fd, 1) == 0;
+  /* A registered file saves a file table lookup and refcount per I/O.
+   * A pool of several files registers none: a ring would keep a removed
+   * export's file, and its owner lock, until its next request. */
+  w->fixed_file = w->fd >= 0
+    && io_uring_register_files (&w->ring, &w->fd, 1) == 0;
   return 0;
 }
 

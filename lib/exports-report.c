@@ -70,6 +70,8 @@ report_take (struct exports *s, struct report *r)
   if (s->cfg.dir != NULL && n > 0)
     r->ex = calloc (n, sizeof *r->ex);
   r->per_export = s->cfg.dir != NULL && (n == 0 || r->ex != NULL);
+  /* What no export counts: the rings' waits (retry_pause). */
+  stats_add (&r->sum, &stats);
   pthread_mutex_lock (&s->lock);
   stats_add (&r->sum, &s->retired);
   for (x = s->draining; x != NULL; x = x->next)

@@ -93,6 +93,7 @@ export_new (struct exports *s, const char *name, const char *path,
     goto error;
   }
   b->path = x->path;
+  b->direct = !s->cfg.page_cache;
   b->read_write_only = s->cfg.read_write_only;
   b->no_direct_fix = s->cfg.no_direct_fix;
   b->stats = &x->stats;
@@ -110,8 +111,10 @@ export_new (struct exports *s, const char *name, const char *path,
   }
   x->dev = st.st_dev;
   x->ino = st.st_ino;
+  /* Through the page cache any buffer does as it is. */
   r = req_target_init (&x->target, x->path, b->size, b->dio.offset,
-                       dio_mem_align (&b->dio), &s->cfg.retry);
+                       b->direct ? dio_mem_align (&b->dio) : 1,
+                       &s->cfg.retry);
   if (r < 0) {
     errno = -r;
     log_error ("%s: preparing the request engine: %m", path);
@@ -569,6 +572,34 @@ exports_detach (struct exports *s, struct export *x, struct export_conn *c)
     x->nr_conns--;
   }
   pthread_mutex_unlock (&s->lock);
+/* Who asks, for a log line: its address ("a local client" on a unix
+ * socket or with none), with its TLS-PSK identity when it has one. */
+static void
+client_name (const struct export_client *who, char *buf, size_t len)
+{
+  char addr[64];
+
+  if (who->addr != NULL && who->addr->sa_family != AF_UNIX)
+    acl_peer_name (who->addr, addr, sizeof addr);
+  else
+    snprintf (addr, sizeof addr, "a local client");
+  if (who->identity != NULL)
+    snprintf (buf, len, "%s (PSK identity '%s')", addr, who->identity);
+  else
+    snprintf (buf, len, "%s", addr);
+}
+
+void
+exports_log_refusal (const char *tag, const struct export_client *who,
+                     const char *name, bool exists, const char *tail)
+{
+  char client[384], safe[257];
+
+  client_name (who, client, sizeof client);
+  log_error ("%sclient %s asked for export '%s': refused (%s)%s", tag,
+             client, log_escape (name, safe, sizeof safe),
+             exists ? "not one this client may open" : "no such export",
+             tail);
 }
 
 int

@@ -190,10 +190,14 @@ worker_get (void)
 }
 
 int
-worker_run (struct req_target *t, struct worker *w, struct req *r)
+worker_run (struct req_target *t, int fd, struct worker *w, struct req *r)
 {
   enum req_next next;
 
+  /* A registered file is the pool's one file; else each request names
+   * its own (one thread serves one connection, so this rarely moves). */
+  assert (!w->fixed_file || w->fd == fd);
+  w->fd = fd;
   r->bounce = w->bounce;
   r->bounce_size = w->bounce_size;
   r->scratch = w->scratch;

@@ -1,11 +1,13 @@
-/* nbdkit-swapfile-plugin: serve one swap backing file over NBD with
- * O_DIRECT I/O through io_uring.
+/* nbdkit-swapfile-plugin: serve one swap backing file (file=), or every
+ * swap backing file of a directory (dir=, one export per file), over NBD
+ * with O_DIRECT I/O through io_uring.
  *
  * This is the only file that talks to nbdkit.  The data path, as a reader
  * should find it here:
  *
- *   NBD request -> swapfile_pread/pwrite/zero/flush (this file: take
- *   the thread's worker, describe the request, one call) -> worker_run
+ *   NBD request -> swapfile_pread/pwrite/zero/flush (this file: the
+ *   connection's export is its handle; take the thread's worker,
+ *   describe the request, one call) -> worker_run
  *   (worker.c: drive the request engine to its end) -> the request
  *   engine (request.c: plan the O_DIRECT segments, bounce what is
  *   unaligned, lock and read-modify-write, resume short transfers, retry
@@ -13,11 +15,20 @@
  *   the thread's own ring, submit and wait) -> 0, or -1 with errno for
  *   the client.
  *
+ * The exports are a set (lib/exports.c, the native server's): file= is
+ * a set of one, served under whatever name a client asks for (nbdkit's
+ * way); dir= is every fit file of the directory, each under its file
+ * name, with the same scan, verification, lock and refusal rules as
+ * serve --native --dir, re-scanned on SIGHUP.  .open takes a reference
+ * to the export a client asked for (if it may open it: allow=NAME=CIDR),
+ * .close lets go of it; a removed file's clients get EIO.
+ *
  * Lifecycle: .config parses, .config_complete checks the parameters,
- * .get_ready opens, checks and locks the file (lib/backing.c, as the
- * native server does) and picks the engine (before nbdkit forks, so that
- * errors reach the terminal), .after_fork makes the rings and buffers
- * (rings must not cross a fork) and starts the monitor thread.
+ * .get_ready opens, checks and locks the files (lib/backing.c through
+ * the set, as the native server does) and picks the engine (before
+ * nbdkit forks, so that errors reach the terminal), .after_fork makes
+ * the rings and buffers (rings must not cross a fork) and starts the
+ * set's monitor thread.
  */
 #include <config.h>
 
@@ -31,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -42,12 +54,12 @@
 #include "backing.h"
 #include "blocksize.h"
 #include "engine.h"
+#include "exports.h"
 #include "harden.h"
 #include "log.h"
 #include "request.h"
 #include "retry.h"
 #include "servefiles.h"
-#include "stats.h"
 #include "swapfile-config.h"
 
 /* Per-worker bounce buffer; a 4 KiB page plus room for large unaligned
@@ -55,10 +67,16 @@
 #define BOUNCE_SIZE (256 * 1024)
 
 
+/* The name of file='s one export: NBD's default export, which is what
+ * NBD_OPT_LIST names (every name a client asks for opens it). */
+#define FILE_EXPORT ""
+
 static struct swapfile_config cfg;
-static struct backing backing;          /* the file, its lock and map */
-static struct req_target target;        /* the request engine's */
+static struct exports exports;          /* file=: a set of one; dir= */
 static const struct engine *engine;
+/* What the workers' buffers serve: an export whose O_DIRECT alignment
+ * exceeds them (a file a re-scan added) is refused at .open. */
+static uint32_t pool_mem_align, pool_scratch;
 
 /* nbdkit's --log, read from its command line at .load, and the PID
  * then: nbdkit forks into the background after .load. */
@@ -141,7 +159,6 @@ swapfile_load (void)
                  "thread keeps RLIMIT_STACK (ulimit -s) of locked address "
                  "space; lower that limit", strerror (-r));
   config_init (&cfg);
-  backing_init (&backing);
 }
 
 static void
@@ -151,12 +168,45 @@ swapfile_unload (void)
    * SIGHUP or SIGUSR1 must not jump into unmapped code. */
   signal (SIGHUP, SIG_IGN);
   signal (SIGUSR1, SIG_IGN);
-  backing_monitor_stop (&backing);
+  exports_monitor_stop (&exports);
+  /* The rings first: they hold file='s registered file. */
   worker_pool_fini ();
-  req_target_fini (&target);
-  backing_close (&backing);
+  exports_close (&exports);
   config_free (&cfg);
   servefiles_remove ();
+}
+
+/* file= or dir= as an absolute path in *path (nbdkit changes directory
+ * when it forks): 0, or -1 saying why (a missing file, what to make). */
+static int
+resolve_path (const char *key, const char *value, char **path)
+{
+  bool dir = strcmp (key, "dir") == 0;
+  struct stat st;
+
+  *path = realpath (value, NULL);
+  if (*path == NULL && errno == ENOENT && dir) {
+    log_error ("dir=%s: no such directory: make it with its files: "
+               "'nbdswap create --dir %s NAME... --size SIZE'", value, value);
+    return -1;
+  }
+  if (*path == NULL && errno == ENOENT) {
+    log_error ("%s: no such file: create it with "
+               "'nbdswap create %s SIZE'", value, value);
+    return -1;
+  }
+  if (*path == NULL) {
+    log_error ("realpath: %s: %m", value);
+    return -1;
+  }
+  if (dir && (stat (*path, &st) == -1 || !S_ISDIR (st.st_mode))) {
+    log_error ("dir=%s: not a directory: give the directory of the swap "
+               "backing files (file= serves one file)", value);
+    free (*path);
+    *path = NULL;
+    return -1;
+  }
+  return 0;
 }
 
 static int
@@ -166,18 +216,9 @@ swapfile_config (const char *key, const char *value)
   char *path = NULL;
   int r;
 
-  /* Resolve file= now: nbdkit changes directory when it forks. */
-  if (strcmp (key, "file") == 0) {
-    path = realpath (value, NULL);
-    if (path == NULL && errno == ENOENT) {
-      log_error ("%s: no such file: create it with "
-                 "'nbdswap create %s SIZE'", value, value);
+  if (strcmp (key, "file") == 0 || strcmp (key, "dir") == 0) {
+    if (resolve_path (key, value, &path) < 0)
       return -1;
-    }
-    if (path == NULL) {
-      log_error ("realpath: %s: %m", value);
-      return -1;
-    }
     value = path;
   }
   /* stats-file= is written after nbdkit changed directory: anchor it. */
@@ -255,26 +296,109 @@ choose_engine (void)
   return 0;
 }
 
-/* Open, prove, size, lock and verify the file (lib/backing.c; it says
- * what failed), then pick the engine. */
+/* dir='s access: the per-export allow lists, or a loud line saying
+ * that there are none.  0 or -1 (said). */
+static int
+dir_access (void)
+{
+  char err[256];
+
+  /* nbdkit 1.32 gives a plugin no client's TLS identity: the native
+   * server's one-identity-one-export rule cannot be had here. */
+  if (cfg.nr_export_allow == 0)
+    log_warning ("dir=%s: every client that connects may open every "
+                 "export: nbdkit tells the plugin no TLS identity, so give "
+                 "each export its networks with allow=NAME=CIDR, or serve "
+                 "with 'nbdswap serve --native --dir' (--tls-psk: each "
+                 "identity opens its own)", cfg.dir);
+  for (size_t i = 0; i < cfg.nr_export_allow; i++)
+    if (exports_allow (&exports, cfg.export_allow[i].name,
+                       cfg.export_allow[i].nets, err, sizeof err) < 0) {
+      log_error ("allow=%s=%s: %s", cfg.export_allow[i].name,
+                 cfg.export_allow[i].nets, err);
+      return -1;
+    }
+  return 0;
+}
+
+/* The set: file= as one export (an unfit file stops the start), or
+ * every fit file of dir= (an unfit one is left out, logged).  0 or -1
+ * (lib/backing.c said what failed). */
+static int
+open_exports (void)
+{
+  struct exports_config ec = {
+    .dir = cfg.dir,
+    .no_direct_fix = ", or add direct=false to serve through the page "
+    "cache anyway (not recommended)",
+    .page_cache = !cfg.direct,
+    .retry = { cfg.retry_timeout, cfg.retry_eio },
+    .stats_path = cfg.stats_file,
+    .recheck = cfg.recheck,
+  };
+
+  exports_init (&exports, &ec);
+  if (cfg.dir == NULL)
+    return exports_add_file (&exports, FILE_EXPORT, cfg.file) == BACKING_OK
+      ? 0 : -1;
+  if (dir_access () < 0 || exports_scan (&exports) < 0)
+    return -1;
+  if (exports_count (&exports) == 0)
+    log_warning ("dir=%s: no export to serve yet: add swap backing files "
+                 "('nbdswap create %s/NAME SIZE'), then send SIGHUP",
+                 cfg.dir, cfg.dir);
+  return 0;
+}
+
+/* The start-up line: what is served, how. */
+static void
+log_serving (void)
+{
+  const struct backing *b;
+  size_t n;
+
+  if (cfg.dir != NULL) {
+    n = exports_count (&exports);
+    log_info ("serving %zu export%s from %s, engine %s, %s", n,
+              n == 1 ? "" : "s", cfg.dir, engine->name,
+              cfg.direct ? "O_DIRECT" : "page cache");
+    return;
+  }
+  b = &exports.list->backing;
+  nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
+                "%u (memory %u) from %s", cfg.file, b->size, engine->name,
+                cfg.direct ? "O_DIRECT" : "page cache", b->dio.offset,
+                b->dio.mem, b->dio.source);
+}
+
+/* Open, prove, size, lock and verify the files (lib/backing.c through
+ * the set; it says what failed), then pick the engine. */
 static int
 swapfile_get_ready (void)
 {
-  backing.path = cfg.file;
-  backing.direct = cfg.direct;
-  backing.no_direct_fix = ", or add direct=false to serve through the "
-    "page cache anyway (not recommended)";
-  backing.stats_path = cfg.stats_file;
-  backing.recheck = cfg.recheck;
-  backing.refuse = &target.refuse;
-  if (backing_open (&backing) < 0 || backing_claim (&backing) < 0
-      || choose_engine () < 0)
+  if (open_exports () < 0 || choose_engine () < 0)
     return -1;
-  nbdkit_debug ("serving %s: %" PRIu64 " bytes, engine %s, %s, alignment "
-                "%u (memory %u) from %s", cfg.file, backing.size,
-                engine->name, cfg.direct ? "O_DIRECT" : "page cache",
-                backing.dio.offset, backing.dio.mem, backing.dio.source);
+  log_serving ();
   return 0;
+}
+
+/* The workers' buffer alignment and scratch block: enough for every
+ * export served now, and at least a page for the files a re-scan adds
+ * (swapfile_open refuses one that needs more).  Before any connection
+ * and the monitor thread: nothing changes the list meanwhile. */
+static void
+pool_buffers (uint32_t *mem_align, uint32_t *scratch)
+{
+  uint32_t offset = 1;
+
+  *mem_align = DIO_MEM_MIN;
+  for (const struct export *x = exports.list; x != NULL; x = x->next) {
+    if (dio_mem_align (&x->backing.dio) > *mem_align)
+      *mem_align = dio_mem_align (&x->backing.dio);
+    if (x->backing.dio.offset > offset)
+      offset = x->backing.dio.offset;
+  }
+  *scratch = (uint32_t) round_up (offset, *mem_align);
 }
 
 /* Make what serving needs, after nbdkit forked: rings do not survive a
@@ -283,27 +407,21 @@ static int
 swapfile_after_fork (void)
 {
   struct worker_params wp = {
-    .fd = backing.fd,
+    /* file='s one file is registered with every ring; dir='s requests
+     * each name their export's. */
+    .fd = cfg.dir == NULL ? exports.list->backing.fd : -1,
     .queue_depth = cfg.queue_depth,
     .bounce_size = BOUNCE_SIZE,
-    .buf_align = dio_mem_align (&backing.dio),
   };
-  struct retry_policy retry = { cfg.retry_timeout, cfg.retry_eio };
   int r;
 
   /* After the fork: locks are not inherited by a child. */
   if (harden_serving_process (cfg.mlock, ", or add mlock=false to run "
                               "unlocked (not recommended)") < 0)
     return -1;
-  wp.scratch_size = (uint32_t) round_up (backing.dio.offset, wp.buf_align);
-  /* Buffered I/O (direct=false) takes any buffer as is. */
-  r = req_target_init (&target, cfg.file, backing.size, backing.dio.offset,
-                       cfg.direct ? dio_mem_align (&backing.dio) : 1, &retry);
-  if (r < 0) {
-    errno = -r;
-    log_error ("preparing the request engine: %m");
-    return -1;
-  }
+  pool_buffers (&pool_mem_align, &pool_scratch);
+  wp.buf_align = pool_mem_align;
+  wp.scratch_size = pool_scratch;
   r = worker_pool_init (engine, &wp, cfg.workers);
   if (r < 0) {
     errno = -r;
@@ -319,8 +437,9 @@ swapfile_after_fork (void)
   }
   /* The monitor thread: re-verify every recheck= seconds and on SIGHUP
    * (which nbdkit leaves at its default, terminate: an operator's "check
-   * again" must not stop the swap server); report stats on SIGUSR1. */
-  if (backing_monitor_start (&backing) < 0)
+   * again" must not stop the swap server), which also re-scans dir=;
+   * report stats on SIGUSR1. */
+  if (exports_monitor_start (&exports) < 0)
     return -1;
   /* Here, not at .load: only the process that serves (after nbdkit's
    * fork into the background) removes serve's socket and pidfile. */
@@ -342,16 +461,108 @@ swapfile_preconnect (int readonly)
   return acl_admit (&cfg.allow, (struct sockaddr *) &ss, "allow=") ? 0 : -1;
 }
 
+/* Who the calling connection's client is, for dir='s access rules and
+ * log lines: its address (nbdkit 1.32 tells a plugin no TLS identity).
+ * file= needs none: nbdkit -s on a pipe has no address, and asking
+ * would log an error for every connection. */
+static void
+client_of_connection (struct sockaddr_storage *ss, struct export_client *who)
+{
+  socklen_t len = sizeof *ss;
+
+  who->identity = NULL;
+  who->addr = NULL;
+  if (cfg.dir != NULL && nbdkit_peer_name ((struct sockaddr *) ss, &len) == 0)
+    who->addr = (const struct sockaddr *) ss;
+}
+
+/* exports_list's call: one name into nbdkit's list. */
+static int
+list_add (void *list, const char *name)
+{
+  return nbdkit_add_export (list, name, NULL);
+}
+
+/* NBD_OPT_LIST: with dir=, the exports this client may open; with
+ * file=, the default export, what nbdkit answers without this
+ * callback. */
+static int
+swapfile_list_exports (int readonly, int is_tls, struct nbdkit_exports *list)
+{
+  struct sockaddr_storage ss;
+  struct export_client who;
+  int r;
+
+  if (cfg.dir == NULL)
+    return nbdkit_use_default_export (list);
+  client_of_connection (&ss, &who);
+  r = exports_list (&exports, &who, list_add, list);
+  if (r == -ENOMEM) {
+    errno = ENOMEM;
+    log_error ("listing the exports: %m");
+  }
+  return r < 0 ? -1 : 0;
+}
+
+/* Can the workers' buffers serve x (a file a re-scan added may need a
+ * larger O_DIRECT alignment than those served at start)? */
+static bool
+fits_workers (const struct export *x)
+{
+  if (x->target.align <= pool_scratch && x->target.mem_align <= pool_mem_align)
+    return true;
+  log_error ("export '%s': its O_DIRECT alignment (%" PRIu32 ", memory %"
+             PRIu32 ") is larger than the serving threads' buffers (%"
+             PRIu32 "): restart the server to serve it", x->name,
+             x->target.align, x->target.mem_align, pool_scratch);
+  return false;
+}
+
+/* The export the client asked for, held until .close: with dir=, the
+ * one of that name if this client may open it (else refused as the
+ * native server refuses, one log line naming both); with file=, the
+ * file, whatever the name.  There is no default export with dir=, even
+ * with one file: a client asking for "" would be switched to another
+ * file whenever the directory changes. */
 static void *
 swapfile_open (int readonly)
 {
-  return NBDKIT_HANDLE_NOT_NEEDED;
+  const char *name = cfg.dir != NULL ? nbdkit_export_name () : FILE_EXPORT;
+  struct sockaddr_storage ss;
+  struct export_client who;
+  struct export *x;
+  bool exists;
+
+  if (name == NULL)
+    return NULL;
+  client_of_connection (&ss, &who);
+  x = exports_get (&exports, name, &who, &exists);
+  if (x == NULL) {
+    exports_log_refusal ("", &who, name, exists, name[0] != '\0' ? ""
+                         : ": dir= has no default export: ask for one by "
+                         "name (nbdinfo --list names them)");
+    return NULL;
+  }
+  if (!fits_workers (x)) {
+    exports_put (&exports, x);
+    return NULL;
+  }
+  return x;
+}
+
+/* The connection is over: a removed export is freed with its last. */
+static void
+swapfile_close (void *handle)
+{
+  exports_put (&exports, handle);
 }
 
 static int64_t
 swapfile_get_size (void *handle)
 {
-  return (int64_t) target.size;
+  const struct export *x = handle;
+
+  return (int64_t) x->target.size;
 }
 
 /* The constraints the native server advertises too (blocksize.h): hints
@@ -361,7 +572,8 @@ static int
 swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
-  struct blocksize bs = blocksize_for (backing.dio.offset);
+  const struct export *x = handle;
+  struct blocksize bs = blocksize_for (x->backing.dio.offset);
 
   *minimum = bs.minimum;
   *preferred = bs.preferred;
@@ -372,7 +584,9 @@ swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 static int
 swapfile_can_write (void *handle)
 {
-  return backing.writable;
+  const struct export *x = handle;
+
+  return x->backing.writable;
 }
 
 static int
@@ -447,8 +661,8 @@ get_worker (const char *op)
  * anything up to its own 64 MiB.  Like every refusal before the request
  * engine, by either server, it is not counted. */
 static int
-run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
-             uint64_t offset, uint32_t flags)
+run_request (struct export *x, const char *op, enum req_cmd cmd, void *buf,
+             uint32_t count, uint64_t offset, uint32_t flags)
 {
   struct worker *w;
   struct req r = {
@@ -465,7 +679,7 @@ run_request (const char *op, enum req_cmd cmd, void *buf, uint32_t count,
   w = get_worker (op);
   if (w == NULL)
     return -1;
-  err = worker_run (&target, w, &r);
+  err = worker_run (&x->target, x->backing.fd, w, &r);
   if (err == 0)
     return 0;
   errno = -err;
@@ -476,15 +690,15 @@ static int
 swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
-  return run_request ("pread", REQ_READ, buf, count, offset, 0);
+  return run_request (handle, "pread", REQ_READ, buf, count, offset, 0);
 }
 
 static int
 swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
-  return run_request ("pwrite", REQ_WRITE, (void *) buf, count, offset,
-                      flags);
+  return run_request (handle, "pwrite", REQ_WRITE, (void *) buf, count,
+                      offset, flags);
 }
 
 /* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
@@ -498,13 +712,13 @@ swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
     errno = ENOTSUP;
     return -1;
   }
-  return run_request ("zero", REQ_ZERO, NULL, count, offset, flags);
+  return run_request (handle, "zero", REQ_ZERO, NULL, count, offset, flags);
 }
 
 static int
 swapfile_flush (void *handle, uint32_t flags)
 {
-  return run_request ("flush", REQ_FLUSH, NULL, 0, 0, 0);
+  return run_request (handle, "flush", REQ_FLUSH, NULL, 0, 0, 0);
 }
 
 /* The file was verified fully allocated: all of it is data. */
@@ -521,7 +735,7 @@ static struct nbdkit_plugin plugin = {
   .name = "swapfile",
   .longname = "nbdswap swap backing file plugin",
   .version = PACKAGE_VERSION,
-  .description = "Serve a swap backing file with O_DIRECT io_uring I/O",
+  .description = "Serve swap backing files with O_DIRECT io_uring I/O",
   .load = swapfile_load,
   .unload = swapfile_unload,
   .config = swapfile_config,
@@ -532,7 +746,9 @@ static struct nbdkit_plugin plugin = {
   .get_ready = swapfile_get_ready,
   .after_fork = swapfile_after_fork,
   .preconnect = swapfile_preconnect,
+  .list_exports = swapfile_list_exports,
   .open = swapfile_open,
+  .close = swapfile_close,
   .get_size = swapfile_get_size,
   .block_size = swapfile_block_size,
   .can_write = swapfile_can_write,

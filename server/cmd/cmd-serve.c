@@ -863,6 +863,7 @@ static const struct {
   { "engine", NULL },
   { "direct", NULL },
   { "file", "serve takes the file as FILE" },
+  { "dir", "serve takes the directory as --dir DIR" },
   { "stats-file", "serve writes the counters to its runtime directory, "
     "where 'nbdswap status' reads them" },
   { "allow", "give --allow CIDR instead" },

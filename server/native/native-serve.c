@@ -146,39 +146,18 @@ struct go_ctx {
   unsigned refusals;            /* names refused to it */
 };
 
-/* The client's address for a log line ("a local client" on a unix
- * socket), with its TLS-PSK identity when it has one. */
-static void
-client_name (const struct go_ctx *g, const char *identity, char *buf,
-             size_t len)
-{
-  char addr[64];
-
-  if (g->have_addr && g->addr.ss_family != AF_UNIX)
-    acl_peer_name ((const struct sockaddr *) &g->addr, addr, sizeof addr);
-  else
-    snprintf (addr, sizeof addr, "a local client");
-  if (identity)
-    snprintf (buf, len, "%s (PSK identity '%s')", addr, identity);
-  else
-    snprintf (buf, len, "%s", addr);
-}
-
 /* A name refused: one log line naming the client and the export (up to
  * REFUSALS_LOGGED per connection: a client cannot flood the log). */
 static void
-log_refusal (struct go_ctx *g, const char *name, const char *identity,
-             bool exists)
+log_refusal (struct go_ctx *g, const struct export_client *who,
+             const char *name, bool exists)
 {
-  char who[384], safe[257];
-
   if (++g->refusals > REFUSALS_LOGGED)
     return;
-  client_name (g, identity, who, sizeof who);
-  log_error ("native: client %s asked for export '%s': refused (%s)%s",
-             who, log_escape (name, safe, sizeof safe), exists ? "not one this client may open"
-             : "no such export", g->refusals == REFUSALS_LOGGED
-             ? "; further refusals on this connection are not logged" : "");
+  exports_log_refusal ("native: ", who, name, exists,
+                       g->refusals == REFUSALS_LOGGED
+                       ? "; further refusals on this connection are not "
+                       "logged" : "");
 }
 
 /* The catalogue's select: the export called name, if this client may
@@ -195,7 +174,7 @@ catalog_select (void *arg, const char *name, const char *identity,
   struct export *x = exports_get (&exports, name, &who, &exists);
 
   if (x == NULL) {
-    log_refusal (g, name, identity, exists);
+    log_refusal (g, &who, name, exists);
     return -ENOENT;
   }
   /* The connection holds one export: a later GO may name another. */

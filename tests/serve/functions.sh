@@ -74,6 +74,16 @@ if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
          "${SERVE[@]}")
 fi
 
+# nbdkit with the built plugin, as serve runs it (the sanitizer runtime
+# preloaded as above), for the tests that give the plugin parameters
+# serve does not pass (dir=).
+PLUGIN=${NBDSWAP_PLUGIN:-$PWD/../plugin/.libs/nbdkit-swapfile-plugin.so}
+NBDKIT=(nbdkit -f)
+if [ -n "${NBDSWAP_SERVER_PRELOAD:-}" ]; then
+  NBDKIT=(env "LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD" ASAN_OPTIONS=detect_leaks=0
+          "${NBDKIT[@]}")
+fi
+
 nbdswap ()
 {
   if [ "$1" = serve ]; then
@@ -201,6 +211,46 @@ fleet ()
 dir_client ()
 {
   /usr/bin/python3 "$(dirname "$0")/dir-client.py" "$@"
+}
+
+# dir_serve KIND LOG WHERE DIR [ALLOW...]: a server of every file of DIR
+# in the background of this shell, its output in LOG, LAST_PID its own
+# PID (stopped at exit): KIND native (serve --native --dir) or plugin
+# (nbdkit with the plugin's dir=), on WHERE (unix:PATH, or tcp:PORT on
+# 127.0.0.1), each ALLOW (CIDR or NAME=CIDR) as --allow or allow=.
+dir_serve ()
+{
+  local kind=$1 log=$2 where=$3 dir=$4 a args=()
+  shift 4
+  if [ "$kind" = native ]; then
+    case $where in
+      unix:*) args=(--socket "${where#unix:}") ;;
+      *) args=(--bind 127.0.0.1 --port "${where#tcp:}") ;;
+    esac
+    for a in "$@"; do args+=(--allow "$a"); done
+    serve_fg "$log" --native --dir "$dir" "${args[@]}"
+    return
+  fi
+  case $where in
+    unix:*) args=(-U "${where#unix:}") ;;
+    *) args=(-i 127.0.0.1 -p "${where#tcp:}") ;;
+  esac
+  args+=("$PLUGIN" dir="$dir")
+  for a in "$@"; do args+=(allow="$a"); done
+  "${NBDKIT[@]}" "${args[@]}" >"$log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# dir_serving KIND N: the start-up line of dir_serve's server serving N
+# exports (a regex).
+dir_serving ()
+{
+  if [ "$1" = native ]; then
+    echo "native: serving $2 exports? from "
+  else
+    echo "swapfile: serving $2 exports? from "
+  fi
 }
 
 # log_wait LOG PID REGEX: wait up to 10 s for the log of server PID

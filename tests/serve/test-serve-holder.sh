@@ -7,14 +7,8 @@
 source "$(dirname "$0")/functions.sh"
 
 OFD_LOCK=${OFD_LOCK:-$PWD/fs/ofd-lock}
-PLUGIN=${NBDSWAP_PLUGIN:-$PWD/../plugin/.libs/nbdkit-swapfile-plugin.so}
 [ -x "$OFD_LOCK" ] || { echo "$OFD_LOCK not built" >&2; exit 99; }
 requires unshare util-linux
-# nbdkit with the plugin, as serve runs it (see SERVE in functions.sh).
-NBDKIT=(nbdkit -f)
-[ -z "${NBDSWAP_SERVER_PRELOAD:-}" ] ||
-  NBDKIT=(env "LD_PRELOAD=$NBDSWAP_SERVER_PRELOAD" ASAN_OPTIONS=detect_leaks=0
-          "${NBDKIT[@]}")
 
 # run_refused WANT REGEX LOG CMD...: CMD exits WANT, its output (in LOG)
 # matches REGEX and never names "PID 0".

@@ -163,6 +163,43 @@ START_TEST (test_allow)
 }
 END_TEST
 
+/* dir=: one of file= and dir=, never both; allow=NAME=CIDR only with
+ * dir=, split at the last '=' (a file name may hold one). */
+START_TEST (test_dir)
+{
+  ck_assert_int_eq (config_set (&c, "dir", "", err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "dir: the directory name is empty"));
+  ck_assert_int_eq (config_set (&c, "dir", "/srv/fleet", err, sizeof err), 0);
+  ck_assert_str_eq (c.dir, "/srv/fleet");
+  ck_assert_int_eq (config_check (&c, err, sizeof err), 0);
+  ck_assert_int_eq (config_set (&c, "file", "/srv/a.img", err, sizeof err), 0);
+  ck_assert_int_eq (config_check (&c, err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "file=/srv/a.img and dir=/srv/fleet "
+                                 "exclude each other"));
+
+  ck_assert_int_eq (config_set (&c, "allow", "a=b=10.0.0.0/8,192.0.2.1", err,
+                                sizeof err), 0);
+  ck_assert_uint_eq (c.nr_export_allow, 1);
+  ck_assert_str_eq (c.export_allow[0].name, "a=b");
+  ck_assert_str_eq (c.export_allow[0].nets, "10.0.0.0/8,192.0.2.1");
+  ck_assert_uint_eq (c.allow.n, 0);     /* not the global list */
+  ck_assert_int_eq (config_set (&c, "allow", "a=x", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "'x' is not an address"));
+  ck_assert_int_eq (config_set (&c, "allow", "=10.0.0.1", err, sizeof err),
+                    -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "give NAME=CIDR"));
+  ck_assert_int_eq (config_set (&c, "allow", "a=", err, sizeof err), -EINVAL);
+  ck_assert_uint_eq (c.nr_export_allow, 1);
+  free (c.dir);
+  c.dir = NULL;
+  ck_assert_int_eq (config_check (&c, err, sizeof err), -EINVAL);
+  ck_assert_ptr_nonnull (strstr (err, "allow=a=b=10.0.0.0/8,192.0.2.1: a "
+                                 "per-export list is for the exports of "
+                                 "dir="));
+}
+END_TEST
+
 START_TEST (test_unknown_key)
 {
   ck_assert_int_eq (config_set (&c, "size", "1G", err, sizeof err), -ENOENT);
@@ -226,6 +263,7 @@ main (void)
   tcase_add_test (tc, test_direct);
   tcase_add_test (tc, test_numbers);
   tcase_add_test (tc, test_allow);
+  tcase_add_test (tc, test_dir);
   tcase_add_test (tc, test_unknown_key);
   tcase_add_test (tc, test_nbdkit_log);
   tcase_add_test (tc, test_log_escape);

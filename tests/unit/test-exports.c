@@ -453,6 +453,51 @@ START_TEST (test_report)
 }
 END_TEST
 
+/* A refusal's line names the client (address, PSK identity, or a local
+ * one) and the name it asked for, escaped: it is the client's text. */
+START_TEST (test_refusal_line)
+{
+  struct sockaddr_in a = ipv4 ("192.0.2.22");
+  struct export_client tls = { "client2", (struct sockaddr *) &a };
+  struct export_client local = { NULL, NULL };
+
+  exports_log_refusal ("native: ", &tls, "client1", true, "");
+  ck_assert_str_eq (last_error, "native: client 192.0.2.22 (PSK identity "
+                    "'client2') asked for export 'client1': refused (not "
+                    "one this client may open)");
+  exports_log_refusal ("", &local, "x\nnbdswap: forged", false, "; more");
+  ck_assert_str_eq (last_error, "client a local client asked for export "
+                    "'x\\x0anbdswap: forged': refused (no such export); "
+                    "more");
+}
+END_TEST
+
+/* page_cache (the plugin's direct=false): the file is opened without
+ * O_DIRECT and the request engine takes any buffer as it is. */
+START_TEST (test_page_cache)
+{
+  struct exports direct, cached;
+  struct exports_config c = { .retry = { 60, true }, .page_cache = true };
+  char path[128];
+
+  set_init (&direct, false);
+  create_fit ("alpha");
+  create_fit ("bravo");
+  snprintf (path, sizeof path, "%s/alpha", dir);
+  ck_assert_int_eq (exports_add_file (&direct, "a", path), BACKING_OK);
+  ck_assert (direct.list->backing.direct);
+  ck_assert_uint_ge (direct.list->target.mem_align, 512);
+  exports_init (&cached, &c);
+  snprintf (path, sizeof path, "%s/bravo", dir);
+  ck_assert_int_eq (exports_add_file (&cached, "", path), BACKING_OK);
+  ck_assert (!cached.list->backing.direct);
+  ck_assert_uint_eq (cached.list->target.mem_align, 1);
+  ck_assert_int_eq (fcntl (cached.list->backing.fd, F_GETFL) & O_DIRECT, 0);
+  exports_close (&direct);
+  exports_close (&cached);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -471,6 +516,8 @@ main (void)
   tcase_add_test (tc, test_scan_locked);
   tcase_add_test (tc, test_scan_removed);
   tcase_add_test (tc, test_report);
+  tcase_add_test (tc, test_refusal_line);
+  tcase_add_test (tc, test_page_cache);
   suite_add_tcase (s, tc);
   return check_run (s);
 }

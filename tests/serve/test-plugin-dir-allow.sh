@@ -1,0 +1,11 @@
+#!/bin/bash
+# The plugin's dir= with per-export allow lists (allow=NAME=CIDR): the
+# cases of serve-dir-allow-cases.sh, the same as serve --native --dir
+# --allow NAME=CIDR's (test-serve-dir-allow.sh).  nbdkit 1.32 tells the
+# plugin no client's TLS identity: addresses are the plugin's only
+# per-export rule.
+source "$(dirname "$0")/functions.sh"
+
+fleet alpha bravo charlie
+KIND=plugin
+source "$(dirname "$0")/serve-dir-allow-cases.sh"
