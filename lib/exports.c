@@ -572,6 +572,8 @@ exports_detach (struct exports *s, struct export *x, struct export_conn *c)
     x->nr_conns--;
   }
   pthread_mutex_unlock (&s->lock);
+}
+
 /* Who asks, for a log line: its address ("a local client" on a unix
  * socket or with none), with its TLS-PSK identity when it has one. */
 static void
