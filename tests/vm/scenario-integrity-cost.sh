@@ -37,8 +37,11 @@ INTEG_TOP=/dev/mapper/nbdswap-nbd0
 # a random 256-bit key, as attach builds its own (server/attach/
 # integrity.c): zero the start so that the kernel formats a superblock,
 # load one block to learn how many sectors the device provides, load
-# that; the crypt device's last 2 MiB written (blkid's probes read there:
-# swapdev_integrity_prime).
+# that; the crypt device's first and last 2 MiB written (an unwritten
+# sector fails its tag, and mkswap reads both ends: it rewrites the
+# first 1024 bytes of a 4 KiB sector, and libblkid probes as far as
+# 1.5 MiB before the end, past the last MiB swapdev_integrity_prime
+# writes).
 integ_gcm_stack ()
 {
   local iname=nbdswap-nbd0-integrity nr mm key
@@ -55,6 +58,8 @@ integ_gcm_stack ()
   key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
   echo "0 $nr crypt capi:gcm(aes)-random $key 0 $mm 0 2 integrity:28:aead sector_size:4096" |
     dmsetup create --noudevsync "${INTEG_TOP##*/}" || return 1
+  dd if=/dev/zero of="$INTEG_TOP" bs=4k count=512 oflag=direct conv=fsync \
+     status=none || return 1
   dd if=/dev/zero of="$INTEG_TOP" bs=4k count=512 seek=$((nr / 8 - 512)) \
      oflag=direct conv=fsync status=none
 }
