@@ -36,7 +36,8 @@ net_pressure ()
   attach_foreground $p-attach "$TCP_SRV_ADDR:$KTLS_PORT" "${tls[@]}" \
     || { server_stop; return; }
   [ "$1" = tls ] && ktls_in_kernel_check ktls-in-kernel
-  pressure_rounds
+  PRESSURE_NS=$TCP_SRV_NS pressure_rounds
+  log "PFMemallocDrop: server $(pfmemalloc_drops "$TCP_SRV_NS"), client $(pfmemalloc_drops "")"
   if [ "$1" = tls ]; then
     ktls_in_kernel_check ktls-in-kernel-after
     for k in TlsDecryptError TlsRxNoPadViolation; do
