@@ -31,12 +31,13 @@ fail ()
 # with the command's last line of output as the reason.
 check_cmd ()
 {
-  local name=$1 out
+  local name=$1 out rc
   shift
   if out=$("$@" 2>&1); then
     pass "$name"
   else
-    fail "$name" "$* failed: $(echo "$out" | tail -n 1)"
+    rc=$?
+    fail "$name" "$* failed (exit $rc): $(echo "$out" | tail -n 1)"
     return 1
   fi
 }

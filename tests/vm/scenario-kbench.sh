@@ -99,8 +99,9 @@ kbench_devstat_record ()
 
 # Run fio job $1 (NAME:RW:BS:IODEPTH) for VM_KBENCH_RUNTIME seconds on $2
 # (/dev/nbd0, or the backing file for the limit), direct I/O through
-# io_uring; record where its JSON output is and, when a server runs, the
-# CPU time the server used meanwhile.
+# io_uring over its first KB_FIO_MIB (default VM_SWAP_MIB); record where
+# its JSON output is and, when a server runs, the CPU time the server
+# used meanwhile.
 kbench_fio ()
 {
   local name rw bs qd out ticks0= cpu0
@@ -112,7 +113,7 @@ kbench_fio ()
   if ! fio --name="$name" --filename="$2" --rw="$rw" --bs="$bs" \
        --iodepth="$qd" --direct=1 --ioengine=io_uring --time_based=1 \
        --runtime="$VM_KBENCH_RUNTIME" --randrepeat=0 --norandommap=1 \
-       --size="${VM_SWAP_MIB}M" --output-format=json --output="$out" \
+       --size="${KB_FIO_MIB:-$VM_SWAP_MIB}M" --output-format=json --output="$out" \
        > "$RESULTS/kbench/fio.err" 2>&1; then
     fail "kbench-fio-$KB_ROUND-$KB_CONFIG-$name" \
       "$(tail -n 2 "$RESULTS/kbench/fio.err" | tr '\n' ' ')"
