@@ -38,10 +38,10 @@ INTEG_TOP=/dev/mapper/nbdswap-nbd0
 # integrity.c): zero the start so that the kernel formats a superblock,
 # load one block to learn how many sectors the device provides, load
 # that; the crypt device's first and last 2 MiB written (an unwritten
-# sector fails its tag, and mkswap reads both ends: it rewrites the
-# first 1024 bytes of a 4 KiB sector, and libblkid probes as far as
-# 1.5 MiB before the end, past the last MiB swapdev_integrity_prime
-# writes).
+# sector fails its tag, and mkswap, which this stack is formatted with,
+# reads both ends: it rewrites the first 1024 bytes of a 4 KiB sector,
+# and libblkid probes as far as 1.5 MiB before the end; attach writes
+# its own header and reads nothing).
 integ_gcm_stack ()
 {
   local iname=nbdswap-nbd0-integrity nr mm key
@@ -89,9 +89,7 @@ integ_log_tables ()
 # workload, swapoff, fill, fio, detach.  The workload first, so that
 # swap needs no second mkswap after the fill: mkswap's probing (libblkid)
 # reads sectors never written, and with integrity each such read is an
-# error in the kernel log (attach's own mkswap logs one, before the
-# check's mark: swapdev_integrity_prime writes the first and last MiB,
-# and libblkid reads 1.5 MiB before the end).  On a failure the stack is taken down
+# error in the kernel log.  On a failure the stack is taken down
 # as far as it came up, so that the next configuration finds /dev/nbd0
 # free.
 integ_config ()
