@@ -518,6 +518,13 @@ fits_workers (const struct export *x)
   return false;
 }
 
+/* A connection's handle: the export it was given, and its entry among
+ * that export's clients (nbdswap status lists them). */
+struct handle {
+  struct export *x;
+  struct export_conn conn;
+};
+
 /* The export the client asked for, held until .close: with dir=, the
  * one of that name if this client may open it (else refused as the
  * native server refuses, one log line naming both); with file=, the
@@ -531,6 +538,7 @@ swapfile_open (int readonly)
   struct sockaddr_storage ss;
   struct export_client who;
   struct export *x;
+  struct handle *h;
   bool exists;
 
   if (name == NULL)
@@ -547,20 +555,32 @@ swapfile_open (int readonly)
     exports_put (&exports, x);
     return NULL;
   }
-  return x;
+  h = malloc (sizeof *h);
+  if (h == NULL) {
+    log_error ("malloc: %m");
+    exports_put (&exports, x);
+    return NULL;
+  }
+  h->x = x;
+  exports_attach (&exports, x, &h->conn, &who);
+  return h;
 }
 
 /* The connection is over: a removed export is freed with its last. */
 static void
 swapfile_close (void *handle)
 {
-  exports_put (&exports, handle);
+  struct handle *h = handle;
+
+  exports_detach (&exports, h->x, &h->conn);
+  exports_put (&exports, h->x);
+  free (h);
 }
 
 static int64_t
 swapfile_get_size (void *handle)
 {
-  const struct export *x = handle;
+  const struct export *x = ((const struct handle *) handle)->x;
 
   return (int64_t) x->target.size;
 }
@@ -572,7 +592,7 @@ static int
 swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
-  const struct export *x = handle;
+  const struct export *x = ((const struct handle *) handle)->x;
   struct blocksize bs = blocksize_for (x->backing.dio.offset);
 
   *minimum = bs.minimum;
@@ -584,7 +604,7 @@ swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 static int
 swapfile_can_write (void *handle)
 {
-  const struct export *x = handle;
+  const struct export *x = ((const struct handle *) handle)->x;
 
   return x->backing.writable;
 }
@@ -690,14 +710,14 @@ static int
 swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
-  return run_request (handle, "pread", REQ_READ, buf, count, offset, 0);
+  return run_request (((struct handle *) handle)->x, "pread", REQ_READ, buf, count, offset, 0);
 }
 
 static int
 swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
-  return run_request (handle, "pwrite", REQ_WRITE, (void *) buf, count,
+  return run_request (((struct handle *) handle)->x, "pwrite", REQ_WRITE, (void *) buf, count,
                       offset, flags);
 }
 
@@ -712,13 +732,13 @@ swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
     errno = ENOTSUP;
     return -1;
   }
-  return run_request (handle, "zero", REQ_ZERO, NULL, count, offset, flags);
+  return run_request (((struct handle *) handle)->x, "zero", REQ_ZERO, NULL, count, offset, flags);
 }
 
 static int
 swapfile_flush (void *handle, uint32_t flags)
 {
-  return run_request (handle, "flush", REQ_FLUSH, NULL, 0, 0, 0);
+  return run_request (((struct handle *) handle)->x, "flush", REQ_FLUSH, NULL, 0, 0, 0);
 }
 
 /* The file was verified fully allocated: all of it is data. */
