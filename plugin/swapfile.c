@@ -566,6 +566,13 @@ swapfile_open (int readonly)
   return h;
 }
 
+/* The export a connection's handle holds. */
+static struct export *
+handle_export (void *handle)
+{
+  return ((struct handle *) handle)->x;
+}
+
 /* The connection is over: a removed export is freed with its last. */
 static void
 swapfile_close (void *handle)
@@ -580,7 +587,7 @@ swapfile_close (void *handle)
 static int64_t
 swapfile_get_size (void *handle)
 {
-  const struct export *x = ((const struct handle *) handle)->x;
+  const struct export *x = handle_export (handle);
 
   return (int64_t) x->target.size;
 }
@@ -592,7 +599,7 @@ static int
 swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
-  const struct export *x = ((const struct handle *) handle)->x;
+  const struct export *x = handle_export (handle);
   struct blocksize bs = blocksize_for (x->backing.dio.offset);
 
   *minimum = bs.minimum;
@@ -604,7 +611,7 @@ swapfile_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 static int
 swapfile_can_write (void *handle)
 {
-  const struct export *x = ((const struct handle *) handle)->x;
+  const struct export *x = handle_export (handle);
 
   return x->backing.writable;
 }
@@ -710,15 +717,16 @@ static int
 swapfile_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
-  return run_request (((struct handle *) handle)->x, "pread", REQ_READ, buf, count, offset, 0);
+  return run_request (handle_export (handle), "pread", REQ_READ, buf, count,
+                      offset, 0);
 }
 
 static int
 swapfile_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
-  return run_request (((struct handle *) handle)->x, "pwrite", REQ_WRITE, (void *) buf, count,
-                      offset, flags);
+  return run_request (handle_export (handle), "pwrite", REQ_WRITE,
+                      (void *) buf, count, offset, flags);
 }
 
 /* Write zeroes from the zero page; NBDKIT_FLAG_MAY_TRIM is ignored on
@@ -732,13 +740,15 @@ swapfile_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
     errno = ENOTSUP;
     return -1;
   }
-  return run_request (((struct handle *) handle)->x, "zero", REQ_ZERO, NULL, count, offset, flags);
+  return run_request (handle_export (handle), "zero", REQ_ZERO, NULL, count,
+                      offset, flags);
 }
 
 static int
 swapfile_flush (void *handle, uint32_t flags)
 {
-  return run_request (((struct handle *) handle)->x, "flush", REQ_FLUSH, NULL, 0, 0, 0);
+  return run_request (handle_export (handle), "flush", REQ_FLUSH, NULL, 0, 0,
+                      0);
 }
 
 /* The file was verified fully allocated: all of it is data. */
