@@ -73,6 +73,10 @@
 
 static struct swapfile_config cfg;
 static struct exports exports;          /* file=: a set of one; dir= */
+/* dir=, held open while serving: 'nbdswap status' finds which directory
+ * this process serves by it (as the kernel names it, whatever dir= was
+ * relative to), as it does for serve --native --dir. */
+static int served_dir = -1;
 static const struct engine *engine;
 /* What the workers' buffers serve: an export whose O_DIRECT alignment
  * exceeds them (a file a re-scan added) is refused at .open. */
@@ -172,6 +176,8 @@ swapfile_unload (void)
   /* The rings first: they hold file='s registered file. */
   worker_pool_fini ();
   exports_close (&exports);
+  if (served_dir >= 0)
+    close (served_dir);
   config_free (&cfg);
   servefiles_remove ();
 }
@@ -341,6 +347,8 @@ open_exports (void)
   if (cfg.dir == NULL)
     return exports_add_file (&exports, FILE_EXPORT, cfg.file) == BACKING_OK
       ? 0 : -1;
+  /* If this fails, status shows dir= as given: no cause to stop. */
+  served_dir = open (cfg.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dir_access () < 0 || exports_scan (&exports) < 0)
     return -1;
   if (exports_count (&exports) == 0)

@@ -29,8 +29,8 @@ usage (void)
           "with SIGUSR1 to write its stats file),\nthe connected nbd devices "
           "and their use as swap (/proc/swaps).  With FILE\narguments, only "
           "the servers of those backing files (or of the directory\nholding "
-          "them).  A 'serve --native --dir' server has a row per export, with "
-          "its\nclients.\n"
+          "them).  A server of a directory ('serve --native --dir', the\n"
+          "plugin's dir=) has a row per export, with its clients.\n"
           "\nOptions:\n"
           " -j, --json                 one JSON object (stable keys)\n"
           " -p, --prometheus OUTFILE   write node_exporter's textfile format "
@@ -85,10 +85,12 @@ print_counters (const uint64_t *counters, bool fresh)
           counters[ST_ERRORS], counters[ST_P99_US], fresh ? "" : " (stale)");
 }
 
-/* A client of an export for people: "192.0.2.7:41234 (PSK identity
- * 'host1')", "local (unix socket)". */
+/* A client of an export of server s for people: "192.0.2.7:41234 (PSK
+ * identity 'host1')", "local (unix socket)"; nbdkit's, with TLS-PSK,
+ * says that its identity is not known rather than show none. */
 static void
-client_text (const struct served_client *c, char *buf, size_t len)
+client_text (const struct served *s, const struct served_client *c,
+             char *buf, size_t len)
 {
   char id[300];
 
@@ -102,6 +104,9 @@ client_text (const struct served_client *c, char *buf, size_t len)
     snprintf (buf + strlen (buf), len - strlen (buf),
               " (PSK identity '%s')", id);
   }
+  else if (s->identity_unknown)
+    snprintf (buf + strlen (buf), len - strlen (buf),
+              " (PSK identity unknown: nbdkit does not tell the plugin)");
 }
 
 /* A directory's exports under its row: one row each (name, connections
@@ -121,7 +126,7 @@ print_exports_rows (const struct served *s)
     printf ("%-7s %-32s %-28s ", "", name, conns);
     print_counters (e->counters, s->stats_fresh);
     for (size_t j = 0; j < e->nr_clients; j++) {
-      client_text (&e->clients[j], who, sizeof who);
+      client_text (s, &e->clients[j], who, sizeof who);
       printf ("%-7s     client %s\n", "", who);
     }
   }
@@ -270,6 +275,8 @@ json_served (FILE *fp, const struct served *s)
     fputs ("\"port\":null,", fp);
   fprintf (fp, "\"socket_inherited\":%s,", s->activated ? "true" : "false");
   fprintf (fp, "\"directory\":%s,", s->dir ? "true" : "false");
+  fprintf (fp, "\"identities_known\":%s,",
+           s->identity_unknown ? "false" : "true");
   json_str (fp, "export", s->export, true);
   json_str (fp, "stats_file", s->stats_file, true);
   fprintf (fp, "\"stats_fresh\":%s,", s->stats_fresh ? "true" : "false");

@@ -292,11 +292,49 @@ parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
   return true;
 }
 
+/* stats-file= of nbdkit's command line as this process reaches it.
+ * The plugin anchors a relative one to the directory nbdkit started in
+ * (at .config), which stays nbdkit's working directory in the
+ * foreground (-f); in the background nbdkit has moved to / and the name
+ * is resolved there, wrongly: the manual says to give it absolute. */
+static char *
+plugin_stats_path (pid_t pid, const char *given)
+{
+  char link[64], cwd[PATH_MAX], *joined, *p;
+  ssize_t n;
+
+  if (given == NULL || given[0] == '/')
+    return stats_path (pid, given);
+  snprintf (link, sizeof link, "/proc/%d/cwd", (int) pid);
+  n = readlink (link, cwd, sizeof cwd - 1);
+  if (n <= 0)
+    return strdup (given);
+  cwd[n] = '\0';
+  if (asprintf (&joined, "%s%s%s", cwd, n > 1 ? "/" : "", given) == -1)
+    return NULL;
+  p = stats_path (pid, joined);
+  free (joined);
+  return p;
+}
+
+/* True when nbdkit's command line gives TLS-PSK (--tls-psk with --tls
+ * on or require): its clients have identities that nbdkit 1.32 does not
+ * tell the plugin. */
+static bool
+nbdkit_psk (char **argv, size_t argc)
+{
+  const char *tls = find_option (argv, argc, "--tls", "--tls");
+
+  return tls && strcmp (tls, "off") != 0
+    && find_option (argv, argc, "--tls-psk", "--tls-psk") != NULL;
+}
+
 /* Fills *s from a process's command line (NUL-separated in buf). */
 static bool
 parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
 {
   char *argv[STATUS_MAX_ARGS];
+  const char *given;
   size_t argc = 0;
 
   for (size_t i = 0; i < len && argc < STATUS_MAX_ARGS;
@@ -308,12 +346,20 @@ parse_cmdline (pid_t pid, char *buf, size_t len, struct served *s)
     return false;
   memset (s, 0, sizeof *s);
   s->pid = pid;
-  s->file = dup_or_null (find_param (argv, argc, "file"));
-  if (s->file == NULL) {        /* the plugin's dir=: a set of exports */
-    s->file = dup_or_null (find_param (argv, argc, "dir"));
-    s->dir = s->file != NULL;
+  given = find_param (argv, argc, "file");
+  if (given == NULL) {          /* the plugin's dir=: a set of exports */
+    given = find_param (argv, argc, "dir");
+    s->dir = given != NULL;
   }
-  s->stats_file = stats_path (pid, find_param (argv, argc, "stats-file"));
+  /* As the kernel names it, as for a native server: the plugin holds
+   * dir= (and file='s O_DIRECT descriptor) open; given relative, the
+   * command line names it from a directory nbdkit may have left. */
+  s->file = served_path_of (pid, s->dir);
+  if (s->file == NULL)          /* not held (yet): as given */
+    s->file = dup_or_null (given);
+  s->stats_file = plugin_stats_path (pid, find_param (argv, argc,
+                                                      "stats-file"));
+  s->identity_unknown = s->dir && nbdkit_psk (argv, argc);
   s->socket = dup_or_null (find_option (argv, argc, "-U", "--unix"));
   s->port = dup_or_null (find_option (argv, argc, "-p", "--port"));
   s->bind = dup_or_null (find_option (argv, argc, "-i", "--ipaddr"));

@@ -46,7 +46,10 @@ struct served_export {
 
 struct served {
   pid_t pid;
-  char *file;                   /* file= (as given to nbdkit), or --dir */
+  char *file;                   /* file= or dir= (nbdkit), FILE or --dir
+                                 * (native), as the kernel names it when
+                                 * the server holds it open, else as
+                                 * given */
   char *socket;                 /* -U, or NULL */
   char *port, *bind;            /* -p, -i, or NULL */
   char *export;                 /* -e, or NULL */
@@ -57,6 +60,9 @@ struct served {
   bool stats_fresh;             /* ... after our SIGUSR1 */
   uint64_t counters[ST_NR];     /* of a directory: the sum */
   bool dir;                     /* file is a directory of exports */
+  bool identity_unknown;        /* nbdkit's dir= with TLS-PSK: its
+                                 * clients' identities are not told to
+                                 * the plugin (nbdkit 1.32) */
   struct served_export *exports; /* a directory's, with have_stats */
   size_t nr_exports;
 };

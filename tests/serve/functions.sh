@@ -217,7 +217,10 @@ dir_client ()
 # in the background of this shell, its output in LOG, LAST_PID its own
 # PID (stopped at exit): KIND native (serve --native --dir) or plugin
 # (nbdkit with the plugin's dir=), on WHERE (unix:PATH, or tcp:PORT on
-# 127.0.0.1), each ALLOW (CIDR or NAME=CIDR) as --allow or allow=.
+# 127.0.0.1), each ALLOW (CIDR or NAME=CIDR) as --allow or allow=.  The
+# plugin writes its counters to $WORK/NAME.stats (stats-file=, which it
+# has no default for), as the native server does to its runtime
+# directory's, so that nbdswap status shows both.
 dir_serve ()
 {
   local kind=$1 log=$2 where=$3 dir=$4 a args=()
@@ -235,7 +238,7 @@ dir_serve ()
     unix:*) args=(-U "${where#unix:}") ;;
     *) args=(-i 127.0.0.1 -p "${where#tcp:}") ;;
   esac
-  args+=("$PLUGIN" dir="$dir")
+  args+=("$PLUGIN" dir="$dir" stats-file="$WORK/${dir##*/}.stats")
   for a in "$@"; do args+=(allow="$a"); done
   "${NBDKIT[@]}" "${args[@]}" >"$log" 2>&1 &
   LAST_PID=$!
