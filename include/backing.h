@@ -62,8 +62,8 @@ struct backing {
   bool direct;                  /* O_DIRECT (false: through the page cache) */
   /* NULL: when read-write is refused, open read-only (with a warning:
    * clients cannot write).  Else the file is opened read-write only, and
-   * an open that fails says this note too ("--native serves read-write
-   * only"). */
+   * an open that fails says this note too ("the native server serves
+   * read-write only ..."). */
   const char *read_write_only;
   /* Appended to the two O_DIRECT refusals: how to serve without direct
    * I/O (", or add direct=false ..."), or why that is not offered. */

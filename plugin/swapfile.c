@@ -19,9 +19,10 @@
  * a set of one, served under whatever name a client asks for (nbdkit's
  * way); dir= is every fit file of the directory, each under its file
  * name, with the same scan, verification, lock and refusal rules as
- * serve --native --dir, re-scanned on SIGHUP.  .open takes a reference
- * to the export a client asked for (if it may open it: allow=NAME=CIDR),
- * .close lets go of it; a removed file's clients get EIO.
+ * serve --dir (the native server), re-scanned on SIGHUP.  .open takes a
+ * reference to the export a client asked for (if it may open it:
+ * allow=NAME=CIDR), .close lets go of it; a removed file's clients get
+ * EIO.
  *
  * Lifecycle: .config parses, .config_complete checks the parameters,
  * .get_ready opens, checks and locks the files (lib/backing.c through
@@ -315,8 +316,8 @@ dir_access (void)
     log_warning ("dir=%s: every client that connects may open every "
                  "export: nbdkit tells the plugin no TLS identity, so give "
                  "each export its networks with allow=NAME=CIDR, or serve "
-                 "with 'nbdswap serve --native --dir' (--tls-psk: each "
-                 "identity opens its own)", cfg.dir);
+                 "with the native server, 'nbdswap serve --dir' (--tls-psk: "
+                 "each identity opens its own)", cfg.dir);
   for (size_t i = 0; i < cfg.nr_export_allow; i++)
     if (exports_allow (&exports, cfg.export_allow[i].name,
                        cfg.export_allow[i].nets, err, sizeof err) < 0) {

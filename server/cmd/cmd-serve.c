@@ -1,16 +1,21 @@
-/* nbdswap serve FILE [options] [-- nbdkit args]: verify FILE, prepare
- * what must be set before nbdkit starts, then run nbdkit with the
- * swapfile plugin.
+/* nbdswap serve FILE|--dir DIR [options] [-- parameters]: serve with the
+ * native server (server/native/), or with --nbdkit run nbdkit with the
+ * swapfile plugin; serve-choice.c says which, and when nbdkit stands in
+ * for a native server that cannot serve here.
  *
- * What survives execve and is therefore set here: PR_SET_IO_FLUSHER
- * (a task flag, kept across exec and inherited by nbdkit's threads),
- * oom_score_adj and RLIMIT_MEMLOCK.  Memory locking does not survive
- * exec: the plugin locks after nbdkit's fork.
+ * The native server verifies, locks and hardens itself (native-serve.c),
+ * in this process with --foreground (and under systemd), else in a child
+ * in the background.  For nbdkit, serve verifies FILE and prepares what
+ * must be set before nbdkit starts, then runs it.  What survives execve
+ * and is therefore set here: PR_SET_IO_FLUSHER (a task flag, kept across
+ * exec and inherited by nbdkit's threads), oom_score_adj and
+ * RLIMIT_MEMLOCK.  Memory locking does not survive exec: the plugin
+ * locks after nbdkit's fork.
  *
- * Foreground (--foreground, systemd): exec nbdkit -f.  nbdkit sets its
- * own umask (022) before binding -U, so serve binds the unix socket
- * itself, mode 0600, and hands it over as socket activation does (fd 3,
- * LISTEN_FDS=1, LISTEN_PID = this PID, which exec keeps).
+ * nbdkit in the foreground (--foreground, systemd): exec nbdkit -f.
+ * nbdkit sets its own umask (022) before binding -U, so serve binds the
+ * unix socket itself, mode 0600, and hands it over as socket activation
+ * does (fd 3, LISTEN_FDS=1, LISTEN_PID = this PID, which exec keeps).
  * Background (the default by hand): fork and exec nbdkit -U, let nbdkit
  * fork into the background, then chmod the socket 0600.  Not the
  * handed-over socket here: nbdkit then stays in the foreground and sets
@@ -49,13 +54,15 @@ struct serve_opts {
                                  * completes socket and pidfile */
   const char *allow[SERVE_MAX_ALLOW]; /* --allow, comma lists split */
   size_t nr_allow;
-  /* --allow NAME=CIDR[,...]: export allow_names[i] only for allow_nets[i]
-   * (--native). */
+  /* --allow NAME=CIDR[,...]: export allow_names[i] only for allow_nets[i];
+   * for nbdkit, the plugin's allow=NAME=CIDR[,...] made of them. */
   const char *allow_names[SERVE_MAX_ALLOW];
   const char *allow_nets[SERVE_MAX_ALLOW];
+  char *plugin_allow[SERVE_MAX_ALLOW];
   size_t nr_export_allow;
   unsigned threads;             /* --threads, or the default */
   long poll_us;                 /* --poll-us, -1 unless given */
+  bool fell_back;               /* nbdkit stands in for the native server */
   struct swapfile_config config; /* the plugin parameters after -- */
   bool activated;               /* systemd passed the listening socket */
   int listen_fd;                /* the unix socket we bound, or -1 */
@@ -71,24 +78,31 @@ usage (void)
 {
   printf ("\nUsage:\n"
           " nbdswap serve FILE [--socket PATH | --port N [--bind ADDR]]\n"
-          " nbdswap serve --native --dir DIR [...]\n"
+          " nbdswap serve --dir DIR [...]\n"
           "               [--tls-psk FILE | --tls-certificates DIR\n"
           "                [--tls-verify-peer]]\n"
-          "               [--export NAME] [--allow CIDR]... [--threads N]\n"
+          "               [--export NAME] [--allow CIDR]...\n"
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
-          "               [--native [--poll-us N]]\n"
-          "               [-- nbdkit arguments or plugin parameters]\n"
-          "\nVerify FILE like 'nbdswap verify', then run nbdkit with the "
-          "swapfile plugin\non it: in the background, returning once it "
-          "serves; with --foreground (and\nunder systemd) nbdkit takes this "
-          "process's place.  By default it listens on\n/run/nbdswap/NAME.sock (mode "
-          "0600, directory 0700), NAME being FILE's base\nname without its "
-          "extension, and writes its counters to /run/nbdswap/NAME.stats\n"
-          "('nbdswap status' reads them).  Under systemd socket activation "
-          "(LISTEN_FDS)\nit serves the socket it was given.\n"
-          "\nWith --native --dir DIR, one server serves every swap backing "
-          "file in DIR,\neach an export named after its file (NAME being "
-          "DIR's base name); an unfit\nfile is left out and logged.\n"
+          "               [--poll-us N | --nbdkit [--threads N]]\n"
+          "               [-- plugin parameters, and nbdkit's arguments "
+          "with --nbdkit]\n"
+          "\nServe FILE with nbdswap's native server (io_uring, a thread per "
+          "connection):\nit verifies FILE like 'nbdswap verify' and serves "
+          "in the background, serve\nreturning once it serves; with "
+          "--foreground (and under systemd) it serves in\nthis process.  "
+          "With --nbdkit, serve verifies FILE and runs nbdkit with the\n"
+          "swapfile plugin instead.  Where the native server cannot serve "
+          "(io_uring\ndenied; TLS without kTLS), serve says so in a warning "
+          "and runs nbdkit in its\nplace, unless that would lose what was "
+          "asked for.  By default it listens on\n/run/nbdswap/NAME.sock "
+          "(mode 0600, directory 0700), NAME being FILE's base\nname "
+          "without its extension, and writes its counters to "
+          "/run/nbdswap/NAME.stats\n('nbdswap status' reads them).  Under "
+          "systemd socket activation (LISTEN_FDS)\nit serves the socket "
+          "it was given.\n"
+          "\nWith --dir DIR, one server serves every swap backing file in "
+          "DIR, each an\nexport named after its file (NAME being DIR's base "
+          "name); an unfit file is\nleft out and logged.\n"
           "\nOptions:\n");
   serve_options_help (stdout);
   printf ("\nSwap pages are the clients' process memory: whoever can connect "
@@ -99,9 +113,9 @@ usage (void)
           "NBDSWAP_PLUGIN (the\nplugin to load), NBDSWAP_NBDKIT (the nbdkit "
           "to run).\n"
           "\nExit status: 0 serving (in the background), 1 usage error, 2 "
-          "FILE is unfit to\nserve, 3 system error (also: nbdkit failed to "
-          "start, or cannot enforce\n--allow); in the foreground, once nbdkit "
-          "runs, nbdkit's own status.\n");
+          "FILE is unfit to\nserve, 3 system error (also: the server failed "
+          "to start, or cannot enforce\n--allow); in the foreground, once "
+          "the server runs, its own status.\n");
 }
 
 /* --allow NAME=CIDR[,...] (eq at the '='): the export NAME only for
@@ -264,9 +278,16 @@ check_options (struct serve_opts *o)
 {
   bool tcp = o->given.port || o->given.bind;
 
+  if (o->given.native && o->given.nbdkit)
+    return usage_error ("serve", "--native and --nbdkit exclude each other: "
+                        "the native server is the default, --nbdkit runs "
+                        "nbdkit with the plugin instead");
   if (o->given.socket && tcp)
     return usage_error ("serve", "--socket and --port/--bind exclude each "
                         "other: serve on a unix socket or on TCP");
+  if (o->given.dir && o->given.export)
+    return usage_error ("serve", "--dir names each export after its file: "
+                        "drop --export");
   if (o->given.tls_psk && o->given.tls_certs)
     return usage_error ("serve", "--tls-psk and --tls-certificates exclude "
                         "each other: choose one kind of TLS credentials");
@@ -284,10 +305,6 @@ check_options (struct serve_opts *o)
   if (o->given.bind && !netaddr_is_numeric (o->given.bind))
     return usage_error ("serve", "--bind %s: not a numeric IPv4 or IPv6 "
                         "address: give the address itself", o->given.bind);
-  if (o->nr_export_allow > 0 && !o->given.native)
-    return usage_error ("serve", "--allow %s=...: a per-export allow list is "
-                        "the --native server's: add --native",
-                        o->allow_names[0]);
   if ((o->nr_allow > 0 || o->nr_export_allow > 0) && !tcp && !o->activated)
     return usage_error ("serve", "--allow applies to TCP (--port/--bind): "
                         "a unix socket is guarded by its mode 0600");
@@ -305,7 +322,8 @@ check_options (struct serve_opts *o)
 }
 
 /* The same verification as 'nbdswap verify'; the report on stderr when
- * the file is unfit.  0 fit, else an exit status. */
+ * the file is unfit.  0 fit, else an exit status.  --dir: the plugin
+ * verifies each file itself, and leaves out an unfit one. */
 static int
 verify_file (const struct serve_opts *o)
 {
@@ -313,12 +331,9 @@ verify_file (const struct serve_opts *o)
   struct verify_result res;
   int fd, r;
 
+  if (o->given.dir)
+    return 0;
   fd = open (o->given.file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd == -1 && errno == ENOENT) {
-    log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
-               o->given.file, o->given.file);
-    return EXIT_SYSTEM;
-  }
   if (fd == -1) {
     log_error ("%s: cannot open: %m", o->given.file);
     return EXIT_SYSTEM;
@@ -342,6 +357,21 @@ verify_file (const struct serve_opts *o)
   }
   verify_result_free (&res);
   return r;
+}
+
+/* A FILE that does not exist: said with the fix, for either server (the
+ * native server would call it unfit, exit status 2; 'nbdswap verify'
+ * cannot open it, 3).  0 or EXIT_SYSTEM. */
+static int
+check_file_exists (const struct serve_opts *o)
+{
+  struct stat st;
+
+  if (o->given.dir || stat (o->given.file, &st) == 0 || errno != ENOENT)
+    return 0;
+  log_error ("%s: no such file: create it with 'nbdswap create %s SIZE'",
+             o->given.file, o->given.file);
+  return EXIT_SYSTEM;
 }
 
 /* The runtime directory exists, is a directory and has mode 0700. */
@@ -634,14 +664,16 @@ find_plugin (char *buf, size_t len)
 #define ADD(x) (args[n++] = (char *) (x))
 
 /* The nbdkit command line, NULL-terminated, in *out (caller frees the
- * vector; the strings are static or in o).  0 or -errno. */
+ * vector; the strings are static or in o, which frees its own).  0 or
+ * -errno. */
 static int
 build_args (struct serve_opts *o, char ***out)
 {
   static char plugin[PATH_MAX], threads[16], filearg[PATH_MAX + 8];
   static char statsarg[PATH_MAX + 16], allowarg[4096], exparg[512];
   const char *nbdkit = getenv ("NBDSWAP_NBDKIT");
-  char **args = calloc ((size_t) o->given.nr_extra + 40, sizeof *args);
+  char **args = calloc ((size_t) o->given.nr_extra + o->nr_export_allow + 40,
+                        sizeof *args);
   size_t n = 0, used = 0;
   char *abs;
 
@@ -683,8 +715,9 @@ build_args (struct serve_opts *o, char ***out)
   }
   ADD (find_plugin (plugin, sizeof plugin));
   /* Absolute, so that 'nbdswap status FILE' can match it. */
-  abs = realpath (o->given.file, NULL);
-  snprintf (filearg, sizeof filearg, "file=%s", abs ? abs : o->given.file);
+  abs = realpath (served (o), NULL);
+  snprintf (filearg, sizeof filearg, "%s=%s", o->given.dir ? "dir" : "file",
+            abs ? abs : served (o));
   free (abs);
   ADD (filearg);
   snprintf (statsarg, sizeof statsarg, "stats-file=%s", o->stats_buf);
@@ -700,6 +733,17 @@ build_args (struct serve_opts *o, char ***out)
       used += (size_t) snprintf (allowarg + used, sizeof allowarg - used,
                                  "%s%s", i ? "," : "", o->allow[i]);
     ADD (allowarg);
+  }
+  /* --allow NAME=CIDR: the plugin's own per-export lists (dir= only:
+   * check_nbdkit and native_or_fallback refused one FILE's). */
+  for (size_t i = 0; i < o->nr_export_allow; i++) {
+    if (asprintf (&o->plugin_allow[i], "allow=%s=%s", o->allow_names[i],
+                  o->allow_nets[i]) == -1) {
+      o->plugin_allow[i] = NULL;
+      free (args);
+      return -ENOMEM;
+    }
+    ADD (o->plugin_allow[i]);
   }
   for (int i = 0; i < o->given.nr_extra; i++)
     ADD (o->given.extra[i]);
@@ -807,7 +851,7 @@ run_background (const struct serve_opts *o, char **args)
   if (waitpid (pid, &status, 0) == -1 || !WIFEXITED (status)
       || WEXITSTATUS (status) != 0) {
     log_error ("%s: nbdkit did not start: the lines above say why",
-               o->given.file);
+               served (o));
     return EXIT_SYSTEM;
   }
   if (o->given.socket && chmod (o->given.socket, 0600) == -1)
@@ -817,7 +861,7 @@ run_background (const struct serve_opts *o, char **args)
   pid = servefiles_read_pid (o->given.pidfile);
   if (pid <= 0 || kill (pid, 0) == -1) {
     log_error ("%s: nbdkit stopped after starting: see the system log "
-               "(journalctl -t nbdkit) for why", o->given.file);
+               "(journalctl -t nbdkit) for why", served (o));
     return EXIT_SYSTEM;
   }
   print_serving (o, pid);
@@ -832,69 +876,16 @@ stays_in_foreground (const struct serve_opts *o)
   return o->given.foreground || o->activated || getenv ("INVOCATION_ID");
 }
 
-/* Everything before the exec; 0 or an exit status. */
+/* Everything before nbdkit's exec; 0 or an exit status. */
 static int
 prepare (struct serve_opts *o)
 {
   int r;
 
-  o->activated = socket_activated ();
   o->given.foreground = stays_in_foreground (o);
-  if ((r = check_options (o)) != 0)
-    return r;
   if ((r = verify_file (o)) != 0)
     return r;
-  if ((r = check_tls (o)) != 0)
-    return r;
   return prepare_paths (o);
-}
-
-/* The plugin parameters after "--" and whether --native takes them:
- * why not, or NULL.  engine= and direct= are taken for the values that
- * mean what the native server does anyway (native_params checks). */
-static const struct {
-  const char *key;
-  const char *why_not;
-} native_keys[] = {
-  { "recheck", NULL },
-  { "retry-timeout", NULL },
-  { "retry-eio", NULL },
-  { "mlock", NULL },
-  { "engine", NULL },
-  { "direct", NULL },
-  { "file", "serve takes the file as FILE" },
-  { "dir", "serve takes the directory as --dir DIR" },
-  { "stats-file", "serve writes the counters to its runtime directory, "
-    "where 'nbdswap status' reads them" },
-  { "allow", "give --allow CIDR instead" },
-  { "queue-depth", "it sizes the plugin's ring per nbdkit thread; the "
-    "native server sizes one ring per connection itself" },
-  { "workers", "it prepares the plugin's nbdkit threads; the native server "
-    "runs one thread per connection" },
-};
-
-/* --native runs no nbdkit: the word arg after "--" (its key keylen
- * bytes, 0 if it is no KEY=VALUE) must be a plugin parameter the native
- * server takes.  0, or EXIT_USAGE saying why not. */
-static int
-native_takes (const char *arg, size_t keylen)
-{
-  if (keylen == 0 || arg[0] == '-')
-    return usage_error ("serve", "--native runs no nbdkit: after '--' it "
-                        "takes only plugin parameters (KEY=VALUE), not '%s'",
-                        arg);
-  for (size_t i = 0; i < sizeof native_keys / sizeof native_keys[0]; i++) {
-    if (strlen (native_keys[i].key) != keylen ||
-        strncmp (arg, native_keys[i].key, keylen) != 0)
-      continue;
-    if (native_keys[i].why_not)
-      return usage_error ("serve", "--native: %s: not for the native "
-                          "server: %s", arg, native_keys[i].why_not);
-    return 0;
-  }
-  return usage_error ("serve", "--native: %s: unknown parameter: the native "
-                      "server takes recheck=, retry-timeout=, retry-eio= "
-                      "and mlock= (see nbdkit swapfile --help)", arg);
 }
 
 /* The plugin parameters among the words after "--" into o->config, by
@@ -917,12 +908,12 @@ parse_extra (struct serve_opts *o)
     const char *arg = o->given.extra[i], *eq = strchr (arg, '=');
     size_t keylen = eq ? (size_t) (eq - arg) : 0;
 
-    if (o->given.native && (r = native_takes (arg, keylen)) != 0)
+    if (!o->given.nbdkit && (r = serve_native_param (arg, keylen)) != 0)
       return r;
     if (keylen == 0 || keylen >= sizeof key || arg[0] == '-')
       continue;
     snprintf (key, sizeof key, "%.*s", (int) keylen, arg);
-    if (filters && !o->given.native && strcmp (key, "direct") != 0)
+    if (filters && o->given.nbdkit && strcmp (key, "direct") != 0)
       continue;
     r = config_set (&o->config, key, eq + 1, err, sizeof err);
     if (r == -ENOMEM) {
@@ -930,41 +921,39 @@ parse_extra (struct serve_opts *o)
       return EXIT_SYSTEM;
     }
     if (r < 0 && r != -ENOENT)
-      return usage_error ("serve", "%s%s", o->given.native ? "--native: " : "",
-                          err);
+      return usage_error ("serve", "%s", err);
   }
   return 0;
 }
 
-/* The parameters in o->config that --native cannot honour.  0 or
- * EXIT_USAGE. */
+/* The parameters in o->config that the native server cannot honour.  0
+ * or EXIT_USAGE. */
 static int
 native_params (const struct serve_opts *o)
 {
   if (o->config.engine == ENGINE_PREAD)
-    return usage_error ("serve", "--native: engine=pread: the native "
-                        "server has only io_uring: serve without --native "
-                        "for the pread/pwrite engine");
+    return usage_error ("serve", "engine=pread: the native server (serve's "
+                        "default) has only io_uring: add --nbdkit for the "
+                        "plugin's pread/pwrite engine");
   if (!o->config.direct)
-    return usage_error ("serve", "--native: direct=false: the native "
-                        "server does only O_DIRECT: serve without --native "
-                        "to serve through the page cache");
+    return usage_error ("serve", "direct=false: the native server (serve's "
+                        "default) does only O_DIRECT: add --nbdkit to serve "
+                        "through the page cache");
   return 0;
 }
 
-/* --native: what nbdkit would have done is ours; the options that only
- * make sense for nbdkit are refused (also where serve then falls back to
- * nbdkit: a command line is valid or not whatever the host allows).  0
- * or EXIT_USAGE. */
+/* The native server: what nbdkit would have done is ours; the options
+ * that only make sense for nbdkit are refused, naming --nbdkit (also
+ * where serve then falls back to nbdkit: a command line is valid or not
+ * whatever the host allows).  0 or EXIT_USAGE. */
 static int
 check_native (struct serve_opts *o)
 {
-  if (o->threads != SERVE_DEFAULT_THREADS)
-    return usage_error ("serve", "--threads sets nbdkit's threads: --native "
-                        "runs one thread per connection, drop --threads");
-  if (o->given.dir && o->given.export)
-    return usage_error ("serve", "--dir names each export after its file: "
-                        "drop --export");
+  if (o->given.threads)
+    return usage_error ("serve", "--threads %s sets nbdkit's threads, and "
+                        "the native server (serve's default) runs one "
+                        "thread per connection: add --nbdkit to serve with "
+                        "nbdkit, or drop --threads", o->given.threads);
   if (o->given.export && strlen (o->given.export) > NATIVE_NAME_MAX)
     return usage_error ("serve", "--export: the name is %zu bytes, over "
                         "the NBD protocol's limit of %d: choose a shorter "
@@ -972,7 +961,7 @@ check_native (struct serve_opts *o)
   return native_params (o);
 }
 
-/* --native in the background: fork; the child (which returns -1 here,
+/* The native server in the background: fork; the child (which returns -1 here,
  * and serves) verifies, locks and hardens itself with the command's
  * stderr still open, so what stops it is printed here; the parent
  * returns once the child serves, or with the child's exit status. */
@@ -1023,8 +1012,8 @@ native_background (struct serve_opts *o, struct native_opts *no)
   return status > 0 ? status : EXIT_SYSTEM;
 }
 
-/* --native: bind, then serve until SIGTERM: in this process with
- * --foreground (and under systemd), else in a child in the
+/* The native server: bind, then serve until SIGTERM: in this process
+ * with --foreground (and under systemd), else in a child in the
  * background. */
 static int
 serve_native (struct serve_opts *o)
@@ -1038,11 +1027,9 @@ serve_native (struct serve_opts *o)
   char err[256];
   int r;
 
-  o->activated = socket_activated ();
   background = !stays_in_foreground (o);
   o->given.foreground = true;         /* binds the unix socket in prepare_paths */
-  if ((r = check_options (o)) != 0 || (r = check_tls (o)) != 0 ||
-      (r = prepare_paths (o)) != 0)
+  if ((r = prepare_paths (o)) != 0)
     return r;
   for (size_t i = 0; i < o->nr_allow; i++)
     if (acl_parse (&no.acl, o->allow[i], err, sizeof err) < 0) {
@@ -1053,10 +1040,15 @@ serve_native (struct serve_opts *o)
     char params[128];
 
     config_format (&o->config, params, sizeof params);
-    printf ("# nbdswap serve --native: %s%s on %s, %s\n",
-            o->given.dir ? "every file in " : "", served (o),
-            o->activated ? "the socket systemd passed" :
-            o->given.socket ? o->given.socket : "TCP", params);
+    printf ("# nbdswap serve: the native server: %s%s on ",
+            o->given.dir ? "every file in " : "", served (o));
+    if (o->activated || o->given.socket)
+      printf ("%s", o->activated ? "the socket systemd passed"
+              : o->given.socket);
+    else
+      printf ("tcp:%s:%s", o->given.bind ? o->given.bind : "127.0.0.1",
+              o->given.port ? o->given.port : SERVE_DEFAULT_PORT);
+    printf (", %s\n", params);
     return EXIT_FIT;
   }
   if (o->activated)
@@ -1091,18 +1083,6 @@ serve_native (struct serve_opts *o)
   return r;
 }
 
-/* Can this process have io_uring at all?  Not where a container's
- * seccomp profile, the kernel.io_uring_disabled sysctl or the kernel
- * denies it (a memory limit is not such a case: the server names it at
- * start).  False with the reason in why. */
-static bool
-uring_allowed (char *why, size_t len)
-{
-  int r = engine_uring_probe (why, len);
-
-  return r != -EPERM && r != -ENOSYS;
-}
-
 /* engine=io_uring where io_uring is denied: refused before anything
  * starts, by both servers alike (the plugin would refuse it too, but
  * only once nbdkit runs, with nbdkit's exit status).  0 or
@@ -1112,70 +1092,67 @@ check_uring_required (const struct serve_opts *o)
 {
   char why[256];
 
-  if (o->config.engine != ENGINE_IO_URING || uring_allowed (why, sizeof why))
+  if (o->config.engine != ENGINE_IO_URING
+      || !serve_uring_denied (why, sizeof why))
     return 0;
   log_error ("%s needs io_uring, and %s; engine=io_uring forbids "
              "falling back to the pread/pwrite engine: allow io_uring (the "
              "container's seccomp profile, sysctl kernel.io_uring_disabled), "
              "or drop engine=io_uring",
-             o->given.native ? "--native" : "engine=io_uring", why);
+             o->given.nbdkit ? "engine=io_uring" : "the native server", why);
   return EXIT_SYSTEM;
 }
 
-/* --native where io_uring is denied: say so loudly and return true,
- * and serve goes on with nbdkit and the plugin, which falls back to
- * pread/pwrite there.  Swap that is served slower beats swap that is
- * not served (engine=io_uring, which says otherwise, was refused by
- * check_uring_required). */
-static bool
-native_denied (const struct serve_opts *o)
+/* --nbdkit: what only the native server does is refused.  0 or
+ * EXIT_USAGE. */
+static int
+check_nbdkit (const struct serve_opts *o)
 {
-  char why[256];
+  const char *only = serve_native_only (&o->given, o->nr_export_allow);
 
-  if (uring_allowed (why, sizeof why))
-    return false;
-  if (o->given.dir) {
-    log_error ("--native needs io_uring, and %s; --dir has no nbdkit to "
-               "fall back to (one nbdkit per file serves without it): allow "
-               "io_uring (the container's seccomp profile, sysctl "
-               "kernel.io_uring_disabled)", why);
-    return true;
-  }
-  log_warning ("--native needs io_uring, and %s: FALLING BACK to nbdkit "
-               "with the swapfile plugin and its pread/pwrite engine (more "
-               "CPU per request%s); to serve with --native, allow io_uring "
-               "(the container's seccomp profile, sysctl "
-               "kernel.io_uring_disabled)", why,
-               o->poll_us >= 0 ? "; --poll-us does not apply" : "");
-  return true;
+  if (o->poll_us >= 0)
+    return usage_error ("serve", "--poll-us tunes the native server, and "
+                        "--nbdkit runs nbdkit: drop --poll-us or --nbdkit");
+  if (only)
+    return usage_error ("serve", "--nbdkit: %s: drop --nbdkit", only);
+  return 0;
 }
 
-/* Parses, verifies, prepares and execs nbdkit. */
+/* The native server, or nbdkit with the plugin in its place where it
+ * cannot serve here: swap served slower beats swap not served, but
+ * never silently (one warning naming the cause and the fix), and never
+ * without what the command line asks for (then refused: exit 3).
+ * engine=io_uring, which forbids pread/pwrite, was refused before.
+ * -1: go on with nbdkit; else serve's exit status. */
 static int
-serve_main (struct serve_opts *o, int argc, char **argv)
+native_or_fallback (struct serve_opts *o)
+{
+  struct native_block b;
+  const char *only;
+
+  if (!serve_native_blocked (&o->given, o->activated, &b))
+    return serve_native (o);
+  only = serve_native_only (&o->given, o->nr_export_allow);
+  if (only) {
+    log_error ("the native server %s; nbdkit cannot serve in its place, "
+               "since %s; to serve, %s", b.cause, only, b.fix);
+    return EXIT_SYSTEM;
+  }
+  log_warning ("the native server %s: FALLING BACK to nbdkit with the "
+               "swapfile plugin %s%s; to serve with the native server, %s, "
+               "or add --nbdkit to choose nbdkit", b.cause, b.instead,
+               o->poll_us >= 0 ? " (--poll-us does not apply)" : "", b.fix);
+  o->fell_back = true;
+  return -1;
+}
+
+/* nbdkit with the plugin: prepare, then exec it (or print it). */
+static int
+serve_nbdkit (struct serve_opts *o)
 {
   char **args = NULL;
   int r;
 
-  r = parse_options (argc, argv, o);
-  if (r != 0)
-    return r == -1 ? EXIT_FIT : r;
-  if (o->poll_us >= 0 && !o->given.native)
-    return usage_error ("serve", "--poll-us tunes the --native server: add "
-                        "--native, or drop --poll-us");
-  if (o->given.dir && !o->given.native)
-    return usage_error ("serve", "--dir: serving a directory of exports is "
-                        "the --native server's: add --native");
-  if ((r = parse_extra (o)) != 0)
-    return r;
-  if (o->given.native && (r = check_native (o)) != 0)
-    return r;
-  if ((r = check_uring_required (o)) != 0)
-    return r;
-  if (o->given.native && !native_denied (o))
-    return serve_native (o);
-  if (o->given.dir)
-    return EXIT_SYSTEM;         /* native_denied said why */
   if ((r = prepare (o)) != 0)
     return r;
   if ((r = build_args (o, &args)) < 0) {
@@ -1183,6 +1160,9 @@ serve_main (struct serve_opts *o, int argc, char **argv)
     return EXIT_SYSTEM;
   }
   if (o->given.dry_run) {
+    printf ("# nbdswap serve: nbdkit with the swapfile plugin%s\n",
+            o->fell_back ? ", in the native server's place (the warning "
+            "says why)" : "");
     if (o->given.socket && o->given.foreground)
       printf ("# nbdswap binds %s (mode 0600) and passes it to nbdkit as "
               "fd 3 (LISTEN_FDS=1)\n", o->given.socket);
@@ -1198,6 +1178,28 @@ serve_main (struct serve_opts *o, int argc, char **argv)
   return r;
 }
 
+/* Parses and checks the command line, then serves with the server it
+ * asks for, or the one that can serve here. */
+static int
+serve_main (struct serve_opts *o, int argc, char **argv)
+{
+  int r;
+
+  r = parse_options (argc, argv, o);
+  if (r != 0)
+    return r == -1 ? EXIT_FIT : r;
+  o->activated = socket_activated ();
+  if ((r = check_options (o)) != 0 || (r = parse_extra (o)) != 0)
+    return r;
+  r = o->given.nbdkit ? check_nbdkit (o) : check_native (o);
+  if (r != 0 || (r = check_file_exists (o)) != 0 ||
+      (r = check_uring_required (o)) != 0 || (r = check_tls (o)) != 0)
+    return r;
+  if (!o->given.nbdkit && (r = native_or_fallback (o)) >= 0)
+    return r;
+  return serve_nbdkit (o);
+}
+
 /* nbdswap serve: the options into one struct, then serve. */
 int
 cmd_serve (int argc, char **argv)
@@ -1209,5 +1211,7 @@ cmd_serve (int argc, char **argv)
   config_init (&o.config);
   r = serve_main (&o, argc, argv);
   config_free (&o.config);
+  for (size_t i = 0; i < o.nr_export_allow; i++)
+    free (o.plugin_allow[i]);
   return r;
 }

@@ -1,5 +1,5 @@
-/* nbdswap: going into the background (the attach supervisor, and serve
- * --native).
+/* nbdswap: going into the background (the attach supervisor, and the
+ * native server of serve).
  *
  * The command forks; the child gets ready (verifies, locks...) with
  * the command's stdout and stderr still open and in the terminal's

@@ -1,9 +1,10 @@
 /* nbdswap serve's own options: one table, one parser (serve.h).
  *
  * cmd-serve.c parses its command line with serve_args_parse and prints
- * its --help lines from the table; status reads a running 'nbdswap serve
- * --native' server's command line (/proc/PID/cmdline) with the same
- * parser, so the two cannot disagree about what an option is.
+ * its --help lines from the table; status reads a running native
+ * server's command line ('nbdswap serve FILE ...', /proc/PID/cmdline)
+ * with the same parser, so the two cannot disagree about what an option
+ * is.
  */
 #include <config.h>
 
@@ -49,14 +50,14 @@ static const struct serve_option serve_options[] = {
     "unless --port); a non-loopback ADDR needs --allow" },
   { "allow", 'a', SERVE_LIST, FIELD (allow), "CIDR[,...]",
     "only these clients may connect (repeat or list);\n"
-    "NAME=CIDR[,...] (--native): only these may open\n"
-    "the export NAME" },
+    "NAME=CIDR[,...]: only these may open the export\n"
+    "NAME (with --nbdkit: --dir only)" },
   { "tls-psk", 0, SERVE_STRING, FIELD (tls_psk), "FILE",
     "require TLS with the pre-shared keys in FILE" },
   { "tls-psk-exports", 0, SERVE_STRING, FIELD (tls_psk_exports), "FILE",
     "with --dir and --tls-psk: 'IDENTITY NAME...'\n"
     "lines: the exports a PSK identity may open\n"
-    "besides the one of its name" },
+    "besides the one of its name (not --nbdkit)" },
   { "tls-certificates", 0, SERVE_STRING, FIELD (tls_certs), "DIR",
     "require TLS with the certificates in DIR" },
   { "tls-verify-peer", 0, SERVE_FLAG, FIELD (tls_verify_peer), NULL,
@@ -65,24 +66,27 @@ static const struct serve_option serve_options[] = {
   { "export", 'e', SERVE_STRING, FIELD (export), "NAME",
     "serve only the export NAME" },
   { "dir", 'd', SERVE_STRING, FIELD (dir), "DIR",
-    "with --native, instead of FILE: serve every\n"
-    "swap backing file in DIR, each an export named\n"
-    "after its file (SIGHUP: re-scan DIR)" },
+    "instead of FILE: serve every swap backing file\n"
+    "in DIR, each an export named after its file\n"
+    "(SIGHUP: re-scan DIR)" },
   { "threads", 't', SERVE_STRING, FIELD (threads), "N",
-    "nbdkit threads per connection (default "
-    STR (SERVE_DEFAULT_THREADS) ")" },
+    "with --nbdkit: nbdkit threads per connection\n"
+    "(default " STR (SERVE_DEFAULT_THREADS) ")" },
   { "foreground", 'f', SERVE_FLAG, FIELD (foreground), NULL,
     "do not fork (the default under systemd)" },
   { "pidfile", 'P', SERVE_STRING, FIELD (pidfile), "FILE",
-    "write nbdkit's PID to FILE" },
+    "write the server's PID to FILE" },
   { "dry-run", 'n', SERVE_FLAG, FIELD (dry_run), NULL,
-    "print the nbdkit command, do not run it" },
+    "print which server would serve and how (the\n"
+    "nbdkit command), do not run it" },
+  { "nbdkit", 0, SERVE_FLAG, FIELD (nbdkit), NULL,
+    "serve with nbdkit and the swapfile plugin\n"
+    "instead of the native server" },
   { "native", 0, SERVE_FLAG, FIELD (native), NULL,
-    "EXPERIMENTAL: serve with nbdswap's own event-loop\n"
-    "server (io_uring, a thread per connection)\n"
-    "instead of nbdkit" },
+    "the native server: the default, so this does\n"
+    "nothing (older command lines give it)" },
   { "poll-us", 0, SERVE_STRING, FIELD (poll_us), "N",
-    "with --native: spin up to N microseconds\n"
+    "native server: spin up to N microseconds\n"
     "(0-" STR (NATIVE_POLL_US_MAX) ", default " STR (NATIVE_POLL_US)
     ") for the disk when a\n"
     "connection has one request: can lower QD1\n"

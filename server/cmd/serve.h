@@ -71,7 +71,8 @@ struct serve_args {
   bool foreground;              /* --foreground */
   const char *pidfile;          /* --pidfile */
   bool dry_run;                 /* --dry-run */
-  bool native;                  /* --native */
+  bool nbdkit;                  /* --nbdkit */
+  bool native;                  /* --native (the default: a no-op) */
   const char *poll_us;          /* --poll-us */
   bool help;                    /* --help */
   char **extra;                 /* the words after "--" */
@@ -95,5 +96,41 @@ extern void serve_options_help (FILE *fp);
 /* True when the nbdkit command line argv (argc entries) loads the
  * swapfile plugin. */
 extern bool serve_cmdline_is_ours (char **argv, size_t argc);
+
+/* Which server serve runs (serve-choice.c): the native server unless
+ * --nbdkit, or unless it cannot serve here, when nbdkit with the plugin
+ * stands in for it where it can. */
+
+/* True where io_uring is denied: a container's seccomp profile, the
+ * kernel.io_uring_disabled sysctl, a kernel without it; the reason in
+ * why.  A memory limit is not such a case: the server names it at
+ * start. */
+extern bool serve_uring_denied (char *why, size_t len);
+
+/* Why the native server cannot serve here, in words that follow "the
+ * native server ...". */
+struct native_block {
+  char cause[384];              /* "needs io_uring, and ..." */
+  const char *fix;              /* what would let it serve */
+  const char *instead;          /* what nbdkit then does in its place */
+};
+
+/* True when the native server cannot serve command line a on this host:
+ * io_uring is denied, or TLS is asked where its kTLS cannot be had (a
+ * unix socket, no tls module); *b says why.  activated: systemd passed
+ * the listening socket, fd 3. */
+extern bool serve_native_blocked (const struct serve_args *a, bool activated,
+                                  struct native_block *b);
+
+/* What command line a asks of the native server that nbdkit with the
+ * plugin cannot give (nr_export_allow: its --allow NAME=CIDR entries),
+ * so that nbdkit must not stand in for it: the reason, or NULL. */
+extern const char *serve_native_only (const struct serve_args *a,
+                                      size_t nr_export_allow);
+
+/* The word arg after "--" (its key keylen bytes, 0 if it is no
+ * KEY=VALUE) for the native server, which runs no nbdkit: 0 if it is a
+ * plugin parameter the native server takes, else EXIT_USAGE, said. */
+extern int serve_native_param (const char *arg, size_t keylen);
 
 #endif /* NBDSWAP_SERVE_H */

@@ -240,7 +240,9 @@ served_path_of (pid_t pid, bool dir)
   return found;
 }
 
-/* 'nbdswap serve --native FILE ...' or '--dir DIR' (argc entries):
+/* 'nbdswap serve FILE ...' or '--dir DIR' (argc entries), the native
+ * server (serve's default; --native says so, and --nbdkit's serve only
+ * waits for nbdkit or execs it; --dry-run and --help serve nothing):
  * fills *s.  Its socket and stats file are the ones serve chose:
  * RUNTIME_DIR/NAME.sock (unless --socket, --port/--bind or systemd's
  * LISTEN_FDS) and RUNTIME_DIR/NAME.stats, the runtime directory from the
@@ -259,7 +261,7 @@ parse_native_cmdline (pid_t pid, char **argv, size_t argc, struct served *s)
    * native server. */
   memcpy (args, argv + 1, (argc - 1) * sizeof *args);
   serve_args_parse ((int) argc - 1, args, &a, true);
-  if (!a.native || (a.file == NULL && a.dir == NULL))
+  if (a.nbdkit || a.dry_run || a.help || (a.file == NULL && a.dir == NULL))
     return false;
   memset (s, 0, sizeof *s);
   s->pid = pid;

@@ -810,10 +810,10 @@ ring_failure (int r, char *why, size_t whylen)
    * without io_uring, or a memory limit. */
   if (engine_uring_probe (reason, sizeof reason) == 0)
     snprintf (reason, sizeof reason, "io_uring_setup: %s", strerror (-r));
-  snprintf (why, whylen, "--native needs io_uring and cannot have it: %s; "
-            "allow io_uring (seccomp profile, kernel.io_uring_disabled) or "
-            "serve without --native (the nbdkit plugin falls back to "
-            "pread/pwrite)", reason);
+  snprintf (why, whylen, "the native server needs io_uring and cannot have "
+            "it: %s; allow io_uring (seccomp profile, "
+            "kernel.io_uring_disabled) or add --nbdkit (the nbdkit plugin "
+            "falls back to pread/pwrite)", reason);
 }
 
 /* Ring, registered files and buffers for a connection on sock (the

@@ -514,8 +514,10 @@ open_exports (const struct native_opts *o)
 {
   struct exports_config cfg = {
     .dir = o->dir,
-    .read_write_only = "--native serves read-write only",
-    .no_direct_fix = " (--native has no page-cache mode)",
+    .read_write_only = "the native server serves read-write only (--nbdkit "
+    "serves a read-only file)",
+    .no_direct_fix = " (the native server has no page-cache mode; nbdkit "
+    "has: --nbdkit -- direct=false)",
     .retry = { o->params->retry_timeout, o->params->retry_eio },
     .stats_path = o->stats_path,
     .recheck = o->params->recheck,
@@ -609,11 +611,11 @@ setup_tls (const struct native_opts *o, struct tls_creds **creds)
   if (!o->tcp) {
     log_error ("native: TLS on a unix socket: the native server's TLS runs "
                "in the kernel (kTLS), which needs TCP: serve on --port/--bind, "
-               "or serve without --native (nbdkit does TLS in user space)");
+               "or add --nbdkit (nbdkit does TLS in user space)");
     return EXIT_SYSTEM;
   }
   if (tls_ktls_probe (why, sizeof why) < 0) {
-    log_error ("native: TLS: %s; or serve without --native (nbdkit does TLS "
+    log_error ("native: TLS: %s; or add --nbdkit (nbdkit does TLS "
                "in user space)", why);
     return EXIT_SYSTEM;
   }

@@ -1,5 +1,5 @@
-/* nbdswap: the native server (nbdswap serve --native), an experimental
- * event-loop NBD server that replaces nbdkit on the data path.
+/* nbdswap: the native server (nbdswap serve's default), an event-loop
+ * NBD server that replaces nbdkit on the data path.
  *
  * One thread per client connection, each with its own io_uring: the
  * socket's receives and sends and the backing file's O_DIRECT reads and
@@ -130,7 +130,7 @@ extern uint64_t native_large_uses (void);
  * complete. */
 extern void native_poll_counts (uint64_t *spins, uint64_t *hits);
 
-/* The serving command: options from 'nbdswap serve --native'. */
+/* The serving command: options from 'nbdswap serve'. */
 struct native_opts {
   const char *file;             /* one file, or NULL with dir */
   const char *dir;              /* --dir: every file in it an export */

@@ -1,7 +1,8 @@
 # nbdswap: helpers for the plugin's real-filesystem tests (sourced after
 # functions.sh): start nbdkit with the built plugin on a file (or, with
-# SERVER_KIND=native, nbdswap serve --native with the same parameters
-# after "--"), talk to it with qemu-io, read its log.
+# SERVER_KIND=native, nbdswap serve, whose default is the native server,
+# with the same parameters after "--"), talk to it with qemu-io, read its
+# log.
 
 PLUGIN=${NBDSWAP_PLUGIN:-$PWD/../plugin/.libs/nbdkit-swapfile-plugin.so}
 SERVER_PID=
@@ -19,8 +20,8 @@ serve ()
   SERVER_LOG=$WORK/server.log
   rm -f "$SOCK"
   if [ "${SERVER_KIND:-plugin}" = native ]; then
-    NBDSWAP_RUNTIME_DIR=$WORK/run "$NBDSWAP" serve "$file" --native \
-      --foreground --socket "$SOCK" -- "$@" >"$SERVER_LOG" 2>&1 &
+    NBDSWAP_RUNTIME_DIR=$WORK/run "$NBDSWAP" serve "$file" --foreground \
+      --socket "$SOCK" -- "$@" >"$SERVER_LOG" 2>&1 &
   else
     nbdkit -f -v -U "$SOCK" "$PLUGIN" file="$file" "$@" >"$SERVER_LOG" 2>&1 &
   fi

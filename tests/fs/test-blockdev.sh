@@ -1,7 +1,7 @@
 #!/bin/bash
 # Block devices as exports (the fleet case: LVM logical volumes, RBD,
-# iSCSI LUNs), with both servers (the plugin under nbdkit, serve
-# --native): refused with its cause while mounted (also through a
+# iSCSI LUNs), with both servers (the plugin under nbdkit, serve's
+# native server): refused with its cause while mounted (also through a
 # partition), swapped on, under a device-mapper device (an LVM physical
 # volume) or held by another server (also through another device node),
 # with logical blocks larger than a page or a size that is not whole
@@ -47,7 +47,7 @@ new_loop ()
   EXTRA_LOOPS+=("$DEV")
 }
 
-# refused_by_both DEV TEXT: the plugin and serve --native refuse DEV,
+# refused_by_both DEV TEXT: the plugin and the native server refuse DEV,
 # saying TEXT.
 refused_by_both ()
 {

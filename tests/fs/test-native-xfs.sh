@@ -1,5 +1,5 @@
 #!/bin/bash
-# The native server (nbdswap serve --native) on xfs: the serving cases
+# The native server (nbdswap serve's default) on xfs: the serving cases
 # of serve-xfs-cases.sh, the same as the plugin's; then the plugin's
 # recheck= parameter after "--" applies to it, and its periodic
 # re-verification (no SIGHUP) finds that a reflink copy made the served

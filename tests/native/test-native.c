@@ -452,8 +452,8 @@ test_start_refusals (void)
 }
 
 /* io_uring denied by a seccomp filter (as a container's profile denies
- * it): --native says so and serves with nbdkit and the plugin, whose
- * pread/pwrite engine works there. */
+ * it): serve --native (the default) says so and serves with nbdkit and
+ * the plugin, whose pread/pwrite engine works there. */
 static void
 test_uring_denied (void)
 {
@@ -492,7 +492,8 @@ test_uring_denied (void)
   }
   CHECK (h != NULL, "io_uring denied: no server came up (exit status %d)",
          st);
-  CHECK (log_has ("--native needs io_uring, and io_uring_setup was denied") &&
+  CHECK (log_has ("the native server needs io_uring, and io_uring_setup was "
+                  "denied") &&
          log_has ("FALLING BACK to nbdkit with the swapfile plugin") &&
          log_has ("FALLING BACK to the pread/pwrite engine"),
          "io_uring denied: the fallback is not logged");

@@ -194,7 +194,7 @@ serve_fg ()
 }
 
 # fleet NAME...: $WORK/fleet, a directory of fit 16 MiB backing files
-# named NAME... (the exports of serve --native --dir), and the nbd Python
+# named NAME... (the exports of serve --dir), and the nbd Python
 # module that dir_client needs (or skip).
 fleet ()
 {
@@ -215,23 +215,25 @@ dir_client ()
 
 # dir_serve KIND LOG WHERE DIR [ALLOW...]: a server of every file of DIR
 # in the background of this shell, its output in LOG, LAST_PID its own
-# PID (stopped at exit): KIND native (serve --native --dir) or plugin
-# (nbdkit with the plugin's dir=), on WHERE (unix:PATH, or tcp:PORT on
-# 127.0.0.1), each ALLOW (CIDR or NAME=CIDR) as --allow or allow=.  The
-# plugin writes its counters to $WORK/NAME.stats (stats-file=, which it
-# has no default for), as the native server does to its runtime
-# directory's, so that nbdswap status shows both.
+# PID (stopped at exit): KIND native (serve --dir), nbdkit (serve
+# --nbdkit --dir: nbdkit with the plugin's dir=, as serve makes its
+# command line) or plugin (that nbdkit started here), on WHERE
+# (unix:PATH, or tcp:PORT on 127.0.0.1), each ALLOW (CIDR or NAME=CIDR)
+# as --allow or allow=.  The plugin started here writes its counters to
+# $WORK/NAME.stats (stats-file=, which it has no default for), as serve's
+# servers do to the runtime directory's, so that nbdswap status shows all.
 dir_serve ()
 {
   local kind=$1 log=$2 where=$3 dir=$4 a args=()
   shift 4
-  if [ "$kind" = native ]; then
+  if [ "$kind" != plugin ]; then
+    [ "$kind" = nbdkit ] && args=(--nbdkit)
     case $where in
-      unix:*) args=(--socket "${where#unix:}") ;;
-      *) args=(--bind 127.0.0.1 --port "${where#tcp:}") ;;
+      unix:*) args+=(--socket "${where#unix:}") ;;
+      *) args+=(--bind 127.0.0.1 --port "${where#tcp:}") ;;
     esac
     for a in "$@"; do args+=(--allow "$a"); done
-    serve_fg "$log" --native --dir "$dir" "${args[@]}"
+    serve_fg "$log" --dir "$dir" "${args[@]}"
     return
   fi
   case $where in
@@ -295,18 +297,19 @@ stop ()
   fail "server $1 did not stop"
 }
 
-# The servers serve runs: nbdkit with the plugin (the default) and the
-# native server (--native).  A parity test runs its cases for each:
+# The servers serve runs: the native server (the default) and nbdkit
+# with the plugin (--nbdkit).  A parity test runs its cases for each:
 #   for server in "${SERVERS[@]}"; do server_opts "$server"; ...
 # and passes "${OPTS[@]}" to serve.
 SERVERS=(plugin native)
 
-# server_opts NAME: OPTS, serve's options that select server NAME.
+# server_opts NAME: OPTS, serve's options that select server NAME: none
+# for the native server, serve's default.
 server_opts ()
 {
   OPTS=()
-  if [ "$1" = native ]; then
-    OPTS=(--native)
+  if [ "$1" = plugin ]; then
+    OPTS=(--nbdkit)
   fi
 }
 

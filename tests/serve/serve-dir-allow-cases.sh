@@ -1,11 +1,11 @@
 # nbdswap: per-export allow lists over TCP (127.0.0.1 only), sourced by
 # test-serve-dir-allow.sh (--allow NAME=CIDR) and test-plugin-dir-allow.sh
-# (allow=NAME=CIDR) so that both front ends pass the same test (KIND, see
-# dir_serve in functions.sh): a client opens only the exports whose lists
-# admit it (and those without a list); NBD_OPT_LIST names only those;
-# another's export is refused exactly as a name that does not exist
-# (NBD_REP_ERR_UNKNOWN), with one log line naming the client and the
-# export.  The caller made $WORK/fleet: alpha, bravo, charlie.
+# (--nbdkit: allow=NAME=CIDR) so that both front ends pass the same test
+# (KIND, see dir_serve in functions.sh): a client opens only the exports
+# whose lists admit it (and those without a list); NBD_OPT_LIST names
+# only those; another's export is refused exactly as a name that does
+# not exist (NBD_REP_ERR_UNKNOWN), with one log line naming the client
+# and the export.  The caller made $WORK/fleet: alpha, bravo, charlie.
 
 LOG=$WORK/serve.log
 port=$(free_port)

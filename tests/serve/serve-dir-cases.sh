@@ -1,5 +1,5 @@
 # nbdswap: the cases of one server of a whole directory, sourced by
-# test-serve-dir.sh (serve --native --dir) and test-plugin-dir.sh (the
+# test-serve-dir.sh (serve --dir) and test-plugin-dir.sh (the
 # plugin's dir=) so that both front ends pass the same test (KIND:
 # native or plugin, see dir_serve in functions.sh).  Fit files
 # (nbdswap create) are served under their names, a sparse one among
@@ -23,7 +23,7 @@ SOCK=$WORK/fleet.sock
 LOG=$WORK/serve.log
 
 # Another server holds echo.
-serve_bg "$WORK/fleet/echo" --native --socket "$WORK/echo.sock"
+serve_bg "$WORK/fleet/echo" --socket "$WORK/echo.sock"
 HOLDER=$LAST_PID
 
 dir_serve "$KIND" "$LOG" "unix:$SOCK" "$WORK/fleet"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The plugin's dir= (nbdkit swapfile dir=DIR): one nbdkit, one export
 # per file of a directory, through the native server's export set: the
-# cases of serve-dir-cases.sh, the same as serve --native --dir's
+# cases of serve-dir-cases.sh, the same as serve --dir's
 # (test-serve-dir.sh).  First its parameters: file= and dir= exclude
 # each other, a missing directory or a file given as dir= is refused
 # with what to do, a per-export allow list needs dir=.

@@ -1,8 +1,8 @@
 #!/bin/bash
 # nbdswap serve under socket activation (LISTEN_FDS), for both servers:
 # systemd's systemd-socket-activate binds the socket and execs serve on
-# the first connection.  serve passes nbdkit neither -U nor -p; the
-# native server serves the socket it was given; both stay in the
+# the first connection.  serve --nbdkit passes nbdkit neither -U nor -p;
+# the native server (the default) serves the socket it was given; both stay in the
 # foreground, write their pidfile, are listed by status, exit 0 on
 # SIGTERM and leave the socket in place (it is systemd's, kept for the
 # next activation) but remove their pidfile.  Also --foreground without
@@ -34,7 +34,7 @@ for server in "${SERVERS[@]}"; do
     grep -qE -- " (-U|-p) " "$WORK/cmdline" &&
       fail "activated server got -U or -p: $(cat "$WORK/cmdline")"
   else
-    grep -q "act.img --native $" "$WORK/cmdline" ||
+    grep -q " serve $WORK/act.img $" "$WORK/cmdline" ||
       fail "activated native server's command line: $(cat "$WORK/cmdline")"
     grep -q "native: serving $WORK/act.img" "$WORK/act.log" ||
       fail "the native server did not serve: $(cat "$WORK/act.log")"

@@ -34,9 +34,9 @@ mkfifo "$WORK/fifo"
 notreg="is neither a regular file nor a block device: give a swap"
 notreg+=" backing file made by 'nbdswap create'"
 run_refused 2 "$WORK/fifo: $notreg" "$WORK/fifo.out" \
-  "${SERVE[@]}" --native --foreground --socket "$WORK/f.sock" "$WORK/fifo"
+  "${SERVE[@]}" --foreground --socket "$WORK/f.sock" "$WORK/fifo"
 run_refused 2 "/dev/null: $notreg" "$WORK/null.out" \
-  "${SERVE[@]}" --native --foreground --socket "$WORK/n.sock" /dev/null
+  "${SERVE[@]}" --foreground --socket "$WORK/n.sock" /dev/null
 run_refused 1 "$WORK/fifo: $notreg" "$WORK/pfifo.out" \
   "${NBDKIT[@]}" -U "$WORK/pf.sock" "$PLUGIN" file="$WORK/fifo"
 
@@ -57,7 +57,7 @@ unseen+=" visible from here: another PID namespace\?\): one swap file must"
 unseen+=" have one server; stop that one first"
 run_refused 2 "$unseen" "$WORK/native.out" \
   unshare --pid --fork --mount-proc \
-  "${SERVE[@]}" --native --foreground --socket "$WORK/h.sock" "$WORK/held.img"
+  "${SERVE[@]}" --foreground --socket "$WORK/h.sock" "$WORK/held.img"
 # The plugin itself, in nbdkit (serve's own verification, run before
 # nbdkit, would refuse the file first).
 run_refused 1 "$unseen" "$WORK/plugin.out" \

@@ -1,9 +1,9 @@
 #!/bin/bash
-# nbdswap serve --native runs in the background like serve without it:
-# it returns once the server serves, naming its PID; what stops the
-# server from starting is printed by serve, which exits with the
-# server's status; the socket goes with the server.  --foreground keeps
-# it in this process.
+# nbdswap serve's default, the native server, runs in the background: it
+# returns once the server serves, naming its PID; what stops the server
+# from starting is printed by serve, which exits with the server's
+# status; the socket goes with the server.  --foreground keeps it in
+# this process.  --native, the default, changes nothing.
 source "$(dirname "$0")/functions.sh"
 
 backing nat.img 16M
@@ -12,14 +12,14 @@ sock=$NBDSWAP_RUNTIME_DIR/nat.sock
 # A server that stayed in the foreground would be cut off by timeout.
 # FILE relative: the server leaves the working directory.
 rc=0
-(cd "$WORK" && timeout 60 "${SERVE[@]}" nat.img --native) >"$WORK/bg.out" 2>&1 ||
+(cd "$WORK" && timeout 60 "${SERVE[@]}" nat.img) >"$WORK/bg.out" 2>&1 ||
   rc=$?
 pid=$(sed -n 's/^nbdswap: serving .* (PID \([0-9]*\))$/\1/p' "$WORK/bg.out")
 [ -z "$pid" ] || PIDS+=("$pid")
 grep -q "FALLING BACK to nbdkit" "$WORK/bg.out" &&
-  skip "io_uring is denied here: serve --native hands over to nbdkit"
+  skip "io_uring is denied here: serve hands over to nbdkit"
 if [ "$rc" -ne 0 ] || [ -z "$pid" ]; then
-  fail "serve --native did not return serving (exit $rc): $(cat "$WORK/bg.out")"
+  fail "serve did not return serving (exit $rc): $(cat "$WORK/bg.out")"
   finish
 fi
 [ "$(cat "$NBDSWAP_RUNTIME_DIR/nat.pid")" = "$pid" ] ||
@@ -36,18 +36,25 @@ done
   fail "no socket of mode 0600 at $sock"
 ok "in the background: PID $pid, its own session, stdio let go, in /"
 # --dry-run: the parameters that would apply (defaults, then given).
-expect_status 0 "^# nbdswap serve --native: $WORK/nat.img on $NBDSWAP_RUNTIME_DIR/nat.sock, recheck=300 retry-timeout=60 retry-eio=true mlock=true$" \
-  serve --native --dry-run "$WORK/nat.img"
-expect_status 0 "^# nbdswap serve --native: .*, recheck=0 retry-timeout=5 retry-eio=false mlock=true$" \
+expect_status 0 "^# nbdswap serve: the native server: $WORK/nat.img on $NBDSWAP_RUNTIME_DIR/nat.sock, recheck=300 retry-timeout=60 retry-eio=true mlock=true$" \
+  serve --dry-run "$WORK/nat.img"
+expect_status 0 "^# nbdswap serve: the native server: .*, recheck=0 retry-timeout=5 retry-eio=false mlock=true$" \
   serve --native --dry-run "$WORK/nat.img" -- recheck=0 retry-timeout=5 retry-eio=no
+expect_status 0 "^# nbdswap serve: the native server: $WORK/nat.img on tcp:127.0.0.1:10809, " \
+  serve --dry-run --port 10809 "$WORK/nat.img"
 noatime "$pid" "$WORK/nat.img" ||
   fail "the native server does not hold the file with O_NOATIME|O_DIRECT"
 io "nbd+unix:///?socket=$sock"
 expect_status 0 "^$pid +$WORK/nat.img +unix:$sock " status "$WORK/nat.img"
+# The default is the native server, and status says so.
+expect_status 0 "\"pid\":$pid,\"server\":\"native\",\"file\":\"$WORK/nat.img\"" \
+  status --json "$WORK/nat.img"
+grep -q "native: serving" "$WORK/bg.out" && ! grep -q "nbdkit" "$WORK/bg.out" ||
+  fail "serve's default did not start the native server: $(cat "$WORK/bg.out")"
 
 # One server per file, and the refusal is printed by the second serve.
 expect_status 2 "already served by another process \(PID $pid\)" \
-  serve "$WORK/nat.img" --native --socket "$WORK/second.sock"
+  serve "$WORK/nat.img" --socket "$WORK/second.sock"
 [ ! -e "$WORK/second.sock" ] || fail "the refused server left its socket"
 
 stop "$pid"
@@ -57,7 +64,7 @@ stop "$pid"
 truncate -s 16M "$WORK/sparse.img"
 chmod 600 "$WORK/sparse.img"
 expect_status 2 "the server stopped before it served \(exit status 2\)" \
-  serve "$WORK/sparse.img" --native
+  serve "$WORK/sparse.img"
 grep -q "are a hole" "$WORK/out" ||
   fail "the server's reason did not reach serve's output: $(cat "$WORK/out")"
 [ ! -e "$NBDSWAP_RUNTIME_DIR/sparse.sock" ] ||
@@ -83,7 +90,7 @@ else
   n=$(grep -c "^[0-9]* *$WORK/nat.img " "$WORK/slow.status" || true)
   [ "$n" = 1 ] && grep -q "^$pid " "$WORK/slow.status" ||
     fail "status while server $pid starts: $(cat "$WORK/slow.status")"
-  wait "$starter" || fail "serve --native: $(cat "$WORK/slow.out")"
+  wait "$starter" || fail "serve --native ...: $(cat "$WORK/slow.out")"
   cd /
   expect_status 0 "^$pid +$WORK/nat.img +unix:$WORK/slow.sock " \
     status "$WORK/nat.img"
@@ -111,7 +118,7 @@ fi
 # A relative NBDSWAP_RUNTIME_DIR: its socket, pidfile and counters are
 # where it says from serve's directory, and the server removes that
 # socket (not one under / of the same relative name) at exit.
-(cd "$WORK" && NBDSWAP_RUNTIME_DIR=rel-run "${SERVE[@]}" nat.img --native) \
+(cd "$WORK" && NBDSWAP_RUNTIME_DIR=rel-run "${SERVE[@]}" nat.img) \
   >"$WORK/rel.out" 2>&1 || fail "relative runtime directory: $(cat "$WORK/rel.out")"
 pid=$(cat "$WORK/rel-run/nat.pid" 2>/dev/null) || true
 if [ -z "$pid" ]; then
@@ -128,7 +135,7 @@ fi
 
 # --foreground: this process serves.  The plugin's parameters after
 # "--" apply: the start says so, and recheck=1 re-verifies every second.
-serve_fg "$WORK/fg.log" "$WORK/nat.img" --native --socket "$WORK/fg.sock" \
+serve_fg "$WORK/fg.log" "$WORK/nat.img" --socket "$WORK/fg.sock" \
   -- recheck=1 retry-timeout=7 retry-eio=false mlock=false
 for _ in $(seq 100); do
   [ -s "$NBDSWAP_RUNTIME_DIR/nat.pid" ] && break

@@ -4,11 +4,13 @@
 # exact data; a wrong key, an unknown identity, an untrusted certificate
 # and a client that skips STARTTLS are each refused, with a line in the
 # server's log.  The same cases run against each server in TLS_SERVERS
-# (default "nbdkit native"): nbdkit with the plugin (TLS in user space)
-# and the native server (handshake by GnuTLS, records in the kernel:
-# kTLS).  Where this kernel has no kTLS (no tls module: this host), the
-# native server must refuse TLS at start, naming the fix; the VM scenario
-# "tls" runs this script again in a guest whose kernel has it.  Traffic
+# (default "nbdkit native"): nbdkit with the plugin (--nbdkit, TLS in
+# user space) and the native server (serve's default: handshake by
+# GnuTLS, records in the kernel: kTLS).  Where the native server cannot
+# have kTLS (a unix socket; no tls module in this kernel: this host),
+# serve says so and falls back to nbdkit, or refuses where nbdkit would
+# lose the per-identity rule of --dir --tls-psk; the VM scenario "tls"
+# runs this script again in a guest whose kernel has kTLS.  Traffic
 # stays on 127.0.0.1.
 source "$(dirname "$0")/functions.sh"
 requires python3 python3
@@ -161,27 +163,49 @@ start ()
   local log=$1
   shift
   PORT=$(free_port)
-  serve_fg "$log" "$WORK/tls.img" --port "$PORT" "${NATIVE[@]}" "$@"
+  serve_fg "$log" "$WORK/tls.img" --port "$PORT" "${CHOICE[@]}" "$@"
   if ! wait_listen "$PORT" "$LAST_PID"; then
     fail "$SRV: serve $*: not listening: $(tail -n 3 "$log" | tr '\n' ' ')"
     return 1
   fi
 }
 
+# The native server's TLS on a unix socket: kTLS needs TCP, so nbdkit
+# serves in its place, loudly; not where that would lose --dir
+# --tls-psk's rule that an identity opens only its own export.
+fallback="the native server does TLS in the kernel \(kTLS\), which needs TCP, and this is a unix socket: FALLING BACK to nbdkit with the swapfile plugin and TLS in user space; to serve with the native server, serve on --port/--bind, or add --nbdkit"
+expect_status 0 "$fallback" serve --dry-run "$WORK/tls.img" \
+  --socket "$WORK/tls.sock" --tls-psk "$WORK/server.psk"
+grep -q "^# nbdswap serve: nbdkit with the swapfile plugin, in the native server's place" \
+  "$WORK/out" && grep -q "^nbdkit .* --tls=require --tls-psk $WORK/server.psk " "$WORK/out" ||
+  fail "dry run of the TLS fallback: $(cat "$WORK/out")"
+mkdir "$WORK/fleet"
+expect_status 3 "kTLS.*unix socket; nbdkit cannot serve in its place, since --dir with --tls-psk: each PSK identity opens only the export of its name.*; to serve, serve on --port/--bind" \
+  serve --dir "$WORK/fleet" --tls-psk "$WORK/server.psk" --foreground
+[ ! -e "$NBDSWAP_RUNTIME_DIR/fleet.sock" ] || fail "a refused --dir left its socket"
+
 for SRV in $TLS_SERVERS; do
-  NATIVE=()
-  [ "$SRV" = native ] && NATIVE=(--native)
-  # The native server's TLS is kTLS: without it, a refusal at start.
+  CHOICE=()
+  [ "$SRV" = nbdkit ] && CHOICE=(--nbdkit)
+  # The native server's TLS is kTLS: without it, nbdkit serves in its
+  # place, loudly; --dir --tls-psk is refused instead.
   if [ "$SRV" = native ] && [ ! -e /proc/net/tls_stat ] &&
      ! modprobe tls 2>/dev/null; then
-    expect_status 3 "no kTLS.*modprobe tls" serve "$WORK/tls.img" --native \
-      --port "$(free_port)" --tls-psk "$WORK/server.psk" --foreground
+    if start "$WORK/no-ktls.log" --tls-psk "$WORK/server.psk"; then
+      grep -q "^nbdswap: warning: the native server does TLS in the kernel (kTLS), and this kernel has no kTLS.*modprobe tls.*FALLING BACK to nbdkit" \
+        "$WORK/no-ktls.log" ||
+        fail "no kTLS: no warning that nbdkit serves instead: $(cat "$WORK/no-ktls.log")"
+      [ "$(cat "/proc/$LAST_PID/comm")" = nbdkit ] ||
+        fail "no kTLS: serve did not hand over to nbdkit: $(cat "/proc/$LAST_PID/comm")"
+      exact_io "nbds://alice@127.0.0.1:$PORT/?tls-psk-file=$WORK/alice.psk" \
+        "tls-creds-psk,id=tls0,endpoint=client,dir=$WORK/qpsk,username=alice" \
+        "driver=nbd,host=127.0.0.1,port=$PORT,tls-creds=tls0"
+      stop "$LAST_PID"
+    fi
+    expect_status 3 "this kernel has no kTLS.*; nbdkit cannot serve in its place, since --dir with --tls-psk" \
+      serve --dir "$WORK/fleet" --port "$(free_port)" --tls-psk "$WORK/server.psk" --foreground
     echo "$TEST_NAME: native: no kTLS in this kernel: its TLS cases run in the VM scenario 'tls'"
     continue
-  fi
-  if [ "$SRV" = native ]; then
-    expect_status 3 "unix socket.*kTLS.*needs TCP" serve "$WORK/tls.img" \
-      --native --socket "$WORK/tls.sock" --tls-psk "$WORK/server.psk" --foreground
   fi
 
   # PSK.

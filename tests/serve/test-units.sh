@@ -3,7 +3,7 @@
 # settings, no ordering cycle between serve, socket and attach), with
 # @bindir@ filled in as make install does.  And what the serve unit runs,
 # as systemd would run it, serves with both servers: its ExecStart with
-# NBDSWAP_SERVE_ARGS empty (nbdkit and the plugin) and "--native".  The
+# NBDSWAP_SERVE_ARGS empty (the native server) and "--nbdkit".  The
 # fleet unit's ExecStart serves every file of its directory, its
 # ExecReload makes it serve a file added since, and status shows them.
 source "$(dirname "$0")/functions.sh"
@@ -63,7 +63,10 @@ for server in "${SERVERS[@]}"; do
   expect_status 0 "^$pid +$WORK/t.img +unix:$sock " status "$WORK/t.img"
   if [ "$server" = native ]; then
     grep -q "native: serving $WORK/t.img" "$WORK/unit.log" ||
-      fail "NBDSWAP_SERVE_ARGS=--native: not the native server: $(cat "$WORK/unit.log")"
+      fail "NBDSWAP_SERVE_ARGS empty: not the native server: $(cat "$WORK/unit.log")"
+  else
+    [ "$(cat "/proc/$pid/comm")" = nbdkit ] ||
+      fail "NBDSWAP_SERVE_ARGS=--nbdkit: not nbdkit: $(cat "$WORK/unit.log")"
   fi
   stop_clean "$pid" "the serve unit's command, $server"
 done
@@ -75,8 +78,8 @@ line=$(sed -n 's/^ExecStart=//p' nbdswap-serve-dir@.service)
 reload=$(sed -n 's/^ExecReload=//p' nbdswap-serve-dir@.service)
 [ "${line%% *}" = "$WORK/units/nbdswap" ] ||
   fail "nbdswap-serve-dir@: ExecStart does not run nbdswap: $line"
-[[ $line == *" serve --native --dir \${NBDSWAP_DIR}/%i "* ]] ||
-  fail "nbdswap-serve-dir@ does not serve \${NBDSWAP_DIR}/%i with --native --dir: $line"
+[[ $line == *" serve --dir \${NBDSWAP_DIR}/%i "* ]] ||
+  fail "nbdswap-serve-dir@ does not serve \${NBDSWAP_DIR}/%i with --dir: $line"
 mkdir "$WORK/t"
 "$NBDSWAP" create --quiet "$WORK/t/a" 16M
 "$NBDSWAP" create --quiet "$WORK/t/b" 16M

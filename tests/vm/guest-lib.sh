@@ -94,7 +94,7 @@ local_file_create ()
 # shell) with its socket at $2, its output in $3 and plugin parameters
 # $4...; set SERVER_PID.  The plugin under nbdkit (NBDSWAP_PLUGIN, which
 # may also name another nbdkit plugin such as "file"), with
-# SERVER_KIND=native `nbdswap serve --native -- $4...`, or with
+# SERVER_KIND=native `nbdswap serve -- $4...` (its default server), or with
 # SERVER_KIND=qemu-nbd the peer `qemu-nbd --cache=none --aio=io_uring`
 # (the benchmark's; $4... are qemu-nbd options then).
 # Wait until the socket exists; return 1 if the server exits first.
@@ -105,9 +105,10 @@ server_start ()
   rm -f "$sock"
   case "${SERVER_KIND:-plugin}" in
     native)
-      # nbdswap's own event-loop server, kept in the foreground; the
-      # plugin parameters after "--" as serve takes them for it.
-      "$NBDSWAP_CMD" serve "$file" --native --foreground --socket "$sock" \
+      # nbdswap's own event-loop server, serve's default, kept in the
+      # foreground; the plugin parameters after "--" as serve takes them
+      # for it.
+      "$NBDSWAP_CMD" serve "$file" --foreground --socket "$sock" \
         -- "${@:4}" > "$logf" 2>&1 & ;;
     qemu-nbd)
       # -t: keep serving after the client's first connection closes.

@@ -261,7 +261,7 @@ scenario_flakey ()
   dmsetup remove "$FLAKEY_DM"
 }
 
-# 8 again with the native server (nbdswap serve --native -- retry-timeout=):
+# 8 again with the native server (nbdswap serve -- retry-timeout=):
 # the same windows, retried by its connection threads.
 scenario_native-flakey ()
 {

@@ -3,7 +3,7 @@
 # in "all": the CI run's time is spent).  pressure's global memory
 # pressure (guest-scenario: pressure_prepare and pressure_rounds, the
 # hung-task panic at 30 s) with the swap going over ktls's network and
-# TLS (scenario-ktls.sh): `nbdswap serve --native --tls-psk` in the server
+# TLS (scenario-ktls.sh): `nbdswap serve --tls-psk` (native) in the server
 # namespace, `nbdswap attach HOST:PORT --tls-psk` from the root namespace,
 # the records encrypted and decrypted by the kernel at both ends, on the
 # swap-out path itself.  Checks, besides pressure's: the sessions are in

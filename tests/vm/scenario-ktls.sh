@@ -15,15 +15,16 @@
 
 KTLS_PORT=10811
 
-# `nbdswap serve --native` on KTLS_BACKING in the server namespace, its
-# output in $1, with the serve options after it (none: no TLS) and the
-# plugin parameters retry-timeout=3 and KTLS_PARAMS; SERVER_PID.
+# `nbdswap serve` (the native server) on KTLS_BACKING in the server
+# namespace, its output in $1, with the serve options after it (none: no
+# TLS) and the plugin parameters retry-timeout=3 and KTLS_PARAMS;
+# SERVER_PID.
 ktls_serve ()
 {
   local log=$1 end=$((SECONDS + 60))
   shift
   # shellcheck disable=SC2086 # plugin parameters, one word each
-  ip netns exec "$TCP_SRV_NS" "$NBDSWAP_CMD" serve "$KTLS_BACKING" --native \
+  ip netns exec "$TCP_SRV_NS" "$NBDSWAP_CMD" serve "$KTLS_BACKING" \
     --port "$KTLS_PORT" --bind "$TCP_SRV_ADDR" --allow "$TCP_CLI_ADDR/32" \
     "$@" --foreground -- retry-timeout=3 ${KTLS_PARAMS:-} > "$log" 2>&1 &
   # shellcheck disable=SC2034 # server_running and server_stop use it

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# nbdswap VM tests: the experimental native server (`nbdswap serve
-# --native`, issue 6) under the kernel's nbd client: the swap cycle on
+# nbdswap VM tests: the native server (`nbdswap serve`'s default, issue
+# 6) under the kernel's nbd client: the swap cycle on
 # ext4 with every word verified, after the checks of issue 4 on its
 # threads (IO flushers, OOM exemption, locked memory), and the local swap
 # file baseline for the swap-level figure of make bench.  Sourced by

@@ -2,9 +2,10 @@
 # nbdswap VM tests: nbdkit-crash.  One client that sends a few hundred
 # writes without reading the replies and then resets its connection makes
 # nbdkit 1.32.5 abort in its own core (docs/remote-swap.md).  With the
-# server restarted as its systemd unit would restart it, `nbdswap attach`
-# must ride through that crash with nothing lost; the native server must
-# shrug the same client off without a restart.  Sourced by guest-scenario
+# server (`nbdswap serve --nbdkit`) restarted as its systemd unit would
+# restart it, `nbdswap attach` must ride through that crash with nothing
+# lost; the native server (serve's default) must shrug the same client
+# off without a restart.  Sourced by guest-scenario
 # after guest-lib.sh and scenario-attach.sh, whose attach helpers it uses.
 
 CRASH_SOCK=$SOCKDIR/swap.sock
@@ -23,7 +24,8 @@ CRASH_ASSERTION="raw_send_socket: Assertion .sock >= 0. failed"
 # after every exit but a clean one, until $CRASH_STOP exists.  Appends
 # "start PID T" and "exit PID STATUS T" lines ($SECONDS) to
 # $SERVE_LOOP_LOG, the servers' output to $RESULTS/server$SERVE_LABEL.log.
-# serve execs nbdkit, so PID and STATUS are nbdkit's (134: SIGABRT).  Run it
+# serve --nbdkit execs nbdkit, so PID and STATUS are nbdkit's (134:
+# SIGABRT); the native server serves in serve's own process.  Run it
 # with &: the servers are this subshell's children and live only as long
 # as it does (nbdkit, handed its socket, dies with its parent).
 serve_loop ()
@@ -177,7 +179,7 @@ nbdkit_crash_half ()
 {
   local pid1 out_mib
   SERVE_LABEL=''
-  serve_loop_start "$BACKING" -- retry-timeout=3 || return 1
+  serve_loop_start "$BACKING" --nbdkit -- retry-timeout=3 || return 1
   pid1=$SERVER_PID
   log "$(nbdkit --version)"
   attach_foreground attach-foreground "$CRASH_SOCK" --timeout 5 \
@@ -206,7 +208,7 @@ native_crash_half ()
   local pid mark
   mark=$(dmesg | wc -l)
   SERVE_LABEL=-native
-  serve_loop_start "$BACKING" --native -- retry-timeout=3 || return 1
+  serve_loop_start "$BACKING" -- retry-timeout=3 || return 1
   pid=$SERVER_PID
   SV_LOG_NAME=supervisor-native.log \
     attach_foreground native-attach-foreground "$CRASH_SOCK" --timeout 5 \

@@ -201,9 +201,11 @@ mode_checks ()
   fi
 }
 
-# The server's log must say loudly that it fell back to pread and why.
-# The socket exists before nbdkit has loaded the plugin (serve binds it),
-# so wait for the plugin's start.
+# The server's log must say loudly that it fell back to pread and why,
+# and before that (serve's default is the native server, which needs
+# io_uring) that nbdkit serves in the native server's place.  The socket
+# exists before nbdkit has loaded the plugin (serve binds it), so wait
+# for the plugin's start.
 fallback_check ()
 {
   local line end=$((SECONDS + 30))
@@ -216,6 +218,13 @@ fallback_check ()
     pass sidecar-pread-fallback "${line:0:160}..."
   else
     fail sidecar-pread-fallback "no fallback warning: $(tail -n 3 "$RESULTS/sidecar.log" | tr '\n' ' ')"
+  fi
+  line=$(grep -m 1 'FALLING BACK to nbdkit' "$RESULTS/sidecar.log")
+  if [[ $line == "nbdswap: warning: the native server needs io_uring, and io_uring_setup was denied (EPERM)"* ]]
+  then
+    pass sidecar-nbdkit-fallback "${line:0:160}..."
+  else
+    fail sidecar-nbdkit-fallback "no warning that nbdkit serves instead of the native server: $(head -n 3 "$RESULTS/sidecar.log" | tr '\n' ' ')"
   fi
 }
 

@@ -21,8 +21,9 @@ TCP_OUT_NS=nbdout
 TCP_SRV_ADDR=10.99.0.1
 TCP_CLI_ADDR=10.99.0.2
 TCP_PORT=10810
-# What the plugin logs when it turns the outsider away (allow=).
-TCP_REFUSED="client 10.99.1.2 is not in allow="
+# What the server logs when it turns the outsider away (the native
+# server: "--allow"; the plugin under nbdkit: "allow=").
+TCP_REFUSED="client 10.99.1.2 is not in "
 
 # Create the namespaces and links described above.
 tcp_net_setup ()
@@ -57,9 +58,10 @@ tcp_established ()
   "${pre[@]}" ss -Htn state established "( $2 = :$TCP_PORT )" | wc -l
 }
 
-# Start `nbdswap serve` on backing file $1 in the server namespace, in
-# the foreground (ip netns exec and serve both exec, so SERVER_PID is
-# nbdkit's), and wait until it listens.
+# Start `nbdswap serve` (its default, the native server) on backing file
+# $1 in the server namespace, in the foreground (ip netns exec execs
+# serve, which serves in its own process: SERVER_PID is the server's),
+# and wait until it listens.
 tcp_server_start ()
 {
   local end=$((SECONDS + 60))
