@@ -27,7 +27,8 @@
  *                      SIGHUP, which also re-scans the directory; the
  *                      counters on SIGUSR1 (lib/exports-report.c).
  *   exports_attach     a connection in transmission with an export: the
- *                      counters name it among the export's clients.
+ *                      counters name it among the export's clients, and
+ *                      no other client may transmit with it meanwhile.
  *
  * Memory: what a set keeps per export is small and not per request: the
  * names, the verified extent map (the baseline of re-verification: one
@@ -172,12 +173,22 @@ extern void exports_put (struct exports *s, struct export *x);
 
 /* The connection c of client who transmits with x (a reference the
  * connection holds) from now on / no longer: its address and identity
- * are reported among x's clients in between. */
-extern void exports_attach (struct exports *s, struct export *x,
-                            struct export_conn *c,
-                            const struct export_client *who);
+ * are reported among x's clients in between.  One client at a time
+ * writes to an export: while connections of another client transmit
+ * with x, exports_attach refuses (-EBUSY): it logs "TAGclient WHO asked
+ * for export 'NAME': refused (in use by OTHER ...)" and puts what the
+ * client is told in why.  A client is its TLS-PSK identity, or
+ * without one its address (not its port): the several connections of
+ * one client (multi-conn, a reconnect while the server has not yet seen
+ * the old connection end) are one client, and so are all local
+ * (unix-socket) connections: they come from this machine. */
+extern int exports_attach (struct exports *s, struct export *x,
+                           struct export_conn *c,
+                           const struct export_client *who,
+                           const char *tag, char *why, size_t whylen);
 extern void exports_detach (struct exports *s, struct export *x,
                             struct export_conn *c);
+
 /* One log line for a client refused the export called name: "TAGclient
  * WHO asked for export 'NAME': refused (no such export)TAIL", or "(not
  * one this client may open)" when exists; the name, the client's text,

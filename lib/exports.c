@@ -536,11 +536,38 @@ exports_put (struct exports *s, struct export *x)
     export_free (s, x);
 }
 
-void
+/* Are a and b connections of one client: the same TLS-PSK identity, or
+ * without identities the same address ("" for every local one)? */
+static bool
+same_client (const struct export_conn *a, const struct export_conn *b)
+{
+  if (a->identity[0] != '\0' || b->identity[0] != '\0')
+    return strcmp (a->identity, b->identity) == 0;
+  return strcmp (a->address, b->address) == 0;
+}
+
+/* A client for a log line: its address ("a local client" for none),
+ * with its TLS-PSK identity ("" for none) when it has one. */
+static void
+describe_client (const char *address, const char *identity, char *buf,
+                 size_t len)
+{
+  const char *addr = address[0] != '\0' ? address : "a local client";
+
+  if (identity[0] != '\0')
+    snprintf (buf, len, "%s (PSK identity '%s')", addr, identity);
+  else
+    snprintf (buf, len, "%s", addr);
+}
+
+int
 exports_attach (struct exports *s, struct export *x, struct export_conn *c,
-                const struct export_client *who)
+                const struct export_client *who, const char *tag, char *why,
+                size_t whylen)
 {
   const struct sockaddr *sa = who->addr;
+  const struct export_conn *other;
+  char client[384], holder[384];
 
   memset (c, 0, sizeof *c);
   if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
@@ -552,11 +579,30 @@ exports_attach (struct exports *s, struct export *x, struct export_conn *c,
   snprintf (c->identity, sizeof c->identity, "%s",
             who->identity ? who->identity : "");
   pthread_mutex_lock (&s->lock);
-  c->next = x->conns;
-  x->conns = c;
-  x->nr_conns++;
-  x->conns_total++;
+  for (other = x->conns; other != NULL; other = other->next)
+    if (!same_client (other, c))
+      break;
+  if (other == NULL) {
+    c->next = x->conns;
+    x->conns = c;
+    x->nr_conns++;
+    x->conns_total++;
+  }
+  else
+    describe_client (other->address, other->identity, holder,
+                     sizeof holder);
   pthread_mutex_unlock (&s->lock);
+  if (other == NULL)
+    return 0;
+  /* Two clients swapping to one file overwrite each other's pages. */
+  describe_client (c->address, c->identity, client, sizeof client);
+  log_error ("%sclient %s asked for export '%s': refused (in use by %s; "
+             "one client at a time writes to an export): detach it there "
+             "first, or wait until the server sees that client's "
+             "connections end", tag, client, x->name, holder);
+  snprintf (why, whylen, "export '%s' is in use by another client: one "
+            "client at a time", x->name);
+  return -EBUSY;
 }
 
 void
@@ -574,21 +620,15 @@ exports_detach (struct exports *s, struct export *x, struct export_conn *c)
   pthread_mutex_unlock (&s->lock);
 }
 
-/* Who asks, for a log line: its address ("a local client" on a unix
- * socket or with none), with its TLS-PSK identity when it has one. */
+/* Who asks, for a log line (describe_client's form). */
 static void
 client_name (const struct export_client *who, char *buf, size_t len)
 {
-  char addr[64];
+  char addr[INET6_ADDRSTRLEN] = "";
 
   if (who->addr != NULL && who->addr->sa_family != AF_UNIX)
     acl_peer_name (who->addr, addr, sizeof addr);
-  else
-    snprintf (addr, sizeof addr, "a local client");
-  if (who->identity != NULL)
-    snprintf (buf, len, "%s (PSK identity '%s')", addr, who->identity);
-  else
-    snprintf (buf, len, "%s", addr);
+  describe_client (addr, who->identity ? who->identity : "", buf, len);
 }
 
 void

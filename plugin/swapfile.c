@@ -548,6 +548,7 @@ swapfile_open (int readonly)
   struct export_client who;
   struct export *x;
   struct handle *h;
+  char why[256];
   bool exists;
 
   if (name == NULL)
@@ -571,7 +572,11 @@ swapfile_open (int readonly)
     return NULL;
   }
   h->x = x;
-  exports_attach (&exports, x, &h->conn, &who);
+  if (exports_attach (&exports, x, &h->conn, &who, "", why, sizeof why) < 0) {
+    exports_put (&exports, x);
+    free (h);
+    return NULL;
+  }
   return h;
 }
 

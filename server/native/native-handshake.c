@@ -185,10 +185,13 @@ opt_go (const struct nego *n, uint32_t opt, const unsigned char *d,
                         "no such export here");
   /* The connection's ring and buffers exist before the client is told
    * yes: if they cannot, it hears why, not a dropped connection. */
-  if (opt == NBD_OPT_GO && n->cat->go (n->cat->arg, why, sizeof why) < 0) {
-    log_error ("native: a client asked for export '%s', refused: %s",
-               e->name, why);
-    r = reply_error (n, opt, NBD_REP_ERR_UNKNOWN, why);
+  if (opt == NBD_OPT_GO && (r = n->cat->go (n->cat->arg, why,
+                                             sizeof why)) < 0) {
+    if (r != -EBUSY)
+      log_error ("native: a client asked for export '%s', refused: %s",
+                 e->name, why);
+    r = reply_error (n, opt, r == -EBUSY ? NBD_REP_ERR_POLICY
+                     : NBD_REP_ERR_UNKNOWN, why);
     return r < 0 ? r : 0;
   }
   /* Whatever was requested, EXPORT and BLOCK_SIZE are what we have. */
@@ -207,6 +210,7 @@ opt_export_name (const struct nego *n, const unsigned char *d, uint32_t len,
 {
   const struct native_export *e;
   char why[512];
+  int w;
   struct {
     uint64_t size;
     uint16_t flags;
@@ -218,14 +222,15 @@ opt_export_name (const struct nego *n, const unsigned char *d, uint32_t len,
               "(NBD_OPT_EXPORT_NAME): closing it");
     return -ENOENT;
   }
-  if (n->cat->go (n->cat->arg, why, sizeof why) < 0) {
-    log_error ("native: a client asked for export '%s', refused: %s",
-               e->name, why);
-    return -EIO;
+  if ((w = n->cat->go (n->cat->arg, why, sizeof why)) < 0) {
+    if (w != -EBUSY)
+      log_error ("native: a client asked for export '%s', refused: %s",
+                 e->name, why);
+    return w == -EBUSY ? w : -EIO;
   }
   r.size = htobe64 (e->size);
   r.flags = htobe16 (e->flags);
-  int w = write_full (n, &r, no_zeroes ? 10 : sizeof r);
+  w = write_full (n, &r, no_zeroes ? 10 : sizeof r);
   return w < 0 ? w : 1;
 }
 

@@ -210,27 +210,30 @@ catalog_list (void *arg, const char *identity,
   return exports_list (&exports, &who, emit, ctx);
 }
 
-/* NBD_OPT_GO: set up the connection's ring before the client is told
- * yes. */
+/* NBD_OPT_GO: the export is this client's alone (exports_attach), and
+ * the connection's ring is set up, before the client is told yes.
+ * 0, -EBUSY (the export is another client's), or -1. */
 static int
 go_setup (void *arg, char *why, size_t whylen)
 {
   struct go_ctx *g = arg;
 
-  if (g->c == NULL)
-    g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
-                            whylen);
-  if (g->c == NULL)
-    return -1;
   if (!g->attached) {
     struct export_client who = {
       g->identity[0] ? g->identity : NULL,
       g->have_addr ? (const struct sockaddr *) &g->addr : NULL
     };
 
-    exports_attach (&exports, g->x, &g->session, &who);
+    if (exports_attach (&exports, g->x, &g->session, &who, "native: ", why,
+                        whylen) < 0)
+      return -EBUSY;
     g->attached = true;
   }
+  if (g->c == NULL)
+    g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
+                            whylen);
+  if (g->c == NULL)
+    return -1;
   /* Serving from now on, before the client hears yes: a stop from then
    * on must let its first requests be served (its ring reads stop_fd),
    * not cut the socket as for a client still negotiating. */

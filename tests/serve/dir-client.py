@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 # nbdswap serve --dir tests: a libnbd client of one export.
 #   dir-client.py unix:PATH|tcp:HOST:PORT COMMAND ARGS...
+# (with NBD_SOURCE=ADDR in the environment a TCP client connects from
+# that local address, e.g. 127.0.0.2: another client)
 # list                 print the names NBD_OPT_LIST gives, space-separated
 # rw NAME              write NAME's own pattern across the export, read it back
 # check-file NAME PATH the file holds NAME's pattern
 # open NAME            print "ok", or the errno name opening it failed with
 # hold NAME READY GO   write, create READY, wait for GO, then print what a
 #                      read and a write got ("read EIO", ...)
-import errno, os, sys, time
+import errno, os, socket, sys, time
 import nbd
 
 where, cmd = sys.argv[1], sys.argv[2]
@@ -17,6 +19,12 @@ def reach(h):
     kind, _, addr = where.partition(":")
     if kind == "unix":
         h.connect_unix(addr)
+    elif os.environ.get("NBD_SOURCE"):
+        host, _, port = addr.rpartition(":")
+        s = socket.socket(socket.AF_INET)
+        s.bind((os.environ["NBD_SOURCE"], 0))
+        s.connect((host, int(port)))
+        h.connect_socket(s.detach())
     else:
         host, _, port = addr.rpartition(":")
         h.connect_tcp(host, port)

@@ -5,7 +5,8 @@
 # whose lists admit it (and those without a list); NBD_OPT_LIST names
 # only those; another's export is refused exactly as a name that does
 # not exist (NBD_REP_ERR_UNKNOWN), with one log line naming the client
-# and the export.  The caller made $WORK/fleet: alpha, bravo, charlie.
+# and the export; an export in use by one client is refused to another
+# (NBD_SOURCE: a client from 127.0.0.2).  The caller made $WORK/fleet: alpha, bravo, charlie.
 
 LOG=$WORK/serve.log
 port=$(free_port)
@@ -37,6 +38,29 @@ log_wait "$LOG" "$SERVER" \
 # The refused export's file is untouched: its first MiB still zeroes.
 cmp -n 1048576 "$WORK/fleet/bravo" /dev/zero ||
   fail "bravo's file changed although no client may open it"
+
+# One client at a time: while 127.0.0.1 holds charlie, 127.0.0.2 (also
+# allowed) is refused, with a line naming both; 127.0.0.1's own second
+# connection (multi-conn) is not; once it left, 127.0.0.2 may.
+client hold charlie "$WORK/c.ready" "$WORK/c.go" >"$WORK/hold.out" 2>&1 &
+holder=$!
+for _ in $(seq 100); do [ -e "$WORK/c.ready" ] && break; sleep 0.1; done
+got=$(NBD_SOURCE=127.0.0.2 client open charlie)
+[ "$got" != ok ] && ok "another client is refused an export in use ($got)" ||
+  fail "127.0.0.2 opened charlie while 127.0.0.1 uses it"
+log_wait "$LOG" "$SERVER" \
+  "client 127.0.0.2 asked for export 'charlie': refused \(in use by 127.0.0.1; one client at a time writes to an export\)" ||
+  fail "the refusal of an export in use is not logged: $(tail -3 "$LOG")"
+got=$(client open charlie)
+[ "$got" = ok ] && ok "the same client's second connection is welcome" ||
+  fail "127.0.0.1's second connection to charlie: got '$got'"
+touch "$WORK/c.go"
+wait "$holder" || fail "the holding client: $(cat "$WORK/hold.out")"
+[ "$(cat "$WORK/hold.out")" = "$(printf 'read ok\nwrite ok')" ] ||
+  fail "the holding client's I/O: $(cat "$WORK/hold.out")"
+got=$(NBD_SOURCE=127.0.0.2 client open charlie)
+[ "$got" = ok ] && ok "once the first client left, another may open it" ||
+  fail "127.0.0.2 after 127.0.0.1 left: got '$got'"
 
 stop_clean "$SERVER" "the $KIND server of a directory with allow lists"
 finish

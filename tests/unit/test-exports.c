@@ -404,7 +404,7 @@ START_TEST (test_report)
   struct export_client who = { "alpha", (struct sockaddr *) &c1 };
   struct export_conn ca, cb;
   struct export *a, *b;
-  char path[128];
+  char path[128], why[256];
   const char *r;
   bool exists;
 
@@ -417,12 +417,14 @@ START_TEST (test_report)
   c1.sin_port = htons (41234);
   a = exports_get (&s, "alpha", &who, &exists);
   ck_assert_ptr_nonnull (a);
-  exports_attach (&s, a, &ca, &who);
+  ck_assert_int_eq (exports_attach (&s, a, &ca, &who, "", why, sizeof why),
+                    0);
   STATS_ADD (&a->stats, reads, 3);
   who.identity = "bravo";
   b = exports_get (&s, "bravo", &who, &exists);
   ck_assert_ptr_nonnull (b);
-  exports_attach (&s, b, &cb, &who);
+  ck_assert_int_eq (exports_attach (&s, b, &cb, &who, "", why, sizeof why),
+                    0);
   STATS_ADD (&b->stats, writes, 2);
   r = report (&s);
   ck_assert_msg (strncmp (r, "{\"reads\":3,\"writes\":2,", 21) == 0, "%s", r);
@@ -472,6 +474,83 @@ START_TEST (test_refusal_line)
 }
 END_TEST
 
+/* Attach client who's connection c to x: 0 or -EBUSY. */
+static int
+attach (struct exports *s, struct export *x, struct export_conn *c,
+        const char *identity, struct sockaddr_in *addr)
+{
+  struct export_client who = { identity, (struct sockaddr *) addr };
+  char why[256] = "";
+  int r;
+
+  r = exports_attach (s, x, c, &who, "native: ", why, sizeof why);
+  ck_assert_int_eq (r == 0, why[0] == '\0');
+  return r;
+}
+
+/* One client at a time transmits with an export: its own several
+ * connections (another port, or the same identity from elsewhere) are
+ * welcome, another client is refused with a line naming both, until the
+ * first one's connections are gone. */
+START_TEST (test_one_client)
+{
+  struct sockaddr_in c1 = ipv4 ("192.0.2.21"), c1b = ipv4 ("192.0.2.21");
+  struct sockaddr_in c2 = ipv4 ("192.0.2.22");
+  struct export_conn k[6];
+  struct exports s, p;
+  struct export *x, *y;
+
+  create_fit ("alpha");
+  set_init (&s, false);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  x = s.list;
+  c1.sin_port = htons (1000);
+  c1b.sin_port = htons (1001);
+  ck_assert_int_eq (attach (&s, x, &k[0], NULL, &c1), 0);
+  ck_assert_int_eq (attach (&s, x, &k[1], NULL, &c1b), 0);   /* multi-conn */
+  errors = 0;
+  ck_assert_int_eq (attach (&s, x, &k[2], NULL, &c2), -EBUSY);
+  ck_assert_uint_eq (errors, 1);
+  ck_assert_str_eq (last_error, "native: client 192.0.2.22 asked for export "
+                    "'alpha': refused (in use by 192.0.2.21; one client at "
+                    "a time writes to an export): detach it there first, or "
+                    "wait until the server sees that client's connections "
+                    "end");
+  ck_assert_uint_eq (x->nr_conns, 2);
+  exports_detach (&s, x, &k[0]);
+  ck_assert_int_eq (attach (&s, x, &k[2], NULL, &c2), -EBUSY);
+  exports_detach (&s, x, &k[1]);
+  ck_assert_int_eq (attach (&s, x, &k[2], NULL, &c2), 0);
+  /* Local clients (no address) are this machine: one client. */
+  ck_assert_int_eq (attach (&s, x, &k[3], NULL, NULL), -EBUSY);
+  exports_detach (&s, x, &k[2]);
+  ck_assert_int_eq (attach (&s, x, &k[3], NULL, NULL), 0);
+  ck_assert_int_eq (attach (&s, x, &k[4], NULL, NULL), 0);
+  exports_detach (&s, x, &k[3]);
+  exports_detach (&s, x, &k[4]);
+  exports_close (&s);
+
+  /* With TLS-PSK the identity is the client, wherever it connects from;
+   * two identities granted one export take turns. */
+  set_init (&p, true);
+  ck_assert_int_eq (exports_scan (&p), 0);
+  ck_assert_int_eq (exports_grant (&p, "backup", "alpha"), 0);
+  y = p.list;
+  ck_assert_int_eq (attach (&p, y, &k[0], "alpha", &c1), 0);
+  ck_assert_int_eq (attach (&p, y, &k[1], "alpha", &c2), 0);
+  ck_assert_int_eq (attach (&p, y, &k[2], "backup", &c1), -EBUSY);
+  ck_assert_msg (strstr (last_error, "client 192.0.2.21 (PSK identity "
+                         "'backup') asked for export 'alpha': refused (in "
+                         "use by 192.0.2.22 (PSK identity 'alpha');")
+                 != NULL, "%s", last_error);
+  exports_detach (&p, y, &k[0]);
+  exports_detach (&p, y, &k[1]);
+  ck_assert_int_eq (attach (&p, y, &k[2], "backup", &c1), 0);
+  exports_detach (&p, y, &k[2]);
+  exports_close (&p);
+}
+END_TEST
+
 /* page_cache (the plugin's direct=false): the file is opened without
  * O_DIRECT and the request engine takes any buffer as it is. */
 START_TEST (test_page_cache)
@@ -517,6 +596,7 @@ main (void)
   tcase_add_test (tc, test_scan_removed);
   tcase_add_test (tc, test_report);
   tcase_add_test (tc, test_refusal_line);
+  tcase_add_test (tc, test_one_client);
   tcase_add_test (tc, test_page_cache);
   suite_add_tcase (s, tc);
   return check_run (s);
