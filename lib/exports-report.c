@@ -26,7 +26,8 @@ struct report_export {
   struct stats stats;
   unsigned nr_conns;            /* transmitting now */
   uint64_t conns_total;         /* ... and since it was served */
-  struct export_conn *conns;    /* copies of the first nr_copied */
+  struct export_conn *conns;    /* copies of the first nr_copied (in
+                                 * the report's pool) */
   unsigned nr_copied;
 };
 
@@ -35,12 +36,15 @@ struct report {
   struct report_export *ex;     /* a directory's exports, or NULL */
   size_t n;
   bool per_export;              /* ex holds every export (a directory) */
+  struct export_conn *pool;     /* room for the clients' copies */
+  size_t pool_len, pool_used;
 };
 
-/* Copy x into e: the caller holds the set's lock.  Out of memory, its
- * clients are only counted. */
+/* Copy x into e, its clients into r's pool while it has room (the
+ * others are only counted): the caller holds the set's lock. */
 static void
-copy_export (struct report_export *e, const struct export *x)
+copy_export (struct report *r, struct report_export *e,
+             const struct export *x)
 {
   const struct export_conn *c;
 
@@ -48,14 +52,31 @@ copy_export (struct report_export *e, const struct export *x)
   stats_add (&e->stats, &x->stats);
   e->nr_conns = x->nr_conns;
   e->conns_total = x->conns_total;
-  if (x->nr_conns == 0)
-    return;
-  e->conns = malloc (x->nr_conns * sizeof *e->conns);
-  for (c = x->conns; e->conns != NULL && c != NULL; c = c->next)
-    e->conns[e->nr_copied++] = *c;
+  e->conns = r->pool + r->pool_used;
+  for (c = x->conns; c != NULL && r->pool_used < r->pool_len; c = c->next) {
+    r->pool[r->pool_used++] = *c;
+    e->nr_copied++;
+  }
 }
 
-/* Fill r: the sum, and each export of a directory. */
+/* How many connections transmit now, in all exports. */
+static size_t
+count_conns (struct exports *s)
+{
+  size_t n = 0;
+
+  pthread_mutex_lock (&s->lock);
+  for (const struct export *x = s->list; x != NULL; x = x->next)
+    n += x->nr_conns;
+  pthread_mutex_unlock (&s->lock);
+  return n;
+}
+
+/* Fill r: the sum, and each export of a directory.  Nothing is
+ * allocated under the set's lock (the monitor thread is an I/O flusher
+ * that must not wait on reclaim while clients wait on the lock): the
+ * room for the clients is counted first, with a margin for those that
+ * come meanwhile. */
 static void
 report_take (struct exports *s, struct report *r)
 {
@@ -67,8 +88,13 @@ report_take (struct exports *s, struct report *r)
    * it without the lock. */
   for (x = s->list; x != NULL; x = x->next)
     n++;
-  if (s->cfg.dir != NULL && n > 0)
+  if (s->cfg.dir != NULL && n > 0) {
     r->ex = calloc (n, sizeof *r->ex);
+    r->pool_len = count_conns (s) + 16;
+    r->pool = calloc (r->pool_len, sizeof *r->pool);
+    if (r->pool == NULL)
+      r->pool_len = 0;
+  }
   r->per_export = s->cfg.dir != NULL && (n == 0 || r->ex != NULL);
   /* What no export counts: the rings' waits (retry_pause). */
   stats_add (&r->sum, &stats);
@@ -79,7 +105,7 @@ report_take (struct exports *s, struct report *r)
   for (x = s->list; x != NULL; x = x->next) {
     stats_add (&r->sum, &x->stats);
     if (r->ex != NULL)
-      copy_export (&r->ex[r->n++], x);
+      copy_export (r, &r->ex[r->n++], x);
   }
   pthread_mutex_unlock (&s->lock);
 }
@@ -87,8 +113,7 @@ report_take (struct exports *s, struct report *r)
 static void
 report_free (struct report *r)
 {
-  for (size_t i = 0; i < r->n; i++)
-    free (r->ex[i].conns);
+  free (r->pool);
   free (r->ex);
 }
 
