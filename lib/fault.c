@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ static int err;
 static unsigned long after;
 static unsigned long window_ms;
 static unsigned long times;     /* count=: fail this many, then stop */
+static char file[256];          /* file=: only this file's operations */
 static atomic_ulong seen;
 static atomic_ullong opened_ms; /* 0 until the window opens */
 
@@ -41,43 +43,74 @@ errno_by_name (const char *name)
   return strcmp (name, "SHORT") == 0 ? FAULT_SHORT : 0;
 }
 
+/* Parse the optional last field of spec (rest: what follows the window),
+ * ":file=NAME": false if rest is anything else. */
+static bool
+parse_file (const char *rest)
+{
+  int n = -1;
+
+  if (*rest == '\0')
+    return true;
+  sscanf (rest, ":file=%255[^:]%n", file, &n);
+  return n > 0 && rest[n] == '\0' && strchr (file, '/') == NULL;
+}
+
 /* Parse NBDSWAP_FAULT once. */
 static void
 parse (void)
 {
   const char *spec = getenv ("NBDSWAP_FAULT");
   char opname[16], errname[16];
+  int n = -1, m = -1;
 
   op = -1;
   if (spec == NULL || *spec == '\0')
     return;
-  if ((sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:for=%lu", opname,
-               errname, &after, &window_ms) != 4
-       && sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:count=%lu", opname,
-                  errname, &after, &times) != 4)
+  sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:for=%lu%n", opname, errname,
+          &after, &window_ms, &n);
+  if (n < 0)
+    sscanf (spec, "%15[a-z]:%15[A-Z]:after=%lu:count=%lu%n", opname,
+            errname, &after, &times, &m);
+  if ((n < 0 && m < 0) || !parse_file (spec + (n >= 0 ? n : m))
       || (err = errno_by_name (errname)) == 0) {
     log_error ("NBDSWAP_FAULT=%s: expected OP:ERRNO:after=N:for=MS or "
-               "OP:ERRNO:after=N:count=K", spec);
+               "OP:ERRNO:after=N:count=K, optionally then :file=NAME",
+               spec);
     return;
   }
   op = strcmp (opname, "read") == 0 ? 0 : strcmp (opname, "write") == 0
     ? 1 : 2;
   if (times > 0)
-    log_warning ("fault injection: %s fails with %s for %lu operations "
-                 "after %lu", opname, errname, times, after);
+    log_warning ("fault injection: %s%s%s fails with %s for %lu "
+                 "operations after %lu", opname, *file ? " of " : "", file,
+                 errname, times, after);
   else
-    log_warning ("fault injection: %s fails with %s for %lu ms after %lu "
-                 "operations", opname, errname, window_ms, after);
+    log_warning ("fault injection: %s%s%s fails with %s for %lu ms after "
+                 "%lu operations", opname, *file ? " of " : "", file,
+                 errname, window_ms, after);
+}
+
+/* Is path the file file= names (NAME, or a path ending in /NAME)? */
+static bool
+file_matches (const char *path)
+{
+  size_t n = strlen (path), k = strlen (file);
+
+  if (k == 0)
+    return true;
+  return n >= k && strcmp (path + n - k, file) == 0
+    && (n == k || path[n - k - 1] == '/');
 }
 
 int
-fault_check (bool write)
+fault_check (const char *path, bool write)
 {
   unsigned long long t, opened;
   unsigned long n;
 
   pthread_once (&once, parse);
-  if (op < 0 || (op != 2 && op != (int) write))
+  if (op < 0 || (op != 2 && op != (int) write) || !file_matches (path))
     return 0;
   if (times > 0) {
     n = atomic_fetch_add (&seen, 1);

@@ -203,7 +203,7 @@ issue (struct req_target *t, struct req *r)
 
   for (;;) {
     int f = r->io.op == REQ_OP_SYNC ? 0
-      : fault_check (r->io.op == REQ_OP_WRITE);
+      : fault_check (t->file, r->io.op == REQ_OP_WRITE);
 
     if (f > 0) {
       if (failed (t, r, f, &next))

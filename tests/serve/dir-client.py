@@ -9,6 +9,15 @@
 # open NAME            print "ok", or the errno name opening it failed with
 # hold NAME READY GO   write, create READY, wait for GO, then print what a
 #                      read and a write got ("read EIO", ...)
+# timed-write NAME OFFSET...
+#                      write 64 KiB of NAME's pattern at each OFFSET in
+#                      turn: print "OFFSET ok|ERRNO START_NS END_NS" each
+# only-written NAME PATH OFFSET...
+#                      the file holds NAME's pattern at each OFFSET (64 KiB)
+#                      and zeros everywhere else
+# absent NAME OFFSET PATH...
+#                      no PATH holds a 4 KiB block of NAME's pattern for
+#                      OFFSET anywhere
 import errno, os, socket, sys, time
 import nbd
 
@@ -91,3 +100,34 @@ elif cmd == "hold":
         except nbd.Error as e:
             print(what, errno.errorcode.get(e.errno, str(e.errno)))
     h.shutdown()
+elif cmd == "timed-write":
+    # Each write's outcome and when it was asked and answered (wall
+    # clock, which the calling shell's date +%s%N shares).
+    name = args[0]
+    h = connect(name)
+    for o in map(int, args[1:]):
+        start = time.time_ns()
+        try:
+            h.pwrite(pattern(name, o, 65536), o)
+            got = "ok"
+        except nbd.Error as e:
+            got = errno.errorcode.get(e.errno, str(e.errno))
+        print(o, got, start, time.time_ns(), flush=True)
+    h.shutdown()
+elif cmd == "only-written":
+    name, path = args[0], args[1]
+    want = {int(o): pattern(name, int(o), 65536) for o in args[2:]}
+    with open(path, "rb") as f:
+        data = f.read()
+    for o in range(0, len(data), 65536):
+        if data[o:o + 65536] != want.get(o, bytes(65536)):
+            sys.exit("%s: bytes %d-%d are not what %s wrote there (%s)"
+                     % (path, o, o + 65535, name,
+                        "its pattern" if o in want else "zeros"))
+elif cmd == "absent":
+    name, o = args[0], int(args[1])
+    block = pattern(name, o, 65536)[:4096]
+    for path in args[2:]:
+        with open(path, "rb") as f:
+            if block in f.read():
+                sys.exit("%s holds %s's data for offset %d" % (path, name, o))

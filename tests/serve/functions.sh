@@ -213,26 +213,34 @@ dir_client ()
   /usr/bin/python3 "$(dirname "$0")/dir-client.py" "$@"
 }
 
-# dir_serve KIND LOG WHERE DIR [ALLOW...]: a server of every file of DIR
-# in the background of this shell, its output in LOG, LAST_PID its own
-# PID (stopped at exit): KIND native (serve --dir), nbdkit (serve
-# --nbdkit --dir: nbdkit with the plugin's dir=, as serve makes its
-# command line) or plugin (that nbdkit started here), on WHERE
+# dir_serve KIND LOG WHERE DIR [ALLOW...] [-- PARAM...]: a server of
+# every file of DIR in the background of this shell, its output in LOG,
+# LAST_PID its own PID (stopped at exit): KIND native (serve --dir),
+# nbdkit (serve --nbdkit --dir: nbdkit with the plugin's dir=, as serve
+# makes its command line) or plugin (that nbdkit started here), on WHERE
 # (unix:PATH, or tcp:PORT on 127.0.0.1), each ALLOW (CIDR or NAME=CIDR)
-# as --allow or allow=.  The plugin started here writes its counters to
-# $WORK/NAME.stats (stats-file=, which it has no default for), as serve's
-# servers do to the runtime directory's, so that nbdswap status shows all.
+# as --allow or allow=, each PARAM (KEY=VALUE: retry-timeout=3) a
+# plugin parameter (serve's after "--").  The plugin started here writes
+# its counters to $WORK/NAME.stats (stats-file=, which it has no default
+# for), as serve's servers do to the runtime directory's, so that nbdswap
+# status shows all.
 dir_serve ()
 {
-  local kind=$1 log=$2 where=$3 dir=$4 a args=()
+  local kind=$1 log=$2 where=$3 dir=$4 a args=() allow=() params=()
   shift 4
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    allow+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift && params=("$@")
   if [ "$kind" != plugin ]; then
     [ "$kind" = nbdkit ] && args=(--nbdkit)
     case $where in
       unix:*) args+=(--socket "${where#unix:}") ;;
       *) args+=(--bind 127.0.0.1 --port "${where#tcp:}") ;;
     esac
-    for a in "$@"; do args+=(--allow "$a"); done
+    for a in "${allow[@]}"; do args+=(--allow "$a"); done
+    [ ${#params[@]} -gt 0 ] && args+=(-- "${params[@]}")
     serve_fg "$log" --dir "$dir" "${args[@]}"
     return
   fi
@@ -241,8 +249,8 @@ dir_serve ()
     *) args=(-i 127.0.0.1 -p "${where#tcp:}") ;;
   esac
   args+=("$PLUGIN" dir="$dir" stats-file="$WORK/${dir##*/}.stats")
-  for a in "$@"; do args+=(allow="$a"); done
-  "${NBDKIT[@]}" "${args[@]}" >"$log" 2>&1 &
+  for a in "${allow[@]}"; do args+=(allow="$a"); done
+  "${NBDKIT[@]}" "${args[@]}" "${params[@]}" >"$log" 2>&1 &
   LAST_PID=$!
   PIDS+=("$LAST_PID")
 }
