@@ -2,10 +2,11 @@
  *
  * Everything a connection does is an operation on its own io_uring:
  *   - one receive at a time, into the staging buffer (headers and small
- *     payloads, many per receive) or straight into a slot's buffer (the
- *     rest of a large payload);
- *   - the backing file's reads and writes (registered buffers, the file
- *     registered as fixed file 0), as many as there are busy slots;
+ *     payloads, many per receive) or straight into a request's buffer
+ *     (the rest of a large payload);
+ *   - the backing file's reads and writes (registered buffers in three
+ *     sizes, native.h; the file registered as fixed file 0), as many as
+ *     there are busy slots;
  *   - one send at a time, gathering every reply that is ready into one
  *     sendmsg.  Replies are whole units in that gather list, so two
  *     replies' bytes never interleave on the stream.
@@ -126,8 +127,10 @@ eof_reached (struct conn *c)
     c->closing = true;
 }
 
-/* Receive into the staging buffer, or into the payload's slot when the
- * staging buffer holds none of it and a large part is still to come. */
+/* Receive into the staging buffer, or into the payload's buffer when
+ * the staging buffer holds none of it and a large part is still to
+ * come (a payload waiting for a buffer stays in the staging buffer,
+ * and in the socket once that is full). */
 static void
 post_recv (struct conn *c)
 {
@@ -237,12 +240,11 @@ post_send (struct conn *c)
   c->send_busy = true;
 }
 
-/* Return a slot to the free list. */
+/* Return a slot, and the buffer it used, to the free lists. */
 static void
 slot_free (struct conn *c, struct slot *s)
 {
-  if (s->large)
-    c->large_busy = false;
+  native_buffer_release (c, s);
   s->state = SLOT_FREE;
   s->next = c->free;
   c->free = s;
@@ -335,18 +337,20 @@ file_inline (void)
 }
 
 /* Submit the file operation the request engine asked s for (s->req.io):
- * through s's registered buffer where the memory is in it. */
+ * a fixed one, naming the registered buffer s was given (not s's own
+ * index: a mid buffer is any slot's), where the memory is in it; a
+ * plain one for the large buffer and the zero page. */
 static void
 file_submit (struct conn *c, struct slot *s)
 {
   struct io_uring_sqe *sqe = get_sqe (c);
   const struct req_io *io = &s->req.io;
   unsigned char *p = io->buf;
-  bool fixed = !s->large && p != NULL && p >= s->buf &&
-    p + io->len <= s->buf + c->slot_stride;
+  bool fixed = s->buf_reg >= 0 && p != NULL && p >= s->buf &&
+    p + io->len <= s->buf + s->buf_len;
 
   s->state = SLOT_IO;
-  engine_uring_prep (sqe, io, FIXED_FILE, true, fixed ? (int) s->idx : -1);
+  engine_uring_prep (sqe, io, FIXED_FILE, true, fixed ? s->buf_reg : -1);
   if (c->file_async)
     sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data64 (sqe, MAKE_TAG (s->idx, TAG_FILE));
@@ -414,9 +418,10 @@ slot_take (struct conn *c)
     return NULL;
   c->free = s->next;
   c->nfree--;
+  assert (s->buf == NULL);      /* slot_free gave it back */
   s->next = NULL;
-  s->large = false;
   s->started = false;
+  s->waited = false;
   return s;
 }
 
@@ -433,7 +438,7 @@ parse (struct conn *c)
       uint32_t n = s->len - s->got;
 
       if (!s->discard && s->buf == NULL && !native_payload_ready (c, s))
-        return;                 /* waits for the large buffer */
+        return;                 /* waits for a mid or the large buffer */
       if (n > c->rend - c->rpos)
         n = c->rend - c->rpos;
       if (!s->discard)
@@ -697,8 +702,8 @@ wait_and_complete (struct conn *c, struct retry *backoff)
 
 /* True once nothing of the connection is pending any more.  A parked
  * slot is a request not yet done (a write waiting for a lock, or a
- * request waiting for the large buffer): never
- * finished, the timer brings it back.  The stop deadline's timeout may
+ * request waiting for a mid or the large buffer): never finished, the
+ * timer brings it back.  The stop deadline's timeout may
  * still be armed: the ring's teardown cancels it. */
 static bool
 finished (const struct conn *c)
@@ -748,25 +753,34 @@ native_conn_loop (struct conn *c)
   }
 }
 
-/* Memory for the slots (registered with the ring) and the large buffer
- * (address space only until a large request touches it). */
+/* The length of a buffer for requests of up to data bytes: cover room
+ * (data plus a partial block each side), then one scratch block, each
+ * starting on the memory alignment, so that buffers laid end to end
+ * all stay aligned. */
+static size_t
+buffer_stride (uint32_t data, size_t a, size_t ma)
+{
+  return round_up (data + 2 * a, ma) + round_up (a, ma);
+}
+
+/* Memory for the small and mid buffers (registered with the ring, so
+ * pinned: native.h says how much) and the large buffer (address space
+ * only until a large request touches it). */
 static int
 conn_buffers (struct conn *c)
 {
   size_t a = c->e->align, ma = c->e->mem_align;
-  struct iovec iov[NATIVE_SLOTS];
+  struct iovec iov[NATIVE_SLOTS + NATIVE_MID_BUFS];
 
-  /* Cover room (data plus a partial block each side), then one scratch
-   * block, each starting on the memory alignment; every slot's buffer
-   * stays aligned (native_scratch). */
-  c->slot_stride = round_up (NATIVE_SLOT_DATA + 2 * a, ma) + round_up (a, ma);
-  c->large_len = round_up (round_up (BLOCKSIZE_MAX + 2 * a, ma)
-                           + round_up (a, ma), 4096);
-  c->slot_mem = mmap (NULL, c->slot_stride * NATIVE_SLOTS,
-                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
-  if (c->slot_mem == MAP_FAILED) {
-    c->slot_mem = NULL;
+  c->small_stride = buffer_stride (NATIVE_SMALL_DATA, a, ma);
+  c->mid_stride = buffer_stride (NATIVE_MID_DATA, a, ma);
+  c->large_len = round_up (buffer_stride (BLOCKSIZE_MAX, a, ma), 4096);
+  c->buf_mem_len = NATIVE_SLOTS * c->small_stride
+    + NATIVE_MID_BUFS * c->mid_stride;
+  c->buf_mem = mmap (NULL, c->buf_mem_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (c->buf_mem == MAP_FAILED) {
+    c->buf_mem = NULL;
     return -errno;
   }
   c->large = mmap (NULL, c->large_len, PROT_READ | PROT_WRITE,
@@ -775,10 +789,18 @@ conn_buffers (struct conn *c)
     c->large = NULL;
     return -errno;
   }
+  /* Registered index i: slot i's small buffer; NATIVE_SLOTS + j: mid
+   * buffer j (assign_buffer hands these out). */
   for (unsigned i = 0; i < NATIVE_SLOTS; i++)
-    iov[i] = (struct iovec) { c->slot_mem + i * c->slot_stride,
-                              c->slot_stride };
-  return io_uring_register_buffers (&c->ring, iov, NATIVE_SLOTS);
+    iov[i] = (struct iovec) { native_small_buf (c, i), c->small_stride };
+  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++) {
+    iov[NATIVE_SLOTS + j] = (struct iovec) { native_mid_buf (c, j),
+                                             c->mid_stride };
+    c->mid_free[j] = NATIVE_MID_BUFS - 1 - j;
+  }
+  c->nmid_free = NATIVE_MID_BUFS;
+  return io_uring_register_buffers (&c->ring, iov,
+                                    NATIVE_SLOTS + NATIVE_MID_BUFS);
 }
 
 /* The ring: one issuer (this thread), task work run only when we wait,
@@ -813,8 +835,8 @@ conn_teardown (struct conn *c, bool ring)
 {
   if (ring)
     engine_uring_ring_exit (&c->ring, true);
-  if (c->slot_mem)
-    munmap (c->slot_mem, c->slot_stride * NATIVE_SLOTS);
+  if (c->buf_mem)
+    munmap (c->buf_mem, c->buf_mem_len);
   if (c->large)
     munmap (c->large, c->large_len);
 }
@@ -863,7 +885,7 @@ conn_setup (struct conn *c, int sock, char *why, size_t whylen)
               "buffers per connection: %s: they count against "
               "RLIMIT_MEMLOCK: raise it (ulimit -l unlimited, "
               "LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
-              c->slot_stride * NATIVE_SLOTS / 1024, strerror (-r));
+              c->buf_mem_len / 1024, strerror (-r));
     conn_teardown (c, true);
     return r;
   }

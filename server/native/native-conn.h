@@ -22,7 +22,7 @@
 #define NATIVE_RBUF (64 * 1024)
 
 /* A payload part at least this large is received straight into the
- * slot's buffer instead of through the staging buffer. */
+ * request's buffer instead of through the staging buffer. */
 #define NATIVE_RECV_DIRECT (16 * 1024)
 
 /* Busy-polling for a depth-1 request's file operation (poll_file): how
@@ -36,24 +36,35 @@
 
 enum slot_state { SLOT_FREE, SLOT_PAYLOAD, SLOT_PARKED, SLOT_IO, SLOT_REPLY };
 
-/* One request.  Its data lives at buf + offset % align, so the slot's
- * buffer holds the aligned cover of the request in the file and the
- * request engine does its file I/O in place (req.in_place), with no
+/* Which of the connection's buffers a request uses (native.h says why
+ * three sizes). */
+enum buf_tier { BUF_NONE, BUF_SMALL, BUF_MID, BUF_LARGE };
+
+/* One request.  Its data lives at buf + offset % align, so the buffer
+ * it is given holds the aligned cover of the request in the file and
+ * the request engine does its file I/O in place (req.in_place), with no
  * second copy. */
 struct slot {
   struct nbd_simple_reply reply;        /* sent as is */
   enum slot_state state;
-  unsigned idx;                         /* registered buffer index */
+  unsigned idx;                         /* index in slots[]: file tags */
   uint16_t type, flags;
   uint64_t offset;                      /* the client's range */
   uint32_t len;
   uint32_t got;                         /* payload bytes received */
   uint32_t skip;                        /* offset % align */
-  bool large;                           /* uses the connection's large buffer */
   bool discard;                         /* payload to be dropped ... */
   int discard_err;                      /* ... and this error replied */
   bool started;                         /* req_start was called */
-  unsigned char *buf;                   /* NULL until assigned */
+  bool waited;                          /* counted in native_mid_waits */
+  /* The buffer assigned (assign_buffer), BUF_NONE and NULL until then:
+   * its registered index (buf_reg, -1 for the large buffer) is what a
+   * fixed read or write names, never idx. */
+  enum buf_tier tier;
+  unsigned char *buf;
+  size_t buf_len;
+  int buf_reg;
+  unsigned mid;                         /* BUF_MID: which one */
   struct req req;                       /* the request engine's state */
   struct slot *next;                    /* free, parked or send list */
 };
@@ -65,8 +76,13 @@ struct conn {
   int stop_fd;                          /* eventfd: the server stops */
   uint64_t stop_val;
   bool stopping;
-  unsigned char *slot_mem;              /* NATIVE_SLOTS * slot_stride */
-  size_t slot_stride;                   /* cover room + one scratch block */
+  /* The registered buffers, in one mapping: slot i's small one
+   * (registered index i), then the mid ones (NATIVE_SLOTS + j). */
+  unsigned char *buf_mem;
+  size_t buf_mem_len;
+  size_t small_stride, mid_stride;      /* cover room + one scratch block */
+  unsigned mid_free[NATIVE_MID_BUFS];   /* the free mid buffers, a stack */
+  unsigned nmid_free;
   unsigned char *large;                 /* BLOCKSIZE_MAX + 2 blocks */
   size_t large_len;
   bool large_busy;
@@ -113,6 +129,21 @@ extern void native_request (struct conn *c, struct slot *s);
 extern bool native_payload_ready (struct conn *c, struct slot *s);
 extern void native_payload_done (struct conn *c, struct slot *s);
 extern void native_unpark (struct conn *c);
+extern void native_buffer_release (struct conn *c, struct slot *s);
+
+/* Slot i's small buffer, and mid buffer j (struct conn's buf_mem). */
+static inline unsigned char *
+native_small_buf (const struct conn *c, unsigned i)
+{
+  return c->buf_mem + i * c->small_stride;
+}
+
+static inline unsigned char *
+native_mid_buf (const struct conn *c, unsigned j)
+{
+  return c->buf_mem + NATIVE_SLOTS * c->small_stride + j * c->mid_stride;
+}
+
 static inline unsigned
 native_parked (const struct conn *c)
 {

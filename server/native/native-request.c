@@ -1,17 +1,19 @@
 /* nbdswap native server: what each NBD command does (see native-conn.h).
  *
  * The protocol's part is here: a command's flags and range are checked,
- * a write's payload is received into its slot's buffer at the place of
- * its data in the aligned cover (buf + offset % align).  The rest is the
+ * a write's payload is received into its buffer at the place of its
+ * data in the aligned cover (buf + offset % align).  The rest is the
  * request engine's (request.h), driven step by step by the event loop
  * (native_advance, native-conn.c): it submits the file operation the
  * engine asks for, parks a request that waits for a lock another request
  * holds, or queues the reply; it hands every completion back to the
  * engine and retries parked slots every turn, as it does a request
- * waiting for the connection's one large buffer.
+ * waiting for one of the connection's mid buffers or its one large
+ * buffer (the buffers: assign_buffer).
  */
 #include <config.h>
 
+#include <assert.h>
 #include <stdatomic.h>
 
 #include "align.h"
@@ -22,13 +24,20 @@
 
 static void start (struct conn *c, struct slot *s);
 
-/* Requests served through a large buffer, all connections. */
-static atomic_uint_fast64_t large_uses;
+/* Requests served through a large buffer, and requests that waited for
+ * a mid buffer, all connections. */
+static atomic_uint_fast64_t large_uses, mid_waits;
 
 uint64_t
 native_large_uses (void)
 {
   return atomic_load (&large_uses);
+}
+
+uint64_t
+native_mid_waits (void)
+{
+  return atomic_load (&mid_waits);
 }
 
 /* Is [off, off+len) a non-empty range inside the export? */
@@ -39,36 +48,83 @@ in_range (const struct native_export *e, uint64_t off, uint32_t len)
 }
 
 /* The room in s's buffer for the aligned cover of a request of up to
- * NATIVE_SLOT_DATA (or BLOCKSIZE_MAX) bytes at any offset; the
- * scratch block follows on the next memory-aligned address (see
- * conn_buffers). */
+ * its tier's size at any offset; the scratch block follows on the next
+ * memory-aligned address (see conn_buffers). */
 static uint32_t
 cover_room (struct conn *c, struct slot *s)
 {
-  return (s->large ? BLOCKSIZE_MAX : NATIVE_SLOT_DATA)
-    + 2 * c->e->align;
+  uint32_t data = s->tier == BUF_SMALL ? NATIVE_SMALL_DATA
+    : s->tier == BUF_MID ? NATIVE_MID_DATA : BLOCKSIZE_MAX;
+
+  return data + 2 * c->e->align;
 }
 
-/* Give s a buffer that holds its cover: its own slot's, or the one large
- * buffer.  False if it needs the large buffer and that is taken. */
+/* The buffer size s needs.  Zeroes and flushes carry no data: the
+ * slot's own buffer is bounce room enough for them. */
+static enum buf_tier
+tier_for (const struct slot *s)
+{
+  if (s->len <= NATIVE_SMALL_DATA || s->type == NBD_CMD_WRITE_ZEROES ||
+      s->type == NBD_CMD_FLUSH)
+    return BUF_SMALL;
+  return s->len <= NATIVE_MID_DATA ? BUF_MID : BUF_LARGE;
+}
+
+/* Make buf (registered as reg, -1: not registered) s's buffer. */
+static void
+give_buffer (struct slot *s, enum buf_tier tier, unsigned char *buf,
+             size_t len, int reg)
+{
+  s->tier = tier;
+  s->buf = buf;
+  s->buf_len = len;
+  s->buf_reg = reg;
+}
+
+/* Give s a buffer that holds its cover: its slot's small one, a free
+ * mid one, or the one large buffer.  False if it needs a mid or the
+ * large buffer and none is free: it waits until a request using one is
+ * done (native_buffer_release). */
 static bool
 assign_buffer (struct conn *c, struct slot *s)
 {
-  if (s->len <= NATIVE_SLOT_DATA || s->type == NBD_CMD_WRITE_ZEROES ||
-      s->type == NBD_CMD_FLUSH) {
-    /* Zeroes and flushes carry no data: the slot's own buffer is bounce
-     * room enough. */
-    s->buf = c->slot_mem + s->idx * c->slot_stride;
-    s->large = false;
+  switch (tier_for (s)) {
+  case BUF_SMALL:
+    give_buffer (s, BUF_SMALL, native_small_buf (c, s->idx),
+                 c->small_stride, (int) s->idx);
+    return true;
+  case BUF_MID:
+    if (c->nmid_free == 0) {
+      if (!s->waited)
+        atomic_fetch_add (&mid_waits, 1);
+      s->waited = true;
+      return false;
+    }
+    s->mid = c->mid_free[--c->nmid_free];
+    give_buffer (s, BUF_MID, native_mid_buf (c, s->mid), c->mid_stride,
+                 NATIVE_SLOTS + (int) s->mid);
+    return true;
+  default:                      /* BUF_LARGE */
+    if (c->large_busy)
+      return false;
+    c->large_busy = true;
+    atomic_fetch_add (&large_uses, 1);
+    give_buffer (s, BUF_LARGE, c->large, c->large_len, -1);
     return true;
   }
-  if (c->large_busy)
-    return false;
-  c->large_busy = true;
-  atomic_fetch_add (&large_uses, 1);
-  s->large = true;
-  s->buf = c->large;
-  return true;
+}
+
+/* Take back s's buffer: its request is done, or dropped. */
+void
+native_buffer_release (struct conn *c, struct slot *s)
+{
+  if (s->tier == BUF_MID) {
+    assert (c->nmid_free < NATIVE_MID_BUFS);
+    c->mid_free[c->nmid_free++] = s->mid;
+  }
+  else if (s->tier == BUF_LARGE)
+    c->large_busy = false;
+  give_buffer (s, BUF_NONE, NULL, 0, -1);
 }
 
 /* Hand s to the request engine: its data (in place in its buffer, or
@@ -85,7 +141,7 @@ start (struct conn *c, struct slot *s)
   uint32_t room;
 
   if (s->buf == NULL && !assign_buffer (c, s)) {
-    native_park (c, s);         /* waits for the large buffer */
+    native_park (c, s);         /* waits for a mid or the large buffer */
     return;
   }
   /* The caller's part of the request only: the engine sets its own
@@ -138,7 +194,6 @@ native_request (struct conn *c, struct slot *s)
   const struct native_export *e = c->e;
   bool flags_ok = flags_valid (s);
 
-  s->buf = NULL;
   s->discard = false;
   s->skip = (uint32_t) (s->offset - round_down (s->offset, e->align));
   switch (s->type) {

@@ -91,7 +91,10 @@ report_native_counters (void)
 
   log_info ("native: %" PRIu64 " requests over %d KiB went through a "
             "connection's one large buffer", native_large_uses (),
-            NATIVE_SLOT_DATA / 1024);
+            NATIVE_MID_DATA / 1024);
+  log_info ("native: %" PRIu64 " requests waited for one of a "
+            "connection's %d buffers of %d KiB", native_mid_waits (),
+            NATIVE_MID_BUFS, NATIVE_MID_DATA / 1024);
   native_poll_counts (&spins, &hits);
   log_info ("native: depth-1 spin (--poll-us %" PRIu64 "): %" PRIu64
             " spins, %" PRIu64 " saw the disk complete", server.poll_ns / 1000,

@@ -22,12 +22,37 @@
  * 128 per connection, fio's benchmark 32. */
 #define NATIVE_SLOTS 32
 
-/* Each slot's registered buffer holds a request of up to this many
- * bytes (the kernel's nbd client sends at most 128 KiB unless
- * max_sectors_kb is raised); larger ones, up to the maximum both servers
+/* Request buffers come in three sizes, so that a connection pins memory
+ * for the requests its client sends rather than 32 times the largest
+ * the kernel may send (that was 32 x 140 KiB, 4.4 MiB a connection: 16
+ * connections of a fleet missed issue 17's 64 MiB).  Each buffer holds
+ * a request's aligned cover (its data plus a partial block each side)
+ * and a scratch block, and is registered with the connection's ring.
+ *
+ * Small: every slot has its own, for requests of up to
+ * NATIVE_SMALL_DATA bytes, so a slot never waits for one.  32 KiB is
+ * the largest read swap sends at the default vm.page-cluster (3: 8
+ * pages of readahead); the kernel client's swap-ins measured 30 KiB a
+ * request (bench/results/2026-12-04-0214-kernel-quick), and fio's 4K
+ * jobs at depth 32 need 32 of these and nothing more. */
+#define NATIVE_SMALL_DATA (32 * 1024)
+
+/* Mid: NATIVE_MID_BUFS buffers the slots share, for requests of up to
+ * NATIVE_MID_DATA bytes.  The kernel's nbd client sends at most 128 KiB
+ * (max_sectors 256, unless max_sectors_kb is raised): swap-outs are
+ * clustered up to that, 84-108 KiB a write through the NBD servers in
+ * the same measurement, at an average queue of 1.2-4.2 requests of any
+ * size.  Eight is twice the deepest of those queues, 1 MiB of writes in
+ * flight a connection; a ninth such request waits (parked, or its
+ * payload left in the socket) until one is free.  With 32 small ones: 32 x 44 + 8 x 140 KiB, about
+ * 2.5 MiB a connection with 4 KiB blocks. */
+#define NATIVE_MID_DATA (128 * 1024)
+#define NATIVE_MID_BUFS 8
+
+/* Large: requests over NATIVE_MID_DATA, up to the maximum both servers
  * advertise (BLOCKSIZE_MAX, blocksize.h), go through the connection's
- * one large buffer, one at a time. */
-#define NATIVE_SLOT_DATA (128 * 1024)
+ * one large buffer, one at a time: address space only until such a
+ * request touches it, and not registered. */
 
 /* The longest export name (the protocol's limit). */
 #define NATIVE_NAME_MAX 4096
@@ -122,9 +147,11 @@ extern void native_conn_serve (struct conn *c);
 extern int native_conn_probe (const struct native_export *e, char *why,
                               size_t whylen);
 
-/* How many requests over NATIVE_SLOT_DATA (which go one at a time
- * through their connection's large buffer) were served. */
+/* How many requests over NATIVE_MID_DATA (which go one at a time
+ * through their connection's large buffer) were served, and how many
+ * requests waited for one of their connection's mid buffers. */
 extern uint64_t native_large_uses (void);
+extern uint64_t native_mid_waits (void);
 
 /* How many times a connection spun for its one request's file
  * operation (serve --poll-us), and how many of those spins saw it

@@ -39,7 +39,7 @@
 #include "native-proto.h"
 #include "request.h"
 
-/* The export: larger than a slot's buffer (NATIVE_SLOT_DATA), so that
+/* The export: larger than a mid buffer (NATIVE_MID_DATA), so that
  * requests through the connection's large buffer fit; the guard after
  * it.  Both multiples of any O_DIRECT alignment (DIO_ALIGN_MAX). */
 #define EXPORT_SIZE (512 * 1024)

@@ -162,6 +162,22 @@ def conn():
         "large-read-then-truncated-large-write": (
             req(CMD_READ, 0, 256 * 1024) + req(CMD_WRITE, 4096, 256 * 1024) +
             (req(CMD_READ, 0, 512, cookie=99) * 100)),
+        # More mid-size requests (over 32 KiB, up to 128 KiB) than a
+        # connection's 8 mid buffers: the rest wait for one (the
+        # writes' payloads behind the reads, small to keep the seed so).
+        "mid-reads-then-mid-writes": (
+            b"".join(req(CMD_READ, i * 30000 + 1, 100000)
+                     for i in range(10)) +
+            write(400000 + 7, 33000) + write(440000 + 9, 33000) +
+            req(CMD_READ, 400000, 80000) + disc),
+        "mid-reads": b"".join(req(CMD_READ, i * 20000 + 1, 100000)
+                              for i in range(20)) + disc,
+        # A mid-size write waiting for a buffer the reads hold, its
+        # payload cut short by the end of stream.
+        "mid-reads-then-truncated-mid-write": (
+            b"".join(req(CMD_READ, i * 4096, 128 * 1024)
+                     for i in range(10)) +
+            req(CMD_WRITE, 100, 64 * 1024) + b"\x66" * 1000),
         "pipelined": b"".join(write(i * 1024, 1024) +
                               req(CMD_READ, i * 1024, 4096)
                               for i in range(40)) + disc,

@@ -170,6 +170,118 @@ test_poll_file (void)
   native_conn_free (c);
 }
 
+/* A request given its buffer (assign_buffer): CHECKs that it got one of
+ * tier t, the buffer registered as reg at buf. */
+static void
+check_buffer (struct conn *c, struct slot *s, enum buf_tier t, int reg,
+              const unsigned char *buf, const char *what)
+{
+  CHECK (assign_buffer (c, s), "%s: no buffer", what);
+  CHECK (s->tier == t && s->buf_reg == reg && s->buf == buf,
+         "%s: tier %d, registered index %d (want %d, %d)", what, s->tier,
+         s->buf_reg, t, reg);
+}
+
+/* A slot taken for a request of type and len. */
+static struct slot *
+request_slot (struct conn *c, uint16_t type, uint32_t len)
+{
+  struct slot *s = slot_take (c);
+
+  s->type = type;
+  s->len = len;
+  return s;
+}
+
+/* Buffers by size: a slot's own small one (registered as the slot's
+ * index), the NATIVE_MID_BUFS mid ones any slot may get (registered
+ * after the small ones), the one large one (not registered); a request
+ * that finds none of its size free waits (counted once) and gets the
+ * next one released; a file operation names the registered index of
+ * the buffer its slot was given. */
+static void
+test_buffer_tiers (void)
+{
+  struct conn *c = bare_conn ();
+  struct slot *mid[NATIVE_MID_BUFS], *small, *zero, *s, *w, *big, *big2;
+  bool seen[NATIVE_MID_BUFS] = { false };
+  uint64_t waits0 = native_mid_waits ();
+  int r = conn_buffers (c);
+
+  if (r < 0) {
+    printf ("SKIP part: registering the buffers: %s\n", strerror (-r));
+    native_conn_free (c);
+    return;
+  }
+  small = request_slot (c, NBD_CMD_READ, NATIVE_SMALL_DATA);
+  check_buffer (c, small, BUF_SMALL, (int) small->idx,
+                native_small_buf (c, small->idx), "a small read");
+  zero = request_slot (c, NBD_CMD_WRITE_ZEROES, 1 << 20);
+  check_buffer (c, zero, BUF_SMALL, (int) zero->idx,
+                native_small_buf (c, zero->idx), "a large zeroing");
+  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++) {
+    mid[j] = request_slot (c, j % 2 ? NBD_CMD_READ : NBD_CMD_WRITE,
+                           j == 0 ? NATIVE_SMALL_DATA + 1 : NATIVE_MID_DATA);
+    CHECK (assign_buffer (c, mid[j]) && mid[j]->tier == BUF_MID,
+           "mid request %u: no mid buffer", j);
+    unsigned k = mid[j]->mid;
+    CHECK (k < NATIVE_MID_BUFS && !seen[k] &&
+           mid[j]->buf_reg == NATIVE_SLOTS + (int) k &&
+           mid[j]->buf == native_mid_buf (c, k), "mid request %u: buffer "
+           "%u registered as %d", j, k, mid[j]->buf_reg);
+    if (k < NATIVE_MID_BUFS)
+      seen[k] = true;
+  }
+  /* Every mid buffer taken: the next waits, counted once. */
+  w = request_slot (c, NBD_CMD_WRITE, 100000);
+  CHECK (!assign_buffer (c, w) && !assign_buffer (c, w) &&
+         w->tier == BUF_NONE && w->buf == NULL, "a ninth mid buffer");
+  CHECK (native_mid_waits () == waits0 + 1, "%" PRIu64 " waits counted, "
+         "not 1", native_mid_waits () - waits0);
+  /* The file operation of a request in mid buffer 3 names index
+   * NATIVE_SLOTS + 3, not its slot's. */
+  s = mid[3];
+  s->req.io = (struct req_io) { .op = REQ_OP_WRITE, .buf = s->buf + 512,
+                                .len = 65536 };
+  file_submit (c, s);
+  struct io_uring_sqe *sqe = last_sqe (c);
+  CHECK (sqe->opcode == IORING_OP_WRITE_FIXED &&
+         sqe->buf_index == s->buf_reg && s->buf_reg != (int) s->idx,
+         "mid buffer %d's write: opcode %d, buffer index %d (slot %u)",
+         s->buf_reg, sqe->opcode, sqe->buf_index, s->idx);
+  c->inflight = 0;
+  /* Released: the waiting request gets that very buffer. */
+  int freed = mid[5]->buf_reg;
+  slot_free (c, mid[5]);
+  CHECK (assign_buffer (c, w) && w->tier == BUF_MID && w->buf_reg == freed,
+         "the waiting request did not get the released mid buffer");
+  /* One large buffer, not registered: a plain read. */
+  big = request_slot (c, NBD_CMD_READ, NATIVE_MID_DATA + 1);
+  check_buffer (c, big, BUF_LARGE, -1, c->large, "a large read");
+  big->req.io = (struct req_io) { .op = REQ_OP_READ, .buf = big->buf,
+                                  .len = NATIVE_MID_DATA + 512 };
+  file_submit (c, big);
+  CHECK (last_sqe (c)->opcode == IORING_OP_READ, "a large read: opcode %d",
+         last_sqe (c)->opcode);
+  c->inflight = 0;
+  big2 = request_slot (c, NBD_CMD_WRITE, 1 << 20);
+  CHECK (!assign_buffer (c, big2), "two large buffers");
+  slot_free (c, big);
+  check_buffer (c, big2, BUF_LARGE, -1, c->large, "the next large write");
+  /* All back. */
+  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++)
+    if (j != 5)
+      slot_free (c, mid[j]);
+  slot_free (c, small);
+  slot_free (c, zero);
+  slot_free (c, w);
+  slot_free (c, big2);
+  CHECK (c->nfree == NATIVE_SLOTS && c->nmid_free == NATIVE_MID_BUFS &&
+         !c->large_busy, "buffers not all back: %u mid, large %d",
+         c->nmid_free, c->large_busy);
+  native_conn_free (c);
+}
+
 int
 main (void)
 {
@@ -177,6 +289,7 @@ main (void)
   test_finished_parked ();
   test_sqe_full ();
   test_poll_file ();
+  test_buffer_tiers ();
   printf ("test-native-unit: %d failure%s\n", failures,
           failures == 1 ? "" : "s");
   return failures ? 1 : 0;

@@ -122,6 +122,145 @@ test_inflight (void)
   nbd_close (h);
 }
 
+/* Requests of every buffer size at once, 32 in flight (libnbd aio),
+ * most of them mid-size (over 32 KiB, up to 128 KiB: 24 of 32, three
+ * times the connection's mid buffers) at unaligned offsets, among them
+ * 4 KiB ones (each slot's own buffer) and 200 KB ones (the one large
+ * buffer): writes alone, reads alone, both at once; then 32 reads and
+ * 32 writes at once, so that every slot holds a request, the mid
+ * buffers are all taken, reads wait for one and mid-size writes arrive
+ * behind them: all must be answered.  Every byte is checked, so a file
+ * operation naming another registered buffer than the one its request
+ * was given (EFAULT, or another request's bytes) fails here.  The
+ * server counts the requests that waited for a mid buffer: some must
+ * have, or the waiting was not tested. */
+enum { MIX_N = 32, MIX_MAX = 200000 };
+
+/* One batch of MIX_N requests: write, read or both (even requests
+ * write, odd ones read), in [base, base + about 3 MiB). */
+enum mix_mode { MIX_WRITE, MIX_READ, MIX_BOTH };
+struct mix {
+  enum mix_mode mode;
+  uint64_t off[MIX_N];
+  uint32_t len[MIX_N];
+  int64_t cookie[MIX_N];
+  unsigned char b[MIX_N][MIX_MAX];
+};
+
+static bool
+mix_writes (const struct mix *m, int i)
+{
+  return m->mode == MIX_WRITE || (m->mode == MIX_BOTH && i % 2 == 0);
+}
+
+/* Lay out m's requests from base: the ranges do not overlap, each
+ * starts at an unaligned offset; the end of the last. */
+static uint64_t
+mix_layout (struct mix *m, uint64_t base)
+{
+  static const uint32_t lens[] = { 65536, 100000, 4096, 131072, 32769,
+                                   65536, 100000, MIX_MAX };
+  uint64_t at = base + 3;
+
+  for (int i = 0; i < MIX_N; i++) {
+    m->len[i] = lens[i % 8];
+    m->off[i] = at;
+    at += m->len[i] + 1 + (uint64_t) i * 509 % 4000;
+  }
+  return at;
+}
+
+/* Send all of m's requests (a write's fresh bytes go to the shadow). */
+static void
+mix_issue (struct nbd_handle *h, struct mix *m, enum mix_mode mode,
+           uint64_t base, uint64_t *seed)
+{
+  m->mode = mode;
+  mix_layout (m, base);
+  for (int i = 0; i < MIX_N; i++) {
+    if (mix_writes (m, i)) {
+      fill (m->b[i], m->len[i], seed);
+      memcpy (shadow + m->off[i], m->b[i], m->len[i]);
+      m->cookie[i] = nbd_aio_pwrite (h, m->b[i], m->len[i], m->off[i],
+                                     NBD_NULL_COMPLETION, 0);
+    }
+    else {
+      memset (m->b[i], 0, m->len[i]);
+      m->cookie[i] = nbd_aio_pread (h, m->b[i], m->len[i], m->off[i],
+                                    NBD_NULL_COMPLETION, 0);
+    }
+    CHECK (m->cookie[i] > 0, "mix %d: request %d: %s", mode, i,
+           nbd_get_error ());
+  }
+}
+
+/* Once nothing is in flight: each of m's requests succeeded, each read
+ * returned the shadow's bytes. */
+static void
+mix_check (struct nbd_handle *h, const struct mix *m)
+{
+  for (int i = 0; i < MIX_N; i++) {
+    CHECK (nbd_aio_command_completed (h, m->cookie[i]) == 1, "mix %d: %s "
+           "%d (%" PRIu32 " bytes at %" PRIu64 "): %s", m->mode,
+           mix_writes (m, i) ? "write" : "read", i, m->len[i], m->off[i],
+           nbd_get_error ());
+    if (!mix_writes (m, i))
+      CHECK (memcmp (m->b[i], shadow + m->off[i], m->len[i]) == 0, "mix "
+             "%d: read %d (%" PRIu32 " bytes at %" PRIu64 "): wrong data",
+             m->mode, i, m->len[i], m->off[i]);
+  }
+}
+
+/* Wait until nothing of h's is in flight, having checked that more
+ * than want were. */
+static void
+mix_wait (struct nbd_handle *h, int want)
+{
+  CHECK (nbd_aio_in_flight (h) > want, "only %d requests in flight",
+         nbd_aio_in_flight (h));
+  while (nbd_aio_in_flight (h) > 0)
+    nbd_poll (h, -1);
+}
+
+static void
+test_buffer_sizes (void)
+{
+  static struct mix m1, m2;
+  struct nbd_handle *h = connect_h ();
+  uint64_t seed = 17, end;
+  char cmd[600];
+  int found = 1;
+
+  for (int round = 0; round < 3; round++) {
+    for (enum mix_mode mode = MIX_WRITE; mode <= MIX_BOTH; mode++) {
+      mix_issue (h, &m1, mode, 0, &seed);
+      mix_wait (h, 8);
+      mix_check (h, &m1);
+    }
+  }
+  /* 64 at once: the reads fill every slot first. */
+  end = mix_layout (&m1, 0);
+  mix_issue (h, &m1, MIX_READ, 0, &seed);
+  mix_issue (h, &m2, MIX_WRITE, end, &seed);
+  mix_wait (h, MIX_N);
+  mix_check (h, &m1);
+  mix_check (h, &m2);
+  check_range (h, 0, (uint32_t) mix_layout (&m2, end) + 4096,
+               "after the mixed sizes");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+
+  /* SIGUSR1: the counters, in the log. */
+  kill (server, SIGUSR1);
+  snprintf (cmd, sizeof cmd, "grep -qE 'native: [1-9][0-9]* requests "
+            "waited for one of a connection.s [0-9]+ buffers' '%s'",
+            logpath);
+  for (int i = 0; i < 100 && (found = system (cmd)) != 0; i++)
+    usleep (50000);
+  CHECK (found == 0, "no request waited for a mid buffer: the test did not "
+         "test that");
+}
+
 /* Several connections writing interleaved 100-byte pieces that share
  * O_DIRECT blocks: read-modify-write must not lose any of them. */
 struct mc { int id; int errors; };
@@ -784,6 +923,7 @@ main (void)
   start_server ();
   test_roundtrip ();
   test_inflight ();
+  test_buffer_sizes ();
   test_multiconn ();
   test_commands ();
   test_misbehaving ();
