@@ -271,13 +271,23 @@ connect_all (const struct attach_opts *o, struct nbd_export *e, int *fds)
   for (i = 0; i < o->connections; ++i) {
     fds[i] = nbd_handshake (&o->target, e, err, sizeof err);
     if (fds[i] < 0) {
-      bool absent = fds[i] == -ECONNREFUSED || fds[i] == -ENOENT ||
-        fds[i] == -EHOSTUNREACH || fds[i] == -ETIMEDOUT;
+      /* ENOENT is also the server's answer to an export it does not
+       * have or will not give this client (NBD_REP_ERR_UNKNOWN): then it
+       * runs, and it is not the socket path that is missing. */
+      bool unknown = fds[i] == -ENOENT && (o->target.unix_path == NULL
+                                           || access (o->target.unix_path,
+                                                      F_OK) == 0);
+      bool absent = !unknown && (fds[i] == -ECONNREFUSED
+                                 || fds[i] == -ENOENT
+                                 || fds[i] == -EHOSTUNREACH
+                                 || fds[i] == -ETIMEDOUT);
 
       fprintf (stderr, "nbdswap attach: cannot connect to %s%s%s: %s%s\n",
                where, o->netns ? " from network namespace " : "",
-               o->netns ? o->netns : "", err, absent ? " (is the server running? start it "
-               "with 'nbdswap serve')" : o->target.tls ? " (the server's "
+               o->netns ? o->netns : "", err, absent ? " (is the server "
+               "running? start it with 'nbdswap serve')" : unknown ? " (no "
+               "such export, or not one this client may open: the server's "
+               "log names the refusal)" : o->target.tls ? " (the server's "
                "log names what it refused)" : "");
       return EXIT_UNREACHABLE;
     }

@@ -107,7 +107,8 @@ serve --filter=multi-conn memory 1M multi-conn-mode=disable
 status 2 'does not offer multi-conn' attach "$WORK/sock" --connections 2
 stop
 serve --filter=exportname memory 1M exportname=swap exportname-strict=true
-status 5 "cannot connect .*export" attach "$WORK/sock" --export nosuch
+status 5 "cannot connect .*export.*\\(no such export, or not one this client may open" \
+  attach "$WORK/sock" --export nosuch
 if [ ! -d /sys/module/nbd ] && ! modprobe -n nbd 2>/dev/null; then
   # The server is fine, the kernel has no nbd: one line, exit 3.
   status 3 "^nbdswap attach: no nbd driver" attach "$WORK/sock" --export swap
