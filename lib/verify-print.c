@@ -119,13 +119,20 @@ verify_log_result (const struct verify_result *res)
   if (res->nr_omitted)
     log_error ("%s: %zu more problems of the same kinds", res->path,
                res->nr_omitted);
-  log_info ("%s: %s: %s, %s, %zu extent%s%s", res->path,
-            res->verdict == VERIFY_FIT ? "fit to serve" : "UNFIT",
-            res->fs_type[0] ? res->fs_type : "unknown filesystem",
-            verify_human_size (res->size, h, sizeof h), res->nr_extents,
-            res->nr_extents == 1 ? "" : "s",
-            res->limited ? " (limited: shared or compressed extents on "
-            "the server cannot be seen from here)" : "");
+  /* A block device's filesystem is the one its node is on (devtmpfs),
+   * and it has no extents: neither says anything about it. */
+  if (res->type == VERIFY_TYPE_BLOCK_DEVICE)
+    log_info ("%s: %s: block device, %s", res->path,
+              res->verdict == VERIFY_FIT ? "fit to serve" : "UNFIT",
+              verify_human_size (res->size, h, sizeof h));
+  else
+    log_info ("%s: %s: %s, %s, %zu extent%s%s", res->path,
+              res->verdict == VERIFY_FIT ? "fit to serve" : "UNFIT",
+              res->fs_type[0] ? res->fs_type : "unknown filesystem",
+              verify_human_size (res->size, h, sizeof h), res->nr_extents,
+              res->nr_extents == 1 ? "" : "s",
+              res->limited ? " (limited: shared or compressed extents on "
+              "the server cannot be seen from here)" : "");
 }
 
 /* "key": string-or-null, */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ nbd_target_parse (const char *arg, struct nbd_target *t)
 
   memset (t, 0, sizeof *t);
   t->export_name = "";
+  t->netns_fd = t->home_netns_fd = -1;
   if (*arg == '\0')
     return -EINVAL;
   if (strchr (arg, '/')) {
@@ -94,9 +96,9 @@ prepare (struct nbd_handle *h, const struct nbd_target *t)
 }
 
 /* Negotiates, duplicates the socket, closes the handle. */
-int
-nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
-               char *err, size_t errlen)
+static int
+handshake_here (const struct nbd_target *t, struct nbd_export *e,
+                char *err, size_t errlen)
 {
   struct nbd_handle *h;
   int64_t size;
@@ -136,4 +138,35 @@ nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
   snprintf (err, errlen, "%s", nbd_get_error ());
   nbd_close (h);
   return r;
+}
+
+/* The handshake from t's network namespace, if it has one.  A socket
+ * stays in the namespace it was made in, while the kernel's nbd driver
+ * takes it over netlink from the initial namespace only (Linux 6.1
+ * registers its family there alone): so only the connect moves. */
+int
+nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
+               char *err, size_t errlen)
+{
+  int fd, r;
+
+  if (t->netns_fd < 0)
+    return handshake_here (t, e, err, errlen);
+  if (setns (t->netns_fd, CLONE_NEWNET) == -1) {
+    r = -errno;
+    snprintf (err, errlen, "entering the network namespace: %s",
+              strerror (errno));
+    return r;
+  }
+  fd = handshake_here (t, e, err, errlen);
+  if (setns (t->home_netns_fd, CLONE_NEWNET) == -1) {
+    /* Netlink from here would not find the driver: give up this try. */
+    r = -errno;
+    snprintf (err, errlen, "returning to the initial network namespace: %s",
+              strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return r;
+  }
+  return fd;
 }

@@ -22,6 +22,9 @@ struct nbd_target {
   char port[16];
   const char *export_name;      /* "" by default */
   const struct tls_creds *tls;  /* non-NULL: TLS (kTLS), TCP only */
+  int netns_fd;                 /* >= 0: connect from this network
+                                   namespace (attach --netns) ... */
+  int home_netns_fd;            /* ... then return to this one */
 };
 
 /* What the server said about the export. */
@@ -31,12 +34,15 @@ struct nbd_export {
   bool multi_conn;
 };
 
-/* Parses SOCKET|HOST[:PORT]|[V6ADDR][:PORT]; -EINVAL if malformed. */
+/* Parses SOCKET|HOST[:PORT]|[V6ADDR][:PORT] (no namespace: netns_fd
+ * -1); -EINVAL if malformed. */
 extern int nbd_target_parse (const char *arg, struct nbd_target *t);
 
 /* Connects and negotiates; returns a blocking socket descriptor in the
  * transmission phase, or -errno with a libnbd message in err (of errlen
- * bytes).  -ECONNREFUSED/-ENOENT/-ETIMEDOUT...: the server is not there. */
+ * bytes).  -ECONNREFUSED/-ENOENT/-ETIMEDOUT...: the server is not there.
+ * With t->netns_fd, the socket is made in that network namespace and
+ * the calling thread is back in t->home_netns_fd on return. */
 extern int nbd_handshake (const struct nbd_target *t, struct nbd_export *e,
                           char *err, size_t errlen);
 

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ struct attach_opts {
   unsigned timeout, dead_timeout;
   bool encrypt, integrity, format, foreground;
   const char *tls_psk, *tls_identity, *tls_certs;
+  const char *netns;            /* --netns: connect from there */
 };
 
 
@@ -87,6 +90,13 @@ usage (void)
           "                          client-key.pem if the server asks); "
           "the server's\n"
           "                          certificate must name HOST\n"
+          "     --netns NS           connect (and reconnect) from network "
+          "namespace NS\n"
+          "                          (a name of 'ip netns', or a path such "
+          "as\n"
+          "                          /proc/PID/ns/net); attach itself stays "
+          "in the\n"
+          "                          initial one, where the nbd driver is\n"
           " -h, --help               display this help\n"
           "\nWith TLS, attach negotiates itself and gives the kernel the "
           "session (kTLS:\nthe 'tls' module); without it, the wire is "
@@ -128,6 +138,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     { "tls-psk", required_argument, NULL, 'K' },
     { "tls-identity", required_argument, NULL, 'I' },
     { "tls-certificates", required_argument, NULL, 'C' },
+    { "netns", required_argument, NULL, 'N' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -168,6 +179,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     case 'K': o->tls_psk = optarg; break;
     case 'I': o->tls_identity = optarg; break;
     case 'C': o->tls_certs = optarg; break;
+    case 'N': o->netns = optarg; break;
     case 'h': usage (); return EXIT_FIT;
     default: return try_help ("attach");
     }
@@ -194,6 +206,9 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     return usage_error ("attach", "TLS to a unix socket: attach's TLS runs "
                         "in the kernel (kTLS), which needs TCP: give "
                         "HOST[:PORT]");
+  if (o->netns && o->target.unix_path)
+    return usage_error ("attach", "--netns is for TCP: a unix socket is "
+                        "reached by its path from any network namespace");
   if (argc - optind == 2
       && (o->index = nbd_device_index (argv[optind + 1])) < 0)
     return usage_error ("attach", "'%s' is not an nbd device (/dev/nbdN)",
@@ -256,12 +271,23 @@ connect_all (const struct attach_opts *o, struct nbd_export *e, int *fds)
   for (i = 0; i < o->connections; ++i) {
     fds[i] = nbd_handshake (&o->target, e, err, sizeof err);
     if (fds[i] < 0) {
-      bool absent = fds[i] == -ECONNREFUSED || fds[i] == -ENOENT ||
-        fds[i] == -EHOSTUNREACH || fds[i] == -ETIMEDOUT;
+      /* ENOENT is also the server's answer to an export it does not
+       * have or will not give this client (NBD_REP_ERR_UNKNOWN): then it
+       * runs, and it is not the socket path that is missing. */
+      bool unknown = fds[i] == -ENOENT && (o->target.unix_path == NULL
+                                           || access (o->target.unix_path,
+                                                      F_OK) == 0);
+      bool absent = !unknown && (fds[i] == -ECONNREFUSED
+                                 || fds[i] == -ENOENT
+                                 || fds[i] == -EHOSTUNREACH
+                                 || fds[i] == -ETIMEDOUT);
 
-      fprintf (stderr, "nbdswap attach: cannot connect to %s: %s%s\n",
-               where, err, absent ? " (is the server running? start it "
-               "with 'nbdswap serve')" : o->target.tls ? " (the server's "
+      fprintf (stderr, "nbdswap attach: cannot connect to %s%s%s: %s%s\n",
+               where, o->netns ? " from network namespace " : "",
+               o->netns ? o->netns : "", err, absent ? " (is the server "
+               "running? start it with 'nbdswap serve')" : unknown ? " (no "
+               "such export, or not one this client may open: the server's "
+               "log names the refusal)" : o->target.tls ? " (the server's "
                "log names what it refused)" : "");
       return EXIT_UNREACHABLE;
     }
@@ -443,6 +469,53 @@ setup_tls (struct attach_opts *o)
   return -1;
 }
 
+/* With --netns: the namespace to connect from, and ours to come back
+ * to, opened once (the supervisor reconnects from there for as long as
+ * it runs, even if the name is removed), and entered once to prove it
+ * can be.  An exit code, or -1 to go on. */
+static int
+open_netns (struct attach_opts *o)
+{
+  char path[PATH_MAX];
+  int fd, home;
+
+  if (o->netns == NULL)
+    return -1;
+  snprintf (path, sizeof path, strchr (o->netns, '/') ? "%s"
+            : "/run/netns/%s", o->netns);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) {
+    fprintf (stderr, "nbdswap attach: --netns %s: %s: %s (give a name "
+             "that 'ip netns list' shows, or a namespace file such as "
+             "/proc/PID/ns/net)\n", o->netns, path, strerror (errno));
+    return EXIT_USAGE;
+  }
+  home = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home == -1) {
+    fprintf (stderr, "nbdswap attach: /proc/thread-self/ns/net: %s (is "
+             "/proc mounted?)\n", strerror (errno));
+    close (fd);
+    return EXIT_SYSTEM;
+  }
+  if (setns (fd, CLONE_NEWNET) == -1) {
+    int err = errno;
+
+    fprintf (stderr, "nbdswap attach: --netns %s: %s: %s\n", o->netns, path,
+             err == EINVAL ? "not a network namespace" : strerror (err));
+    close (fd);
+    close (home);
+    return err == EINVAL ? EXIT_USAGE : EXIT_SYSTEM;
+  }
+  if (setns (home, CLONE_NEWNET) == -1) {
+    fprintf (stderr, "nbdswap attach: returning to the initial network "
+             "namespace: %s\n", strerror (errno));
+    return EXIT_SYSTEM;
+  }
+  o->target.netns_fd = fd;
+  o->target.home_netns_fd = home;
+  return -1;
+}
+
 int
 cmd_attach (int argc, char **argv)
 {
@@ -462,7 +535,7 @@ cmd_attach (int argc, char **argv)
   }
   if (o.index >= 0 && (r = check_given_device (o.index)) >= 0)
     return r;
-  if ((r = setup_tls (&o)) >= 0)
+  if ((r = setup_tls (&o)) >= 0 || (r = open_netns (&o)) >= 0)
     return r;
   /* The server first: a wrong address touches nothing in the kernel. */
   memset (fds, -1, sizeof fds);

@@ -1,16 +1,18 @@
 #!/bin/bash
 # nbdswap attach/detach on the host: usage errors, an unreachable server,
 # unfit exports (read-only, too small, no multi-conn) and their exit
-# codes.  All of these fail before the kernel's nbd driver is touched, so
+# codes; --netns connects from the namespace it names.  All of these fail before the kernel's nbd driver is touched, so
 # they run on a host without nbd.  The real attach runs in the VM tests.
 set -euo pipefail
 
 NBDSWAP=${NBDSWAP:-$PWD/../server/nbdswap}
 WORK=$(mktemp -d /tmp/nbdswap-attach.XXXXXX)
 SERVER_PID=
+NETNS=
 cleanup ()
 {
   [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || :
+  [ -n "$NETNS" ] && ip netns delete "$NETNS" 2>/dev/null || :
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -75,6 +77,7 @@ status 1 '--connections' attach /a/sock --connections 17
 status 1 '--timeout' attach /a/sock --timeout 0
 status 1 '--dead-timeout' attach /a/sock --dead-timeout x
 status 1 'unrecognized option' attach /a/sock --bogus
+status 1 '--netns is for TCP' attach /a/sock --netns x
 status 1 'no device given' detach
 status 1 'too many arguments' detach /dev/nbd0 /dev/nbd1
 status 1 "'/dev/vda' is not an nbd device" detach /dev/vda
@@ -104,11 +107,45 @@ serve --filter=multi-conn memory 1M multi-conn-mode=disable
 status 2 'does not offer multi-conn' attach "$WORK/sock" --connections 2
 stop
 serve --filter=exportname memory 1M exportname=swap exportname-strict=true
-status 5 "cannot connect .*export" attach "$WORK/sock" --export nosuch
+status 5 "cannot connect .*export.*\\(no such export, or not one this client may open" \
+  attach "$WORK/sock" --export nosuch
 if [ ! -d /sys/module/nbd ] && ! modprobe -n nbd 2>/dev/null; then
   # The server is fine, the kernel has no nbd: one line, exit 3.
   status 3 "^nbdswap attach: no nbd driver" attach "$WORK/sock" --export swap
 fi
 stop
+
+# --netns: the handshake is made from the namespace named, the rest of
+# attach stays here.  The only server is a read-only export inside a new
+# namespace, on a port of its loopback that nothing uses out here: from
+# here attach cannot reach it (exit 5), from the namespace it is reached
+# and found unfit (exit 2), before any kernel device is touched.
+NETNS=nbdswap-attach-$$
+if ip netns add "$NETNS" 2>"$WORK/netns.err"; then
+  ip -n "$NETNS" link set lo up
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  ip netns exec "$NETNS" nbdkit -f -r -i 127.0.0.1 -p "$port" memory 1M \
+    > "$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    ip netns exec "$NETNS" nbdinfo --size "nbd://127.0.0.1:$port" \
+      > /dev/null 2>&1 && break
+    sleep 0.05
+  done
+  status 5 "cannot connect to 127.0.0.1: " attach "127.0.0.1:$port"
+  status 2 'read-only' attach "127.0.0.1:$port" --netns "$NETNS"
+  status 2 'read-only' attach "127.0.0.1:$port" \
+    --netns "/run/netns/$NETNS"
+  stop
+  status 5 "cannot connect to 127.0.0.1 from network namespace $NETNS: " \
+    attach "127.0.0.1:$port" --netns "$NETNS"
+  status 1 "--netns nbdswap-no-such-ns: /run/netns/nbdswap-no-such-ns: No such file" \
+    attach "127.0.0.1:$port" --netns nbdswap-no-such-ns
+  : > "$WORK/plain-file"
+  status 1 "--netns $WORK/plain-file: $WORK/plain-file: not a network namespace" \
+    attach "127.0.0.1:$port" --netns "$WORK/plain-file"
+else
+  echo "SKIP: the --netns checks: ip netns add: $(cat "$WORK/netns.err")"
+fi
 
 cli_done

@@ -80,6 +80,9 @@ served_exactly ()
     cmp -s "$WORK/in.bin" "$WORK/out.bin" ||
       fail "$kind: $dev read back through NBD differs"
     stop_server
+    # Not the filesystem of its node (devtmpfs) nor "0 extents".
+    grep -q "$dev: fit to serve: block device, " "$SERVER_LOG" ||
+      fail "$kind: no verdict line naming $dev a block device: $(grep 'fit to serve' "$SERVER_LOG")"
     cmp -s "$WORK/in.bin" "$dev" ||
       fail "$kind: $dev itself does not hold what was written"
     echo "$TEST_NAME: ok: $kind serves $dev: $size bytes written and read back"
