@@ -12,6 +12,7 @@ import datetime
 import glob
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -21,17 +22,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(HERE)
 
 # Guest configuration name -> label, in the order the guest runs them.
-CONFIGS = [
-    ("native", "nbdswap native"),
-    ("plugin", "nbdswap plugin"),
-    ("qemu-nbd", "qemu-nbd none io_uring"),
-    ("nbdkit-file", "nbdkit file"),
-    ("local", "limit (no NBD)"),
-]
-OURS = ("native", "plugin")
+# --only may name others: a server's name with levers of the client side
+# ("native+c2+sched=mq-deadline", tests/vm/scenario-kbench.sh's
+# kbench_select), labelled after the server with its levers.
+BASES = {
+    "native": "nbdswap native",
+    "plugin": "nbdswap plugin",
+    "qemu-nbd": "qemu-nbd none io_uring",
+    "nbdkit-file": "nbdkit file",
+    "local": "limit (no NBD)",
+}
+CONFIGS = list(BASES.items())
+OURS_BASES = ("native", "plugin")
+OURS = tuple(c for c, _ in CONFIGS if c.split("+")[0] in OURS_BASES)
 QEMU, LIMIT = "qemu-nbd", "local"
-JOBS = ["4k-randread-qd1", "4k-randread-qd32", "4k-randwrite-qd1",
-        "4k-randwrite-qd32", "64k-seqwrite-qd8", "128k-seqread-qd4"]
+ALL_JOBS = ["4k-randread-qd1", "4k-randread-qd32", "4k-randwrite-qd1",
+            "4k-randwrite-qd32", "64k-seqwrite-qd8", "128k-seqread-qd4"]
+JOBS = list(ALL_JOBS)
 SWAP = "swap"
 PAGE_KIB = 4
 
@@ -49,6 +56,56 @@ def vm_timeout(rounds, runtime, workload_mib):
     return int(1.5 * (rounds * per_round + 300))
 
 
+def choose(only, workloads):
+    """Set CONFIGS, OURS and JOBS from --only (guest configuration names,
+    with levers) and --workloads (fio job names; "swap" alone: the swap
+    workload only, which always runs)."""
+    global CONFIGS, OURS, JOBS
+    if only:
+        names = [c.strip() for c in only.split(",") if c.strip()]
+        for c in names:
+            base, _, levers = c.partition("+")
+            bad = [lv for lv in levers.split("+") if levers and not
+                   re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
+                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline", lv)]
+            if bad or (levers and base == LIMIT):
+                sys.exit("bench: --only: '%s': levers are c1..c16, "
+                         "sched=NAME, maxkb=N, pc=N, inline (native), after "
+                         "a server's name" % c)
+            if base not in BASES:
+                sys.exit("bench: --only: '%s' is not one of %s (levers "
+                         "follow a server's name: native+c2+sched=mq-deadline"
+                         "+maxkb=512+pc=0)" % (c, ", ".join(BASES)))
+        CONFIGS = [(c, BASES[c.split("+")[0]]
+                    + (" +" + c.partition("+")[2] if "+" in c else ""))
+                   for c in names]
+    OURS = tuple(c for c, _ in CONFIGS if c.split("+")[0] in OURS_BASES)
+    if workloads:
+        names = [j.strip() for j in workloads.split(",") if j.strip()]
+        bad = [j for j in names if j not in ALL_JOBS + [SWAP]]
+        if bad:
+            sys.exit("bench: --workloads: %s not among %s"
+                     % (", ".join(bad), ", ".join(ALL_JOBS + [SWAP])))
+        JOBS = [j for j in ALL_JOBS if j in names]
+
+
+def recorded(resdir):
+    """The configurations and jobs an earlier run's guest recorded in its
+    kbench-info, as --only and --workloads would give them."""
+    only = workloads = None
+    try:
+        with open(os.path.join(resdir, "kbench-info")) as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key == "configs":
+                    only = ",".join(val.split())
+                elif key == "jobs":
+                    workloads = ",".join(val.split()) or SWAP
+    except OSError:
+        pass
+    return only, workloads
+
+
 def run_vm(build_dir, rounds, runtime, workload_mib, quick):
     """Run tests/vm/run kbench; return its run directory's results/."""
     logdir = os.environ.get("VM_LOGDIR",
@@ -56,7 +113,9 @@ def run_vm(build_dir, rounds, runtime, workload_mib, quick):
     limit = vm_timeout(rounds, runtime, workload_mib)
     env = dict(os.environ, top_builddir=build_dir, VM_LOGDIR=logdir,
                VM_KBENCH_ROUNDS=str(rounds), VM_KBENCH_RUNTIME=str(runtime),
-               VM_WORKLOAD_MIB=str(workload_mib))
+               VM_WORKLOAD_MIB=str(workload_mib),
+               VM_KBENCH_CONFIGS=" ".join(c for c, _ in CONFIGS),
+               VM_KBENCH_JOBS=" ".join(JOBS) or "none")
     if quick:
         # Half of a 256 MiB workload over a 128 MiB cgroup is a near
         # thing: the smoke test checks that swap moved, not how much.
@@ -351,6 +410,10 @@ def main(args):
     stamp = datetime.datetime.utcnow().strftime("%Y-%m-%d-%H%M")
     outdir = args.out or os.path.join(
         HERE, "results", stamp + "-kernel" + ("-quick" if args.quick else ""))
+    if args.from_run:
+        choose(*recorded(args.from_run))
+    else:
+        choose(args.only, args.workloads)
     t0 = time.time()
     resdir = args.from_run or run_vm(build_dir, rounds, runtime, workload_mib,
                                         args.quick)

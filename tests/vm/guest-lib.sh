@@ -185,7 +185,9 @@ client_attach ()
   local -a conn=()
   modprobe nbd nbds_max=4 || return 1
   [ "${VM_NBD_CONNECTIONS:-1}" -gt 1 ] && conn=(-connections "$VM_NBD_CONNECTIONS")
-  nbd-client -unix "$1" "$NBD" -b 4096 "${conn[@]}"
+  nbd-client -unix "$1" "$NBD" -b 4096 "${conn[@]}" || return
+  # A scenario's settings of the new device (kbench's levers).
+  ! declare -F client_tune > /dev/null || client_tune
 }
 
 # Print the /proc/vmstat counter $1.

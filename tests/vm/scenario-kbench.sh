@@ -16,13 +16,22 @@
 # guest-scenario after guest-lib.sh.
 
 # The configurations, in the order they run in a round; "local" is the
-# limit (no NBD).
-KBENCH_CONFIGS="native plugin qemu-nbd nbdkit-file local"
+# limit (no NBD).  VM_KBENCH_CONFIGS (bench/run --kernel --only) may name
+# others, and a server's name may carry levers of the client side, each
+# "+LEVER" (kbench_select): "native+c2+sched=mq-deadline".
+KBENCH_CONFIGS=${VM_KBENCH_CONFIGS:-"native plugin qemu-nbd nbdkit-file local"}
 
-# fio jobs, NAME:RW:BS:IODEPTH, in the order they run in a configuration.
+# fio jobs, NAME:RW:BS:IODEPTH, in the order they run in a configuration;
+# VM_KBENCH_JOBS (bench/run --kernel --workloads) keeps only those named
+# ("none": the swap workload alone, which always runs).
 KBENCH_JOBS="4k-randread-qd1:randread:4k:1 4k-randread-qd32:randread:4k:32
 4k-randwrite-qd1:randwrite:4k:1 4k-randwrite-qd32:randwrite:4k:32
 64k-seqwrite-qd8:write:64k:8 128k-seqread-qd4:read:128k:4"
+if [ -n "${VM_KBENCH_JOBS:-}" ]; then
+  KBENCH_JOBS=$(for j in $KBENCH_JOBS; do
+                  case " $VM_KBENCH_JOBS " in *" ${j%%:*} "*) echo "$j" ;; esac
+                done)
+fi
 
 # Append one figure ($1 job, $2 key, $3 value) of the current round and
 # configuration to kbench.tsv.
@@ -41,16 +50,64 @@ kbench_drop_caches ()
 }
 
 # Make server_start (and so nbd_swap_cycle) start configuration $1's
-# server: the settings it reads are globals.
+# server, and client_attach apply its levers: the settings they read are
+# globals.  The levers (after the server's name, each "+LEVER"):
+#   cN            N connections (nbd-client -connections N)
+#   sched=NAME    /dev/nbd0's I/O scheduler (none, mq-deadline, ...)
+#   maxkb=N       /dev/nbd0's max_sectors_kb (largest request, KiB)
+#   pc=N          vm.page-cluster during the swap workload (swap-in
+#                 readahead: 2^N pages; the kernel's default is 3)
+#   inline        the native server issues file operations inline, not
+#                 through io_uring's workers (NBDSWAP_NATIVE_FILE_INLINE:
+#                 the cost of IOSQE_ASYNC)
+# False for a name it does not know.
 kbench_select ()
 {
+  local lever
   SERVER_KIND=plugin
   NBDSWAP_PLUGIN=$KB_PLUGIN
-  case "$1" in
+  VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
+  unset NBDSWAP_NATIVE_FILE_INLINE
+  case "${1%%+*}" in
     native) SERVER_KIND=native ;;
+    plugin) ;;
     qemu-nbd) SERVER_KIND=qemu-nbd ;;
     nbdkit-file) NBDSWAP_PLUGIN="file" ;;
+    *) return 1 ;;
   esac
+  IFS=+ read -ra levers <<< "${1#*+}"
+  [ "$1" = "${1%%+*}" ] && levers=()
+  for lever in "${levers[@]}"; do
+    case "$lever" in
+      c[1-9]|c1[0-6]) VM_NBD_CONNECTIONS=${lever#c} ;;
+      sched=?*) KB_SCHED=${lever#sched=} ;;
+      maxkb=[1-9]*) KB_MAXKB=${lever#maxkb=} ;;
+      pc=[0-9]) KB_PC=${lever#pc=} ;;
+      inline) [ "$SERVER_KIND" = native ] || return 1
+              export NBDSWAP_NATIVE_FILE_INLINE=1 ;;
+      *) return 1 ;;
+    esac
+  done
+}
+
+# client_attach's hook: the selected levers of /dev/nbd0's queue, each
+# read back (a lever the kernel refused is a failed check, not a
+# silently unchanged figure).
+client_tune ()
+{
+  local q=/sys/block/${NBD##*/}/queue
+  if [ -n "$KB_SCHED" ]; then
+    echo "$KB_SCHED" > "$q/scheduler" && grep -q "\[$KB_SCHED\]" "$q/scheduler" || {
+      fail "kbench-lever-$KB_CONFIG" "scheduler $KB_SCHED: $(cat "$q/scheduler")"
+      return 1
+    }
+  fi
+  if [ -n "$KB_MAXKB" ]; then
+    echo "$KB_MAXKB" > "$q/max_sectors_kb" && [ "$(cat "$q/max_sectors_kb")" = "$KB_MAXKB" ] || {
+      fail "kbench-lever-$KB_CONFIG" "max_sectors_kb $KB_MAXKB: $(cat "$q/max_sectors_kb") (max_hw_sectors_kb $(cat "$q/max_hw_sectors_kb"))"
+      return 1
+    }
+  fi
 }
 
 # Print block device $1's completed reads, sectors read, completed writes,
@@ -173,11 +230,19 @@ kbench_config ()
     kbench_swap_record "$WL_SECS" ""
     return
   fi
-  kbench_select "$KB_CONFIG"
+  if ! kbench_select "$KB_CONFIG"; then
+    fail "kbench-config-$KB_CONFIG" "no such configuration or lever"
+    return 1
+  fi
   kbench_fio_nbd "$1"
   kbench_drop_caches
   nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-  if ! nbd_swap_cycle "$1"; then
+  KB_PC0=$(cat /proc/sys/vm/page-cluster)
+  [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
+  nbd_swap_cycle "$1"
+  local rc=$?
+  echo "$KB_PC0" > /proc/sys/vm/page-cluster
+  if [ "$rc" != 0 ]; then
     # It stops short without stopping the server when mkswap or swapon
     # fails: the next configuration needs the file and the device free.
     swapoff "$NBD" > /dev/null 2>&1
@@ -201,6 +266,8 @@ kbench_info ()
     echo "backing file: $VM_SWAP_MIB MiB on $(findmnt -n -o FSTYPE,OPTIONS "$SCRATCH")"
     echo "swap workload: $VM_WORKLOAD_MIB MiB in a cgroup of $VM_CGROUP_MIB MiB"
     echo "rounds: $VM_KBENCH_ROUNDS, fio runtime $VM_KBENCH_RUNTIME s per job"
+    echo "configs: $KBENCH_CONFIGS"
+    echo "jobs:" $(for j in $KBENCH_JOBS; do echo "${j%%:*}"; done)
   } > "$RESULTS/kbench-info"
 }
 
