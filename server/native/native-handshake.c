@@ -187,9 +187,6 @@ opt_go (const struct nego *n, uint32_t opt, const unsigned char *d,
    * yes: if they cannot, it hears why, not a dropped connection. */
   if (opt == NBD_OPT_GO && (r = n->cat->go (n->cat->arg, why,
                                              sizeof why)) < 0) {
-    if (r != -EBUSY)
-      log_error ("native: a client asked for export '%s', refused: %s",
-                 e->name, why);
     r = reply_error (n, opt, r == -EBUSY ? NBD_REP_ERR_POLICY
                      : NBD_REP_ERR_UNKNOWN, why);
     return r < 0 ? r : 0;
@@ -222,12 +219,8 @@ opt_export_name (const struct nego *n, const unsigned char *d, uint32_t len,
               "(NBD_OPT_EXPORT_NAME): closing it");
     return -ENOENT;
   }
-  if ((w = n->cat->go (n->cat->arg, why, sizeof why)) < 0) {
-    if (w != -EBUSY)
-      log_error ("native: a client asked for export '%s', refused: %s",
-                 e->name, why);
+  if ((w = n->cat->go (n->cat->arg, why, sizeof why)) < 0)
     return w == -EBUSY ? w : -EIO;
-  }
   r.size = htobe64 (e->size);
   r.flags = htobe16 (e->flags);
   w = write_full (n, &r, no_zeroes ? 10 : sizeof r);

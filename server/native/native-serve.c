@@ -215,7 +215,8 @@ catalog_list (void *arg, const char *identity,
 
 /* NBD_OPT_GO: the export is this client's alone (exports_attach), and
  * the connection's ring is set up, before the client is told yes.
- * 0, -EBUSY (the export is another client's), or -1. */
+ * 0, -EBUSY (the export is another client's), or -1; each refusal
+ * logged (exports_attach logs its own). */
 static int
 go_setup (void *arg, char *why, size_t whylen)
 {
@@ -235,8 +236,11 @@ go_setup (void *arg, char *why, size_t whylen)
   if (g->c == NULL)
     g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
                             whylen);
-  if (g->c == NULL)
+  if (g->c == NULL) {
+    log_error ("native: a client asked for export '%s', refused: %s",
+               g->x->name, why);
     return -1;
+  }
   /* Serving from now on, before the client hears yes: a stop from then
    * on must let its first requests be served (its ring reads stop_fd),
    * not cut the socket as for a client still negotiating. */

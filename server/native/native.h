@@ -94,8 +94,8 @@ struct native_export {
 /* Called when the client asks to start transmission (NBD_OPT_GO or
  * NBD_OPT_EXPORT_NAME naming an export it may open), before the answer:
  * 0 to go on; -EBUSY when the export is another client's (refused by
- * policy, logged already), or -1 (logged here), with the reason in why:
- * the client gets an error reply carrying it. */
+ * policy), or -1, with the reason in why: the client gets an error
+ * reply carrying it.  The callback logs its refusals. */
 typedef int (*native_go_fn) (void *arg, char *why, size_t whylen);
 
 /* What the negotiation offers: TLS, and the way to the exports (the
