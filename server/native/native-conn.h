@@ -63,8 +63,7 @@ struct slot {
   enum buf_tier tier;
   unsigned char *buf;
   size_t buf_len;
-  int buf_reg;
-  unsigned mid;                         /* BUF_MID: which one */
+  int buf_reg;                          /* BUF_MID: NATIVE_SLOTS + which */
   struct req req;                       /* the request engine's state */
   struct slot *next;                    /* free, parked or send list */
 };

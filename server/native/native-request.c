@@ -88,6 +88,8 @@ give_buffer (struct slot *s, enum buf_tier tier, unsigned char *buf,
 static bool
 assign_buffer (struct conn *c, struct slot *s)
 {
+  unsigned j;
+
   switch (tier_for (s)) {
   case BUF_SMALL:
     give_buffer (s, BUF_SMALL, native_small_buf (c, s->idx),
@@ -100,9 +102,9 @@ assign_buffer (struct conn *c, struct slot *s)
       s->waited = true;
       return false;
     }
-    s->mid = c->mid_free[--c->nmid_free];
-    give_buffer (s, BUF_MID, native_mid_buf (c, s->mid), c->mid_stride,
-                 NATIVE_SLOTS + (int) s->mid);
+    j = c->mid_free[--c->nmid_free];
+    give_buffer (s, BUF_MID, native_mid_buf (c, j), c->mid_stride,
+                 NATIVE_SLOTS + (int) j);
     return true;
   default:                      /* BUF_LARGE */
     if (c->large_busy)
@@ -120,7 +122,7 @@ native_buffer_release (struct conn *c, struct slot *s)
 {
   if (s->tier == BUF_MID) {
     assert (c->nmid_free < NATIVE_MID_BUFS);
-    c->mid_free[c->nmid_free++] = s->mid;
+    c->mid_free[c->nmid_free++] = (unsigned) (s->buf_reg - NATIVE_SLOTS);
   }
   else if (s->tier == BUF_LARGE)
     c->large_busy = false;

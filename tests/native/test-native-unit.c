@@ -224,7 +224,9 @@ test_buffer_tiers (void)
                            j == 0 ? NATIVE_SMALL_DATA + 1 : NATIVE_MID_DATA);
     CHECK (assign_buffer (c, mid[j]) && mid[j]->tier == BUF_MID,
            "mid request %u: no mid buffer", j);
-    unsigned k = mid[j]->mid;
+    /* Which mid buffer, from where its memory is: buf_reg must agree. */
+    unsigned k = (unsigned) ((size_t) (mid[j]->buf - native_mid_buf (c, 0))
+                             / c->mid_stride);
     CHECK (k < NATIVE_MID_BUFS && !seen[k] &&
            mid[j]->buf_reg == NATIVE_SLOTS + (int) k &&
            mid[j]->buf == native_mid_buf (c, k), "mid request %u: buffer "
