@@ -28,14 +28,14 @@ def reach(h):
     kind, _, addr = where.partition(":")
     if kind == "unix":
         h.connect_unix(addr)
-    elif os.environ.get("NBD_SOURCE"):
-        host, _, port = addr.rpartition(":")
+        return
+    host, _, port = addr.rpartition(":")
+    if os.environ.get("NBD_SOURCE"):
         s = socket.socket(socket.AF_INET)
         s.bind((os.environ["NBD_SOURCE"], 0))
         s.connect((host, int(port)))
         h.connect_socket(s.detach())
     else:
-        host, _, port = addr.rpartition(":")
         h.connect_tcp(host, port)
 
 def connect(name):
