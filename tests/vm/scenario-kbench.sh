@@ -63,7 +63,7 @@ kbench_drop_caches ()
 # False for a name it does not know.
 kbench_select ()
 {
-  local lever
+  local lever levers
   SERVER_KIND=plugin
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
