@@ -142,6 +142,26 @@ pid_running ()
 # True while the server started by server_start runs.
 server_running () { pid_running "$SERVER_PID"; }
 
+# Check NAME: the server still runs (else fail with WHY, $2).
+server_alive_check ()
+{
+  if server_running; then
+    pass "$1"
+  else
+    fail "$1" "$2"
+  fi
+}
+
+# Check NAME: the server stops on SIGTERM (server_stop).
+server_stop_check ()
+{
+  if server_stop; then
+    pass "$1"
+  else
+    fail "$1" "the server ignored SIGTERM for 10 s"
+  fi
+}
+
 # Print the CPU time, in clock ticks, that the server started by
 # server_start has used so far: utime + stime of its process, which sum
 # all its threads, io_uring workers included, live and exited.
@@ -461,18 +481,10 @@ nbd_swap_cycle ()
     xfs) [ -z "$probe" ] || server_dirty_check nbd-no-journal xfs ;;
   esac
   NBD_SECS=$WL_SECS
-  if server_running; then
-    pass server-alive
-  else
-    fail server-alive "the server exited during the workload"
-  fi
+  server_alive_check server-alive "the server exited during the workload"
   check_cmd swapoff swapoff "$NBD"
   check_cmd detach nbd-client -d "$NBD"
-  if server_stop; then
-    pass server-stop
-  else
-    fail server-stop "the server ignored SIGTERM for 10 s"
-  fi
+  server_stop_check server-stop
   dmesg_checks nbd-kernel-log
 }
 

@@ -164,11 +164,7 @@ long_window ()
   else
     fail long-server-log "no 'reporting EIO' line: $(tail -n 2 "$RESULTS/server.log" | tr '\n' ' ')"
   fi
-  if server_running; then
-    pass long-server-alive
-  else
-    fail long-server-alive "the server exited after reporting EIO"
-  fi
+  server_alive_check long-server-alive "the server exited after reporting EIO"
 }
 
 # Fail check $1 if the kernel log shows swap or nbd errors, OOM kills, or
@@ -249,11 +245,7 @@ scenario_flakey ()
   workload_checks recovered 64
   check_cmd recovered-swapoff swapoff "$NBD"
   check_cmd detach nbd-client -d "$NBD"
-  if server_stop; then
-    pass server-stop
-  else
-    fail server-stop "the server ignored SIGTERM for 10 s"
-  fi
+  server_stop_check server-stop
   log "server counters: $(grep -m 1 'stats:' "$RESULTS/server.log")"
   flakey_dmesg_check fs-kernel-log 'EXT4-fs (error|warning)|Aborting journal|JBD2'
   umount "$SCRATCH"

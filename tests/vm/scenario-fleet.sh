@@ -397,18 +397,10 @@ scenario_fleet ()
   fleet_workload
   fleet_status_check
   fleet_sighup_checks
-  if server_running; then
-    pass fleet-server-alive
-  else
-    fail fleet-server-alive "the server exited"
-  fi
+  server_alive_check fleet-server-alive "the server exited"
   for i in 0 1; do
     check_cmd "fleet-detach-nbd$i" "$NBDSWAP_CMD" detach "/dev/nbd$i"
   done
-  if server_stop; then
-    pass fleet-server-stop
-  else
-    fail fleet-server-stop "the server ignored SIGTERM for 10 s"
-  fi
+  server_stop_check fleet-server-stop
   dmesg_checks nbd-kernel-log
 }

@@ -184,16 +184,8 @@ scenario_tcp ()
   tcp_two_connections
   supervisor_checks
   workload_half tcp
-  if server_running; then
-    pass tcp-server-alive
-  else
-    fail tcp-server-alive "the server exited during the workload"
-  fi
+  server_alive_check tcp-server-alive "the server exited during the workload"
   detach_checks
-  if server_stop; then
-    pass tcp-server-stop
-  else
-    fail tcp-server-stop "the server ignored SIGTERM for 10 s"
-  fi
+  server_stop_check tcp-server-stop
   dmesg_checks nbd-kernel-log
 }
