@@ -68,10 +68,11 @@ def choose(only, workloads):
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
                                 r"maxkb=[1-9][0-9]*|pc=[0-9]|inline", lv)]
-            if bad or (levers and base == LIMIT):
+            if bad or (base == LIMIT and levers
+                       and not re.fullmatch(r"pc=[0-9]", levers)):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
                          "sched=NAME, maxkb=N, pc=N, inline (native), after "
-                         "a server's name" % c)
+                         "a server's name; the limit takes pc=N only" % c)
             if base not in BASES:
                 sys.exit("bench: --only: '%s' is not one of %s (levers "
                          "follow a server's name: native+c2+sched=mq-deadline"
@@ -213,6 +214,16 @@ def swap_derived(r, hz):
         r["queue"] = r.get(dev + "_queue_ms", 0) / 1000 / r["seconds"]
 
 
+def peer_of(cfg, other):
+    """The configuration a swap time of cfg is compared with: other (the
+    limit or qemu-nbd) under the same page-cluster lever when the run has
+    it ("native+pc=5" -> "local+pc=5"), else plain other."""
+    pc = re.search(r"\+(pc=[0-9])", cfg)
+    if pc and any(c == other + "+" + pc.group(1) for c, _ in CONFIGS):
+        return other + "+" + pc.group(1)
+    return other
+
+
 def round_ratios(data):
     """Per round, the swap job's time through each server divided by the
     local swap file's and by qemu-nbd's in the same round."""
@@ -220,7 +231,7 @@ def round_ratios(data):
         if job != SWAP or "seconds" not in r:
             continue
         for other, key in ((LIMIT, "x_local"), (QEMU, "x_qemu")):
-            o = data.get((rnd, other, SWAP), {}).get("seconds")
+            o = data.get((rnd, peer_of(cfg, other), SWAP), {}).get("seconds")
             if o:
                 r[key] = r["seconds"] / o
 

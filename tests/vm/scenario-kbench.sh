@@ -216,15 +216,31 @@ kbench_swap_record ()
 # backing file, $2 the local swap file.
 kbench_config ()
 {
-  local j nbd0 vda0 cpu0
-  if [ "$KB_CONFIG" = local ]; then
+  local j nbd0 vda0 cpu0 rc
+  if [ "${KB_CONFIG%%+*}" = local ]; then
+    # The limit takes one lever, pc=N, so that a server's swap time under
+    # a page-cluster is compared with the local swap file's under the
+    # same one; the fio jobs (no swap) run only for the plain "local".
+    case "$KB_CONFIG" in
+      local) KB_PC= ;;
+      local+pc=[0-9]) KB_PC=${KB_CONFIG#local+pc=} ;;
+      *) fail "kbench-config-$KB_CONFIG" "the limit takes one lever, pc=N"
+         return 1 ;;
+    esac
     SERVER_PID=
-    for j in $KBENCH_JOBS; do
-      kbench_fio "$j" "$1"
-    done
+    if [ -z "$KB_PC" ]; then
+      for j in $KBENCH_JOBS; do
+        kbench_fio "$j" "$1"
+      done
+    fi
     kbench_drop_caches
     vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-    local_swap_workload "$2" || return
+    KB_PC0=$(cat /proc/sys/vm/page-cluster)
+    [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
+    local_swap_workload "$2"
+    rc=$?
+    echo "$KB_PC0" > /proc/sys/vm/page-cluster
+    [ "$rc" = 0 ] || return
     kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
     kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
     kbench_swap_record "$WL_SECS" ""
@@ -234,13 +250,15 @@ kbench_config ()
     fail "kbench-config-$KB_CONFIG" "no such configuration or lever"
     return 1
   fi
-  kbench_fio_nbd "$1"
+  # A page-cluster changes swap only: a configuration whose one lever it
+  # is runs the swap workload alone (its fio jobs are the server's own).
+  [[ "$KB_CONFIG" =~ ^[a-z-]+\+pc=[0-9]$ ]] || kbench_fio_nbd "$1"
   kbench_drop_caches
   nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
   KB_PC0=$(cat /proc/sys/vm/page-cluster)
   [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
   nbd_swap_cycle "$1"
-  local rc=$?
+  rc=$?
   echo "$KB_PC0" > /proc/sys/vm/page-cluster
   if [ "$rc" != 0 ]; then
     # It stops short without stopping the server when mkswap or swapon
