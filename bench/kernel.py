@@ -216,12 +216,15 @@ def swap_derived(r, hz):
 
 def peer_of(cfg, other):
     """The configuration a swap time of cfg is compared with: other (the
-    limit or qemu-nbd) under the same page-cluster lever when the run has
-    it ("native+pc=5" -> "local+pc=5"), else plain other."""
+    limit or qemu-nbd) under the same page-cluster lever ("native+pc=5"
+    -> "local+pc=5"), or None when the run has no such one: a ratio
+    across page-clusters would credit the server with the readahead."""
     pc = re.search(r"\+(pc=[0-9])", cfg)
-    if pc and any(c == other + "+" + pc.group(1) for c, _ in CONFIGS):
+    if pc is None:
+        return other
+    if any(c == other + "+" + pc.group(1) for c, _ in CONFIGS):
         return other + "+" + pc.group(1)
-    return other
+    return None
 
 
 def round_ratios(data):
@@ -352,8 +355,8 @@ def targets(med):
                 line(us <= 0.7 * q, "%s server CPU: %s %.2f µs/IO = %.2f× "
                      "qemu-nbd's (%.2f); target ≤ 0.70×"
                      % (job, who, us, us / q, q))
-        us, q = get(cfg, SWAP, "cpu_us_per_page"), get(QEMU, SWAP,
-                                                       "cpu_us_per_page")
+        us, q = get(cfg, SWAP, "cpu_us_per_page"), get(peer_of(cfg, QEMU),
+                                                       SWAP, "cpu_us_per_page")
         if us is not None and q:
             line(us <= 0.7 * q, "swap workload server CPU: %s %.1f µs per "
                  "page moved = %.2f× qemu-nbd's (%.1f); target ≤ 0.70×"
