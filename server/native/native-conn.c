@@ -251,6 +251,23 @@ slot_free (struct conn *c, struct slot *s)
   c->nfree++;
 }
 
+/* The replies of a sendmsg went out in full: count each one's time in
+ * the server, from its header to now, and free the slots. */
+static void
+sent (struct conn *c)
+{
+  struct stats *st = c->e->target->stats;
+  uint64_t now = clock_now_ns (), sum = 0;
+
+  for (unsigned i = 0; i < c->nsending; i++) {
+    sum += now - c->sending[i]->arrived_ns;
+    slot_free (c, c->sending[i]);
+  }
+  STATS_ADD (st, turns, c->nsending);
+  STATS_ADD (st, turn_ns, sum);
+  c->nsending = 0;
+}
+
 /* Account the bytes a sendmsg moved; release the slots whose replies
  * went out in full, resubmit the rest. */
 static void
@@ -289,9 +306,7 @@ send_done (struct conn *c, int res)
     c->send_busy = true;
     return;
   }
-  for (unsigned i = 0; i < c->nsending; i++)
-    slot_free (c, c->sending[i]);
-  c->nsending = 0;
+  sent (c);
 }
 
 /* Put a finished request's reply on the send queue (err: a positive
@@ -473,6 +488,7 @@ parse (struct conn *c)
     s->skip = 0;
     s->reply.magic = htobe32 (NBD_MAGIC_SIMPLE_REPLY);
     s->reply.cookie = rq.cookie;        /* echoed as it came */
+    s->arrived_ns = clock_now_ns ();
     native_request (c, s);
   }
 }
