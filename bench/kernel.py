@@ -67,12 +67,14 @@ def choose(only, workloads):
             base, _, levers = c.partition("+")
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
-                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline", lv)]
+                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|"
+                                r"iowq=[1-9][0-9]*", lv)]
             if bad or (base == LIMIT and levers
                        and not re.fullmatch(r"pc=[0-9]", levers)):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
-                         "sched=NAME, maxkb=N, pc=N, inline (native), after "
-                         "a server's name; the limit takes pc=N only" % c)
+                         "sched=NAME, maxkb=N, pc=N, inline and iowq=N "
+                         "(native), after a server's name; the limit takes "
+                         "pc=N only" % c)
             if base not in BASES:
                 sys.exit("bench: --only: '%s' is not one of %s (levers "
                          "follow a server's name: native+c2+sched=mq-deadline"

@@ -60,6 +60,9 @@ kbench_drop_caches ()
 #   inline        the native server issues file operations inline, not
 #                 through io_uring's workers (NBDSWAP_NATIVE_FILE_INLINE:
 #                 the cost of IOSQE_ASYNC)
+#   iowq=N        at most N of io_uring's workers per native connection
+#                 (NBDSWAP_NATIVE_IOWQ; the kernel's own default is 4 per
+#                 CPU, the server's one per request slot)
 # False for a name it does not know.
 kbench_select ()
 {
@@ -67,7 +70,7 @@ kbench_select ()
   SERVER_KIND=plugin
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
-  unset NBDSWAP_NATIVE_FILE_INLINE
+  unset NBDSWAP_NATIVE_FILE_INLINE NBDSWAP_NATIVE_IOWQ
   case "${1%%+*}" in
     native) SERVER_KIND=native ;;
     plugin) ;;
@@ -85,6 +88,8 @@ kbench_select ()
       pc=[0-9]) KB_PC=${lever#pc=} ;;
       inline) [ "$SERVER_KIND" = native ] || return 1
               export NBDSWAP_NATIVE_FILE_INLINE=1 ;;
+      iowq=[1-9]*) [ "$SERVER_KIND" = native ] || return 1
+                   export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;
     esac
   done
