@@ -68,7 +68,7 @@ def choose(only, workloads):
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
                                 r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|"
-                                r"iowq=[1-9][0-9]*", lv)]
+                                r"iowq=[0-9]+", lv)]
             if bad or (base == LIMIT and levers
                        and not re.fullmatch(r"pc=[0-9]", levers)):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
@@ -207,6 +207,7 @@ def load(resdir):
             if float(v.get("srv_turns") or 0) > 0:
                 r["turn_us"] = (float(v["srv_turn_ns"]) / 1000
                                 / float(v["srv_turns"]))
+                r["outside_us"] = r["mean_us"] - r["turn_us"]
         out[k] = r
     return out
 
@@ -252,7 +253,7 @@ COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "guest_busy_pct",
         "seconds",
         "x_local", "x_qemu", "verified", "pswpout_mib", "pswpin_mib",
         "majflt", "cpu_s", "cpu_us_per_page", "read_kib", "write_kib",
-        "queue", "mean_us", "engine_us", "turn_us"]
+        "queue", "mean_us", "engine_us", "turn_us", "outside_us"]
 
 
 def medians(data):
@@ -342,17 +343,19 @@ def split_table(med):
             m = med.get((cfg, job), {})
             if "engine_us" not in m:
                 continue
-            inside = m.get("turn_us")
             md.append("| " + " | ".join([
-                job, label, fmt(m.get("mean_us"), 0), fmt(inside, 0),
-                fmt(m["engine_us"], 0),
-                fmt(m["mean_us"] - inside if inside is not None else None, 0),
-                fmt(lim, 0)]) + " |")
+                job, label, fmt(m.get("mean_us"), 0),
+                fmt(m.get("turn_us"), 0), fmt(m["engine_us"], 0),
+                fmt(m.get("outside_us"), 0), fmt(lim, 0)]) + " |")
     if len(md) == 2:
         return "No depth-1 job ran through nbdswap.\n"
     return ("nbdswap's counters (include/stats.h), read on SIGUSR1 before "
-            "and after each job; the plugin's server time is nbdkit's, "
-            "which it cannot see (engine only).\n\n" + "\n".join(md) + "\n")
+            "and after each job, as means per request; each column a median "
+            "over the rounds (outside: per round, fio's mean less the "
+            "server's). The server's part starts when it parses the "
+            "header, so its own wake-up for the socket counts as outside; "
+            "the plugin's server time is nbdkit's, which it cannot see "
+            "(engine only).\n\n" + "\n".join(md) + "\n")
 
 
 def targets(med):

@@ -31,8 +31,9 @@ struct stats {
    * divides the change between two readings).  engine_ns: in the
    * request engine, start to end (file I/O, its queue, retries), both
    * front ends; turns, turn_ns: the native server's replies sent and
-   * the time from each request's header being read to its reply's
-   * send completing. */
+   * the time from each request's header being parsed (not received: a
+   * header waiting for a free slot waits uncounted) to its reply's send
+   * completing. */
   atomic_uint_fast64_t engine_ns, turns, turn_ns;
 };
 

@@ -846,18 +846,19 @@ conn_ring (struct conn *c)
 }
 
 /* How many of io_uring's workers may run this connection's file
- * operations at once.  The kernel's default for regular files is four
- * per CPU (8 on a 2-CPU machine), and with IOSQE_ASYNC each worker waits
- * for one operation: so the disk never saw more than 8 of a connection's
- * 32 requests, and a 4K read at depth 32 went at a third of the disk's
- * own rate (docs/benchmarks.md, "io_uring's workers").  One per slot
- * lets every request reach the disk; idle workers end by themselves.
- * NBDSWAP_NATIVE_IOWQ=N sets another number, for measurements. */
+ * operations at once: the kernel's default (four per CPU for regular
+ * files, 8 on a 2-CPU machine), unless NBDSWAP_NATIVE_IOWQ=N sets
+ * another number, for measurements.  One per request slot (32) was
+ * tried as the default, so that every request of a deep queue could
+ * reach the disk, and changed nothing measurable (docs/benchmarks.md,
+ * "Where a depth-1 request's time goes, and io_uring's workers").  The
+ * limit is the calling thread's, not the ring's: this runs on the
+ * connection's own thread, the one that submits, never in the probe. */
 static void
 conn_workers (struct conn *c)
 {
   const char *e = getenv ("NBDSWAP_NATIVE_IOWQ");
-  unsigned n[2] = { NATIVE_SLOTS, 0 };  /* bounded; unbounded unchanged */
+  unsigned n[2] = { 0, 0 };     /* bounded, unbounded; 0: unchanged */
   int r;
 
   if (e != NULL && *e != '\0')
@@ -913,7 +914,6 @@ conn_setup (struct conn *c, int sock, char *why, size_t whylen)
     ring_failure (r, why, whylen);
     return r;
   }
-  conn_workers (c);
   r = io_uring_register_files (&c->ring, fds, 2);
   if (r < 0) {
     snprintf (why, whylen, "io_uring: registering the backing file and the "
@@ -971,6 +971,7 @@ native_conn_new (int sock, int stop_fd, const struct native_export *e,
     free (c);
     return NULL;
   }
+  conn_workers (c);
   for (unsigned i = NATIVE_SLOTS; i-- > 0;) {
     c->slots[i].idx = i;
     slot_free (c, &c->slots[i]);

@@ -61,8 +61,8 @@ kbench_drop_caches ()
 #                 through io_uring's workers (NBDSWAP_NATIVE_FILE_INLINE:
 #                 the cost of IOSQE_ASYNC)
 #   iowq=N        at most N of io_uring's workers per native connection
-#                 (NBDSWAP_NATIVE_IOWQ; the kernel's own default is 4 per
-#                 CPU, the server's one per request slot)
+#                 (NBDSWAP_NATIVE_IOWQ; the kernel's default, which the
+#                 server keeps, is 4 per CPU)
 # False for a name it does not know.
 kbench_select ()
 {
@@ -88,7 +88,7 @@ kbench_select ()
       pc=[0-9]) KB_PC=${lever#pc=} ;;
       inline) [ "$SERVER_KIND" = native ] || return 1
               export NBDSWAP_NATIVE_FILE_INLINE=1 ;;
-      iowq=[1-9]*) [ "$SERVER_KIND" = native ] || return 1
+      iowq=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
                    export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;
     esac
@@ -206,11 +206,12 @@ kbench_server_sums ()
     sleep 0.05
   done
   read -r j < "$KB_STATS"
-  for k in reads writes engine_ns turns turn_ns; do
+  for k in reads writes zeroes flushes errors engine_ns turns turn_ns; do
     [[ "$j" =~ \"$k\":([0-9]+) ]] || return 0
     v[${#v[@]}]=${BASH_REMATCH[1]}
   done
-  echo "$((v[0] + v[1])) ${v[2]} ${v[3]} ${v[4]}"
+  # The engine counts its time for every request it ran, failed or not.
+  echo "$((v[0] + v[1] + v[2] + v[3] + v[4])) ${v[5]} ${v[6]} ${v[7]}"
 }
 
 # Record for job $1 the change between two kbench_server_sums readings
@@ -237,7 +238,8 @@ kbench_fio_nbd ()
   local sock=$SOCKDIR/kbench.sock j
   local -a params=()
   case "$SERVER_KIND:$NBDSWAP_PLUGIN" in
-    native:*) KB_STATS=/run/nbdswap/$(basename "${1%.*}").stats ;;
+    native:*) j=${1##*/}      # serve's instance name: the file's, less
+              KB_STATS=${NBDSWAP_RUNTIME_DIR:-/run/nbdswap}/${j%.*}.stats ;;
     plugin:file) KB_STATS= ;;
     plugin:*) KB_STATS=$SOCKDIR/kbench.stats
               params=("stats-file=$KB_STATS") ;;
