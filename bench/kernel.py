@@ -67,12 +67,14 @@ def choose(only, workloads):
             base, _, levers = c.partition("+")
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
-                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline", lv)]
+                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|"
+                                r"iowq=[0-9]+", lv)]
             if bad or (base == LIMIT and levers
                        and not re.fullmatch(r"pc=[0-9]", levers)):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
-                         "sched=NAME, maxkb=N, pc=N, inline (native), after "
-                         "a server's name; the limit takes pc=N only" % c)
+                         "sched=NAME, maxkb=N, pc=N, inline and iowq=N "
+                         "(native), after a server's name; the limit takes "
+                         "pc=N only" % c)
             if base not in BASES:
                 sys.exit("bench: --only: '%s' is not one of %s (levers "
                          "follow a server's name: native+c2+sched=mq-deadline"
@@ -152,6 +154,7 @@ def fio_figures(path):
     return {"iops": d["iops"], "mbps": d["bw_bytes"] / 1e6,
             "p50_us": pct.get("50.000000", 0) / 1000.0,
             "p99_us": pct.get("99.000000", 0) / 1000.0,
+            "mean_us": d["lat_ns"]["mean"] / 1000.0,
             "ios": d["total_ios"]}
 
 
@@ -195,6 +198,16 @@ def load(resdir):
             if v.get("cpu_ticks", "") != "":
                 r["cpu_us_per_io"] = (float(v["cpu_ticks"]) * 1e6 / hz
                                       / max(r["ios"], 1))
+            # nbdswap's own sums (kbench_server_sums): the mean time of a
+            # request in its request engine and, native, from its header
+            # read to its reply sent.
+            if float(v.get("srv_requests") or 0) > 0:
+                r["engine_us"] = (float(v["srv_engine_ns"]) / 1000
+                                  / float(v["srv_requests"]))
+            if float(v.get("srv_turns") or 0) > 0:
+                r["turn_us"] = (float(v["srv_turn_ns"]) / 1000
+                                / float(v["srv_turns"]))
+                r["outside_us"] = r["mean_us"] - r["turn_us"]
         out[k] = r
     return out
 
@@ -243,7 +256,7 @@ COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "guest_busy_pct",
         "seconds",
         "x_local", "x_qemu", "verified", "pswpout_mib", "pswpin_mib",
         "majflt", "cpu_s", "cpu_us_per_page", "read_kib", "write_kib",
-        "queue"]
+        "queue", "mean_us", "engine_us", "turn_us", "outside_us"]
 
 
 def medians(data):
@@ -314,6 +327,38 @@ def swap_table(med):
             "the virtio disk's) /sys/block stat over the swap cycle; guest "
             "CPU busy: the share of both vCPUs' time not idle (/proc/stat); "
             "ratios are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
+
+
+def split_table(med):
+    """Where a depth-1 request's time goes: fio's mean latency on
+    /dev/nbd0, the part inside the server (header read to reply sent),
+    of it the request engine's (file I/O through io_uring), and what is
+    left outside the server (the kernel client, the socket, the
+    wake-ups on both sides); beside the limit's mean (the file with no
+    NBD)."""
+    heads = ["job", "config", "fio mean µs", "in the server µs",
+             "of it the engine µs", "outside the server µs",
+             "limit's mean µs"]
+    md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for job in [j for j in JOBS if j.endswith("-qd1")]:
+        lim = med.get((LIMIT, job), {}).get("mean_us")
+        for cfg, label in CONFIGS:
+            m = med.get((cfg, job), {})
+            if "engine_us" not in m:
+                continue
+            md.append("| " + " | ".join([
+                job, label, fmt(m.get("mean_us"), 0),
+                fmt(m.get("turn_us"), 0), fmt(m["engine_us"], 0),
+                fmt(m.get("outside_us"), 0), fmt(lim, 0)]) + " |")
+    if len(md) == 2:
+        return "No depth-1 job ran through nbdswap.\n"
+    return ("nbdswap's counters (include/stats.h), read on SIGUSR1 before "
+            "and after each job, as means per request; each column a median "
+            "over the rounds (outside: per round, fio's mean less the "
+            "server's). The server's part starts when it parses the "
+            "header, so its own wake-up for the socket counts as outside; "
+            "the plugin's server time is nbdkit's, which it cannot see "
+            "(engine only).\n\n" + "\n".join(md) + "\n")
 
 
 def targets(med):
@@ -454,7 +499,8 @@ def main(args):
         "## Checks", "", checks_summary(resdir),
         "## Targets", "", targets(med),
         "## Swap workload", "", swap_table(med),
-        "## fio on /dev/nbd0", "", fio_table(med)]
+        "## fio on /dev/nbd0", "", fio_table(med),
+        "## Where a depth-1 request's time goes", "", split_table(med)]
     with open(os.path.join(outdir, "results.md"), "w") as f:
         f.write("\n".join(report))
     print("\n".join(report))

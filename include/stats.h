@@ -27,6 +27,14 @@ struct stats {
   atomic_uint_fast64_t errors;        /* requests that failed */
   atomic_uint_fast64_t rechecks;      /* re-verifications of the file */
   atomic_uint_fast64_t latency[STATS_LAT_BUCKETS];
+  /* Where a request's time goes, as sums (the stats file only: a reader
+   * divides the change between two readings).  engine_ns: in the
+   * request engine, start to end (file I/O, its queue, retries), both
+   * front ends; turns, turn_ns: the native server's replies sent and
+   * the time from each request's header being parsed (not received: a
+   * header waiting for a free slot waits uncounted) to its reply's send
+   * completing. */
+  atomic_uint_fast64_t engine_ns, turns, turn_ns;
 };
 
 /* The process's counters: the plugin's export, and what no export
@@ -50,6 +58,7 @@ stats_latency (struct stats *s, uint64_t ns)
   if (b > STATS_LAT_BUCKETS - 1)
     b = STATS_LAT_BUCKETS - 1;
   STATS_ADD (s, latency[b], 1);
+  STATS_ADD (s, engine_ns, ns);
 }
 
 /* The latency (µs, the upper bound of its bucket) under which the
@@ -64,7 +73,7 @@ extern void stats_format_line (const struct stats *s, char *buf,
                                size_t len);
 
 /* The counters as the members of a JSON object, without its braces:
- * "reads":N,...,"latency_us":{...}. */
+ * "reads":N,...,"latency_us":{...},"engine_ns":N,"turns":N,"turn_ns":N. */
 extern void stats_format_fields (const struct stats *s, char *buf,
                                  size_t len);
 

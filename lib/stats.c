@@ -31,11 +31,15 @@ stats_percentile_us (const struct stats *s, double q)
   X (reads) X (writes) X (zeroes) X (flushes) X (read_bytes)            \
   X (write_bytes) X (rmw) X (bounced) X (retries) X (errors) X (rechecks)
 
+/* The time sums: in the stats file, not in the line (include/stats.h). */
+#define STATS_SUMS(X) X (engine_ns) X (turns) X (turn_ns)
+
 void
 stats_add (struct stats *dst, const struct stats *src)
 {
 #define ADD(f) STATS_ADD (dst, f, STATS_GET (src, f));
   STATS_FIELDS (ADD)
+  STATS_SUMS (ADD)
 #undef ADD
   for (unsigned b = 0; b < STATS_LAT_BUCKETS; b++)
     STATS_ADD (dst, latency[b], STATS_GET (src, latency[b]));
@@ -59,13 +63,17 @@ void
 stats_format_fields (const struct stats *s, char *buf, size_t len)
 {
 #define FMT(f) "\"" #f "\":%" PRIuFAST64 ","
+#define FMT_AFTER(f) ",\"" #f "\":%" PRIuFAST64
 #define ARG(f) STATS_GET (s, f),
+#define ARG_AFTER(f) , STATS_GET (s, f)
   snprintf (buf, len, STATS_FIELDS (FMT)
             "\"latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-            ",\"p999\":%" PRIu64 "}",
+            ",\"p999\":%" PRIu64 "}" STATS_SUMS (FMT_AFTER),
             STATS_FIELDS (ARG)
             stats_percentile_us (s, 0.5), stats_percentile_us (s, 0.99),
-            stats_percentile_us (s, 0.999));
+            stats_percentile_us (s, 0.999) STATS_SUMS (ARG_AFTER));
+#undef FMT_AFTER
+#undef ARG_AFTER
 #undef FMT
 #undef ARG
 }

@@ -251,6 +251,23 @@ slot_free (struct conn *c, struct slot *s)
   c->nfree++;
 }
 
+/* The replies of a sendmsg went out in full: count each one's time in
+ * the server, from its header to now, and free the slots. */
+static void
+sent (struct conn *c)
+{
+  struct stats *st = c->e->target->stats;
+  uint64_t now = clock_now_ns (), sum = 0;
+
+  for (unsigned i = 0; i < c->nsending; i++) {
+    sum += now - c->sending[i]->arrived_ns;
+    slot_free (c, c->sending[i]);
+  }
+  STATS_ADD (st, turns, c->nsending);
+  STATS_ADD (st, turn_ns, sum);
+  c->nsending = 0;
+}
+
 /* Account the bytes a sendmsg moved; release the slots whose replies
  * went out in full, resubmit the rest. */
 static void
@@ -289,9 +306,7 @@ send_done (struct conn *c, int res)
     c->send_busy = true;
     return;
   }
-  for (unsigned i = 0; i < c->nsending; i++)
-    slot_free (c, c->sending[i]);
-  c->nsending = 0;
+  sent (c);
 }
 
 /* Put a finished request's reply on the send queue (err: a positive
@@ -473,6 +488,7 @@ parse (struct conn *c)
     s->skip = 0;
     s->reply.magic = htobe32 (NBD_MAGIC_SIMPLE_REPLY);
     s->reply.cookie = rq.cookie;        /* echoed as it came */
+    s->arrived_ns = clock_now_ns ();
     native_request (c, s);
   }
 }
@@ -829,6 +845,32 @@ conn_ring (struct conn *c)
   return r;
 }
 
+/* How many of io_uring's workers may run this connection's file
+ * operations at once: the kernel's default (four per CPU for regular
+ * files, 8 on a 2-CPU machine), unless NBDSWAP_NATIVE_IOWQ=N sets
+ * another number, for measurements.  One per request slot (32) was
+ * tried as the default, so that every request of a deep queue could
+ * reach the disk, and changed nothing measurable (docs/benchmarks.md,
+ * "Where a depth-1 request's time goes, and io_uring's workers").  The
+ * limit is the calling thread's, not the ring's: this runs on the
+ * connection's own thread, the one that submits, never in the probe. */
+static void
+conn_workers (struct conn *c)
+{
+  const char *e = getenv ("NBDSWAP_NATIVE_IOWQ");
+  unsigned n[2] = { 0, 0 };     /* bounded, unbounded; 0: unchanged */
+  int r;
+
+  if (e != NULL && *e != '\0')
+    n[0] = (unsigned) strtoul (e, NULL, 10);
+  if (n[0] == 0 || !c->file_async)
+    return;
+  r = io_uring_register_iowq_max_workers (&c->ring, n);
+  if (r < 0)
+    log_debug ("native: io_uring: %u workers per connection: %s (the "
+               "kernel's default stays)", n[0], strerror (-r));
+}
+
 /* Undo conn_setup, whatever part of it was done. */
 static void
 conn_teardown (struct conn *c, bool ring)
@@ -929,6 +971,7 @@ native_conn_new (int sock, int stop_fd, const struct native_export *e,
     free (c);
     return NULL;
   }
+  conn_workers (c);
   for (unsigned i = NATIVE_SLOTS; i-- > 0;) {
     c->slots[i].idx = i;
     slot_free (c, &c->slots[i]);

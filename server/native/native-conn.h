@@ -53,6 +53,7 @@ struct slot {
   uint32_t len;
   uint32_t got;                         /* payload bytes received */
   uint32_t skip;                        /* offset % align */
+  uint64_t arrived_ns;                  /* header read (stats turn_ns) */
   bool discard;                         /* payload to be dropped ... */
   int discard_err;                      /* ... and this error replied */
   bool started;                         /* req_start was called */

@@ -212,6 +212,22 @@ main (void)
   CHECK (json_value (stats, "flushes") == 1, "flushes");
   CHECK (json_value (stats, "errors") == 0, "errors");
   CHECK (json_value (stats, "p50") > 0, "no latency recorded");
+  /* The time sums: the engine's for every request, each of 71 at least
+   * a microsecond's work; the native server's whole turn (header read
+   * to reply sent) for each of its 71 replies, which holds the
+   * engine's time; nbdkit sends the plugin's. */
+  CHECK (json_value (stats, "engine_ns") >= 71 * 1000, "engine_ns %lld "
+         "for 71 requests", json_value (stats, "engine_ns"));
+  if (harness_native ()) {
+    CHECK (json_value (stats, "turns") == 71, "turns %lld, want 71",
+           json_value (stats, "turns"));
+    CHECK (json_value (stats, "turn_ns") > json_value (stats, "engine_ns"),
+           "turn_ns %lld not above engine_ns %lld",
+           json_value (stats, "turn_ns"), json_value (stats, "engine_ns"));
+  }
+  else
+    CHECK (json_value (stats, "turns") == 0, "turns %lld without the "
+           "native server", json_value (stats, "turns"));
   CHECK (nbd_pread (h, buf, sizeof buf, 0, 0) == 0,
          "the server stopped serving after SIGHUP/SIGUSR1");
   nbd_close (h);

@@ -60,6 +60,9 @@ kbench_drop_caches ()
 #   inline        the native server issues file operations inline, not
 #                 through io_uring's workers (NBDSWAP_NATIVE_FILE_INLINE:
 #                 the cost of IOSQE_ASYNC)
+#   iowq=N        at most N of io_uring's workers per native connection
+#                 (NBDSWAP_NATIVE_IOWQ; the kernel's default, which the
+#                 server keeps, is 4 per CPU)
 # False for a name it does not know.
 kbench_select ()
 {
@@ -67,7 +70,7 @@ kbench_select ()
   SERVER_KIND=plugin
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
-  unset NBDSWAP_NATIVE_FILE_INLINE
+  unset NBDSWAP_NATIVE_FILE_INLINE NBDSWAP_NATIVE_IOWQ
   case "${1%%+*}" in
     native) SERVER_KIND=native ;;
     plugin) ;;
@@ -85,6 +88,8 @@ kbench_select ()
       pc=[0-9]) KB_PC=${lever#pc=} ;;
       inline) [ "$SERVER_KIND" = native ] || return 1
               export NBDSWAP_NATIVE_FILE_INLINE=1 ;;
+      iowq=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
+                   export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;
     esac
   done
@@ -161,11 +166,14 @@ kbench_devstat_record ()
 # used meanwhile.
 kbench_fio ()
 {
-  local name rw bs qd out ticks0= cpu0
+  local name rw bs qd out ticks0= cpu0 sums0=
   IFS=: read -r name rw bs qd <<< "$1"
   out=$RESULTS/kbench/$KB_ROUND-$KB_CONFIG-$name.json
   kbench_drop_caches
-  [ "$KB_CONFIG" = local ] || ticks0=$(server_cpu_ticks)
+  if [ "$KB_CONFIG" != local ]; then
+    ticks0=$(server_cpu_ticks)
+    sums0=$(kbench_server_sums)
+  fi
   cpu0=$(kbench_cpustat)
   if ! fio --name="$name" --filename="$2" --rw="$rw" --bs="$bs" \
        --iodepth="$qd" --direct=1 --ioengine=io_uring --time_based=1 \
@@ -179,14 +187,65 @@ kbench_fio ()
   kbench_busy_record "$name" "$cpu0" "$(kbench_cpustat)"
   kbench_record "$name" json "${out##*/}"
   [ -z "$ticks0" ] || kbench_record "$name" cpu_ticks "$(server_cpu_delta "$ticks0")"
+  [ -z "$sums0" ] || kbench_sums_record "$name" "$sums0" "$(kbench_server_sums)"
+}
+
+# Print nbdswap's counters of where requests' time went, as the server
+# writes them on SIGUSR1 to KB_STATS: requests, engine_ns, turns,
+# turn_ns (include/stats.h).  Nothing when the server is not nbdswap or
+# the file does not come within 5 s.
+kbench_server_sums ()
+{
+  local j k n=0
+  local -a v=()
+  [ -n "$KB_STATS" ] || return 0
+  rm -f "$KB_STATS"
+  kill -USR1 "$SERVER_PID" 2>/dev/null || return 0
+  while [ ! -s "$KB_STATS" ]; do
+    ((n++ < 100)) || return 0
+    sleep 0.05
+  done
+  read -r j < "$KB_STATS"
+  for k in reads writes zeroes flushes errors engine_ns turns turn_ns; do
+    [[ "$j" =~ \"$k\":([0-9]+) ]] || return 0
+    v[${#v[@]}]=${BASH_REMATCH[1]}
+  done
+  # The engine counts its time for every request it ran, failed or not.
+  echo "$((v[0] + v[1] + v[2] + v[3] + v[4])) ${v[5]} ${v[6]} ${v[7]}"
+}
+
+# Record for job $1 the change between two kbench_server_sums readings
+# $2 and $3: requests and engine time, replies and whole turns.
+kbench_sums_record ()
+{
+  local -a a b
+  local k i=0
+  read -ra a <<< "$2"
+  read -ra b <<< "$3"
+  [ "${#a[@]}" = 4 ] && [ "${#b[@]}" = 4 ] || return 0
+  for k in srv_requests srv_engine_ns srv_turns srv_turn_ns; do
+    kbench_record "$1" "$k" $((b[i] - a[i]))
+    i=$((i + 1))
+  done
 }
 
 # The fio jobs through the kernel client: start the selected server on
-# backing file $1, attach /dev/nbd0, run every job, detach, stop.
+# backing file $1, attach /dev/nbd0, run every job, detach, stop.  For
+# nbdswap's servers KB_STATS is where its counters go (the native one's
+# own path under serve's runtime directory; the plugin's stats-file=).
 kbench_fio_nbd ()
 {
   local sock=$SOCKDIR/kbench.sock j
-  if ! server_start "$1" "$sock" "$RESULTS/server-$KB_CONFIG.log"; then
+  local -a params=()
+  case "$SERVER_KIND:$NBDSWAP_PLUGIN" in
+    native:*) j=${1##*/}      # serve's instance name: the file's, less
+              KB_STATS=${NBDSWAP_RUNTIME_DIR:-/run/nbdswap}/${j%.*}.stats ;;
+    plugin:file) KB_STATS= ;;
+    plugin:*) KB_STATS=$SOCKDIR/kbench.stats
+              params=("stats-file=$KB_STATS") ;;
+    *) KB_STATS= ;;
+  esac
+  if ! server_start "$1" "$sock" "$RESULTS/server-$KB_CONFIG.log" "${params[@]}"; then
     fail "kbench-server-$KB_ROUND-$KB_CONFIG" \
       "$(tail -n 3 "$RESULTS/server-$KB_CONFIG.log" | tr '\n' ' ')"
     return 1
