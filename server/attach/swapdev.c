@@ -133,6 +133,41 @@ swapdev_swapoff (const char *dev)
   return WTERMSIG (status) == SIGKILL ? -ENOMEM : -EINTR;
 }
 
+#define PAGE_CLUSTER "/proc/sys/vm/page-cluster"
+
+int
+swapdev_page_cluster (void)
+{
+  FILE *fp = fopen (PAGE_CLUSTER, "re");
+  int n, r;
+
+  if (fp == NULL)
+    return -errno;
+  r = fscanf (fp, "%d", &n) == 1 && n >= 0 ? n : -EINVAL;
+  fclose (fp);
+  return r;
+}
+
+int
+swapdev_set_page_cluster (unsigned n)
+{
+  char buf[16];
+  int len = snprintf (buf, sizeof buf, "%u\n", n);
+  int fd = open (PAGE_CLUSTER, O_WRONLY | O_CLOEXEC);
+  int r = 0;
+
+  ssize_t w;
+
+  if (fd == -1)
+    return -errno;
+  w = write (fd, buf, (size_t) len);
+  if (w != len)
+    r = w < 0 ? -errno : -EIO;
+  if (close (fd) == -1 && r == 0)
+    r = -errno;
+  return r;
+}
+
 /* /proc/swaps names the device as it was given to swapon, or as the
  * kernel's d_path of it: compare device numbers, not names. */
 bool

@@ -44,6 +44,11 @@ stop ()
 
 status 0 '^ nbdswap attach SOCKET\|HOST\[:PORT\]' attach --help
 status 0 'without it, the wire is plaintext' attach --help
+status 0 '--page-cluster N +set vm.page-cluster to N' attach --help
+status 0 'system-wide; 4 is advised for NBD' attach --help
+status 1 "--page-cluster: '11' is not 0-10 \\(4 is advised\\)" \
+  attach /a/sock --page-cluster 11
+status 1 "--page-cluster: 'x' is not 0-10" attach /a/sock --page-cluster x
 status 1 '--integrity authenticates what --encrypt encrypts' \
   attach /a/sock --integrity
 status 1 '--tls-psk and --tls-certificates exclude each other' \

@@ -121,10 +121,28 @@ scan_backing ()
 # encrypted scenario's "none found" means something).
 scenario_attach ()
 {
-  local rc=0 out
+  local rc=0 out pc0
   attach_setup || return
-  check_cmd attach "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 \
-    --priority 7 || { server_stop; return; }
+  # --page-cluster sets the sysctl and says so (and gives no hint); put
+  # back afterwards.
+  pc0=$(cat /proc/sys/vm/page-cluster)
+  echo 3 > /proc/sys/vm/page-cluster
+  if out=$("$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --priority 7 \
+             --page-cluster 4 2>&1); then
+    pass attach "$out"
+  else
+    fail attach "exit $?: $out"
+    echo "$pc0" > /proc/sys/vm/page-cluster
+    server_stop
+    return
+  fi
+  if [ "$(cat /proc/sys/vm/page-cluster)" = 4 ] \
+     && [[ $out == *"vm.page-cluster 3 -> 4 "* ]] && [[ $out != *hint* ]]; then
+    pass attach-page-cluster "vm.page-cluster 4, said so, no hint"
+  else
+    fail attach-page-cluster "vm.page-cluster $(cat /proc/sys/vm/page-cluster): $out"
+  fi
+  echo "$pc0" > /proc/sys/vm/page-cluster
   log "$(cat /proc/swaps)"
   if awk '$1 == "/dev/nbd0" && $5 == 7 { f = 1 } END { exit !f }' \
        /proc/swaps; then
@@ -158,9 +176,25 @@ scenario_attach ()
 # nor a swap signature.
 scenario_encrypt ()
 {
+  local out pc0
   attach_setup || return
-  check_cmd attach-encrypt "$NBDSWAP_CMD" attach "$ATTACH_SOCK" --encrypt \
-    || { server_stop; return; }
+  # Without --page-cluster, the kernel's default 3 gets the hint.
+  pc0=$(cat /proc/sys/vm/page-cluster)
+  echo 3 > /proc/sys/vm/page-cluster
+  if out=$("$NBDSWAP_CMD" attach "$ATTACH_SOCK" --encrypt 2>&1); then
+    pass attach-encrypt "$out"
+  else
+    fail attach-encrypt "exit $?: $out"
+    echo "$pc0" > /proc/sys/vm/page-cluster
+    server_stop
+    return
+  fi
+  echo "$pc0" > /proc/sys/vm/page-cluster
+  if [[ $out == *"hint: vm.page-cluster is 3"*"--page-cluster 4"* ]]; then
+    pass attach-page-cluster-hint "the hint names --page-cluster 4"
+  else
+    fail attach-page-cluster-hint "no hint at page-cluster 3: $out"
+  fi
   log "$(cat /proc/swaps)"
   if [ -n "$(ls /sys/block/nbd0/holders)" ] \
      && grep -qE '^/dev/(dm-|mapper/nbdswap-nbd0)' /proc/swaps \

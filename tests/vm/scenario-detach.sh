@@ -84,10 +84,28 @@ detach_refused ()
 # and the workload verifies every word that swapoff brought back.
 scenario_detach ()
 {
-  local held out_mib
+  local held out_mib out pc0
   attach_setup || return
-  check_cmd attach "$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 \
-    || { server_stop; return; }
+  # Attach as in a container whose /proc/sys is read-only (a read-only
+  # bind mount of the file, in a mount namespace of its own): asked for
+  # --page-cluster, it warns with the reason and the fix, and swaps.
+  pc0=$(cat /proc/sys/vm/page-cluster)
+  if out=$(unshare -m sh -c 'f=/proc/sys/vm/page-cluster
+             mount --bind "$f" "$f" && mount -o remount,bind,ro "$f" "$f" &&
+             exec "$0" attach "$1" /dev/nbd0 --page-cluster 5' \
+             "$NBDSWAP_CMD" "$ATTACH_SOCK" 2>&1); then
+    pass attach "$out"
+  else
+    fail attach "exit $?: $out"
+    server_stop
+    return
+  fi
+  if [[ $out == *"--page-cluster 5: writing /proc/sys/vm/page-cluster: Read-only file system (a read-only /proc/sys"*"swap is on"* ]] \
+     && [ "$(cat /proc/sys/vm/page-cluster)" = "$pc0" ]; then
+    pass attach-page-cluster-ro "warned, swap on, vm.page-cluster still $pc0"
+  else
+    fail attach-page-cluster-ro "vm.page-cluster $(cat /proc/sys/vm/page-cluster) (was $pc0): $out"
+  fi
 
   if ! hold_start held 256; then
     fail hold-start "$(tail -n 3 "$RESULTS/workload-held.log" | tr '\n' ' ')"
