@@ -62,6 +62,7 @@ struct serve_opts {
   size_t nr_export_allow;
   unsigned threads;             /* --threads, or the default */
   long poll_us;                 /* --poll-us, -1 unless given */
+  int file_io;                  /* --file-io (enum native_file_io), -1 */
   bool fell_back;               /* nbdkit stands in for the native server */
   struct swapfile_config config; /* the plugin parameters after -- */
   bool activated;               /* systemd passed the listening socket */
@@ -83,7 +84,8 @@ usage (void)
           "                [--tls-verify-peer]]\n"
           "               [--export NAME] [--allow CIDR]...\n"
           "               [--foreground] [--pidfile FILE] [--dry-run]\n"
-          "               [--poll-us N | --nbdkit [--threads N]]\n"
+          "               [[--poll-us N] [--file-io MODE] | --nbdkit "
+          "[--threads N]]\n"
           "               [-- plugin parameters, and nbdkit's arguments "
           "with --nbdkit]\n"
           "\nServe FILE with nbdswap's native server (io_uring, a thread per "
@@ -220,6 +222,17 @@ parse_options (int argc, char **argv, struct serve_opts *o)
                         a->poll_us, NATIVE_POLL_US_MAX, NATIVE_POLL_US);
   if (a->poll_us)
     o->poll_us = (long) n;
+  if (a->file_io) {
+    static const char *const modes[] = { "auto", "worker", "inline" };
+
+    for (int m = 0; m < 3 && o->file_io < 0; m++)
+      if (strcmp (a->file_io, modes[m]) == 0)
+        o->file_io = m;
+    if (o->file_io < 0)
+      return usage_error ("serve", "--file-io %s: not auto, worker or "
+                          "inline (auto: inline for clients on other "
+                          "machines, workers for this one's)", a->file_io);
+  }
   for (size_t i = 0; i < a->allow.n; i++)
     if ((r = add_allow (o, a->allow.item[i])) != 0)
       return r;
@@ -1022,7 +1035,10 @@ serve_native (struct serve_opts *o)
                             .listen_fd = -1,
                             .ready_fd = -1, .params = &o->config,
                             .poll_us = o->poll_us >= 0 ? (unsigned) o->poll_us
-                                                       : NATIVE_POLL_US };
+                                                       : NATIVE_POLL_US,
+                            .file_io = o->file_io >= 0
+                              ? (enum native_file_io) o->file_io
+                              : NATIVE_FILE_IO_AUTO };
   bool background;
   char err[256];
   int r;
@@ -1113,6 +1129,9 @@ check_nbdkit (const struct serve_opts *o)
   if (o->poll_us >= 0)
     return usage_error ("serve", "--poll-us tunes the native server, and "
                         "--nbdkit runs nbdkit: drop --poll-us or --nbdkit");
+  if (o->file_io >= 0)
+    return usage_error ("serve", "--file-io tunes the native server, and "
+                        "--nbdkit runs nbdkit: drop --file-io or --nbdkit");
   if (only)
     return usage_error ("serve", "--nbdkit: %s: drop --nbdkit", only);
   return 0;
@@ -1141,7 +1160,10 @@ native_or_fallback (struct serve_opts *o)
   log_warning ("the native server %s: FALLING BACK to nbdkit with the "
                "swapfile plugin %s%s; to serve with the native server, %s, "
                "or add --nbdkit to choose nbdkit", b.cause, b.instead,
-               o->poll_us >= 0 ? " (--poll-us does not apply)" : "", b.fix);
+               o->poll_us >= 0 && o->file_io >= 0
+               ? " (--poll-us and --file-io do not apply)"
+               : o->poll_us >= 0 ? " (--poll-us does not apply)"
+               : o->file_io >= 0 ? " (--file-io does not apply)" : "", b.fix);
   o->fell_back = true;
   return -1;
 }
@@ -1205,7 +1227,7 @@ int
 cmd_serve (int argc, char **argv)
 {
   struct serve_opts o = { .threads = SERVE_DEFAULT_THREADS, .listen_fd = -1,
-                          .poll_us = -1 };
+                          .poll_us = -1, .file_io = -1 };
   int r;
 
   config_init (&o.config);

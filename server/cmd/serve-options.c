@@ -91,6 +91,11 @@ static const struct serve_option serve_options[] = {
     ") for the disk when a\n"
     "connection has one request: can lower QD1\n"
     "latency on a busy host, costs CPU" },
+  { "file-io", 0, SERVE_STRING, FIELD (file_io), "MODE",
+    "native server: how file operations are\n"
+    "issued: auto (the default: inline for clients\n"
+    "on other machines, through io_uring's workers\n"
+    "for those that may be this one), worker, inline" },
   { "help", 'h', SERVE_FLAG, FIELD (help), NULL,
     "display this help" },
 };

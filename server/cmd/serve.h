@@ -74,6 +74,7 @@ struct serve_args {
   bool nbdkit;                  /* --nbdkit */
   bool native;                  /* --native (the default: a no-op) */
   const char *poll_us;          /* --poll-us */
+  const char *file_io;          /* --file-io */
   bool help;                    /* --help */
   char **extra;                 /* the words after "--" */
   int nr_extra;

@@ -333,24 +333,6 @@ queue_reply (struct conn *c, struct slot *s, int err)
   c->sq_tail = s;
 }
 
-/* Whether file operations are issued by this thread inside
- * io_uring_enter (NBDSWAP_NATIVE_FILE_INLINE=1, for measurements) rather
- * than by io_uring's workers (IOSQE_ASYNC, the default).  Inline, an
- * O_DIRECT read or write that waits for a bio (mempool_alloc on the
- * filesystem's bio pool, from which the kernel's swap-outs to /dev/nbdX
- * draw too) stops the one thread that sends the replies which would
- * give bios back: the native-pressure VM scenario hung so (2026-12-04,
- * one run in three), the connection thread in mempool_alloc under
- * io_uring_enter.  With the workers waiting instead, this thread goes on
- * replying to what has completed. */
-static bool
-file_inline (void)
-{
-  const char *e = getenv ("NBDSWAP_NATIVE_FILE_INLINE");
-
-  return e != NULL && strcmp (e, "1") == 0;
-}
-
 /* Submit the file operation the request engine asked s for (s->req.io):
  * a fixed one, naming the registered buffer s was given (not s's own
  * index: a mid buffer is any slot's), where the memory is in it; a
@@ -909,7 +891,7 @@ conn_setup (struct conn *c, int sock, char *why, size_t whylen)
   int fds[2] = { c->e->fd, sock };
   int r = conn_ring (c);
 
-  c->file_async = !file_inline ();
+  c->file_async = !c->e->file_inline;
   if (r < 0) {
     ring_failure (r, why, whylen);
     return r;

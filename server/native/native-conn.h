@@ -109,7 +109,7 @@ struct conn {
   bool timer_busy;
   unsigned poll_misses, poll_pause;     /* poll_file's */
   unsigned inflight;                    /* file operations */
-  bool file_async;                      /* IOSQE_ASYNC (file_inline) */
+  bool file_async;                      /* IOSQE_ASYNC: !e->file_inline */
   bool closing;                         /* read no more requests */
   bool broken;                          /* sends fail: drop replies */
   bool peer_gone;                       /* the client's end of stream came */

@@ -44,6 +44,7 @@
 #include "native.h"
 #include "native-proto.h"
 #include "nbdswap.h"
+#include "peer.h"
 #include "request.h"
 #include "retry.h"
 #include "tls.h"
@@ -74,6 +75,7 @@ struct conn_entry {
 
 /* What every connection gets whatever its export: flags, spin, TLS. */
 static struct native_export server;
+static enum native_file_io file_io;    /* --file-io */
 static struct exports exports;
 /* --dir's directory, held open while serving: 'nbdswap status' finds
  * which directory this process serves by it (as the kernel names it),
@@ -213,6 +215,37 @@ catalog_list (void *arg, const char *identity,
   return exports_list (&exports, &who, emit, ctx);
 }
 
+/* How the connection of g issues its file operations (native.h, enum
+ * native_file_io), said once per connection (a client connects once,
+ * and again after a restart), with the reason: as information, or as a
+ * warning when --file-io inline was asked for a client that may be this
+ * machine. */
+static bool
+file_inline_for (const struct go_ctx *g)
+{
+  char why[160];
+  bool here = peer_in_this_kernel (g->have_addr
+                                   ? (const struct sockaddr *) &g->addr
+                                   : NULL, why, sizeof why);
+  bool inl = file_io == NATIVE_FILE_IO_INLINE
+    || (file_io == NATIVE_FILE_IO_AUTO && !here);
+  const char *how = inl ? "inline" : "through io_uring's workers";
+  const char *mode = file_io == NATIVE_FILE_IO_INLINE ? "--file-io inline"
+    : file_io == NATIVE_FILE_IO_WORKER ? "--file-io worker"
+    : here ? "the client may be this machine" : "the client is elsewhere";
+
+  if (inl && here)
+    log_warning ("native: export '%s': file operations inline (%s) for a "
+                 "client that may be this machine (%s): if this machine "
+                 "swaps through it, an operation waiting for memory can "
+                 "stop the replies that would free it; use --file-io auto",
+                 g->x->name, mode, why);
+  else
+    log_info ("native: export '%s': file operations %s (%s: %s)",
+              g->x->name, how, mode, why);
+  return inl;
+}
+
 /* NBD_OPT_GO: the export is this client's alone (exports_attach), and
  * the connection's ring is set up, before the client is told yes.
  * 0, -EBUSY (the export is another client's), or -1; each refusal
@@ -233,9 +266,11 @@ go_setup (void *arg, char *why, size_t whylen)
       return -EBUSY;
     g->attached = true;
   }
-  if (g->c == NULL)
+  if (g->c == NULL) {
+    g->view.file_inline = file_inline_for (g);
     g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
                             whylen);
+  }
   if (g->c == NULL) {
     log_error ("native: a client asked for export '%s', refused: %s",
                g->x->name, why);
@@ -677,6 +712,7 @@ native_serve (struct native_opts *o)
   server.tls = tls;
   server.name = o->export_name;
   server.poll_ns = (uint64_t) o->poll_us * 1000;
+  file_io = o->file_io;
   /* What the plugin offers (fast zero only to refuse it: see
    * native_request). */
   server.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |

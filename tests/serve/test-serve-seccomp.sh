@@ -86,6 +86,12 @@ rc=0
   grep -q "^nbdkit .* file=$WORK/side.img " "$WORK/dry.out" &&
   grep -q "FALLING BACK to nbdkit .* (--poll-us does not apply); " "$WORK/dry.err" ||
   fail "--dry-run with io_uring denied: exit $rc: $(cat "$WORK/dry.out" "$WORK/dry.err")"
+rc=0
+"$deny" "${SERVE[@]}" --dry-run --file-io inline "$WORK/side.img" \
+  >"$WORK/dry.out" 2>"$WORK/dry.err" || rc=$?
+[ "$rc" -eq 0 ] &&
+  grep -q "FALLING BACK to nbdkit .* (--file-io does not apply); " "$WORK/dry.err" ||
+  fail "--dry-run --file-io with io_uring denied: exit $rc: $(cat "$WORK/dry.out" "$WORK/dry.err")"
 
 # What nbdkit cannot do is not silently dropped: refused, exit 3.
 mkdir "$WORK/fleet"

@@ -106,9 +106,11 @@ server_start ()
   case "${SERVER_KIND:-plugin}" in
     native)
       # nbdswap's own event-loop server, serve's default, kept in the
-      # foreground; the plugin parameters after "--" as serve takes them
-      # for it.
+      # foreground, with serve's options in the array NATIVE_SERVE_OPTS
+      # if set; the plugin parameters after "--" as serve takes them for
+      # it.
       "$NBDSWAP_CMD" serve "$file" --foreground --socket "$sock" \
+        ${NATIVE_SERVE_OPTS[@]+"${NATIVE_SERVE_OPTS[@]}"} \
         -- "${@:4}" > "$logf" 2>&1 & ;;
     qemu-nbd)
       # -t: keep serving after the client's first connection closes.

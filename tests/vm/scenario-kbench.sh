@@ -58,8 +58,9 @@ kbench_drop_caches ()
 #   pc=N          vm.page-cluster during the swap workload (swap-in
 #                 readahead: 2^N pages; the kernel's default is 3)
 #   inline        the native server issues file operations inline, not
-#                 through io_uring's workers (NBDSWAP_NATIVE_FILE_INLINE:
-#                 the cost of IOSQE_ASYNC)
+#                 through io_uring's workers (serve --file-io inline, what
+#                 a client on another machine gets; auto gives this one,
+#                 on a unix socket, the workers)
 #   iowq=N        at most N of io_uring's workers per native connection
 #                 (NBDSWAP_NATIVE_IOWQ; the kernel's default, which the
 #                 server keeps, is 4 per CPU)
@@ -70,7 +71,8 @@ kbench_select ()
   SERVER_KIND=plugin
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
-  unset NBDSWAP_NATIVE_FILE_INLINE NBDSWAP_NATIVE_IOWQ
+  unset NBDSWAP_NATIVE_IOWQ
+  NATIVE_SERVE_OPTS=()
   case "${1%%+*}" in
     native) SERVER_KIND=native ;;
     plugin) ;;
@@ -87,7 +89,7 @@ kbench_select ()
       maxkb=[1-9]*) KB_MAXKB=${lever#maxkb=} ;;
       pc=[0-9]) KB_PC=${lever#pc=} ;;
       inline) [ "$SERVER_KIND" = native ] || return 1
-              export NBDSWAP_NATIVE_FILE_INLINE=1 ;;
+              NATIVE_SERVE_OPTS=(--file-io inline) ;;
       iowq=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
                    export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;

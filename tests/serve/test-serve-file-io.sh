@@ -1,0 +1,189 @@
+#!/bin/bash
+# serve --file-io: how the native server issues a connection's file
+# operations.  auto, the default: inline for a client on another
+# machine, through io_uring's workers for one that may be this machine
+# (a unix socket, loopback, an address of this machine: peer.h says why
+# that matters); worker and inline choose, and inline for a client here
+# is a warning.  Each server says its choice and the reason once per
+# connection, and serves either way.  Three network namespaces made here
+# (a server's, a router's, a client's, joined by veth pairs, so this
+# kernel at both ends as peer.h sees it) and a VXLAN overlay between
+# the first and last standing for another machine.  No packet leaves
+# them.
+source "$(dirname "$0")/functions.sh"
+
+backing fio.img 16M
+IMG=$WORK/fio.img
+NS_S=nbdswap-fio-s-$$
+NS_R=nbdswap-fio-r-$$
+NS_C=nbdswap-fio-c-$$
+NETNS_MADE=
+cleanup_netns ()
+{
+  if [ -n "$NETNS_MADE" ]; then
+    ip netns delete "$NS_S" 2>/dev/null || :
+    ip netns delete "$NS_R" 2>/dev/null || :
+    ip netns delete "$NS_C" 2>/dev/null || :
+  fi
+}
+trap 'cleanup; cleanup_netns' EXIT
+
+expect_status 1 "--file-io sometimes: not auto, worker or inline" \
+  serve --dry-run "$IMG" --file-io sometimes
+expect_status 1 "--file-io tunes the native server, and --nbdkit runs nbdkit" \
+  serve --nbdkit --dry-run "$IMG" --file-io worker
+
+# serve_wait LOG: the server of serve_fg (LAST_PID) serves, per LOG.
+serve_wait ()
+{
+  for _ in $(seq 100); do
+    grep -q "native: serving" "$1" && return 0
+    kill -0 "$LAST_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "the server did not start: $(cat "$1")"
+  return 1
+}
+
+# said LOG REGEX WHAT: LOG has a line matching REGEX.
+said ()
+{
+  if grep -qE -- "$2" "$1"; then
+    ok "$3"
+  else
+    fail "$3: no /$2/ in: $(grep 'native:' "$1" | tr '\n' ' ')"
+  fi
+}
+
+# One server of IMG: serve_fg LOG ARGS..., wait, I/O through URI (in
+# namespace NS if given), stop.  run LOG URI NS ARGS...
+run ()
+{
+  local log=$1 uri=$2 ns=$3
+  shift 3
+  if [ -n "$ns" ]; then
+    ip netns exec "$NS_S" "${SERVE[@]}" --foreground "$IMG" "$@" > "$log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+  else
+    serve_fg "$log" "$IMG" "$@"
+  fi
+  serve_wait "$log" || return 0
+  if [ -n "$ns" ]; then
+    local out
+    if out=$(ip netns exec "$ns" qemu-io -f raw -c 'write -P 0x3c 8192 64k' \
+               -c 'read -P 0x3c 8192 64k' "$uri" 2>&1) &&
+       ! grep -q "Pattern verification failed" <<<"$out"; then
+      ok "write and read back through $uri from $ns"
+    else
+      fail "I/O through $uri from $ns: $out"
+    fi
+  else
+    io "$uri"
+  fi
+  stop "$LAST_PID"
+}
+
+run "$WORK/unix.log" "nbd+unix:///?socket=$WORK/u.sock" "" --socket "$WORK/u.sock"
+said "$WORK/unix.log" "file operations through io_uring's workers \(the client may be this machine: a unix socket\)" \
+  "auto, unix socket: workers"
+
+port=$(free_port)
+run "$WORK/lo.log" "nbd://127.0.0.1:$port" "" --port "$port" --bind 127.0.0.1
+said "$WORK/lo.log" "file operations through io_uring's workers \(the client may be this machine: 127\.0\.0\.1, a loopback address\)" \
+  "auto, loopback: workers"
+
+run "$WORK/inline-unix.log" "nbd+unix:///?socket=$WORK/u.sock" "" \
+  --socket "$WORK/u.sock" --file-io inline
+said "$WORK/inline-unix.log" "warning: .*file operations inline \(--file-io inline\) for a client that may be this machine \(a unix socket\).*use --file-io auto" \
+  "inline asked, unix socket: warned, and it serves"
+
+# The namespaces: S (the server) -- veth -- R (a router) -- veth -- C.
+# From S, C is beyond a gateway, but through S's veth: the same kernel.
+# A VXLAN overlay between S and C (over that path) stands for another
+# machine: its link is no veth.  False if any step fails.
+topology ()
+{
+  ip netns add "$NS_S" && NETNS_MADE=1 &&
+  ip netns add "$NS_R" && ip netns add "$NS_C" &&
+  ip -n "$NS_S" link add fio-s type veth peer name fio-rs netns "$NS_R" &&
+  ip -n "$NS_R" link add fio-rc type veth peer name fio-c netns "$NS_C" &&
+  ip -n "$NS_S" addr add 10.213.7.1/30 dev fio-s &&
+  ip -n "$NS_R" addr add 10.213.7.2/30 dev fio-rs &&
+  ip -n "$NS_R" addr add 10.213.8.1/30 dev fio-rc &&
+  ip -n "$NS_C" addr add 10.213.8.2/30 dev fio-c || return 1
+  for l in "$NS_S fio-s" "$NS_R fio-rs" "$NS_R fio-rc" "$NS_C fio-c" \
+           "$NS_S lo" "$NS_R lo" "$NS_C lo"; do
+    ip -n "${l% *}" link set "${l#* }" up || return 1
+  done
+  ip -n "$NS_S" route add 10.213.8.0/30 via 10.213.7.2 &&
+  ip -n "$NS_C" route add 10.213.7.0/30 via 10.213.8.1 &&
+  ip netns exec "$NS_R" sysctl -q -w net.ipv4.ip_forward=1
+}
+
+# A bridge with a veth port in S, as containers hang off docker0 or cni0.
+bridge ()
+{
+  ip -n "$NS_S" link add fio-br type bridge &&
+  ip -n "$NS_S" link add fio-b0 type veth peer name fio-b1 netns "$NS_R" &&
+  ip -n "$NS_S" link set fio-b0 master fio-br &&
+  ip -n "$NS_S" addr add 10.213.9.1/24 dev fio-br &&
+  ip -n "$NS_R" addr add 10.213.9.2/24 dev fio-b1 &&
+  ip -n "$NS_S" link set fio-br up && ip -n "$NS_S" link set fio-b0 up &&
+  ip -n "$NS_R" link set fio-b1 up
+}
+
+vxlan ()
+{
+  ip -n "$NS_S" link add vx-s type vxlan id 213 local 10.213.7.1 \
+    remote 10.213.8.2 dstport 4789 2>"$WORK/vxlan.err" &&
+  ip -n "$NS_C" link add vx-c type vxlan id 213 local 10.213.8.2 \
+    remote 10.213.7.1 dstport 4789 2>>"$WORK/vxlan.err" &&
+  ip -n "$NS_S" addr add 10.213.10.1/24 dev vx-s &&
+  ip -n "$NS_C" addr add 10.213.10.2/24 dev vx-c &&
+  ip -n "$NS_S" link set vx-s up && ip -n "$NS_C" link set vx-c up
+}
+
+if ! topology 2>"$WORK/netns.err"; then
+  echo "$TEST_NAME: SKIP the network-namespace cases: $(cat "$WORK/netns.err")"
+  finish
+fi
+
+uri="nbd://10.213.7.1:10809"
+allow=(--allow 10.213.0.0/16)
+run "$WORK/routed.log" "$uri" "$NS_C" --port 10809 --bind 10.213.7.1 "${allow[@]}"
+said "$WORK/routed.log" "file operations through io_uring's workers \(the client may be this machine: 10\.213\.8\.2, reached through veth fio-s and a gateway: the veth's other end is in this kernel\)" \
+  "auto, a client beyond a gateway on a veth: workers"
+
+run "$WORK/veth.log" "$uri" "$NS_R" --port 10809 --bind 10.213.7.1 "${allow[@]}"
+said "$WORK/veth.log" "file operations through io_uring's workers \(the client may be this machine: 10\.213\.7\.2, reached through veth fio-s: the veth's other end is in this kernel\)" \
+  "auto, a client at the other end of a veth: workers"
+
+# From the server's own namespace, to its own address there: here.
+run "$WORK/near.log" "$uri" "$NS_S" --port 10809 --bind 10.213.7.1 "${allow[@]}"
+said "$WORK/near.log" "file operations through io_uring's workers \(the client may be this machine: 10\.213\.7\.1, an address of fio-s here\)" \
+  "auto, a client on an address of this machine: workers"
+
+if bridge 2>"$WORK/bridge.err"; then
+  run "$WORK/bridge.log" "nbd://10.213.9.1:10809" "$NS_R" --port 10809 \
+    --bind 10.213.9.1 "${allow[@]}"
+  said "$WORK/bridge.log" "file operations through io_uring's workers \(the client may be this machine: 10\.213\.9\.2, reached through bridge fio-br, which has veth ports \(this machine's containers\)\)" \
+    "auto, a client behind a bridge with veth ports: workers"
+else
+  echo "$TEST_NAME: SKIP the bridge case: $(cat "$WORK/bridge.err")"
+fi
+
+if vxlan; then
+  vuri="nbd://10.213.10.1:10809"
+  run "$WORK/far.log" "$vuri" "$NS_C" --port 10809 --bind 10.213.10.1 "${allow[@]}"
+  said "$WORK/far.log" "file operations inline \(the client is elsewhere: 10\.213\.10\.2, reached through vx-s, not a veth: another machine\)" \
+    "auto, a client over a link that is no veth: inline"
+  run "$WORK/far-worker.log" "$vuri" "$NS_C" --port 10809 --bind 10.213.10.1 \
+    "${allow[@]}" --file-io worker
+  said "$WORK/far-worker.log" "file operations through io_uring's workers \(--file-io worker: 10\.213\.10\.2, reached through vx-s, not a veth: another machine\)" \
+    "worker asked, a client elsewhere: workers"
+else
+  echo "$TEST_NAME: SKIP the other-machine cases (no VXLAN here): $(cat "$WORK/vxlan.err")"
+fi
+
+finish
