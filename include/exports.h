@@ -68,6 +68,7 @@ struct export_conn {
   char address[INET6_ADDRSTRLEN]; /* the client's; "" for a local one */
   unsigned port;                /* with address */
   char identity[256];           /* its TLS-PSK identity, or "" */
+  char file_io[8];              /* "inline", "worker", "": not said */
   struct export_conn *next;
 };
 
@@ -154,6 +155,8 @@ extern size_t exports_count (struct exports *s);
 struct export_client {
   const char *identity;
   const struct sockaddr *addr;
+  const char *file_io;          /* how its file operations go (the native
+                                   server's --file-io), or NULL */
 };
 
 /* May this client open x?  With TLS-PSK, only if its identity names x

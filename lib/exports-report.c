@@ -140,6 +140,8 @@ json_client (FILE *fp, const struct export_conn *c)
   else
     fputs (",\"port\":null,", fp);
   json_member (fp, "identity", c->identity);
+  fputc (',', fp);
+  json_member (fp, "file_io", c->file_io);
   fputc ('}', fp);
 }
 

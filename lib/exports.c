@@ -578,6 +578,8 @@ exports_attach (struct exports *s, struct export *x, struct export_conn *c,
   }
   snprintf (c->identity, sizeof c->identity, "%s",
             who->identity ? who->identity : "");
+  snprintf (c->file_io, sizeof c->file_io, "%s",
+            who->file_io ? who->file_io : "");
   pthread_mutex_lock (&s->lock);
   for (other = x->conns; other != NULL; other = other->next)
     if (!same_client (other, c))

@@ -86,8 +86,10 @@ print_counters (const uint64_t *counters, bool fresh)
 }
 
 /* A client of an export of server s for people: "192.0.2.7:41234 (PSK
- * identity 'host1')", "local (unix socket)"; nbdkit's, with TLS-PSK,
- * says that its identity is not known rather than show none. */
+ * identity 'host1'), file I/O inline", "local (unix socket), file I/O
+ * through io_uring's workers"; nbdkit's, with TLS-PSK, says that its
+ * identity is not known rather than show none, and nothing of file I/O
+ * (only the native server has the choice). */
 static void
 client_text (const struct served *s, const struct served_client *c,
              char *buf, size_t len)
@@ -107,6 +109,10 @@ client_text (const struct served *s, const struct served_client *c,
   else if (s->identity_unknown)
     snprintf (buf + strlen (buf), len - strlen (buf),
               " (PSK identity unknown: nbdkit does not tell the plugin)");
+  if (c->file_io)
+    snprintf (buf + strlen (buf), len - strlen (buf), ", file I/O %s",
+              strcmp (c->file_io, "inline") == 0 ? "inline"
+              : "through io_uring's workers");
 }
 
 /* A directory's exports under its row: one row each (name, connections
@@ -235,7 +241,8 @@ json_export (FILE *fp, const struct served_export *e)
       fprintf (fp, "\"port\":%u,", c->port);
     else
       fputs ("\"port\":null,", fp);
-    json_str (fp, "identity", c->identity, false);
+    json_str (fp, "identity", c->identity, true);
+    json_str (fp, "file_io", c->file_io, false);
     fputc ('}', fp);
   }
   fputs ("],", fp);

@@ -260,6 +260,7 @@ add_client (const char *el, void *arg)
   c->address = string_value (member (el, "address"));
   c->port = (unsigned) number_value (member (el, "port"));
   c->identity = string_value (member (el, "identity"));
+  c->file_io = string_value (member (el, "file_io"));
   return 0;
 }
 
@@ -318,6 +319,7 @@ status_exports_free (struct served_export *e, size_t n)
     for (size_t j = 0; j < e[i].nr_clients; j++) {
       free (e[i].clients[j].address);
       free (e[i].clients[j].identity);
+      free (e[i].clients[j].file_io);
     }
     free (e[i].clients);
     free (e[i].name);

@@ -30,6 +30,7 @@ struct served_client {
   char *address;                /* NULL: a local client (unix socket) */
   unsigned port;
   char *identity;               /* its TLS-PSK identity, or NULL */
+  char *file_io;                /* "inline", "worker", or NULL (unsaid) */
 };
 
 /* One export of a directory's server (serve --native --dir), from the

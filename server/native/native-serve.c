@@ -148,6 +148,8 @@ struct go_ctx {
   struct conn *c;
   struct export_conn session;   /* attached to x once it serves */
   bool attached;
+  bool file_here;               /* file_io_decide's: may be this machine */
+  char file_why[160];           /* ... and why */
   unsigned refusals;            /* names refused to it */
 };
 
@@ -173,7 +175,7 @@ catalog_select (void *arg, const char *name, const char *identity,
 {
   struct go_ctx *g = arg;
   struct export_client who = {
-    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
   };
   bool exists;
   struct export *x = exports_get (&exports, name, &who, &exists);
@@ -209,41 +211,48 @@ catalog_list (void *arg, const char *identity,
 {
   struct go_ctx *g = arg;
   struct export_client who = {
-    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
   };
 
   return exports_list (&exports, &who, emit, ctx);
 }
 
 /* How the connection of g issues its file operations (native.h, enum
- * native_file_io), said once per connection (a client connects once,
- * and again after a restart), with the reason: as information, or as a
- * warning when --file-io inline was asked for a client that may be this
- * machine. */
-static bool
-file_inline_for (const struct go_ctx *g)
+ * native_file_io): g->view.file_inline, with the reason in g->file_why
+ * and whether the client may be this machine in g->file_here. */
+static void
+file_io_decide (struct go_ctx *g)
 {
-  char why[160];
-  bool here = peer_in_this_kernel (g->have_addr
-                                   ? (const struct sockaddr *) &g->addr
-                                   : NULL, why, sizeof why);
-  bool inl = file_io == NATIVE_FILE_IO_INLINE
-    || (file_io == NATIVE_FILE_IO_AUTO && !here);
-  const char *how = inl ? "inline" : "through io_uring's workers";
+  g->file_here = peer_in_this_kernel (g->have_addr
+                                      ? (const struct sockaddr *) &g->addr
+                                      : NULL, g->file_why,
+                                      sizeof g->file_why);
+  g->view.file_inline = file_io == NATIVE_FILE_IO_INLINE
+    || (file_io == NATIVE_FILE_IO_AUTO && !g->file_here);
+}
+
+/* Say file_io_decide's choice once per connection (a client connects
+ * once, and again after a restart), with the reason: as information,
+ * or as a warning when --file-io inline was asked for a client that may
+ * be this machine. */
+static void
+file_io_log (const struct go_ctx *g)
+{
   const char *mode = file_io == NATIVE_FILE_IO_INLINE ? "--file-io inline"
     : file_io == NATIVE_FILE_IO_WORKER ? "--file-io worker"
-    : here ? "the client may be this machine" : "the client is elsewhere";
+    : g->file_here ? "the client may be this machine"
+    : "the client is elsewhere";
 
-  if (inl && here)
+  if (g->view.file_inline && g->file_here)
     log_warning ("native: export '%s': file operations inline (%s) for a "
                  "client that may be this machine (%s): if this machine "
                  "swaps through it, an operation waiting for memory can "
                  "stop the replies that would free it; use --file-io auto",
-                 g->x->name, mode, why);
+                 g->x->name, mode, g->file_why);
   else
     log_info ("native: export '%s': file operations %s (%s: %s)",
-              g->x->name, how, mode, why);
-  return inl;
+              g->x->name, g->view.file_inline ? "inline"
+              : "through io_uring's workers", mode, g->file_why);
 }
 
 /* NBD_OPT_GO: the export is this client's alone (exports_attach), and
@@ -258,19 +267,20 @@ go_setup (void *arg, char *why, size_t whylen)
   if (!g->attached) {
     struct export_client who = {
       g->identity[0] ? g->identity : NULL,
-      g->have_addr ? (const struct sockaddr *) &g->addr : NULL
+      g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
     };
 
+    file_io_decide (g);
+    who.file_io = g->view.file_inline ? "inline" : "worker";
     if (exports_attach (&exports, g->x, &g->session, &who, "native: ", why,
                         whylen) < 0)
       return -EBUSY;
     g->attached = true;
+    file_io_log (g);
   }
-  if (g->c == NULL) {
-    g->view.file_inline = file_inline_for (g);
+  if (g->c == NULL)
     g->c = native_conn_new (g->ce->sock, g->ce->stop_fd, &g->view, why,
                             whylen);
-  }
   if (g->c == NULL) {
     log_error ("native: a client asked for export '%s', refused: %s",
                g->x->name, why);

@@ -109,6 +109,10 @@ PY
 status_cases ()
 {
   KIND=$1
+  # status's words for a loopback client's file I/O: the native
+  # server's choice; nothing for nbdkit's plugin.
+  FILE_IO_TEXT=
+  [ "$KIND" != native ] || FILE_IO_TEXT=", file I/O through io_uring's workers"
   fleet alpha bravo "$ODD"
   LOG=$WORK/$KIND.log
   port=$(free_port)
@@ -147,7 +151,7 @@ sys.exit([x["connections"] for x in e] != [1, 0, 0])' 2>/dev/null && break
   for want in "^ +export alpha +1 connection +2 +3 +128.0 KiB +12.0 KiB +0 " \
               "^ +export bravo +0 connections +5 +1 +20.0 KiB +64.0 KiB +0 " \
               '^ +export c"harlie\\x5cz +0 connections +0 +0 +0 B +0 B +0 +0$' \
-              "^ +client 127\.0\.0\.1:[0-9]+$"; do
+              "^ +client 127\.0\.0\.1:[0-9]+$FILE_IO_TEXT$"; do
     grep -qE -- "$want" "$WORK/out" ||
       fail "$KIND: status table: no line /$want/: $(cat "$WORK/out")"
   done
@@ -171,6 +175,9 @@ assert (ex[odd]["connections"], ex[odd]["connections_total"]) == (0, 0)
 c = ex["alpha"]["clients"]
 assert len(c) == 1 and c[0]["address"] == "127.0.0.1" and c[0]["port"] > 0 \
     and c[0]["identity"] is None, c
+# Loopback: the native server gives it the io_uring workers; the plugin
+# under nbdkit has no such choice.
+assert c[0]["file_io"] == ("worker" if sys.argv[6] == "native" else None), c
 assert ex["bravo"]["clients"] == [] and ex[odd]["clients"] == []'
 
   check_prom "status --prometheus: an export label per export, the sum without" '
@@ -236,6 +243,10 @@ psk_case ()
 {
   local tag=
   KIND=$1
+  # status's words for a loopback client's file I/O: the native
+  # server's choice; nothing for nbdkit's plugin.
+  FILE_IO_TEXT=
+  [ "$KIND" != native ] || FILE_IO_TEXT=", file I/O through io_uring's workers"
   # The native case's lines as the VM scenario tls looks for them.
   [ "$KIND" = native ] || tag="$KIND: "
   mkdir "$WORK/psk"
@@ -255,7 +266,7 @@ psk_case ()
   log_wait "$WORK/psk.log" "$SERVER" "$(dir_serving "$KIND" 1)" ||
     { cat "$WORK/psk.log" >&2; fail "the $KIND PSK server did not start"; return; }
   hold "nbds://alice@127.0.0.1:$port/alice?tls-psk-file=$WORK/keys.psk" alice
-  expect_status 0 "^ +client 127\.0\.0\.1:[0-9]+ \($2\)$" status "$WORK/psk/alice"
+  expect_status 0 "^ +client 127\.0\.0\.1:[0-9]+ \($2\)$FILE_IO_TEXT$" status "$WORK/psk/alice"
   grep -qE "^$SERVER +$WORK/psk +tcp:127.0.0.1:$port +0 +0 " "$WORK/out" ||
     fail "${tag}status table: no row for the PSK server: $(cat "$WORK/out")"
   nbdswap status --json "$WORK/psk" | python3 -c '
