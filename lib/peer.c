@@ -15,24 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "peer.h"
 
 /* Room for one rtnetlink answer (a route, or a part of the links'
  * dump: the kernel sends at most a page's worth per read unless asked
  * for more). */
 #define NL_BUF 16384
-
-/* sa's address (AF_INET or AF_INET6) as text. */
-static void
-addr_text (const struct sockaddr *sa, char *buf, size_t len)
-{
-  const void *a = sa->sa_family == AF_INET
-    ? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
-    : (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
-
-  if (inet_ntop (sa->sa_family, a, buf, (socklen_t) len) == NULL)
-    snprintf (buf, len, "?");
-}
 
 /* The IPv4 address in sa, taking an IPv4-mapped IPv6 one for what it
  * maps; false if it holds none. */
@@ -69,19 +58,28 @@ same_addr (const struct sockaddr *a, const struct sockaddr *b)
   return false;
 }
 
-/* Send the rtnetlink request req (len bytes) on a new socket; fd, or -1. */
+/* Send the rtnetlink request req (len bytes) on a new socket, with a
+ * buffer of NL_BUF bytes for the answer in *buf (from the heap: the
+ * connections' thread stacks are small); the socket's fd, or -1 with
+ * nothing to free. */
 static int
-nl_ask (void *req, size_t len)
+nl_ask (void *req, size_t len, char **buf)
 {
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd;
 
-  if (fd == -1)
+  *buf = malloc (NL_BUF);
+  if (*buf == NULL)
     return -1;
-  if (sendto (fd, req, len, 0, (struct sockaddr *) &kernel,
-              sizeof kernel) != (ssize_t) len) {
+  fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd != -1 && sendto (fd, req, len, 0, (struct sockaddr *) &kernel,
+                          sizeof kernel) != (ssize_t) len) {
     close (fd);
-    return -1;
+    fd = -1;
+  }
+  if (fd == -1) {
+    free (*buf);
+    *buf = NULL;
   }
   return fd;
 }
@@ -90,8 +88,7 @@ nl_ask (void *req, size_t len)
  * it maps): its output interface (ifindex) and whether it goes through
  * a gateway.  0, or -1 (no route, or rtnetlink refused).  Called once
  * per connection, by the connections' threads at once: no static
- * state, and the answer's buffer from the heap (their stacks are
- * small). */
+ * state. */
 static int
 route_to (const struct sockaddr *sa, int *oif, bool *gateway)
 {
@@ -120,14 +117,9 @@ route_to (const struct sockaddr *sa, int *oif, bool *gateway)
   rta->rta_len = (unsigned short) RTA_LENGTH (alen);
   memcpy (RTA_DATA (rta), addr, alen);
   req.nh.nlmsg_len = NLMSG_LENGTH (sizeof req.rt) + RTA_SPACE (alen);
-  buf = malloc (NL_BUF);
-  if (buf == NULL)
+  fd = nl_ask (&req, req.nh.nlmsg_len, &buf);
+  if (fd == -1)
     return -1;
-  fd = nl_ask (&req, req.nh.nlmsg_len);
-  if (fd == -1) {
-    free (buf);
-    return -1;
-  }
   n = recv (fd, buf, NL_BUF, 0);
   close (fd);
   for (struct nlmsghdr *h = (struct nlmsghdr *) buf;
@@ -172,14 +164,9 @@ veth_path (int oif, const char **kind)
   req.nh.nlmsg_type = RTM_GETLINK;
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.ifi.ifi_family = AF_UNSPEC;
-  buf = malloc (NL_BUF);
-  if (buf == NULL)
+  fd = nl_ask (&req, req.nh.nlmsg_len, &buf);
+  if (fd == -1)
     return -1;
-  fd = nl_ask (&req, req.nh.nlmsg_len);
-  if (fd == -1) {
-    free (buf);
-    return -1;
-  }
   while (!done) {
     ssize_t n = recv (fd, buf, NL_BUF, 0);
 
@@ -256,7 +243,7 @@ peer_in_this_kernel (const struct sockaddr *sa, char *why, size_t whylen)
     snprintf (why, whylen, "a socket of family %d", sa->sa_family);
     return true;
   }
-  addr_text (sa, text, sizeof text);
+  acl_peer_name (sa, text, sizeof text);
   if ((ipv4_of (sa, &v4) && (ntohl (v4.s_addr) >> 24) == 127)
       || (sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (
             &((const struct sockaddr_in6 *) sa)->sin6_addr))) {

@@ -155,7 +155,6 @@ swapdev_set_page_cluster (unsigned n)
   int len = snprintf (buf, sizeof buf, "%u\n", n);
   int fd = open (PAGE_CLUSTER, O_WRONLY | O_CLOEXEC);
   int r = 0;
-
   ssize_t w;
 
   if (fd == -1)
