@@ -151,13 +151,22 @@ kbench_busy_record ()
 # device $1 for the swap job: the request sizes the device was sent.
 kbench_devstat_record ()
 {
-  local -a a b
-  local k i=0
-  read -ra a <<< "$2"
-  read -ra b <<< "$3"
-  for k in reads read_sectors writes write_sectors queue_ms; do
-    kbench_record swap "$1_$k" $((b[i] - a[i]))
-    i=$((i + 1))
+  kbench_deltas_record swap "$1_reads $1_read_sectors $1_writes \
+$1_write_sectors $1_queue_ms" "$2" "$3"
+}
+
+# Record for job $1 each figure named in $2 as the difference between
+# two readings $3 and $4 (as many numbers each as names; else nothing).
+kbench_deltas_record ()
+{
+  local -a k a b
+  local i
+  read -ra k <<< "$2"
+  read -ra a <<< "$3"
+  read -ra b <<< "$4"
+  [ "${#a[@]}" = "${#k[@]}" ] && [ "${#b[@]}" = "${#k[@]}" ] || return 0
+  for ((i = 0; i < ${#k[@]}; i++)); do
+    kbench_record "$1" "${k[i]}" $((b[i] - a[i]))
   done
 }
 
@@ -220,15 +229,8 @@ kbench_server_sums ()
 # $2 and $3: requests and engine time, replies and whole turns.
 kbench_sums_record ()
 {
-  local -a a b
-  local k i=0
-  read -ra a <<< "$2"
-  read -ra b <<< "$3"
-  [ "${#a[@]}" = 4 ] && [ "${#b[@]}" = 4 ] || return 0
-  for k in srv_requests srv_engine_ns srv_turns srv_turn_ns; do
-    kbench_record "$1" "$k" $((b[i] - a[i]))
-    i=$((i + 1))
-  done
+  kbench_deltas_record "$1" "srv_requests srv_engine_ns srv_turns \
+srv_turn_ns" "$2" "$3"
 }
 
 # The fio jobs through the kernel client: start the selected server on
@@ -273,11 +275,24 @@ kbench_swap_record ()
   [ -z "$2" ] || kbench_record swap cpu_ticks "$2"
 }
 
+# Run command $@ (a swap workload) with vm.page-cluster at KB_PC if set,
+# putting the value back after it; its status.
+kbench_with_pc ()
+{
+  local pc0 rc
+  pc0=$(cat /proc/sys/vm/page-cluster)
+  [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
+  "$@"
+  rc=$?
+  echo "$pc0" > /proc/sys/vm/page-cluster
+  return "$rc"
+}
+
 # One configuration of one round: fio, then the swap workload.  $1 is the
 # backing file, $2 the local swap file.
 kbench_config ()
 {
-  local j nbd0 vda0 cpu0 rc
+  local j nbd0 vda0 cpu0
   if [ "${KB_CONFIG%%+*}" = local ]; then
     # The limit takes one lever, pc=N, so that a server's swap time under
     # a page-cluster is compared with the local swap file's under the
@@ -296,12 +311,7 @@ kbench_config ()
     fi
     kbench_drop_caches
     vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-    KB_PC0=$(cat /proc/sys/vm/page-cluster)
-    [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
-    local_swap_workload "$2"
-    rc=$?
-    echo "$KB_PC0" > /proc/sys/vm/page-cluster
-    [ "$rc" = 0 ] || return
+    kbench_with_pc local_swap_workload "$2" || return
     kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
     kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
     kbench_swap_record "$WL_SECS" ""
@@ -316,12 +326,7 @@ kbench_config ()
   [[ "$KB_CONFIG" =~ ^[a-z-]+\+pc=[0-9]$ ]] || kbench_fio_nbd "$1"
   kbench_drop_caches
   nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-  KB_PC0=$(cat /proc/sys/vm/page-cluster)
-  [ -z "$KB_PC" ] || echo "$KB_PC" > /proc/sys/vm/page-cluster
-  nbd_swap_cycle "$1"
-  rc=$?
-  echo "$KB_PC0" > /proc/sys/vm/page-cluster
-  if [ "$rc" != 0 ]; then
+  if ! kbench_with_pc nbd_swap_cycle "$1"; then
     # It stops short without stopping the server when mkswap or swapon
     # fails: the next configuration needs the file and the device free.
     swapoff "$NBD" > /dev/null 2>&1
