@@ -53,6 +53,9 @@ struct engine {
   const char *name;
   int (*worker_init) (struct worker *w);
   void (*worker_fini) (struct worker *w);
+  /* The calling thread has taken w and serves with it from now on
+   * (optional). */
+  void (*worker_bind) (struct worker *w);
   /* Perform io: bytes moved (0 for a sync), or -errno. */
   int (*io) (struct worker *w, const struct req_io *io);
 };
@@ -107,6 +110,15 @@ extern void engine_uring_refused (int r, struct retry *backoff,
 
 /* Close ring, unregistering its files first (files: it has some). */
 extern void engine_uring_ring_exit (struct io_uring *ring, bool files);
+
+/* Keep the io_uring workers that run ring's operations for the calling
+ * thread on the CPUs that thread may run on.  Linux gives a ring's
+ * workers every CPU of the machine (or of the cpuset), whatever
+ * affinity taskset or systemd's CPUAffinity= gave the server; this
+ * registers the thread's own affinity for them when it is narrower.
+ * Call it from the thread that submits to ring.  0, or -errno (the
+ * kernel keeps its default then). */
+extern int engine_uring_workers_follow (struct io_uring *ring);
 
 /* Can this process set up an io_uring?  0, or -errno with the reason in
  * words (seccomp, sysctl, old kernel, memlock limit) in why. */

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -57,6 +59,24 @@ engine_uring_probe (char *why, size_t whylen)
               "check RLIMIT_MEMLOCK (ulimit -l)");
   else
     snprintf (why, whylen, "io_uring_setup failed: %s", strerror (-r));
+  return r;
+}
+
+int
+engine_uring_workers_follow (struct io_uring *ring)
+{
+  cpu_set_t mine;
+  long ncpu = sysconf (_SC_NPROCESSORS_CONF);
+  int r;
+
+  if (sched_getaffinity (0, sizeof mine, &mine) < 0)
+    return -errno;
+  if (ncpu <= 0 || CPU_COUNT (&mine) >= ncpu)
+    return 0;                   /* every CPU: the kernel's default */
+  r = io_uring_register_iowq_aff (ring, sizeof mine, &mine);
+  if (r < 0)
+    log_debug ("io_uring: workers on this thread's %d CPU(s): %s (they "
+               "may run on any)", CPU_COUNT (&mine), strerror (-r));
   return r;
 }
 
@@ -168,9 +188,31 @@ uring_io (struct worker *w, const struct req_io *io)
   }
 }
 
+/* A thread of the front end's (nbdkit's) takes w: its io_uring workers,
+ * which the kernel makes for the submitting thread, follow that
+ * thread's CPUs.  A no-op goes through the ring first, so that the
+ * kernel has this thread's io_uring context (made at its first submit)
+ * to apply the CPUs to. */
+static void
+uring_worker_bind (struct worker *w)
+{
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
+  struct io_uring_cqe *cqe;
+
+  assert (sqe != NULL);
+  io_uring_prep_nop (sqe);
+  io_uring_sqe_set_data64 (sqe, 0);
+  if (io_uring_submit_and_wait (&w->ring, 1) < 0 ||
+      io_uring_peek_cqe (&w->ring, &cqe) != 0)
+    return;                     /* then the kernel keeps its default */
+  io_uring_cqe_seen (&w->ring, cqe);
+  engine_uring_workers_follow (&w->ring);
+}
+
 const struct engine engine_uring = {
   .name = "io_uring",
   .worker_init = uring_worker_init,
   .worker_fini = uring_worker_fini,
+  .worker_bind = uring_worker_bind,
   .io = uring_io,
 };

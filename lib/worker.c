@@ -186,6 +186,8 @@ worker_get (void)
   current = w;
   /* First request of this thread: it serves I/O from now on. */
   harden_serving_thread ();
+  if (pool_engine->worker_bind)
+    pool_engine->worker_bind (w);
   return w;
 }
 

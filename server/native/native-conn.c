@@ -835,7 +835,10 @@ conn_ring (struct conn *c)
  * reach the disk, and changed nothing measurable (docs/benchmarks.md,
  * "Where a depth-1 request's time goes, and io_uring's workers").  The
  * limit is the calling thread's, not the ring's: this runs on the
- * connection's own thread, the one that submits, never in the probe. */
+ * connection's own thread, the one that submits, never in the probe.
+ * Its workers run on this thread's CPUs (engine_uring_workers_follow),
+ * inline file I/O included: an operation that would block still goes
+ * to a worker. */
 static void
 conn_workers (struct conn *c)
 {
@@ -843,6 +846,7 @@ conn_workers (struct conn *c)
   unsigned n[2] = { 0, 0 };     /* bounded, unbounded; 0: unchanged */
   int r;
 
+  engine_uring_workers_follow (&c->ring);
   if (e != NULL && *e != '\0')
     n[0] = (unsigned) strtoul (e, NULL, 10);
   if (n[0] == 0 || !c->file_async)

@@ -93,6 +93,43 @@ run "$WORK/lo.log" "nbd://127.0.0.1:$port" "" --port "$port" --bind 127.0.0.1
 said "$WORK/lo.log" "file operations through io_uring's workers \(the client may be this machine: 127\.0\.0\.1, a loopback address\)" \
   "auto, loopback: workers"
 
+# A server confined to one CPU (taskset, as systemd's CPUAffinity= would)
+# keeps its io_uring workers on it: the server registers its threads'
+# CPUs for them (engine_uring_workers_follow), as Linux 6.1 does not do
+# it by itself (the VM's native scenario checks that kernel).
+if [ "$(nproc)" -ge 2 ]; then
+  cpu=$(( $(nproc) - 1 ))
+  taskset -c "$cpu" "${SERVE[@]}" --foreground "$IMG" --socket "$WORK/c.sock" \
+    > "$WORK/cpus.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+  if serve_wait "$WORK/cpus.log"; then
+    # The workers go with the connection: keep it open while they are
+    # counted (an idle worker lives on for 5 s).
+    qemu-io -f raw -c 'write -P 0x11 0 1M' -c 'read -P 0x11 0 1M' \
+      -c 'sleep 4000' "nbd+unix:///?socket=$WORK/c.sock" > "$WORK/cpus-io.log" 2>&1 &
+    io_pid=$!
+    for _ in $(seq 30); do
+      grep -q '^read' "$WORK/cpus-io.log" && break
+      sleep 0.1
+    done
+    n=0 bad=
+    for t in /proc/"$LAST_PID"/task/*; do
+      [[ "$(cat "$t/comm" 2>/dev/null)" == iou-wrk* ]] || continue
+      n=$((n + 1))
+      c=$(awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status" 2>/dev/null)
+      [ "$c" = "$cpu" ] || bad+=" ${t##*/}:$c"
+    done
+    if [ "$n" -gt 0 ] && [ -z "$bad" ]; then
+      ok "server on CPU $cpu: its $n io_uring worker(s) too"
+    else
+      fail "server on CPU $cpu: $n io_uring worker(s), elsewhere:${bad:- (none seen)}"
+    fi
+    wait "$io_pid" || fail "I/O on the server on CPU $cpu: $(cat "$WORK/cpus-io.log")"
+    stop "$LAST_PID"
+  fi
+fi
+
 run "$WORK/inline-unix.log" "nbd+unix:///?socket=$WORK/u.sock" "" \
   --socket "$WORK/u.sock" --file-io inline
 said "$WORK/inline-unix.log" "warning: .*file operations inline \(--file-io inline\) for a client that may be this machine \(a unix socket\).*use --file-io auto" \

@@ -96,7 +96,8 @@ local_file_create ()
 # may also name another nbdkit plugin such as "file"), with
 # SERVER_KIND=native `nbdswap serve -- $4...` (its default server), or with
 # SERVER_KIND=qemu-nbd the peer `qemu-nbd --cache=none --aio=io_uring`
-# (the benchmark's; $4... are qemu-nbd options then).
+# (the benchmark's; $4... are qemu-nbd options then).  With SERVER_CPUS
+# set, the server runs on those CPUs only (taskset -c).
 # Wait until the socket exists; return 1 if the server exits first.
 server_start ()
 {
@@ -109,14 +110,17 @@ server_start ()
       # foreground, with serve's options in the array NATIVE_SERVE_OPTS
       # if set; the plugin parameters after "--" as serve takes them for
       # it.
+      ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
       "$NBDSWAP_CMD" serve "$file" --foreground --socket "$sock" \
         ${NATIVE_SERVE_OPTS[@]+"${NATIVE_SERVE_OPTS[@]}"} \
         -- "${@:4}" > "$logf" 2>&1 & ;;
     qemu-nbd)
       # -t: keep serving after the client's first connection closes.
+      ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
       qemu-nbd -k "$sock" -t -f raw --cache=none --aio=io_uring "${@:4}" \
         "$file" > "$logf" 2>&1 & ;;
     *)
+      ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
       nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
         > "$logf" 2>&1 & ;;
   esac
@@ -236,7 +240,8 @@ cgroup_setup ()
 # sees a queue, not one request at a time).  Sets WL_RC (the worst exit
 # status), WL_SECS (wall time), WL_OUT_MIB and WL_IN_MIB (pswpout/pswpin
 # moved), WL_MAJFLT (major page faults) and WL_OOM (OOM kills), all
-# guest-wide.
+# guest-wide.  With WORKLOAD_CPUS set, the workload runs on those CPUs
+# only (taskset -c).
 workload_run ()
 {
   local label=$1 mib=${2:-$VM_WORKLOAD_MIB} where=${3:-cgroup} jobs=${4:-1}
@@ -251,7 +256,8 @@ workload_run ()
   oom0=$(vmstat_get oom_kill) maj0=$(vmstat_get pgmajfault)
   t0=$(date +%s.%N)
   for ((i = 1; i <= jobs; i++)); do
-    bash -c 'echo $$ > "$0" && exec "$@"' "$procs" "$VM_WORKLOAD" \
+    bash -c 'echo $$ > "$0" && exec "$@"' "$procs" \
+      ${WORKLOAD_CPUS:+taskset -c "$WORKLOAD_CPUS"} "$VM_WORKLOAD" \
       "$((mib / jobs))" > "$RESULTS/workload-$label.log.$i" 2>&1 &
     pids+=($!)
   done

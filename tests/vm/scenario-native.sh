@@ -37,6 +37,48 @@ native_hardening_checks ()
   fi
 }
 
+# A server on CPU 0 only (taskset, as systemd's CPUAffinity= would) keeps
+# its io_uring workers there too: Linux 6.1 gives a ring's workers every
+# CPU whatever the submitting thread's affinity, so the server registers
+# its own for them (engine_uring_workers_follow).  $1: the check's name;
+# server_start's settings (SERVER_KIND...) are the caller's.  The native
+# server on a unix socket issues every file operation through the workers;
+# the plugin's run inline unless one would block, so none may appear.
+workers_cpus_check ()
+{
+  local name=$1 backing=$2 sock=$SOCKDIR/cpus.sock t cpus n=0 bad=
+  SERVER_CPUS=0
+  server_start "$backing" "$sock" "$RESULTS/server-$name.log"
+  local started=$?
+  SERVER_CPUS=
+  [ "$started" = 0 ] || {
+    fail "$name" "server: $(tail -n 3 "$RESULTS/server-$name.log" | tr '\n' ' ')"
+    return
+  }
+  if client_attach "$sock"; then
+    dd if=/dev/zero of="$NBD" bs=64k count=256 oflag=direct status=none
+    dd if="$NBD" of=/dev/null bs=64k count=256 iflag=direct status=none
+    # Idle workers live on for 5 s: read them now.
+    for t in /proc/"$SERVER_PID"/task/*; do
+      [[ "$(cat "$t/comm" 2>/dev/null)" == iou-wrk* ]] || continue
+      cpus=$(awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status" 2>/dev/null) || continue
+      n=$((n + 1))
+      [ "$cpus" = 0 ] || bad+=" ${t##*/}:$cpus"
+    done
+    nbd-client -d "$NBD" > /dev/null 2>&1
+    if [ -n "$bad" ]; then
+      fail "$name" "server on CPU 0, io_uring workers elsewhere:$bad"
+    elif [ "$n" -gt 0 ] || [ "$SERVER_KIND" != native ]; then
+      pass "$name" "$n io_uring worker(s), all on CPU 0"
+    else
+      fail "$name" "no io_uring worker seen: the native server's file I/O should go through them"
+    fi
+  else
+    fail "$name" "attach failed"
+  fi
+  server_stop
+}
+
 scenario_native ()
 {
   local backing=$SCRATCH/nbdswap-backing.img sock=$SOCKDIR/native.sock
@@ -52,6 +94,10 @@ scenario_native ()
   native_hardening_checks
   check_cmd detach-probe nbd-client -d "$NBD"
   server_stop
+  workers_cpus_check native-workers-cpus "$backing"
+  SERVER_KIND=plugin
+  workers_cpus_check plugin-workers-cpus "$backing"
+  SERVER_KIND=native
   # The swap cycle proper, in a fresh server, then the same workload on
   # a local swap file on the same disk (the swap-level ratio).
   nbd_swap_cycle "$backing" || return
