@@ -66,13 +66,13 @@ int
 engine_uring_workers_follow (struct io_uring *ring)
 {
   cpu_set_t mine;
-  long ncpu = sysconf (_SC_NPROCESSORS_CONF);
+  long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
   int r;
 
   if (sched_getaffinity (0, sizeof mine, &mine) < 0)
     return -errno;
   if (ncpu <= 0 || CPU_COUNT (&mine) >= ncpu)
-    return 0;                   /* every CPU: the kernel's default */
+    return 0;                   /* every CPU online: the kernel's default */
   r = io_uring_register_iowq_aff (ring, sizeof mine, &mine);
   if (r < 0)
     log_debug ("io_uring: workers on this thread's %d CPU(s): %s (they "
@@ -116,8 +116,10 @@ uring_worker_fini (struct worker *w)
   w->has_ring = false;
 }
 
-/* user_data of our one operation in flight. */
+/* user_data of our one operation in flight, and of the no-op of
+ * uring_worker_bind. */
 #define IO_TAG 1
+#define NOP_TAG 2
 
 void
 engine_uring_refused (int r, struct retry *backoff, const char *who)
@@ -196,16 +198,26 @@ uring_io (struct worker *w, const struct req_io *io)
 static void
 uring_worker_bind (struct worker *w)
 {
+  struct retry backoff = RETRY_INIT;
   struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
   struct io_uring_cqe *cqe;
 
+  /* The ring is empty between operations, and must be again after this
+   * one: a refusal is waited out as uring_io's are. */
   assert (sqe != NULL);
   io_uring_prep_nop (sqe);
-  io_uring_sqe_set_data64 (sqe, 0);
-  if (io_uring_submit_and_wait (&w->ring, 1) < 0 ||
-      io_uring_peek_cqe (&w->ring, &cqe) != 0)
-    return;                     /* then the kernel keeps its default */
-  io_uring_cqe_seen (&w->ring, cqe);
+  io_uring_sqe_set_data64 (sqe, NOP_TAG);
+  for (;;) {
+    submit_and_wait (w, &backoff);
+    if (io_uring_peek_cqe (&w->ring, &cqe) != 0)
+      continue;
+    if (io_uring_cqe_get_data64 (cqe) == NOP_TAG) {
+      io_uring_cqe_seen (&w->ring, cqe);
+      break;
+    }
+    stray_completion (io_uring_cqe_get_data64 (cqe), cqe->res);
+    io_uring_cqe_seen (&w->ring, cqe);
+  }
   engine_uring_workers_follow (&w->ring);
 }
 

@@ -43,7 +43,8 @@ native_hardening_checks ()
 # its own for them (engine_uring_workers_follow).  $1: the check's name;
 # server_start's settings (SERVER_KIND...) are the caller's.  The native
 # server on a unix socket issues every file operation through the workers;
-# the plugin's run inline unless one would block, so none may appear.
+# the plugin's reads and writes run inline unless one would block, but a
+# flush (dd's fsync: the client's NBD_CMD_FLUSH) always goes to a worker.
 workers_cpus_check ()
 {
   local name=$1 backing=$2 sock=$SOCKDIR/cpus.sock t cpus n=0 bad=
@@ -56,7 +57,7 @@ workers_cpus_check ()
     return
   }
   if client_attach "$sock"; then
-    dd if=/dev/zero of="$NBD" bs=64k count=256 oflag=direct status=none
+    dd if=/dev/zero of="$NBD" bs=64k count=256 oflag=direct conv=fsync status=none
     dd if="$NBD" of=/dev/null bs=64k count=256 iflag=direct status=none
     # Idle workers live on for 5 s: read them now.
     for t in /proc/"$SERVER_PID"/task/*; do
@@ -68,10 +69,10 @@ workers_cpus_check ()
     nbd-client -d "$NBD" > /dev/null 2>&1
     if [ -n "$bad" ]; then
       fail "$name" "server on CPU 0, io_uring workers elsewhere:$bad"
-    elif [ "$n" -gt 0 ] || [ "$SERVER_KIND" != native ]; then
+    elif [ "$n" -gt 0 ]; then
       pass "$name" "$n io_uring worker(s), all on CPU 0"
     else
-      fail "$name" "no io_uring worker seen: the native server's file I/O should go through them"
+      fail "$name" "no io_uring worker seen: the file I/O (a flush at least) should go through them"
     fi
   else
     fail "$name" "attach failed"
