@@ -68,13 +68,20 @@ def choose(only, workloads):
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
                                 r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|"
-                                r"iowq=[0-9]+", lv)]
-            if bad or (base == LIMIT and levers
-                       and not re.fullmatch(r"pc=[0-9]", levers)):
+                                r"iowq=[0-9]+|poll=[0-9]+|[sw]cpu=[0-9]",
+                                lv)]
+            if [lv for lv in levers.split("+") if base != "native" and
+                    re.fullmatch(r"inline|iowq=[0-9]+|poll=[0-9]+", lv)]:
+                sys.exit("bench: --only: '%s': inline, iowq=N and poll=N "
+                         "are the native server's" % c)
+            if bad or (base == LIMIT and levers and not all(
+                    re.fullmatch(r"pc=[0-9]|wcpu=[0-9]", lv)
+                    for lv in levers.split("+"))):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
-                         "sched=NAME, maxkb=N, pc=N, inline and iowq=N "
-                         "(native), after a server's name; the limit takes "
-                         "pc=N only" % c)
+                         "sched=NAME, maxkb=N, pc=N, scpu=N, wcpu=N, and "
+                         "for native inline, iowq=N and poll=N, "
+                         "after a server's name; the limit takes "
+                         "pc=N and wcpu=N only" % c)
             if base not in BASES:
                 sys.exit("bench: --only: '%s' is not one of %s (levers "
                          "follow a server's name: native+c2+sched=mq-deadline"
@@ -227,17 +234,31 @@ def swap_derived(r, hz):
         r["queue"] = r.get(dev + "_queue_ms", 0) / 1000 / r["seconds"]
 
 
-def peer_of(cfg, other):
-    """The configuration a swap time of cfg is compared with: other (the
-    limit or qemu-nbd) under the same page-cluster lever ("native+pc=5"
-    -> "local+pc=5"), or None when the run has no such one: a ratio
-    across page-clusters would credit the server with the readahead."""
-    pc = re.search(r"\+(pc=[0-9])", cfg)
-    if pc is None:
-        return other
-    if any(c == other + "+" + pc.group(1) for c, _ in CONFIGS):
-        return other + "+" + pc.group(1)
-    return None
+def peer_of(cfg, other, fio=False):
+    """The configuration a figure of cfg is compared with: other (the
+    limit or qemu-nbd) under the same conditions, or None when the run
+    has no such one.  The conditions are the levers of the set-up rather
+    than of the server or of how it is attached: the page-cluster
+    ("native+pc=5" -> "local+pc=5"; a ratio across page-clusters would
+    credit the server with the readahead; not for the fio jobs, which do
+    not swap), the workload's CPU (wcpu=N) and, against qemu-nbd, the
+    server's CPU (scpu=N).  The other levers (cN, sched, maxkb, inline...)
+    are what is measured: the peer runs without them, as its users would
+    run it."""
+    keep = ["wcpu"] + ([] if fio else ["pc"]) + (["scpu"] if other == QEMU
+                                                   else [])
+    want = {lv for lv in cfg.split("+")[1:] if lv.split("=")[0] in keep}
+    for c, _ in CONFIGS:
+        if c.split("+")[0] != other:
+            continue
+        # A fio job's peer may carry a page-cluster, which fio does not
+        # see; nothing else.
+        levers = {lv for lv in c.split("+")[1:]
+                  if not (fio and lv.startswith("pc="))}
+        if levers == want and (not fio or c.split("+")[1:] == []
+                               or not re.fullmatch(r"[a-z-]+\+pc=[0-9]", c)):
+            return c
+    return None if want else other
 
 
 def round_ratios(data):
@@ -286,12 +307,13 @@ def fio_table(med):
              "server CPU µs/IO", "× qemu-nbd CPU", "guest CPU busy %"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for job in JOBS:
-        lim = med.get((LIMIT, job), {}).get("iops")
-        qcpu = med.get((QEMU, job), {}).get("cpu_us_per_io")
         for cfg, label in CONFIGS:
             m = med.get((cfg, job))
             if not m:
                 continue
+            lim = med.get((peer_of(cfg, LIMIT, True), job), {}).get("iops")
+            qcpu = med.get((peer_of(cfg, QEMU, True), job),
+                           {}).get("cpu_us_per_io")
             cpu = m.get("cpu_us_per_io")
             md.append("| " + " | ".join([
                 job, label, fmt(m["iops"], 0),
@@ -341,11 +363,11 @@ def split_table(med):
              "limit's mean µs"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for job in [j for j in JOBS if j.endswith("-qd1")]:
-        lim = med.get((LIMIT, job), {}).get("mean_us")
         for cfg, label in CONFIGS:
             m = med.get((cfg, job), {})
             if "engine_us" not in m:
                 continue
+            lim = med.get((peer_of(cfg, LIMIT, True), job), {}).get("mean_us")
             md.append("| " + " | ".join([
                 job, label, fmt(m.get("mean_us"), 0),
                 fmt(m.get("turn_us"), 0), fmt(m["engine_us"], 0),
@@ -382,20 +404,22 @@ def targets(med):
                      % (who, get(cfg, SWAP, "seconds"), x, what, bound))
         for job, floor in (("4k-randread-qd32", 0.75),
                            ("4k-randwrite-qd32", 0.6)):
-            us, lim = get(cfg, job, "iops"), get(LIMIT, job, "iops")
+            us, lim = get(cfg, job, "iops"), get(peer_of(cfg, LIMIT, True),
+                                                 job, "iops")
             if us and lim:
                 line(us >= floor * lim, "%s: %s %.0f IOPS = %.2f of the "
                      "limit (%.0f); target ≥ %.2f"
                      % (job, who, us, us / lim, lim, floor))
         for job in ("4k-randread-qd1", "4k-randwrite-qd1"):
-            us, lim = get(cfg, job, "p50_us"), get(LIMIT, job, "p50_us")
+            us, lim = get(cfg, job, "p50_us"), get(peer_of(cfg, LIMIT, True),
+                                                   job, "p50_us")
             if us and lim:
                 line(us <= 1.5 * lim, "%s p50: %s %.1f µs = %.2f× the "
                      "limit's (%.1f µs); target ≤ 1.50×"
                      % (job, who, us, us / lim, lim))
         for job in [j for j in JOBS if j.startswith("4k-")]:
-            us, q = get(cfg, job, "cpu_us_per_io"), get(QEMU, job,
-                                                        "cpu_us_per_io")
+            us, q = get(cfg, job, "cpu_us_per_io"), get(
+                peer_of(cfg, QEMU, True), job, "cpu_us_per_io")
             if us is not None and q:
                 line(us <= 0.7 * q, "%s server CPU: %s %.2f µs/IO = %.2f× "
                      "qemu-nbd's (%.2f); target ≤ 0.70×"
@@ -456,6 +480,35 @@ def host_info():
     ]) + "\n"
 
 
+def traced(resdir):
+    """The report's section on the swap runs that VM_KBENCH_PROFILE=1
+    profiled and traced (bench/ktrace.py), or nothing."""
+    import ktrace
+    files = sorted(glob.glob(os.path.join(resdir, "kbench", "trace-*.txt")))
+    if not files:
+        return []
+    out = ["", "## Where the swap runs' time goes (traced, VM_KBENCH_PROFILE=1)",
+           "", "Per swap run: each block device's requests and how busy it "
+           "was; for /dev/nbd0 each request's time split into the client's "
+           "send, the wait for the reply (socket both ways and the whole "
+           "server) and the client's receive and completion; then the "
+           "profile's busiest tasks (share of all samples, both vCPUs, idle "
+           "included).", "", "```"]
+    for path in files:
+        name = os.path.basename(path)[len("trace-"):-len(".txt")]
+        out.append("== round " + name.replace("-", ": ", 1))
+        out += ktrace.describe(ktrace.summarise(path))
+        prof = os.path.join(resdir, "kbench", "profile-%s.txt" % name)
+        try:
+            with open(prof) as f:
+                lines = f.read().split("== by dso")[0].splitlines()[1:9]
+            out += ["  profile: " + " ".join(ln.split()) for ln in lines]
+        except OSError:
+            pass
+    out.append("```")
+    return out
+
+
 def main(args):
     rounds = args.rounds or (1 if args.quick else 3)
     runtime = args.runtime or (3 if args.quick else 5)
@@ -501,6 +554,7 @@ def main(args):
         "## Swap workload", "", swap_table(med),
         "## fio on /dev/nbd0", "", fio_table(med),
         "## Where a depth-1 request's time goes", "", split_table(med)]
+    report += traced(resdir)
     with open(os.path.join(outdir, "results.md"), "w") as f:
         f.write("\n".join(report))
     print("\n".join(report))

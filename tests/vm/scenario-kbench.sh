@@ -64,6 +64,10 @@ kbench_drop_caches ()
 #   iowq=N        at most N of io_uring's workers per native connection
 #                 (NBDSWAP_NATIVE_IOWQ; the kernel's default, which the
 #                 server keeps, is 4 per CPU)
+#   poll=N        the native server's depth-1 spin (serve --poll-us N)
+#   scpu=N        the server on CPU N only (nbdswap's io_uring workers
+#                 with it; qemu-nbd's, on Linux 6.1, anywhere)
+#   wcpu=N        the workload (fio, the swap workload) on CPU N only
 # False for a name it does not know.
 kbench_select ()
 {
@@ -72,7 +76,7 @@ kbench_select ()
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
   unset NBDSWAP_NATIVE_IOWQ
-  NATIVE_SERVE_OPTS=()
+  NATIVE_SERVE_OPTS=() SERVER_CPUS= WORKLOAD_CPUS=
   case "${1%%+*}" in
     native) SERVER_KIND=native ;;
     plugin) ;;
@@ -89,7 +93,11 @@ kbench_select ()
       maxkb=[1-9]*) KB_MAXKB=${lever#maxkb=} ;;
       pc=[0-9]) KB_PC=${lever#pc=} ;;
       inline) [ "$SERVER_KIND" = native ] || return 1
-              NATIVE_SERVE_OPTS=(--file-io inline) ;;
+              NATIVE_SERVE_OPTS+=(--file-io inline) ;;
+      poll=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
+                   NATIVE_SERVE_OPTS+=(--poll-us "${lever#poll=}") ;;
+      scpu=[0-9]) SERVER_CPUS=${lever#scpu=} ;;
+      wcpu=[0-9]) WORKLOAD_CPUS=${lever#wcpu=} ;;
       iowq=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
                    export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;
@@ -99,22 +107,41 @@ kbench_select ()
 
 # client_attach's hook: the selected levers of /dev/nbd0's queue, each
 # read back (a lever the kernel refused is a failed check, not a
-# silently unchanged figure).
+# silently unchanged figure).  The queue outlives a connection, so a
+# configuration without a lever gets the value the device had before
+# any lever (KB_SCHED0, KB_MAXKB0: kbench_queue_defaults), not the last
+# configuration's.
 client_tune ()
 {
-  local q=/sys/block/${NBD##*/}/queue
-  if [ -n "$KB_SCHED" ]; then
-    echo "$KB_SCHED" > "$q/scheduler" && grep -q "\[$KB_SCHED\]" "$q/scheduler" || {
-      fail "kbench-lever-$KB_CONFIG" "scheduler $KB_SCHED: $(cat "$q/scheduler")"
+  local q=/sys/block/${NBD##*/}/queue sched maxkb
+  # Every scenario file is sourced for any scenario: only kbench tunes.
+  [ -n "${KB_MAXKB0:-}" ] && [ -n "${KB_SCHED0:-}" ] || return 0
+  sched=${KB_SCHED:-$KB_SCHED0} maxkb=${KB_MAXKB:-$KB_MAXKB0}
+  if ! grep -q "\[$sched\]" "$q/scheduler"; then
+    echo "$sched" > "$q/scheduler" && grep -q "\[$sched\]" "$q/scheduler" || {
+      fail "kbench-lever-$KB_CONFIG" "scheduler $sched: $(cat "$q/scheduler")"
       return 1
     }
   fi
-  if [ -n "$KB_MAXKB" ]; then
-    echo "$KB_MAXKB" > "$q/max_sectors_kb" && [ "$(cat "$q/max_sectors_kb")" = "$KB_MAXKB" ] || {
-      fail "kbench-lever-$KB_CONFIG" "max_sectors_kb $KB_MAXKB: $(cat "$q/max_sectors_kb") (max_hw_sectors_kb $(cat "$q/max_hw_sectors_kb"))"
+  if [ "$(cat "$q/max_sectors_kb")" != "$maxkb" ]; then
+    echo "$maxkb" > "$q/max_sectors_kb" && [ "$(cat "$q/max_sectors_kb")" = "$maxkb" ] || {
+      fail "kbench-lever-$KB_CONFIG" "max_sectors_kb $maxkb: $(cat "$q/max_sectors_kb") (max_hw_sectors_kb $(cat "$q/max_hw_sectors_kb"))"
       return 1
     }
   fi
+}
+
+# Read /dev/nbd0's scheduler and largest request before any lever
+# changes them (client_tune puts them back for the configurations
+# without the lever; it runs in a subshell, so it cannot keep them).
+kbench_queue_defaults ()
+{
+  local q=/sys/block/nbd0/queue
+  modprobe nbd nbds_max=4 || return 1
+  KB_SCHED0=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$q/scheduler")
+  KB_MAXKB0=$(cat "$q/max_sectors_kb")
+  echo "/dev/nbd0: scheduler $KB_SCHED0, max_sectors_kb $KB_MAXKB0"
+  [ -n "$KB_SCHED0" ] && [ -n "$KB_MAXKB0" ]
 }
 
 # Print block device $1's completed reads, sectors read, completed writes,
@@ -190,6 +217,7 @@ kbench_fio ()
        --iodepth="$qd" --direct=1 --ioengine=io_uring --time_based=1 \
        --runtime="$VM_KBENCH_RUNTIME" --randrepeat=0 --norandommap=1 \
        --size="${KB_FIO_MIB:-$VM_SWAP_MIB}M" --output-format=json --output="$out" \
+       ${WORKLOAD_CPUS:+--cpus_allowed="$WORKLOAD_CPUS"} \
        > "$RESULTS/kbench/fio.err" 2>&1; then
     fail "kbench-fio-$KB_ROUND-$KB_CONFIG-$name" \
       "$(tail -n 2 "$RESULTS/kbench/fio.err" | tr '\n' ' ')"
@@ -288,21 +316,104 @@ kbench_with_pc ()
   return "$rc"
 }
 
+# Run command $@ (a swap workload); with VM_KBENCH_PROFILE=1 under a
+# system-wide profile (perf, cpu-clock on both vCPUs: TCG has no PMU),
+# summarised by task, by program or kernel, and by symbol in
+# $RESULTS/kbench/profile-ROUND-CONFIG.txt; and with the block layer's
+# and the nbd driver's tracepoints on (every request's issue and
+# completion, every header and payload the nbd client sends and
+# receives), into the kernel's own trace buffer (no process has to keep
+# up with it), copied to $RESULTS/kbench/trace-ROUND-CONFIG.txt for
+# bench/ktrace.py.  Its status.
+kbench_profiled ()
+{
+  local prof=/tmp/kbench-prof.data out trc pid rc s ev kb0
+  local clock0
+  local -a evs=(block/block_rq_issue block/block_rq_requeue
+                block/block_rq_complete)
+  if [ "${VM_KBENCH_PROFILE:-0}" != 1 ]; then
+    "$@"
+    return
+  fi
+  out=$RESULTS/kbench/profile-$KB_ROUND-$KB_CONFIG.txt
+  trc=$RESULTS/kbench/trace-$KB_ROUND-$KB_CONFIG.txt
+  # The nbd driver's events exist once its module is in (the first
+  # configuration's swap cycle would load it only after this).
+  modprobe nbd nbds_max=4 && evs+=(nbd/enable)
+  if ! { mountpoint -q "$TRACEFS" || mount -t tracefs nodev "$TRACEFS"; }; then
+    fail "kbench-profile-$KB_ROUND-$KB_CONFIG" "cannot mount tracefs on $TRACEFS"
+    return 1
+  fi
+  # "7 (expanded: 1408)" before first use; the clock: one all CPUs agree
+  # on, since a request is issued on one and completed on another.
+  read -r kb0 _ < "$TRACEFS/buffer_size_kb"
+  clock0=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$TRACEFS/trace_clock")
+  echo 0 > "$TRACEFS/tracing_on"
+  echo mono > "$TRACEFS/trace_clock"
+  echo 32768 > "$TRACEFS/buffer_size_kb"
+  : > "$TRACEFS/trace"
+  for ev in "${evs[@]}"; do
+    [ "${ev##*/}" = enable ] || ev=$ev/enable
+    echo 1 > "$TRACEFS/events/$ev"
+  done
+  perf record -q -a -e cpu-clock -F 250 -o "$prof" \
+    > /dev/null 2> "$RESULTS/kbench/perf.err" &
+  pid=$!
+  sleep 1
+  echo 1 > "$TRACEFS/tracing_on"
+  "$@"
+  rc=$?
+  echo 0 > "$TRACEFS/tracing_on"
+  kill -INT "$pid" 2>/dev/null
+  wait "$pid"
+  for ev in "${evs[@]}"; do
+    [ "${ev##*/}" = enable ] || ev=$ev/enable
+    echo 0 > "$TRACEFS/events/$ev"
+  done
+  cat "$TRACEFS/trace" > "$trc"
+  cat "$TRACEFS"/per_cpu/cpu*/stats | awk '/^overrun:/ { n += $2 }
+    END { print "overrun: " n + 0 }' >> "$trc"
+  : > "$TRACEFS/trace"
+  echo "$kb0" > "$TRACEFS/buffer_size_kb"
+  echo "${clock0:-local}" > "$TRACEFS/trace_clock"
+  echo 1 > "$TRACEFS/tracing_on"
+  for s in comm dso sym; do
+    echo "== by $s"
+    perf report -i "$prof" --stdio --sort "$s" --percent-limit 0.5 \
+      2>> "$RESULTS/kbench/perf.err" | grep -v -e '^#' -e '^$'
+  done > "$out"
+  if grep -q '%' "$out" && grep -q block_rq_complete "$trc" &&
+     grep -q '^overrun: 0$' "$trc"; then
+    pass "kbench-profile-$KB_ROUND-$KB_CONFIG" "${out##*/}, ${trc##*/}"
+  else
+    fail "kbench-profile-$KB_ROUND-$KB_CONFIG" "$(tail -n 1 "$trc") $(tail -n 2 "$RESULTS/kbench/perf.err" | tr '\n' ' ')"
+  fi
+  rm -f "$prof"
+  return "$rc"
+}
+
 # One configuration of one round: fio, then the swap workload.  $1 is the
 # backing file, $2 the local swap file.
 kbench_config ()
 {
   local j nbd0 vda0 cpu0
+  local -a levers
   if [ "${KB_CONFIG%%+*}" = local ]; then
-    # The limit takes one lever, pc=N, so that a server's swap time under
-    # a page-cluster is compared with the local swap file's under the
-    # same one; the fio jobs (no swap) run only for the plain "local".
-    case "$KB_CONFIG" in
-      local) KB_PC= ;;
-      local+pc=[0-9]) KB_PC=${KB_CONFIG#local+pc=} ;;
-      *) fail "kbench-config-$KB_CONFIG" "the limit takes one lever, pc=N"
-         return 1 ;;
-    esac
+    # The limit takes the levers of the conditions, pc=N and wcpu=N, so
+    # that a server's figures under them are compared with the limit's
+    # under the same ones; its fio jobs (no swap) run only without pc.
+    local lever
+    KB_PC= WORKLOAD_CPUS=
+    IFS=+ read -ra levers <<< "${KB_CONFIG#local}"
+    for lever in "${levers[@]}"; do
+      case "$lever" in
+        '') ;;
+        pc=[0-9]) KB_PC=${lever#pc=} ;;
+        wcpu=[0-9]) WORKLOAD_CPUS=${lever#wcpu=} ;;
+        *) fail "kbench-config-$KB_CONFIG" "the limit takes pc=N and wcpu=N only"
+           return 1 ;;
+      esac
+    done
     SERVER_PID=
     if [ -z "$KB_PC" ]; then
       for j in $KBENCH_JOBS; do
@@ -311,7 +422,7 @@ kbench_config ()
     fi
     kbench_drop_caches
     vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-    kbench_with_pc local_swap_workload "$2" || return
+    kbench_with_pc kbench_profiled local_swap_workload "$2" || return
     kbench_busy_record swap "$cpu0" "$(kbench_cpustat)"
     kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
     kbench_swap_record "$WL_SECS" ""
@@ -326,7 +437,7 @@ kbench_config ()
   [[ "$KB_CONFIG" =~ ^[a-z-]+\+pc=[0-9]$ ]] || kbench_fio_nbd "$1"
   kbench_drop_caches
   nbd0=$(kbench_devstat nbd0) vda0=$(kbench_devstat vda) cpu0=$(kbench_cpustat)
-  if ! kbench_with_pc nbd_swap_cycle "$1"; then
+  if ! kbench_with_pc kbench_profiled nbd_swap_cycle "$1"; then
     # It stops short without stopping the server when mkswap or swapon
     # fails: the next configuration needs the file and the device free.
     swapoff "$NBD" > /dev/null 2>&1
@@ -352,6 +463,8 @@ kbench_info ()
     echo "rounds: $VM_KBENCH_ROUNDS, fio runtime $VM_KBENCH_RUNTIME s per job"
     echo "configs: $KBENCH_CONFIGS"
     echo "jobs:" $(for j in $KBENCH_JOBS; do echo "${j%%:*}"; done)
+    [ "${VM_KBENCH_PROFILE:-0}" != 1 ] ||
+      echo "profile: perf cpu-clock at 250 Hz and the block and nbd tracepoints (ftrace) during every swap run (times include their cost)"
   } > "$RESULTS/kbench-info"
 }
 
@@ -367,6 +480,13 @@ scenario_kbench ()
   check_cmd ext4-mkfs fs_make ext4 || return
   check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
   check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
+  # Not through check_cmd: its subshell would keep the values.
+  if kbench_queue_defaults > "$RESULTS/kbench/queue-defaults" 2>&1; then
+    pass kbench-queue-defaults "$(cat "$RESULTS/kbench/queue-defaults")"
+  else
+    fail kbench-queue-defaults "$(tail -n 1 "$RESULTS/kbench/queue-defaults")"
+    return
+  fi
   kbench_info
   # The peer must really be the io_uring one: qemu-nbd also refuses to
   # start when the kernel refuses the ring (a FAIL of kbench-server-*).
