@@ -1,6 +1,7 @@
 /* nbdswap: naming and probing /dev/nbdN in sysfs. */
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,4 +51,25 @@ nbd_device_in_use (int index, long *pid)
   if (pid)
     *pid = (long) p;
   return p > 0 || sysfs_number (index, "size") > 0;
+}
+
+int
+nbd_device_set_max_sectors_kb (int index, unsigned kb)
+{
+  char path[96];
+  FILE *fp;
+  int r = 0;
+
+  snprintf (path, sizeof path, "/sys/block/nbd%d/queue/max_sectors_kb",
+            index);
+  fp = fopen (path, "we");
+  if (fp == NULL)
+    return -errno;
+  if (fprintf (fp, "%u\n", kb) < 0)
+    r = -errno;
+  if (fclose (fp) == EOF && r == 0)
+    r = -errno;
+  if (r == 0 && sysfs_number (index, "queue/max_sectors_kb") != kb)
+    r = -ERANGE;
+  return r;
 }

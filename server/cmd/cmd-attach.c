@@ -37,6 +37,7 @@ struct attach_opts {
   const char *tls_psk, *tls_identity, *tls_certs;
   const char *netns;            /* --netns: connect from there */
   int page_cluster;             /* --page-cluster, -1 unless given */
+  unsigned max_sectors_kb;      /* --max-sectors-kb, 0: the driver's */
 };
 
 
@@ -102,13 +103,17 @@ usage (void)
           "readahead of 2^N\n"
           "                          pages, system-wide; %d is advised for "
           "NBD)\n"
+          "     --max-sectors-kb N   the device's largest request, KiB "
+          "(default %d;\n"
+          "                          0 keeps the nbd driver's 128)\n"
           " -h, --help               display this help\n"
           "\nWith TLS, attach negotiates itself and gives the kernel the "
           "session (kTLS:\nthe 'tls' module); without it, the wire is "
           "plaintext: use --encrypt, and TLS\nor a trusted network.\n"
           "\nExit status: 0 attached, 1 usage error, 2 the export is unfit, "
           "3 system error,\n4 the device is busy, 5 the server is "
-          "unreachable.\n", SWAPDEV_PAGE_CLUSTER_ADVICE);
+          "unreachable.\n", SWAPDEV_PAGE_CLUSTER_ADVICE,
+          NBD_MAX_SECTORS_KB_ADVICE);
 }
 
 /* Parses a whole non-negative number no larger than max. */
@@ -145,6 +150,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
     { "tls-certificates", required_argument, NULL, 'C' },
     { "netns", required_argument, NULL, 'N' },
     { "page-cluster", required_argument, NULL, 'P' },
+    { "max-sectors-kb", required_argument, NULL, 'M' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -193,6 +199,15 @@ parse_args (int argc, char **argv, struct attach_opts *o)
                             SWAPDEV_PAGE_CLUSTER_MAX,
                             SWAPDEV_PAGE_CLUSTER_ADVICE);
       o->page_cluster = (int) u;
+      break;
+    case 'M':
+      if (parse_uint (optarg, NBD_MAX_SECTORS_KB_MAX, &u) == -1 ||
+          (u != 0 && u < NBD_MAX_SECTORS_KB_MIN))
+        return usage_error ("attach", "--max-sectors-kb: '%s' is not 0 or "
+                            "%d-%d (%d is the default)", optarg,
+                            NBD_MAX_SECTORS_KB_MIN, NBD_MAX_SECTORS_KB_MAX,
+                            NBD_MAX_SECTORS_KB_ADVICE);
+      o->max_sectors_kb = u;
       break;
     case 'h': usage (); return EXIT_FIT;
     default: return try_help ("attach");
@@ -270,6 +285,26 @@ page_cluster (const struct attach_opts *o)
     printf ("vm.page-cluster set to %d (swap-in readahead of up to %d "
             "pages, every swap device's)\n", o->page_cluster,
             1 << o->page_cluster);
+}
+
+/* The device's largest request (--max-sectors-kb, 1024 KiB unless
+ * given; 0 keeps the driver's): set before swap, or a dm-crypt stack,
+ * goes on it (dm takes its limits from the device when its table is
+ * loaded).  Swap works either way: a failure is a warning. */
+static void
+max_sectors (const struct attach_opts *o, int index)
+{
+  int r;
+
+  if (o->max_sectors_kb == 0)
+    return;
+  r = nbd_device_set_max_sectors_kb (index, o->max_sectors_kb);
+  if (r < 0)
+    fprintf (stderr, "nbdswap attach: warning: --max-sectors-kb %u: "
+             "/sys/block/nbd%d/queue/max_sectors_kb: %s; requests stay at "
+             "the driver's size (128 KiB: swap-outs take more round "
+             "trips)\n", o->max_sectors_kb, index,
+             r == -ERANGE ? "the kernel kept another value" : strerror (-r));
 }
 
 /* Loads the nbd module unless it is there (built in or loaded). */
@@ -578,6 +613,7 @@ int
 cmd_attach (int argc, char **argv)
 {
   struct attach_opts o = { .index = -1, .priority = -1, .page_cluster = -1,
+                           .max_sectors_kb = NBD_MAX_SECTORS_KB_ADVICE,
                            .connections = 1,
                            .timeout = ATTACH_TIMEOUT, .dead_timeout = 600 };
   struct supervisor sv;
@@ -606,6 +642,7 @@ cmd_attach (int argc, char **argv)
   close_all (fds, o.connections);   /* the kernel holds them now */
   if (r >= 0)
     return r;
+  max_sectors (&o, index);
   if ((r = make_swap (&o, index)) >= 0) {
     undo (index);
     return r;
