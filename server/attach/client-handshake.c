@@ -116,6 +116,10 @@ handshake_here (const struct nbd_target *t, struct nbd_export *e,
   e->size = (uint64_t) size;
   e->flags = export_flags (h);
   e->multi_conn = nbd_can_multi_conn (h) == 1;
+  {
+    int64_t m = nbd_get_block_size (h, LIBNBD_SIZE_MAXIMUM);
+    e->max_block = m > 0 && m <= UINT32_MAX ? (uint32_t) m : 0;
+  }
   fd = nbd_aio_get_fd (h);
   if (fd == -1)
     goto fail;

@@ -32,6 +32,9 @@ struct nbd_export {
   uint64_t size;
   uint64_t flags;               /* transmission flags, NBD_FLAG_* */
   bool multi_conn;
+  uint32_t max_block;           /* the largest request it takes, 0:
+                                   not said (the TLS handshake does
+                                   not ask) */
 };
 
 /* Parses SOCKET|HOST[:PORT]|[V6ADDR][:PORT] (no namespace: netns_fd

@@ -195,6 +195,7 @@ go (const struct chan *c, const struct nbd_target *t, struct nbd_export *e,
   bool have_info = false;
   int r;
 
+  e->max_block = 0;             /* not asked for: no NBD_INFO_BLOCK_SIZE */
   if (nl > 4096) {
     snprintf (err, errlen, "export name longer than 4096 bytes");
     return -EINVAL;

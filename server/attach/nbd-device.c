@@ -53,7 +53,25 @@ nbd_device_in_use (int index, long *pid)
   return p > 0 || sysfs_number (index, "size") > 0;
 }
 
-int
+long
+nbd_device_max_sectors_kb (int index)
+{
+  char path[96];
+  long v;
+  FILE *fp;
+
+  snprintf (path, sizeof path, "/sys/block/nbd%d/queue/max_sectors_kb",
+            index);
+  fp = fopen (path, "re");
+  if (fp == NULL)
+    return -errno;
+  if (fscanf (fp, "%ld", &v) != 1)
+    v = -EIO;
+  fclose (fp);
+  return v;
+}
+
+long
 nbd_device_set_max_sectors_kb (int index, unsigned kb)
 {
   char path[96];
@@ -69,7 +87,5 @@ nbd_device_set_max_sectors_kb (int index, unsigned kb)
     r = -errno;
   if (fclose (fp) == EOF && r == 0)
     r = -errno;
-  if (r == 0 && sysfs_number (index, "queue/max_sectors_kb") != kb)
-    r = -ERANGE;
-  return r;
+  return r < 0 ? r : nbd_device_max_sectors_kb (index);
 }

@@ -111,7 +111,7 @@ nap (int ms)
 static int
 reconnect_one (struct supervisor *s)
 {
-  struct nbd_export e;
+  struct nbd_export e = { 0 };
   char err[256];
   int delay = BACKOFF_MIN_MS, fd, r, tries = 0;
 

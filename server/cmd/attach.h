@@ -18,18 +18,23 @@ extern int nbd_device_index (const char *arg);
 /* True if /dev/nbdN is configured (has a pid file or a size). */
 extern int nbd_device_in_use (int index, long *pid);
 
-/* The largest request the kernel sends /dev/nbdN: the nbd driver caps it
- * at 128 KiB (max_sectors 256), which splits swap-outs into two or more
- * round trips; 1024 KiB halved the requests and moved the swap benchmark
- * in 0.9x the time, through either server and qemu-nbd alike
- * (docs/benchmarks.md, "The request size cap").  The queue keeps it
- * across reconnections. */
+/* The largest request the kernel sends /dev/nbdN: the nbd driver of
+ * Linux 6.1 caps it at 128 KiB (max_sectors 256), which splits swap-outs
+ * into two or more round trips; 1024 KiB halved the requests and moved
+ * the swap benchmark in 0.9x the time, through the native server and
+ * qemu-nbd alike (docs/benchmarks.md, "The request size cap").  Later
+ * kernels start nbd devices at the block layer's default (1280 KiB):
+ * attach only raises the cap unless told a value.  The queue keeps it
+ * across reconnections, and after detach. */
 #define NBD_MAX_SECTORS_KB_ADVICE 1024
 #define NBD_MAX_SECTORS_KB_MIN 4
 #define NBD_MAX_SECTORS_KB_MAX 32768   /* the driver's max_hw_sectors */
 
-/* Set /dev/nbdN's max_sectors_kb to kb and read it back: 0, or -errno
- * (-ERANGE if the kernel kept another value). */
-extern int nbd_device_set_max_sectors_kb (int index, unsigned kb);
+/* /dev/nbdN's max_sectors_kb now, or -errno. */
+extern long nbd_device_max_sectors_kb (int index);
+
+/* Set /dev/nbdN's max_sectors_kb to kb: the value the kernel kept (read
+ * back: it may round down), or -errno. */
+extern long nbd_device_set_max_sectors_kb (int index, unsigned kb);
 
 #endif /* NBDSWAP_ATTACH_H */

@@ -37,7 +37,7 @@ struct attach_opts {
   const char *tls_psk, *tls_identity, *tls_certs;
   const char *netns;            /* --netns: connect from there */
   int page_cluster;             /* --page-cluster, -1 unless given */
-  unsigned max_sectors_kb;      /* --max-sectors-kb, 0: the driver's */
+  int max_sectors_kb;           /* --max-sectors-kb, -1 unless given */
 };
 
 
@@ -104,8 +104,8 @@ usage (void)
           "                          pages, system-wide; %d is advised for "
           "NBD)\n"
           "     --max-sectors-kb N   the device's largest request, KiB "
-          "(default %d;\n"
-          "                          0 keeps the nbd driver's 128)\n"
+          "(default: raise\n"
+          "                          it to %d if below; 0 leaves it)\n"
           " -h, --help               display this help\n"
           "\nWith TLS, attach negotiates itself and gives the kernel the "
           "session (kTLS:\nthe 'tls' module); without it, the wire is "
@@ -202,12 +202,13 @@ parse_args (int argc, char **argv, struct attach_opts *o)
       break;
     case 'M':
       if (parse_uint (optarg, NBD_MAX_SECTORS_KB_MAX, &u) == -1 ||
-          (u != 0 && u < NBD_MAX_SECTORS_KB_MIN))
+          (u != 0 && (u < NBD_MAX_SECTORS_KB_MIN || u % 4 != 0)))
         return usage_error ("attach", "--max-sectors-kb: '%s' is not 0 or "
-                            "%d-%d (%d is the default)", optarg,
-                            NBD_MAX_SECTORS_KB_MIN, NBD_MAX_SECTORS_KB_MAX,
+                            "a multiple of 4 in %d-%d (%d is the default)",
+                            optarg, NBD_MAX_SECTORS_KB_MIN,
+                            NBD_MAX_SECTORS_KB_MAX,
                             NBD_MAX_SECTORS_KB_ADVICE);
-      o->max_sectors_kb = u;
+      o->max_sectors_kb = (int) u;
       break;
     case 'h': usage (); return EXIT_FIT;
     default: return try_help ("attach");
@@ -287,24 +288,47 @@ page_cluster (const struct attach_opts *o)
             1 << o->page_cluster);
 }
 
-/* The device's largest request (--max-sectors-kb, 1024 KiB unless
- * given; 0 keeps the driver's): set before swap, or a dm-crypt stack,
- * goes on it (dm takes its limits from the device when its table is
- * loaded).  Swap works either way: a failure is a warning. */
+/* The device's largest request: --max-sectors-kb N sets it (0 leaves
+ * it); without the option a cap below 1024 KiB (Linux 6.1's nbd: 128) is
+ * raised to 1024, and a larger one (later kernels) left.  Never above
+ * the largest request the server said it takes.  Before swap, or a
+ * dm-crypt stack, goes on the device (dm takes its limits from the
+ * device when its table is loaded).  Swap works either way: a failure
+ * is a warning. */
 static void
-max_sectors (const struct attach_opts *o, int index)
+max_sectors (const struct attach_opts *o, const struct nbd_export *e,
+             int index)
 {
-  int r;
+  long now = nbd_device_max_sectors_kb (index), kept;
+  long want = o->max_sectors_kb < 0 ? NBD_MAX_SECTORS_KB_ADVICE
+    : o->max_sectors_kb;
+  bool capped = false;
 
-  if (o->max_sectors_kb == 0)
+  if (want == 0 || now < 0)
     return;
-  r = nbd_device_set_max_sectors_kb (index, o->max_sectors_kb);
-  if (r < 0)
-    fprintf (stderr, "nbdswap attach: warning: --max-sectors-kb %u: "
-             "/sys/block/nbd%d/queue/max_sectors_kb: %s; requests stay at "
-             "the driver's size (128 KiB: swap-outs take more round "
-             "trips)\n", o->max_sectors_kb, index,
-             r == -ERANGE ? "the kernel kept another value" : strerror (-r));
+  if (e->max_block > 0 && (uint64_t) want * 1024 > e->max_block) {
+    want = (long) (e->max_block / 1024) / 4 * 4;
+    capped = true;
+    if (want < NBD_MAX_SECTORS_KB_MIN)
+      return;
+    if (o->max_sectors_kb >= 0)
+      fprintf (stderr, "nbdswap attach: warning: --max-sectors-kb %d: the "
+               "server takes requests of at most %" PRIu32 " bytes: %ld "
+               "KiB\n", o->max_sectors_kb, e->max_block, want);
+  }
+  /* Without the option, only raise, unless the server needs less. */
+  if (want == now || (o->max_sectors_kb < 0 && !capped && now >= want))
+    return;
+  kept = nbd_device_set_max_sectors_kb (index, (unsigned) want);
+  if (kept < 0)
+    fprintf (stderr, "nbdswap attach: warning: /sys/block/nbd%d/queue/"
+             "max_sectors_kb %ld: %s; requests stay at %ld KiB at most%s\n",
+             index, want, strerror ((int) -kept), now,
+             kept == -EINVAL ? " (the kernel takes at most "
+             "max_hw_sectors_kb, and at least a page)" : "");
+  else
+    printf ("/dev/nbd%d: requests of up to %ld KiB (was %ld)\n", index,
+            kept, now);
 }
 
 /* Loads the nbd module unless it is there (built in or loaded). */
@@ -613,11 +637,11 @@ int
 cmd_attach (int argc, char **argv)
 {
   struct attach_opts o = { .index = -1, .priority = -1, .page_cluster = -1,
-                           .max_sectors_kb = NBD_MAX_SECTORS_KB_ADVICE,
+                           .max_sectors_kb = -1,
                            .connections = 1,
                            .timeout = ATTACH_TIMEOUT, .dead_timeout = 600 };
   struct supervisor sv;
-  struct nbd_export e;
+  struct nbd_export e = { 0 };
   int fds[MAX_CONNECTIONS], index, r;
 
   r = parse_args (argc, argv, &o);
@@ -642,7 +666,7 @@ cmd_attach (int argc, char **argv)
   close_all (fds, o.connections);   /* the kernel holds them now */
   if (r >= 0)
     return r;
-  max_sectors (&o, index);
+  max_sectors (&o, &e, index);
   if ((r = make_swap (&o, index)) >= 0) {
     undo (index);
     return r;

@@ -39,7 +39,9 @@
 
 /* Mid: NATIVE_MID_BUFS buffers the slots share, for requests of up to
  * NATIVE_MID_DATA bytes.  The kernel's nbd client sends at most 128 KiB
- * (max_sectors 256, unless max_sectors_kb is raised): swap-outs are
+ * (max_sectors 256, unless max_sectors_kb is raised, as nbdswap attach
+ * does to 1024: then larger swap-outs take the large buffer, below,
+ * one at a time; docs/design.md says what that costs): swap-outs are
  * clustered up to that, 84-108 KiB a write through the NBD servers in
  * the same measurement, at an average queue of 1.2-4.2 requests of any
  * size.  Eight is twice the deepest of those queues, 1 MiB of writes in
