@@ -128,7 +128,7 @@ scenario_attach ()
   pc0=$(cat /proc/sys/vm/page-cluster)
   echo 3 > /proc/sys/vm/page-cluster
   if out=$("$NBDSWAP_CMD" attach "$ATTACH_SOCK" /dev/nbd0 --priority 7 \
-             --page-cluster 4 2>&1); then
+             --page-cluster 4 --max-sectors-kb 1024 2>&1); then
     pass attach "$out"
   else
     fail attach "exit $?: $out"
@@ -144,7 +144,7 @@ scenario_attach ()
   fi
   echo "$pc0" > /proc/sys/vm/page-cluster
   # The device's largest request: raised from the driver's 128 KiB (Linux
-  # 6.1) to attach's 1024 before swap went on it, and said so.
+  # 6.1) to 1024 (--max-sectors-kb) before swap went on it, and said so.
   if [ "$(cat /sys/block/nbd0/queue/max_sectors_kb)" -ge 1024 ] &&
      [[ $out == *"/dev/nbd0: requests of up to 1024 KiB (was 128)"* ]]; then
     pass attach-max-sectors "/dev/nbd0 takes requests of up to $(cat /sys/block/nbd0/queue/max_sectors_kb) KiB, said so"
