@@ -168,14 +168,14 @@ prep_io (struct worker *w, const struct req_io *io)
   io_uring_sqe_set_data64 (sqe, IO_TAG);
 }
 
-/* Submit io to the thread's own ring and wait for its completion. */
+/* Submit what is queued on w's ring and wait for the completion tagged
+ * want: its result (strays are logged and dropped). */
 static int
-uring_io (struct worker *w, const struct req_io *io)
+await_tag (struct worker *w, uint64_t want)
 {
   struct retry backoff = RETRY_INIT;
   struct io_uring_cqe *cqe;
 
-  prep_io (w, io);
   for (;;) {
     submit_and_wait (w, &backoff);
     while (io_uring_peek_cqe (&w->ring, &cqe) == 0) {
@@ -183,11 +183,19 @@ uring_io (struct worker *w, const struct req_io *io)
       int res = cqe->res;
 
       io_uring_cqe_seen (&w->ring, cqe);
-      if (tag == IO_TAG)
+      if (tag == want)
         return res;
       stray_completion (tag, res);
     }
   }
+}
+
+/* Submit io to the thread's own ring and wait for its completion. */
+static int
+uring_io (struct worker *w, const struct req_io *io)
+{
+  prep_io (w, io);
+  return await_tag (w, IO_TAG);
 }
 
 /* A thread of the front end's (nbdkit's) takes w: its io_uring workers,
@@ -198,26 +206,14 @@ uring_io (struct worker *w, const struct req_io *io)
 static void
 uring_worker_bind (struct worker *w)
 {
-  struct retry backoff = RETRY_INIT;
   struct io_uring_sqe *sqe = io_uring_get_sqe (&w->ring);
-  struct io_uring_cqe *cqe;
 
-  /* The ring is empty between operations, and must be again after this
-   * one: a refusal is waited out as uring_io's are. */
+  /* The ring is empty between operations, and is again after this one
+   * (await_tag waits out refusals as uring_io does). */
   assert (sqe != NULL);
   io_uring_prep_nop (sqe);
   io_uring_sqe_set_data64 (sqe, NOP_TAG);
-  for (;;) {
-    submit_and_wait (w, &backoff);
-    if (io_uring_peek_cqe (&w->ring, &cqe) != 0)
-      continue;
-    if (io_uring_cqe_get_data64 (cqe) == NOP_TAG) {
-      io_uring_cqe_seen (&w->ring, cqe);
-      break;
-    }
-    stray_completion (io_uring_cqe_get_data64 (cqe), cqe->res);
-    io_uring_cqe_seen (&w->ring, cqe);
-  }
+  await_tag (w, NOP_TAG);
   engine_uring_workers_follow (&w->ring);
 }
 

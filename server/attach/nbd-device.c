@@ -56,19 +56,9 @@ nbd_device_in_use (int index, long *pid)
 long
 nbd_device_max_sectors_kb (int index)
 {
-  char path[96];
-  long v;
-  FILE *fp;
+  long long v = sysfs_number (index, "queue/max_sectors_kb");
 
-  snprintf (path, sizeof path, "/sys/block/nbd%d/queue/max_sectors_kb",
-            index);
-  fp = fopen (path, "re");
-  if (fp == NULL)
-    return -errno;
-  if (fscanf (fp, "%ld", &v) != 1)
-    v = -EIO;
-  fclose (fp);
-  return v;
+  return v > 0 ? (long) v : -ENOENT;
 }
 
 long

@@ -204,7 +204,7 @@ parse_args (int argc, char **argv, struct attach_opts *o)
       if (parse_uint (optarg, NBD_MAX_SECTORS_KB_MAX, &u) == -1 ||
           (u != 0 && (u < NBD_MAX_SECTORS_KB_MIN || u % 4 != 0)))
         return usage_error ("attach", "--max-sectors-kb: '%s' is not 0 or "
-                            "a multiple of 4 in %d-%d (%d is the default)",
+                            "a multiple of 4 in %d-%d (%d is advised)",
                             optarg, NBD_MAX_SECTORS_KB_MIN,
                             NBD_MAX_SECTORS_KB_MAX,
                             NBD_MAX_SECTORS_KB_ADVICE);
@@ -288,39 +288,31 @@ page_cluster (const struct attach_opts *o)
             1 << o->page_cluster);
 }
 
-/* The device's largest request: --max-sectors-kb N sets it (0 leaves
- * it); without the option a cap below 1024 KiB (Linux 6.1's nbd: 128) is
- * raised to 1024, and a larger one (later kernels) left.  Never above
- * the largest request the server said it takes.  Before swap, or a
- * dm-crypt stack, goes on the device (dm takes its limits from the
- * device when its table is loaded).  Swap works either way: a failure
- * is a warning. */
+/* The device's largest request: --max-sectors-kb N sets it, 0 or no
+ * option leaves it (opt-in for now: 1 MiB requests under global memory
+ * pressure are not tested yet, the pressure scenarios attach with
+ * nbd-client).  Never above the largest request the server said it
+ * takes.  Before swap, or a dm-crypt stack, goes on the device (dm
+ * takes its limits from the device when its table is loaded).  Swap
+ * works either way: a failure is a warning. */
 static void
 max_sectors (const struct attach_opts *o, const struct nbd_export *e,
              int index)
 {
   long now = nbd_device_max_sectors_kb (index), kept;
-  long want = o->max_sectors_kb < 0 ? NBD_MAX_SECTORS_KB_ADVICE
-    : o->max_sectors_kb;
-  bool capped = false;
+  long want = o->max_sectors_kb;
 
-  /* Opt-in for now: 1 MiB requests under global memory pressure are
-   * not tested yet (the pressure scenarios attach with nbd-client), so
-   * the driver's cap stays unless asked. */
-  if (o->max_sectors_kb < 0 || want == 0 || now < 0)
+  if (want <= 0 || now < 0)
     return;
   if (e->max_block > 0 && (uint64_t) want * 1024 > e->max_block) {
     want = (long) (e->max_block / 1024) / 4 * 4;
-    capped = true;
     if (want < NBD_MAX_SECTORS_KB_MIN)
       return;
-    if (o->max_sectors_kb >= 0)
-      fprintf (stderr, "nbdswap attach: warning: --max-sectors-kb %d: the "
-               "server takes requests of at most %" PRIu32 " bytes: %ld "
-               "KiB\n", o->max_sectors_kb, e->max_block, want);
+    fprintf (stderr, "nbdswap attach: warning: --max-sectors-kb %d: the "
+             "server takes requests of at most %" PRIu32 " bytes: %ld "
+             "KiB\n", o->max_sectors_kb, e->max_block, want);
   }
-  /* Without the option, only raise, unless the server needs less. */
-  if (want == now || (o->max_sectors_kb < 0 && !capped && now >= want))
+  if (want == now)
     return;
   kept = nbd_device_set_max_sectors_kb (index, (unsigned) want);
   if (kept < 0)

@@ -50,7 +50,7 @@ status 1 "--page-cluster: '11' is not 0-10 \\(4 is advised\\)" \
   attach /a/sock --page-cluster 11
 status 1 "--page-cluster: 'x' is not 0-10" attach /a/sock --page-cluster x
 status 0 '--max-sectors-kb N +the device.s largest request, KiB \(1024 advised' attach --help
-status 1 "--max-sectors-kb: '2' is not 0 or a multiple of 4 in 4-32768 \\(1024 is the default\\)" \
+status 1 "--max-sectors-kb: '2' is not 0 or a multiple of 4 in 4-32768 \\(1024 is advised\\)" \
   attach /a/sock --max-sectors-kb 2
 status 1 "--max-sectors-kb: '1030' is not 0 or a multiple of 4" \
   attach /a/sock --max-sectors-kb 1030
