@@ -336,7 +336,8 @@ queue_reply (struct conn *c, struct slot *s, int err)
 /* Submit the file operation the request engine asked s for (s->req.io):
  * a fixed one, naming the registered buffer s was given (not s's own
  * index: a mid buffer is any slot's), where the memory is in it; a
- * plain one for the large buffer and the zero page. */
+ * plain one for a run of mid buffers, the large buffer and the zero
+ * page. */
 static void
 file_submit (struct conn *c, struct slot *s)
 {
@@ -359,8 +360,12 @@ void
 native_park (struct conn *c, struct slot *s)
 {
   s->state = SLOT_PARKED;
-  s->next = c->parked;
-  c->parked = s;
+  s->next = NULL;
+  if (c->parked_tail)
+    c->parked_tail->next = s;
+  else
+    c->parked = s;
+  c->parked_tail = s;
   c->nparked++;
 }
 
@@ -435,7 +440,7 @@ parse (struct conn *c)
       uint32_t n = s->len - s->got;
 
       if (!s->discard && s->buf == NULL && !native_payload_ready (c, s))
-        return;                 /* waits for a mid or the large buffer */
+        return;                 /* waits for mid buffers or the large one */
       if (n > c->rend - c->rpos)
         n = c->rend - c->rpos;
       if (!s->discard)
@@ -791,12 +796,10 @@ conn_buffers (struct conn *c)
    * buffer j (assign_buffer hands these out). */
   for (unsigned i = 0; i < NATIVE_SLOTS; i++)
     iov[i] = (struct iovec) { native_small_buf (c, i), c->small_stride };
-  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++) {
+  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++)
     iov[NATIVE_SLOTS + j] = (struct iovec) { native_mid_buf (c, j),
                                              c->mid_stride };
-    c->mid_free[j] = NATIVE_MID_BUFS - 1 - j;
-  }
-  c->nmid_free = NATIVE_MID_BUFS;
+  c->mid_free = (1u << NATIVE_MID_BUFS) - 1;
   return io_uring_register_buffers (&c->ring, iov,
                                     NATIVE_SLOTS + NATIVE_MID_BUFS);
 }

@@ -59,12 +59,14 @@ struct slot {
   bool started;                         /* req_start was called */
   bool waited;                          /* counted in native_mid_waits */
   /* The buffer assigned (assign_buffer), BUF_NONE and NULL until then:
-   * its registered index (buf_reg, -1 for the large buffer) is what a
-   * fixed read or write names, never idx. */
+   * its registered index (buf_reg; -1 for a run of mid buffers and the
+   * large buffer, which are not one registered buffer) is what a fixed
+   * read or write names, never idx. */
   enum buf_tier tier;
   unsigned char *buf;
   size_t buf_len;
-  int buf_reg;                          /* BUF_MID: NATIVE_SLOTS + which */
+  int buf_reg;                          /* one mid: NATIVE_SLOTS + which */
+  unsigned mid_first, mid_n;            /* BUF_MID: the run it holds */
   struct req req;                       /* the request engine's state */
   struct slot *next;                    /* free, parked or send list */
 };
@@ -81,15 +83,18 @@ struct conn {
   unsigned char *buf_mem;
   size_t buf_mem_len;
   size_t small_stride, mid_stride;      /* cover room + one scratch block */
-  unsigned mid_free[NATIVE_MID_BUFS];   /* the free mid buffers, a stack */
-  unsigned nmid_free;
+  uint32_t mid_free;                    /* bit j: mid buffer j is free */
+  bool mid_blocked;                     /* this turn a request waits for
+                                           mid buffers: none for later
+                                           ones (native_unpark clears) */
   unsigned char *large;                 /* BLOCKSIZE_MAX + 2 blocks */
   size_t large_len;
   bool large_busy;
   struct slot slots[NATIVE_SLOTS];
   struct slot *free;
   unsigned nfree;
-  struct slot *parked;                  /* waiting for a lock or buffer */
+  struct slot *parked, *parked_tail;    /* waiting for a lock or buffer,
+                                           oldest first */
   unsigned nparked;
   /* Receiving. */
   unsigned char rbuf[NATIVE_RBUF];

@@ -8,8 +8,8 @@
  * engine asks for, parks a request that waits for a lock another request
  * holds, or queues the reply; it hands every completion back to the
  * engine and retries parked slots every turn, as it does a request
- * waiting for one of the connection's mid buffers or its one large
- * buffer (the buffers: assign_buffer).
+ * waiting for the connection's mid buffers or its one large buffer (the
+ * buffers: assign_buffer).
  */
 #include <config.h>
 
@@ -24,9 +24,15 @@
 
 static void start (struct conn *c, struct slot *s);
 
-/* Requests served through a large buffer, and requests that waited for
- * a mid buffer, all connections. */
-static atomic_uint_fast64_t large_uses, mid_waits;
+/* Requests served through a run of mid buffers and through a large
+ * buffer, and requests that waited for mid buffers, all connections. */
+static atomic_uint_fast64_t run_uses, large_uses, mid_waits;
+
+uint64_t
+native_run_uses (void)
+{
+  return atomic_load (&run_uses);
+}
 
 uint64_t
 native_large_uses (void)
@@ -47,27 +53,67 @@ in_range (const struct native_export *e, uint64_t off, uint32_t len)
   return len > 0 && off <= e->size && len <= e->size - off;
 }
 
+/* The room for the aligned cover of a request in a run of n mid
+ * buffers: all of it but the last one's scratch block, which stays the
+ * run's (buffer_stride in native-conn.c: a multiple of mem_align). */
+static size_t
+run_room (const struct conn *c, unsigned n)
+{
+  return n * c->mid_stride - round_up (c->e->align, c->e->mem_align);
+}
+
 /* The room in s's buffer for the aligned cover of a request of up to
  * its tier's size at any offset; the scratch block follows on the next
  * memory-aligned address (see conn_buffers). */
 static uint32_t
 cover_room (struct conn *c, struct slot *s)
 {
-  uint32_t data = s->tier == BUF_SMALL ? NATIVE_SMALL_DATA
-    : s->tier == BUF_MID ? NATIVE_MID_DATA : BLOCKSIZE_MAX;
+  if (s->tier == BUF_MID)
+    return (uint32_t) run_room (c, s->mid_n);
+  return (s->tier == BUF_SMALL ? NATIVE_SMALL_DATA : BLOCKSIZE_MAX)
+    + 2 * c->e->align;
+}
 
-  return data + 2 * c->e->align;
+/* How many adjacent mid buffers a request of len bytes needs, at any
+ * offset: 1 up to NATIVE_MID_DATA; over NATIVE_MID_BUFS, it needs the
+ * large buffer. */
+static unsigned
+mid_run_len (const struct conn *c, uint32_t len)
+{
+  unsigned n = 1;
+
+  while (n <= NATIVE_MID_BUFS && run_room (c, n) < len + 2 * c->e->align)
+    n++;
+  return n;
+}
+
+/* The bits of mid buffers first to first + n - 1 in conn's mid_free. */
+static_assert (NATIVE_MID_BUFS < 32, "mid_free has a bit per mid buffer");
+static uint32_t
+run_bits (unsigned first, unsigned n)
+{
+  return ((1u << n) - 1) << first;
+}
+
+/* The first run of n free mid buffers, or -1. */
+static int
+mid_run_find (const struct conn *c, unsigned n)
+{
+  for (unsigned j = 0; j + n <= NATIVE_MID_BUFS; j++)
+    if ((c->mid_free & run_bits (j, n)) == run_bits (j, n))
+      return (int) j;
+  return -1;
 }
 
 /* The buffer size s needs.  Zeroes and flushes carry no data: the
  * slot's own buffer is bounce room enough for them. */
 static enum buf_tier
-tier_for (const struct slot *s)
+tier_for (const struct conn *c, const struct slot *s)
 {
   if (s->len <= NATIVE_SMALL_DATA || s->type == NBD_CMD_WRITE_ZEROES ||
       s->type == NBD_CMD_FLUSH)
     return BUF_SMALL;
-  return s->len <= NATIVE_MID_DATA ? BUF_MID : BUF_LARGE;
+  return mid_run_len (c, s->len) <= NATIVE_MID_BUFS ? BUF_MID : BUF_LARGE;
 }
 
 /* Make buf (registered as reg, -1: not registered) s's buffer. */
@@ -81,30 +127,43 @@ give_buffer (struct slot *s, enum buf_tier tier, unsigned char *buf,
   s->buf_reg = reg;
 }
 
-/* Give s a buffer that holds its cover: its slot's small one, a free
- * mid one, or the one large buffer.  False if it needs a mid or the
- * large buffer and none is free: it waits until a request using one is
- * done (native_buffer_release). */
+/* Give s a buffer that holds its cover: its slot's small one, a run of
+ * free mid ones (one: registered, so a fixed operation), or the one
+ * large buffer.  False if it needs mid buffers or the large one and
+ * they are not free: it waits until a request using them is done
+ * (native_buffer_release).  Mid buffers go oldest request first: once
+ * one waits in a turn of the event loop (parked requests are retried
+ * oldest first, then the payload, then new headers), no later request
+ * gets any that turn, so a large request is not starved by small ones
+ * that each fit in what is free. */
 static bool
 assign_buffer (struct conn *c, struct slot *s)
 {
-  unsigned j;
+  unsigned n;
+  int j;
 
-  switch (tier_for (s)) {
+  switch (tier_for (c, s)) {
   case BUF_SMALL:
     give_buffer (s, BUF_SMALL, native_small_buf (c, s->idx),
                  c->small_stride, (int) s->idx);
     return true;
   case BUF_MID:
-    if (c->nmid_free == 0) {
+    n = mid_run_len (c, s->len);
+    j = c->mid_blocked ? -1 : mid_run_find (c, n);
+    if (j < 0) {
       if (!s->waited)
         atomic_fetch_add (&mid_waits, 1);
       s->waited = true;
+      c->mid_blocked = true;
       return false;
     }
-    j = c->mid_free[--c->nmid_free];
-    give_buffer (s, BUF_MID, native_mid_buf (c, j), c->mid_stride,
-                 NATIVE_SLOTS + (int) j);
+    c->mid_free &= ~run_bits ((unsigned) j, n);
+    give_buffer (s, BUF_MID, native_mid_buf (c, (unsigned) j),
+                 n * c->mid_stride, n == 1 ? NATIVE_SLOTS + j : -1);
+    s->mid_first = (unsigned) j;
+    s->mid_n = n;
+    if (n > 1)
+      atomic_fetch_add (&run_uses, 1);
     return true;
   default:                      /* BUF_LARGE */
     if (c->large_busy)
@@ -121,8 +180,8 @@ void
 native_buffer_release (struct conn *c, struct slot *s)
 {
   if (s->tier == BUF_MID) {
-    assert (c->nmid_free < NATIVE_MID_BUFS);
-    c->mid_free[c->nmid_free++] = (unsigned) (s->buf_reg - NATIVE_SLOTS);
+    assert ((c->mid_free & run_bits (s->mid_first, s->mid_n)) == 0);
+    c->mid_free |= run_bits (s->mid_first, s->mid_n);
   }
   else if (s->tier == BUF_LARGE)
     c->large_busy = false;
@@ -143,7 +202,7 @@ start (struct conn *c, struct slot *s)
   uint32_t room;
 
   if (s->buf == NULL && !assign_buffer (c, s)) {
-    native_park (c, s);         /* waits for a mid or the large buffer */
+    native_park (c, s);         /* waits for mid buffers or the large one */
     return;
   }
   /* The caller's part of the request only: the engine sets its own
@@ -265,8 +324,9 @@ native_unpark (struct conn *c)
 {
   struct slot *s = c->parked;
 
-  c->parked = NULL;
+  c->parked = c->parked_tail = NULL;
   c->nparked = 0;
+  c->mid_blocked = false;       /* a new turn: the oldest waiter first */
   while (s) {
     struct slot *next = s->next;
 

@@ -91,9 +91,10 @@ report_native_counters (void)
 {
   uint64_t spins, hits;
 
-  log_info ("native: %" PRIu64 " requests over %d KiB went through a "
-            "connection's one large buffer", native_large_uses (),
-            NATIVE_MID_DATA / 1024);
+  log_info ("native: %" PRIu64 " requests over %d KiB went through "
+            "runs of a connection's mid buffers, %" PRIu64 " larger ones "
+            "through its one large buffer", native_run_uses (),
+            NATIVE_MID_DATA / 1024, native_large_uses ());
   log_info ("native: %" PRIu64 " requests waited for one of a "
             "connection's %d buffers of %d KiB", native_mid_waits (),
             NATIVE_MID_BUFS, NATIVE_MID_DATA / 1024);

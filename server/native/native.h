@@ -37,24 +37,29 @@
  * jobs at depth 32 need 32 of these and nothing more. */
 #define NATIVE_SMALL_DATA (32 * 1024)
 
-/* Mid: NATIVE_MID_BUFS buffers the slots share, for requests of up to
- * NATIVE_MID_DATA bytes.  The kernel's nbd client sends at most 128 KiB
- * (max_sectors 256, unless max_sectors_kb is raised, as nbdswap attach
- * does to 1024: then larger swap-outs take the large buffer, below,
- * one at a time; docs/design.md says what that costs): swap-outs are
- * clustered up to that, 84-108 KiB a write through the NBD servers in
- * the same measurement, at an average queue of 1.2-4.2 requests of any
- * size.  Eight is twice the deepest of those queues, 1 MiB of writes in
- * flight a connection; a ninth such request waits (parked, or its
- * payload left in the socket) until one is free.  With 32 small ones: 32 x 44 + 8 x 140 KiB, about
- * 2.5 MiB a connection with 4 KiB blocks. */
+/* Mid: NATIVE_MID_BUFS buffers the slots share, laid end to end, for
+ * requests of up to NATIVE_MID_DATA bytes (one buffer) or larger (a run
+ * of adjacent free ones, as many as the request's cover needs: all
+ * eight hold 1 MiB and a little more).  The kernel's nbd client sends
+ * at most 128 KiB (max_sectors 256) unless max_sectors_kb is raised, as
+ * nbdswap attach does to 1024: then swap-outs come as 150-250 KiB
+ * (docs/benchmarks.md), each in a run of two or so.  Swap's queue is
+ * 1.2-4.2 requests deep on average; eight is twice the deepest, 1 MiB
+ * of writes in flight a connection, all of it registered, so pinned
+ * before serving: a 1 MiB request allocates nothing.  A request that
+ * finds no run free waits (parked, or its payload left in the socket),
+ * and while one waits, later ones wait behind it, oldest served first.
+ * With 32 small ones: 32 x 44 + 8 x 140 KiB, about 2.5 MiB a connection
+ * with 4 KiB blocks. */
 #define NATIVE_MID_DATA (128 * 1024)
 #define NATIVE_MID_BUFS 8
 
-/* Large: requests over NATIVE_MID_DATA, up to the maximum both servers
- * advertise (BLOCKSIZE_MAX, blocksize.h), go through the connection's
- * one large buffer, one at a time: address space only until such a
- * request touches it, and not registered. */
+/* Large: requests larger than all the mid buffers hold, up to the
+ * maximum both servers advertise (BLOCKSIZE_MAX, blocksize.h), go
+ * through the connection's one large buffer, one at a time: address
+ * space only until such a request touches it (a fault then, under
+ * whatever memory pressure there is), and not registered.  Only a
+ * client that raises max_sectors_kb beyond 1024 sends them. */
 
 /* The longest export name (the protocol's limit). */
 #define NATIVE_NAME_MAX 4096
@@ -166,9 +171,11 @@ extern void native_conn_serve (struct conn *c);
 extern int native_conn_probe (const struct native_export *e, char *why,
                               size_t whylen);
 
-/* How many requests over NATIVE_MID_DATA (which go one at a time
- * through their connection's large buffer) were served, and how many
- * requests waited for one of their connection's mid buffers. */
+/* How many requests over NATIVE_MID_DATA were served through a run of
+ * mid buffers, how many larger ones (which go one at a time through
+ * their connection's large buffer), and how many requests waited for
+ * their connection's mid buffers. */
+extern uint64_t native_run_uses (void);
 extern uint64_t native_large_uses (void);
 extern uint64_t native_mid_waits (void);
 

@@ -84,7 +84,7 @@ test_finished_parked (void)
   c->closing = true;
   native_park (c, s);
   CHECK (!finished (c), "finished with a request parked");
-  c->parked = NULL;
+  c->parked = c->parked_tail = NULL;
   c->nparked = 0;
   slot_free (c, s);
   CHECK (finished (c), "not finished with nothing pending");
@@ -193,6 +193,85 @@ request_slot (struct conn *c, uint16_t type, uint32_t len)
   return s;
 }
 
+/* s holds mid buffers first .. first + n - 1, and its request's cover
+ * and scratch block fit in them at any offset. */
+static void
+check_run (struct conn *c, struct slot *s, unsigned first, unsigned n,
+           const char *what)
+{
+  size_t a = c->e->align;
+
+  CHECK (s->tier == BUF_MID && s->mid_first == first && s->mid_n == n &&
+         s->buf == native_mid_buf (c, first) &&
+         s->buf_len == n * c->mid_stride &&
+         s->buf_reg == (n == 1 ? NATIVE_SLOTS + (int) first : -1),
+         "%s: tier %d, mid %u+%u, registered %d (want mid %u+%u)", what,
+         s->tier, s->mid_first, s->mid_n, s->buf_reg, first, n);
+  /* The worst offset: a partial block each side, then the scratch. */
+  CHECK (cover_room (c, s) >= s->len + 2 * a &&
+         round_up (cover_room (c, s), c->e->mem_align) + a <= s->buf_len,
+         "%s: cover room %u in %zu bytes for %u", what, cover_room (c, s),
+         s->buf_len, s->len);
+  /* Not one more buffer than it needs. */
+  CHECK (n == 1 || run_room (c, n - 1) < s->len + 2 * a,
+         "%s: %u mid buffers where %u hold it", what, n, n - 1);
+}
+
+/* Requests over NATIVE_MID_DATA, up to what all the mid buffers hold,
+ * take a run of adjacent free ones (a plain operation: more than one
+ * registered buffer); while one waits for its run, later requests wait
+ * behind it, and it gets the run in the turn after it frees. */
+static void
+test_mid_runs (struct conn *c)
+{
+  struct slot *two, *one, *whole, *late, *s;
+
+  two = request_slot (c, NBD_CMD_WRITE, NATIVE_MID_DATA + 1);
+  CHECK (assign_buffer (c, two), "a run of two");
+  check_run (c, two, 0, 2, "a write of 128 KiB + 1");
+  two->req.io = (struct req_io) { .op = REQ_OP_WRITE, .buf = two->buf,
+                                  .len = NATIVE_MID_DATA + 512 };
+  file_submit (c, two);
+  CHECK (last_sqe (c)->opcode == IORING_OP_WRITE, "a run's write: opcode "
+         "%d", last_sqe (c)->opcode);
+  c->inflight = 0;
+  one = request_slot (c, NBD_CMD_READ, 40000);
+  CHECK (assign_buffer (c, one), "one mid after a run");
+  check_run (c, one, 2, 1, "a read of 40000");
+  /* 1 MiB, the largest request attach --max-sectors-kb 1024 lets the
+   * kernel send: all eight. */
+  whole = request_slot (c, NBD_CMD_WRITE, 1 << 20);
+  CHECK (!assign_buffer (c, whole) && whole->buf == NULL, "1 MiB while "
+         "three mid buffers are taken");
+  late = request_slot (c, NBD_CMD_READ, 40000);
+  CHECK (!assign_buffer (c, late), "a later request passed the waiting "
+         "1 MiB");
+  slot_free (c, two);
+  native_unpark (c);
+  CHECK (!assign_buffer (c, whole), "1 MiB while one mid buffer is taken");
+  CHECK (!assign_buffer (c, late), "a later request passed the waiting "
+         "1 MiB in the next turn");
+  slot_free (c, one);
+  native_unpark (c);
+  CHECK (assign_buffer (c, whole), "1 MiB with every mid buffer free");
+  check_run (c, whole, 0, NATIVE_MID_BUFS, "a write of 1 MiB");
+  CHECK (!assign_buffer (c, late), "a mid buffer while 1 MiB holds all");
+  slot_free (c, whole);
+  native_unpark (c);
+  CHECK (assign_buffer (c, late), "the later request after 1 MiB");
+  slot_free (c, late);
+  /* Every length from 128 KiB + 1 to what eight hold takes the fewest
+   * buffers that hold it. */
+  for (uint32_t len = NATIVE_MID_DATA + 1;
+       len + 2 * c->e->align <= run_room (c, NATIVE_MID_BUFS);
+       len += 4093) {
+    s = request_slot (c, NBD_CMD_READ, len);
+    CHECK (assign_buffer (c, s), "a read of %u", len);
+    check_run (c, s, 0, s->mid_n, "a read");
+    slot_free (c, s);
+  }
+}
+
 /* Buffers by size: a slot's own small one (registered as the slot's
  * index), the NATIVE_MID_BUFS mid ones any slot may get (registered
  * after the small ones), the one large one (not registered); a request
@@ -252,35 +331,43 @@ test_buffer_tiers (void)
          "mid buffer %d's write: opcode %d, buffer index %d (slot %u)",
          s->buf_reg, sqe->opcode, sqe->buf_index, s->idx);
   c->inflight = 0;
-  /* Released: the waiting request gets that very buffer. */
+  /* Released: in the next turn the waiting request gets that very
+   * buffer (in this one, no request gets one after a wait). */
   int freed = mid[5]->buf_reg;
   slot_free (c, mid[5]);
+  CHECK (!assign_buffer (c, w), "a mid buffer in the turn a request waited");
+  native_unpark (c);
   CHECK (assign_buffer (c, w) && w->tier == BUF_MID && w->buf_reg == freed,
          "the waiting request did not get the released mid buffer");
-  /* One large buffer, not registered: a plain read. */
-  big = request_slot (c, NBD_CMD_READ, NATIVE_MID_DATA + 1);
+  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++)
+    if (j != 5)
+      slot_free (c, mid[j]);
+  slot_free (c, w);
+  CHECK (c->mid_free == (1u << NATIVE_MID_BUFS) - 1, "mid buffers not all "
+         "back: 0x%x", c->mid_free);
+  test_mid_runs (c);
+  /* Larger than all the mid buffers hold: the one large buffer, not
+   * registered, a plain read. */
+  big = request_slot (c, NBD_CMD_READ, 2 << 20);
   check_buffer (c, big, BUF_LARGE, -1, c->large, "a large read");
   big->req.io = (struct req_io) { .op = REQ_OP_READ, .buf = big->buf,
-                                  .len = NATIVE_MID_DATA + 512 };
+                                  .len = (2 << 20) + 512 };
   file_submit (c, big);
   CHECK (last_sqe (c)->opcode == IORING_OP_READ, "a large read: opcode %d",
          last_sqe (c)->opcode);
   c->inflight = 0;
-  big2 = request_slot (c, NBD_CMD_WRITE, 1 << 20);
+  big2 = request_slot (c, NBD_CMD_WRITE, 4 << 20);
   CHECK (!assign_buffer (c, big2), "two large buffers");
   slot_free (c, big);
   check_buffer (c, big2, BUF_LARGE, -1, c->large, "the next large write");
   /* All back. */
-  for (unsigned j = 0; j < NATIVE_MID_BUFS; j++)
-    if (j != 5)
-      slot_free (c, mid[j]);
   slot_free (c, small);
   slot_free (c, zero);
-  slot_free (c, w);
   slot_free (c, big2);
-  CHECK (c->nfree == NATIVE_SLOTS && c->nmid_free == NATIVE_MID_BUFS &&
-         !c->large_busy, "buffers not all back: %u mid, large %d",
-         c->nmid_free, c->large_busy);
+  CHECK (c->nfree == NATIVE_SLOTS &&
+         c->mid_free == (1u << NATIVE_MID_BUFS) - 1 && !c->large_busy,
+         "buffers not all back: mid 0x%x, large %d", c->mid_free,
+         c->large_busy);
   native_conn_free (c);
 }
 

@@ -33,7 +33,7 @@
 
 #include <libnbd.h>
 
-#define FILE_SIZE (8u << 20)
+#define FILE_SIZE (16u << 20)
 
 #include "native-harness.h"
 
@@ -67,7 +67,8 @@ test_roundtrip (void)
            off, len, nbd_get_error ());
     check_range (h, off - (off > 1000 ? 1000 : off), len, "round trip");
   }
-  /* A request over the slot size goes through the large buffer. */
+  /* A request larger than all the mid buffers hold goes through the
+   * large buffer. */
   {
     uint32_t len = 3u << 20;
     unsigned char *big = malloc (len);
@@ -123,10 +124,11 @@ test_inflight (void)
 }
 
 /* Requests of every buffer size at once, 32 in flight (libnbd aio),
- * most of them mid-size (over 32 KiB, up to 128 KiB: 24 of 32, three
- * times the connection's mid buffers) at unaligned offsets, among them
- * 4 KiB ones (each slot's own buffer) and 200 KB ones (the one large
- * buffer): writes alone, reads alone, both at once; then 32 reads and
+ * most of them mid-size (over 32 KiB, up to 128 KiB: 20 of 32, more
+ * than twice the connection's mid buffers) at unaligned offsets, among
+ * them 4 KiB ones (each slot's own buffer) and 200 KB and 600 KB ones
+ * (runs of 2 and 5 mid buffers, which must find them adjacent and
+ * free): writes alone, reads alone, both at once; then 32 reads and
  * 32 writes at once, so that every slot holds a request, the mid
  * buffers are all taken, reads wait for one and mid-size writes arrive
  * behind them: all must be answered.  Every byte is checked, so a file
@@ -134,10 +136,10 @@ test_inflight (void)
  * was given (EFAULT, or another request's bytes) fails here.  The
  * server counts the requests that waited for a mid buffer: some must
  * have, or the waiting was not tested. */
-enum { MIX_N = 32, MIX_MAX = 200000 };
+enum { MIX_N = 32, MIX_MAX = 600000 };
 
 /* One batch of MIX_N requests: write, read or both (even requests
- * write, odd ones read), in [base, base + about 3 MiB). */
+ * write, odd ones read), in [base, base + about 5 MiB). */
 enum mix_mode { MIX_WRITE, MIX_READ, MIX_BOTH };
 struct mix {
   enum mix_mode mode;
@@ -159,7 +161,7 @@ static uint64_t
 mix_layout (struct mix *m, uint64_t base)
 {
   static const uint32_t lens[] = { 65536, 100000, 4096, 131072, 32769,
-                                   65536, 100000, MIX_MAX };
+                                   200000, 100000, MIX_MAX };
   uint64_t at = base + 3;
 
   for (int i = 0; i < MIX_N; i++) {
@@ -259,6 +261,11 @@ test_buffer_sizes (void)
     usleep (50000);
   CHECK (found == 0, "no request waited for a mid buffer: the test did not "
          "test that");
+  snprintf (cmd, sizeof cmd, "grep -qE 'native: [1-9][0-9]* requests "
+            "over 128 KiB went through runs of a connection.s mid "
+            "buffers, [1-9][0-9]* larger' '%s'", logpath);
+  CHECK (system (cmd) == 0, "the log counts no request in a run of mid "
+         "buffers, or none in the large buffer (test_roundtrip's)");
 }
 
 /* Several connections writing interleaved 100-byte pieces that share
