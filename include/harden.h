@@ -36,14 +36,19 @@ extern int harden_mlock (void);
 extern int harden_oom_exempt (void);
 extern int harden_io_flusher (void);
 
-/* The serving process, after any fork: lock its memory (when lock;
- * failing that, an error naming the fix, to which unlocked_fix adds how
- * to run unlocked, or NULL) and leave the OOM killer's list (a warning
- * if not permitted).  0, or -1 when memory could not be locked. */
+/* The serving process, after any fork and before its serving threads
+ * exist: lock its memory (when lock; failing that, an error naming the
+ * fix, to which unlocked_fix adds how to run unlocked, or NULL), leave
+ * the OOM killer's list and mark the calling thread, and so every thread
+ * created after it, as an I/O flusher (each a warning if not
+ * permitted).  0, or -1 when memory could not be locked. */
 extern int harden_serving_process (bool lock, const char *unlocked_fix);
 
-/* Called on each serving thread's first request: PR_SET_IO_FLUSHER,
- * warning once per process if it is not permitted. */
+/* PR_SET_IO_FLUSHER on the calling thread (and so on the threads it
+ * creates afterwards), warning once per process if it is not permitted.
+ * harden_serving_process calls it, so that every thread created after
+ * is marked from birth; serving threads call it again at their first
+ * request, for one created before. */
 extern void harden_serving_thread (void);
 
 #endif /* NBDSWAP_HARDEN_H */

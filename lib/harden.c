@@ -99,6 +99,15 @@ harden_serving_process (bool lock, const char *unlocked_fix)
     log_warning ("oom_score_adj -1000: %s: the OOM killer may pick this "
                  "server, and every client swapping through it would lose "
                  "its pages; it needs CAP_SYS_RESOURCE", strerror (-r));
+  /* The task flags are inherited by every thread created afterwards
+   * (copy_process keeps PF_MEMALLOC_NOIO and PF_LOCAL_THROTTLE): so
+   * nbdkit's threads, the native server's and io_uring's workers are
+   * flushers from birth, before their first allocation.  Marking each
+   * thread at its first request left that request's own allocation
+   * unmarked: nbdkit grows a thread's request buffer (threadlocal_buffer)
+   * as it reads the request, before the plugin sees it, and under global
+   * memory pressure that is the moment it faults the pages in. */
+  harden_serving_thread ();
   return 0;
 }
 

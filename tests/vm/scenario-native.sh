@@ -6,22 +6,28 @@
 # file baseline for the swap-level figure of make bench.  Sourced by
 # guest-scenario after guest-lib.sh.
 
-# The native server's threads that carry PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE
-# after serving I/O, its OOM score and VmLck.
+# The native server's tasks, every one of which carries
+# PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE after serving I/O (the main thread
+# marks itself before it starts any other: inherited), its OOM score and
+# VmLck.
 native_hardening_checks ()
 {
-  local t flags flagged=0 nthreads=0 adj lck
+  local t flags flagged=0 nthreads=0 adj lck missing="" comm
   dd if="$NBD" of=/dev/null bs=64k count=256 iflag=direct status=none
   for t in /proc/"$SERVER_PID"/task/*; do
     flags=$(task_flags "$t/stat")
     nthreads=$((nthreads + 1))
-    (( (flags & PF_MEMALLOC_NOIO) && (flags & PF_LOCAL_THROTTLE) )) \
-      && flagged=$((flagged + 1))
+    if (( (flags & PF_MEMALLOC_NOIO) && (flags & PF_LOCAL_THROTTLE) )); then
+      flagged=$((flagged + 1))
+    else
+      read -r comm < "$t/comm"
+      missing="$missing ${t##*/}($comm)"
+    fi
   done
-  if [ "$flagged" -gt 0 ]; then
-    pass native-io-flusher "$flagged of $nthreads tasks are IO flushers"
+  if [ "$flagged" -gt 0 ] && [ -z "$missing" ]; then
+    pass native-io-flusher "all $nthreads tasks are IO flushers"
   else
-    fail native-io-flusher "none of the server's $nthreads tasks carries PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE"
+    fail native-io-flusher "$flagged of the server's $nthreads tasks carry PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE; without:$missing"
   fi
   adj=$(cat "/proc/$SERVER_PID/oom_score_adj")
   if [ "$adj" = -1000 ]; then
