@@ -162,7 +162,7 @@ assign_buffer (struct conn *c, struct slot *s)
                  n * c->mid_stride, n == 1 ? NATIVE_SLOTS + j : -1);
     s->mid_first = (unsigned) j;
     s->mid_n = n;
-    if (n > 1)
+    if (s->len > NATIVE_MID_DATA)   /* one buffer may hold a little more */
       atomic_fetch_add (&run_uses, 1);
     return true;
   default:                      /* BUF_LARGE */

@@ -39,10 +39,11 @@
 #include "native-proto.h"
 #include "request.h"
 
-/* The export: larger than a mid buffer (NATIVE_MID_DATA), so that
- * requests through the connection's large buffer fit; the guard after
+/* The export: larger than all the mid buffers hold (NATIVE_MID_BUFS x
+ * NATIVE_MID_DATA and a little), so that requests through runs of them
+ * and through the connection's large buffer both fit; the guard after
  * it.  Both multiples of any O_DIRECT alignment (DIO_ALIGN_MAX). */
-#define EXPORT_SIZE (512 * 1024)
+#define EXPORT_SIZE (2 * 1024 * 1024)
 #define GUARD_SIZE (64 * 1024)
 #define GUARD_BYTE 0xa5
 

@@ -25,7 +25,7 @@ CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM = 0, 1, 2, 3, 4
 CMD_CACHE, CMD_WRITE_ZEROES, CMD_BLOCK_STATUS = 5, 6, 7
 FLAG_FUA, FLAG_NO_HOLE = 1, 2
 EXPORT = "swap"                         # fuzz-native-handshake.c's name
-SIZE = 512 * 1024                       # fuzz-native-conn.c's export
+SIZE = 2 * 1024 * 1024                  # fuzz-native-conn.c's export
 
 
 def cflags(f=FIXED | NO_ZEROES):
@@ -127,6 +127,11 @@ def conn():
         "large-read": req(CMD_READ, 0, 200 * 1024) + disc,
         "large-reads-two": (req(CMD_READ, 0, 256 * 1024) +
                             req(CMD_READ, 4096, 256 * 1024) + disc),
+        # Runs of the mid buffers: one of all eight, then one that waits
+        # for it; and one over what they hold (the large buffer).
+        "run-whole-then-waiting": (req(CMD_READ, 0, 1024 * 1024) +
+                                   write(512, 300 * 1024) + disc),
+        "over-the-runs": req(CMD_READ, 0, 1536 * 1024) + disc,
         "read-whole": req(CMD_READ, 0, SIZE) + disc,
         "read-past-end": req(CMD_READ, SIZE - 512, 4096) + disc,
         "read-at-end": req(CMD_READ, SIZE, 512) + disc,
