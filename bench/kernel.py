@@ -466,6 +466,17 @@ def checks_summary(resdir):
             + "\n".join("    " + ln for ln in bad) + "\n")
 
 
+def pipe_rtt(prefix):
+    """Microseconds per round trip of perf's pipe benchmark (two context
+    switches and a wake-up each way), run with prefix; "?" without perf."""
+    r = subprocess.run(prefix + "perf bench sched pipe -l 100000", shell=True,
+                       capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if "usecs/op" in line:
+            return line.split()[0]
+    return "?"
+
+
 def host_info():
     def sh(cmd):
         return subprocess.run(cmd, shell=True, capture_output=True,
@@ -475,6 +486,9 @@ def host_info():
             os.cpu_count(),
             sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
             sh("grep MemTotal /proc/meminfo | tr -s ' '"), sh("uname -r")),
+        "- host's context switches: pipe round trip %s us, %s us on one "
+        "CPU (perf bench sched pipe; the guest's below)" % (
+            pipe_rtt(""), pipe_rtt("taskset -c 0 ")),
         "- guest: tests/vm (qemu TCG, %s)" % sh(
             "qemu-system-x86_64 --version | head -1"),
     ]) + "\n"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # nbdswap: install the Debian 12 packages the build, the tests, the
-# benchmarks and make fuzz need (libFuzzer's runtime is in
+# benchmarks (perf: the kernel benchmark's profile and context-switch
+# figures) and make fuzz need (libFuzzer's runtime is in
 # libclang-rt-14-dev, which clang pulls in only as a recommendation).
 # Idempotent: does nothing when all are present.
 set -eu
@@ -12,7 +13,7 @@ PACKAGES="
   nbd-client nbd-server qemu-utils qemu-system-x86 fio
   e2fsprogs xfsprogs btrfs-progs util-linux kmod busybox-static cpio
   valgrind gnuplot-nox nfs-kernel-server systemd python3 iproute2
-  clang libclang-rt-14-dev python3-libnbd lvm2
+  clang libclang-rt-14-dev python3-libnbd lvm2 linux-perf
 "
 
 missing=

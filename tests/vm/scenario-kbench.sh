@@ -451,6 +451,19 @@ kbench_config ()
   kbench_swap_record "$NBD_SECS" "$NBD_CPU_TICKS"
 }
 
+# What a round trip between two processes costs here (two context
+# switches and a wake-up each way: the kind a request through NBD makes
+# several of), with perf's pipe benchmark: the two on any CPU, then both
+# on CPU 0.  The host's report has its own figure beside it.
+kbench_pipe_rtt ()
+{
+  local any one
+  command -v perf > /dev/null || { echo "no perf"; return; }
+  any=$(perf bench sched pipe -l 20000 2>&1 | awk '/usecs\/op/ { print $1 }')
+  one=$(taskset -c 0 perf bench sched pipe -l 20000 2>&1 | awk '/usecs\/op/ { print $1 }')
+  echo "pipe round trip ${any:-?} us, ${one:-?} us on one CPU (perf bench sched pipe)"
+}
+
 # What the host reports about the guest: kernel, CPUs, memory, versions.
 kbench_info ()
 {
@@ -463,6 +476,7 @@ kbench_info ()
     echo "rounds: $VM_KBENCH_ROUNDS, fio runtime $VM_KBENCH_RUNTIME s per job"
     echo "configs: $KBENCH_CONFIGS"
     echo "jobs:" $(for j in $KBENCH_JOBS; do echo "${j%%:*}"; done)
+    echo "context switches: $(kbench_pipe_rtt)"
     [ "${VM_KBENCH_PROFILE:-0}" != 1 ] ||
       echo "profile: perf cpu-clock at 250 Hz and the block and nbd tracepoints (ftrace) during every swap run (times include their cost)"
   } > "$RESULTS/kbench-info"
