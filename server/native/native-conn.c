@@ -335,9 +335,9 @@ queue_reply (struct conn *c, struct slot *s, int err)
 
 /* Submit the file operation the request engine asked s for (s->req.io):
  * a fixed one, naming the registered buffer s was given (not s's own
- * index: a mid buffer is any slot's), where the memory is in it; a
- * plain one for a run of mid buffers, the large buffer and the zero
- * page. */
+ * index: a mid buffer is any slot's; a run's, all the mid buffers'),
+ * where the memory is in it; a plain one for the large buffer and the
+ * zero page. */
 static void
 file_submit (struct conn *c, struct slot *s)
 {
@@ -773,7 +773,7 @@ static int
 conn_buffers (struct conn *c)
 {
   size_t a = c->e->align, ma = c->e->mem_align;
-  struct iovec iov[NATIVE_SLOTS + NATIVE_MID_BUFS];
+  struct iovec iov[NATIVE_RUN_REG + 1];
 
   c->small_stride = buffer_stride (NATIVE_SMALL_DATA, a, ma);
   c->mid_stride = buffer_stride (NATIVE_MID_DATA, a, ma);
@@ -793,15 +793,17 @@ conn_buffers (struct conn *c)
     return -errno;
   }
   /* Registered index i: slot i's small buffer; NATIVE_SLOTS + j: mid
-   * buffer j (assign_buffer hands these out). */
+   * buffer j; NATIVE_RUN_REG: all the mid buffers, for runs of them
+   * (assign_buffer hands these out). */
   for (unsigned i = 0; i < NATIVE_SLOTS; i++)
     iov[i] = (struct iovec) { native_small_buf (c, i), c->small_stride };
   for (unsigned j = 0; j < NATIVE_MID_BUFS; j++)
     iov[NATIVE_SLOTS + j] = (struct iovec) { native_mid_buf (c, j),
                                              c->mid_stride };
+  iov[NATIVE_RUN_REG] = (struct iovec) { native_mid_buf (c, 0),
+                                         NATIVE_MID_BUFS * c->mid_stride };
   c->mid_free = (1u << NATIVE_MID_BUFS) - 1;
-  return io_uring_register_buffers (&c->ring, iov,
-                                    NATIVE_SLOTS + NATIVE_MID_BUFS);
+  return io_uring_register_buffers (&c->ring, iov, NATIVE_RUN_REG + 1);
 }
 
 /* The ring: one issuer (this thread), task work run only when we wait,
@@ -916,7 +918,8 @@ conn_setup (struct conn *c, int sock, char *why, size_t whylen)
               "buffers per connection: %s: they count against "
               "RLIMIT_MEMLOCK: raise it (ulimit -l unlimited, "
               "LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
-              c->buf_mem_len / 1024, strerror (-r));
+              (c->buf_mem_len + NATIVE_MID_BUFS * c->mid_stride) / 1024,
+              strerror (-r));
     conn_teardown (c, true);
     return r;
   }

@@ -59,9 +59,9 @@ struct slot {
   bool started;                         /* req_start was called */
   bool waited;                          /* counted in native_mid_waits */
   /* The buffer assigned (assign_buffer), BUF_NONE and NULL until then:
-   * its registered index (buf_reg; -1 for a run of mid buffers and the
-   * large buffer, which are not one registered buffer) is what a fixed
-   * read or write names, never idx. */
+   * its registered index (buf_reg: a run's is NATIVE_RUN_REG; -1 for
+   * the large buffer, not registered) is what a fixed read or write
+   * names, never idx. */
   enum buf_tier tier;
   unsigned char *buf;
   size_t buf_len;
@@ -135,6 +135,13 @@ extern bool native_payload_ready (struct conn *c, struct slot *s);
 extern void native_payload_done (struct conn *c, struct slot *s);
 extern void native_unpark (struct conn *c);
 extern void native_buffer_release (struct conn *c, struct slot *s);
+
+/* The registered index of all the mid buffers as one (they lie end to
+ * end): a run's fixed operations name it.  Fixed, the kernel builds the
+ * bio from the registered pages, with no array of them to allocate per
+ * operation (a 1 MiB plain one needs 256 entries from the bio pool's
+ * reserve, the pool the kernel's own swap-outs draw from). */
+#define NATIVE_RUN_REG (NATIVE_SLOTS + NATIVE_MID_BUFS)
 
 /* Slot i's small buffer, and mid buffer j (struct conn's buf_mem). */
 static inline unsigned char *

@@ -128,8 +128,8 @@ give_buffer (struct slot *s, enum buf_tier tier, unsigned char *buf,
 }
 
 /* Give s a buffer that holds its cover: its slot's small one, a run of
- * free mid ones (one: registered, so a fixed operation), or the one
- * large buffer.  False if it needs mid buffers or the large one and
+ * free mid ones (registered: one mid buffer, or all of them as one for
+ * a longer run), or the one large buffer.  False if it needs mid buffers or the large one and
  * they are not free: it waits until a request using them is done
  * (native_buffer_release).  Mid buffers go oldest request first: once
  * one waits in a turn of the event loop (parked requests are retried
@@ -159,7 +159,7 @@ assign_buffer (struct conn *c, struct slot *s)
     }
     c->mid_free &= ~run_bits ((unsigned) j, n);
     give_buffer (s, BUF_MID, native_mid_buf (c, (unsigned) j),
-                 n * c->mid_stride, n == 1 ? NATIVE_SLOTS + j : -1);
+                 n * c->mid_stride, n == 1 ? NATIVE_SLOTS + j : NATIVE_RUN_REG);
     s->mid_first = (unsigned) j;
     s->mid_n = n;
     if (s->len > NATIVE_MID_DATA)   /* one buffer may hold a little more */

@@ -204,7 +204,7 @@ check_run (struct conn *c, struct slot *s, unsigned first, unsigned n,
   CHECK (s->tier == BUF_MID && s->mid_first == first && s->mid_n == n &&
          s->buf == native_mid_buf (c, first) &&
          s->buf_len == n * c->mid_stride &&
-         s->buf_reg == (n == 1 ? NATIVE_SLOTS + (int) first : -1),
+         s->buf_reg == (n == 1 ? NATIVE_SLOTS + (int) first : NATIVE_RUN_REG),
          "%s: tier %d, mid %u+%u, registered %d (want mid %u+%u)", what,
          s->tier, s->mid_first, s->mid_n, s->buf_reg, first, n);
   /* The worst offset: a partial block each side, then the scratch. */
@@ -218,8 +218,8 @@ check_run (struct conn *c, struct slot *s, unsigned first, unsigned n,
 }
 
 /* Requests over NATIVE_MID_DATA, up to what all the mid buffers hold,
- * take a run of adjacent free ones (a plain operation: more than one
- * registered buffer); while one waits for its run, later requests wait
+ * take a run of adjacent free ones (a fixed operation naming all the mid
+ * buffers registered as one, NATIVE_RUN_REG); while one waits for its run, later requests wait
  * behind it, and it gets the run in the turn after it frees. */
 static void
 test_mid_runs (struct conn *c)
@@ -232,8 +232,10 @@ test_mid_runs (struct conn *c)
   two->req.io = (struct req_io) { .op = REQ_OP_WRITE, .buf = two->buf,
                                   .len = NATIVE_MID_DATA + 512 };
   file_submit (c, two);
-  CHECK (last_sqe (c)->opcode == IORING_OP_WRITE, "a run's write: opcode "
-         "%d", last_sqe (c)->opcode);
+  CHECK (last_sqe (c)->opcode == IORING_OP_WRITE_FIXED &&
+         last_sqe (c)->buf_index == NATIVE_RUN_REG, "a run's write: opcode "
+         "%d, buffer index %d", last_sqe (c)->opcode,
+         last_sqe (c)->buf_index);
   c->inflight = 0;
   one = request_slot (c, NBD_CMD_READ, 40000);
   CHECK (assign_buffer (c, one), "one mid after a run");
