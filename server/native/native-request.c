@@ -105,15 +105,17 @@ mid_run_find (const struct conn *c, unsigned n)
   return -1;
 }
 
-/* The buffer size s needs.  Zeroes and flushes carry no data: the
- * slot's own buffer is bounce room enough for them. */
+/* The buffer size s needs, and for BUF_MID in *n how many mid buffers.
+ * Zeroes and flushes carry no data: the slot's own buffer is bounce
+ * room enough for them. */
 static enum buf_tier
-tier_for (const struct conn *c, const struct slot *s)
+tier_for (const struct conn *c, const struct slot *s, unsigned *n)
 {
   if (s->len <= NATIVE_SMALL_DATA || s->type == NBD_CMD_WRITE_ZEROES ||
       s->type == NBD_CMD_FLUSH)
     return BUF_SMALL;
-  return mid_run_len (c, s->len) <= NATIVE_MID_BUFS ? BUF_MID : BUF_LARGE;
+  *n = mid_run_len (c, s->len);
+  return *n <= NATIVE_MID_BUFS ? BUF_MID : BUF_LARGE;
 }
 
 /* Make buf (registered as reg, -1: not registered) s's buffer. */
@@ -129,9 +131,9 @@ give_buffer (struct slot *s, enum buf_tier tier, unsigned char *buf,
 
 /* Give s a buffer that holds its cover: its slot's small one, a run of
  * free mid ones (registered: one mid buffer, or all of them as one for
- * a longer run), or the one large buffer.  False if it needs mid buffers or the large one and
- * they are not free: it waits until a request using them is done
- * (native_buffer_release).  Mid buffers go oldest request first: once
+ * a longer run), or the one large buffer.  False if it needs mid
+ * buffers or the large one and they are not free: it waits until a
+ * request using them is done (native_buffer_release).  Mid buffers go oldest request first: once
  * one waits in a turn of the event loop (parked requests are retried
  * oldest first, then the payload, then new headers), no later request
  * gets any that turn, so a large request is not starved by small ones
@@ -142,13 +144,12 @@ assign_buffer (struct conn *c, struct slot *s)
   unsigned n;
   int j;
 
-  switch (tier_for (c, s)) {
+  switch (tier_for (c, s, &n)) {
   case BUF_SMALL:
     give_buffer (s, BUF_SMALL, native_small_buf (c, s->idx),
                  c->small_stride, (int) s->idx);
     return true;
   case BUF_MID:
-    n = mid_run_len (c, s->len);
     j = c->mid_blocked ? -1 : mid_run_find (c, n);
     if (j < 0) {
       if (!s->waited)
@@ -159,7 +160,8 @@ assign_buffer (struct conn *c, struct slot *s)
     }
     c->mid_free &= ~run_bits ((unsigned) j, n);
     give_buffer (s, BUF_MID, native_mid_buf (c, (unsigned) j),
-                 n * c->mid_stride, n == 1 ? NATIVE_SLOTS + j : NATIVE_RUN_REG);
+                 n * c->mid_stride,
+                 n == 1 ? NATIVE_SLOTS + j : NATIVE_RUN_REG);
     s->mid_first = (unsigned) j;
     s->mid_n = n;
     if (s->len > NATIVE_MID_DATA)   /* one buffer may hold a little more */
