@@ -26,7 +26,7 @@ extern int nbd_device_in_use (int index, long *pid);
  * kernels start nbd devices at the block layer's default (1280 KiB):
  * attach leaves the cap alone unless told a value (opt-in: 1 MiB
  * requests hung a server in the same kernel under global memory
- * exhaustion once in two runs, docs/attach.md).  The queue keeps it
+ * exhaustion, docs/attach.md).  The queue keeps it
  * across reconnections, and after detach. */
 #define NBD_MAX_SECTORS_KB_ADVICE 1024
 #define NBD_MAX_SECTORS_KB_MIN 4

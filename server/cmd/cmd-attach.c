@@ -291,8 +291,8 @@ page_cluster (const struct attach_opts *o)
 /* The device's largest request: --max-sectors-kb N sets it, 0 or no
  * option leaves it (opt-in: with the server in this kernel, 1 MiB
  * requests under global memory exhaustion hung the native-pressure-1m
- * VM scenario once in two runs, docs/attach.md).  Never above the largest request the server said it
- * takes.  Before swap, or a dm-crypt stack, goes on the device (dm
+ * VM scenario, docs/attach.md).  Never above the largest request the
+ * server said it takes.  Before swap, or a dm-crypt stack, goes on the device (dm
  * takes its limits from the device when its table is loaded).  Swap
  * works either way: a failure is a warning. */
 static void

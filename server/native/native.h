@@ -42,8 +42,8 @@
  * of adjacent free ones, as many as the request's cover needs: all
  * eight hold 1 MiB and a little more).  The kernel's nbd client sends
  * at most 128 KiB (max_sectors 256) unless max_sectors_kb is raised, as
- * nbdswap attach does to 1024: then swap-outs come as 150-250 KiB
- * (docs/benchmarks.md), each in a run of two or so.  Swap's queue is
+ * nbdswap attach --max-sectors-kb 1024 does: then swap-outs come as
+ * 150-250 KiB (docs/benchmarks.md), each in a run of two or so.  Swap's queue is
  * 1.2-4.2 requests deep on average; eight is twice the deepest, 1 MiB
  * of writes in flight a connection, all of it registered, so pinned
  * before serving: a 1 MiB request allocates nothing.  A request that
