@@ -123,6 +123,17 @@ extern void backing_monitor_stop (struct backing *b);
  * and the JSON file written atomically. */
 extern void backing_report_stats (struct backing *b);
 
+/* Whether swap of this machine through b can stall under global memory
+ * exhaustion: b is a regular file on a filesystem whose direct I/O
+ * takes its bios from the kernel's shared pool (fs_bio_set: ext4, xfs,
+ * f2fs), the pool this machine's own swap-outs to an nbd device hold
+ * until the server answers.  A block device (blkdev_dio_pool), btrfs
+ * (its own pool) and NFS (no bios) do not share it.  True with the
+ * filesystem's name in fs (at least 32 bytes); a front end says it for
+ * a client that may be this machine (peer.h). */
+extern bool backing_shares_swap_pool (const struct backing *b, char *fs,
+                                      size_t fslen);
+
 /* Free the verification and close the descriptor (idempotent). */
 extern void backing_close (struct backing *b);
 

@@ -28,7 +28,9 @@
  *                      counters on SIGUSR1 (lib/exports-report.c).
  *   exports_attach     a connection in transmission with an export: the
  *                      counters name it among the export's clients, and
- *                      no other client may transmit with it meanwhile.
+ *                      no other client may transmit with it meanwhile;
+ *                      a file unsafe for swap of this machine is said
+ *                      once, when a client may be this machine.
  *
  * Memory: what a set keeps per export is small and not per request: the
  * names, the verified extent map (the baseline of re-verification: one
@@ -85,6 +87,8 @@ struct export {
   struct export_conn *conns;    /* transmitting now (set lock) */
   unsigned nr_conns;            /* ... how many */
   uint64_t conns_total;         /* ... and since it was served */
+  bool pool_warned;             /* exports_attach's shared-pool warning
+                                   said (set lock) */
   struct export *next;
 };
 
@@ -157,6 +161,10 @@ struct export_client {
   const struct sockaddr *addr;
   const char *file_io;          /* how its file operations go (the native
                                    server's --file-io), or NULL */
+  /* May the client be this machine (peer.h)?  1 yes, -1 no; 0 not
+   * known: exports_attach asks peer_in_this_kernel (no address: it
+   * may be). */
+  int here;
 };
 
 /* May this client open x?  With TLS-PSK, only if its identity names x
@@ -184,7 +192,10 @@ extern void exports_put (struct exports *s, struct export *x);
  * without one its address (not its port): the several connections of
  * one client (multi-conn, a reconnect while the server has not yet seen
  * the old connection end) are one client, and so are all local
- * (unix-socket) connections: they come from this machine. */
+ * (unix-socket) connections: they come from this machine.  The first
+ * client of x that may be this machine (who->here) gets one warning
+ * when x is a file whose direct I/O shares the kernel's bio pool with
+ * this machine's swap-outs (backing_shares_swap_pool). */
 extern int exports_attach (struct exports *s, struct export *x,
                            struct export_conn *c,
                            const struct export_client *who,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -289,6 +290,26 @@ backing_claim (struct backing *b)
   enum backing_status r = lock_file (b);
 
   return r == BACKING_OK ? verify_file (b) : r;
+}
+
+bool
+backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
+{
+  /* Linux 6.1: these do direct I/O through iomap (or ext4's own path)
+   * with bios from fs_bio_set; btrfs has btrfs_dio_bioset, NFS and FUSE
+   * send no bios, and others are not known here. */
+  static const char *const shared[] = { "ext4", "ext3", "ext2", "xfs",
+                                        "f2fs" };
+  const struct verify_result *v = &b->verified;
+
+  if (!b->have_verified || v->type != VERIFY_TYPE_REGULAR)
+    return false;
+  for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+    if (strcmp (v->fs_type, shared[i]) == 0) {
+      snprintf (fs, fslen, "%s", v->fs_type);
+      return true;
+    }
+  return false;
 }
 
 void

@@ -16,6 +16,7 @@
 #include "exports.h"
 #include "log.h"
 #include "monitor.h"
+#include "peer.h"
 
 /* A per-export allow list (exports_allow), kept by name: it applies to
  * a file that appears later too. */
@@ -560,6 +561,34 @@ describe_client (const char *address, const char *identity, char *buf,
     snprintf (buf, len, "%s", addr);
 }
 
+/* exports_attach's warning, once per export: swap of this machine
+ * through x can stall (backing.h, backing_shares_swap_pool). */
+static void
+pool_warn (struct exports *s, struct export *x,
+           const struct export_client *who, const char *tag)
+{
+  char fs[32], why[128];
+  bool first;
+
+  if (!backing_shares_swap_pool (&x->backing, fs, sizeof fs))
+    return;
+  if (who->here < 0
+      || (who->here == 0 && !peer_in_this_kernel (who->addr, why, sizeof why)))
+    return;
+  pthread_mutex_lock (&s->lock);
+  first = !x->pool_warned;
+  x->pool_warned = true;
+  pthread_mutex_unlock (&s->lock);
+  if (first)
+    log_warning ("%sexport '%s': %s is a file on %s, whose direct I/O "
+                 "takes its bios from the kernel pool that this machine's "
+                 "swap-outs hold until the server answers: if this machine "
+                 "swaps through it, global memory exhaustion can stall "
+                 "both; for swap of this machine, serve a block device (a "
+                 "partition or an LVM volume; docs/local-swap.md)",
+                 tag, x->name, x->path, fs);
+}
+
 int
 exports_attach (struct exports *s, struct export *x, struct export_conn *c,
                 const struct export_client *who, const char *tag, char *why,
@@ -594,8 +623,10 @@ exports_attach (struct exports *s, struct export *x, struct export_conn *c,
     describe_client (other->address, other->identity, holder,
                      sizeof holder);
   pthread_mutex_unlock (&s->lock);
-  if (other == NULL)
+  if (other == NULL) {
+    pool_warn (s, x, who, tag);
     return 0;
+  }
   /* Two clients swapping to one file overwrite each other's pages. */
   describe_client (c->address, c->identity, client, sizeof client);
   log_error ("%sclient %s asked for export '%s': refused (in use by %s; "

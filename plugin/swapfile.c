@@ -482,6 +482,7 @@ client_of_connection (struct sockaddr_storage *ss, struct export_client *who)
   who->identity = NULL;
   who->addr = NULL;
   who->file_io = NULL;
+  who->here = 0;
   if (cfg.dir != NULL && nbdkit_peer_name ((struct sockaddr *) ss, &len) == 0)
     who->addr = (const struct sockaddr *) ss;
 }

@@ -176,7 +176,8 @@ catalog_select (void *arg, const char *name, const char *identity,
 {
   struct go_ctx *g = arg;
   struct export_client who = {
-    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL,
+    0
   };
   bool exists;
   struct export *x = exports_get (&exports, name, &who, &exists);
@@ -212,7 +213,8 @@ catalog_list (void *arg, const char *identity,
 {
   struct go_ctx *g = arg;
   struct export_client who = {
-    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
+    identity, g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL,
+    0
   };
 
   return exports_list (&exports, &who, emit, ctx);
@@ -268,11 +270,12 @@ go_setup (void *arg, char *why, size_t whylen)
   if (!g->attached) {
     struct export_client who = {
       g->identity[0] ? g->identity : NULL,
-      g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL
+      g->have_addr ? (const struct sockaddr *) &g->addr : NULL, NULL, 0
     };
 
     file_io_decide (g);
     who.file_io = g->view.file_inline ? "inline" : "worker";
+    who.here = g->file_here ? 1 : -1;
     if (exports_attach (&exports, g->x, &g->session, &who, "native: ", why,
                         whylen) < 0)
       return -EBUSY;

@@ -5,7 +5,9 @@
 # (a unix socket, loopback, an address of this machine: peer.h says why
 # that matters); worker and inline choose, and inline for a client here
 # is a warning.  Each server says its choice and the reason once per
-# connection, and serves either way.  Three network namespaces made here
+# connection, and serves either way; a file whose direct I/O shares the
+# kernel's bio pool with this machine's swap-outs is a warning to a
+# client here, once per export, with both servers.  Three network namespaces made here
 # (a server's, a router's, a client's, joined by veth pairs, so this
 # kernel at both ends as peer.h sees it) and a VXLAN overlay between
 # the first and last standing for another machine.  No packet leaves
@@ -87,6 +89,35 @@ run ()
 run "$WORK/unix.log" "nbd+unix:///?socket=$WORK/u.sock" "" --socket "$WORK/u.sock"
 said "$WORK/unix.log" "file operations through io_uring's workers \(the client may be this machine: a unix socket\)" \
   "auto, unix socket: workers"
+
+# A file on ext4 or xfs shares the kernel's bio pool with this
+# machine's swap-outs (backing_shares_swap_pool): each server says so
+# once per export to clients that may be this machine (here two
+# connections), and not for a file elsewhere (btrfs, tmpfs...).
+fstype=$(findmnt -n -o FSTYPE --target "$IMG")
+case "$fstype" in ext[234]|xfs) want_pool=1 ;; *) want_pool=0 ;; esac
+pool_said ()
+{
+  grep -c "warning: .*export '': $IMG is a file on $fstype, whose direct I/O takes its bios from the kernel pool that this machine's swap-outs hold until the server answers: .*serve a block device (a partition or an LVM volume; docs/local-swap.md)" "$1" || :
+}
+for server in "${SERVERS[@]}"; do
+  server_opts "$server"
+  serve_fg "$WORK/pool-$server.log" "$IMG" "${OPTS[@]}" --socket "$WORK/p.sock"
+  for _ in $(seq 100); do
+    [ -S "$WORK/p.sock" ] && nbdinfo --size "nbd+unix:///?socket=$WORK/p.sock" \
+      > /dev/null 2>&1 && break
+    sleep 0.1
+  done
+  io "nbd+unix:///?socket=$WORK/p.sock"
+  io "nbd+unix:///?socket=$WORK/p.sock"
+  stop "$LAST_PID"
+  n=$(pool_said "$WORK/pool-$server.log")
+  if [ "$n" = "$want_pool" ]; then
+    ok "$server, a file on $fstype, a unix socket: the shared-pool warning $n time(s)"
+  else
+    fail "$server, a file on $fstype, a unix socket: the shared-pool warning $n times, want $want_pool: $(grep -i warning "$WORK/pool-$server.log")"
+  fi
+done
 
 port=$(free_port)
 run "$WORK/lo.log" "nbd://127.0.0.1:$port" "" --port "$port" --bind 127.0.0.1
@@ -215,6 +246,12 @@ if vxlan; then
   run "$WORK/far.log" "$vuri" "$NS_C" --port 10809 --bind 10.213.10.1 "${allow[@]}"
   said "$WORK/far.log" "file operations inline \(the client is elsewhere: 10\.213\.10\.2, reached through vx-s, not a veth: another machine\)" \
     "auto, a client over a link that is no veth: inline"
+  n=$(pool_said "$WORK/far.log")
+  if [ "$n" = 0 ]; then
+    ok "a client elsewhere: no shared-pool warning"
+  else
+    fail "a client elsewhere: the shared-pool warning $n times"
+  fi
   run "$WORK/far-worker.log" "$vuri" "$NS_C" --port 10809 --bind 10.213.10.1 \
     "${allow[@]}" --file-io worker
   said "$WORK/far-worker.log" "file operations through io_uring's workers \(--file-io worker: 10\.213\.10\.2, reached through vx-s, not a veth: another machine\)" \

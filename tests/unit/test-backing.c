@@ -202,6 +202,40 @@ START_TEST (test_unfit)
 }
 END_TEST
 
+/* Which exports share the kernel's bio pool with this machine's
+ * swap-outs: files on ext4, xfs (and their kin), not a block device,
+ * btrfs, NFS or a filesystem not known to; nothing before the claim. */
+START_TEST (test_shares_pool)
+{
+  static const struct { const char *fs; int type; bool shares; } cases[] = {
+    { "ext4", VERIFY_TYPE_REGULAR, true },
+    { "xfs", VERIFY_TYPE_REGULAR, true },
+    { "ext4", VERIFY_TYPE_BLOCK_DEVICE, false },
+    { "devtmpfs", VERIFY_TYPE_BLOCK_DEVICE, false },
+    { "btrfs", VERIFY_TYPE_REGULAR, false },
+    { "nfs4", VERIFY_TYPE_REGULAR, false },
+    { "fuse.sshfs", VERIFY_TYPE_REGULAR, false },
+    { "ext", VERIFY_TYPE_REGULAR, false },
+  };
+  char fs[32];
+
+  ck_assert (!backing_shares_swap_pool (&b, fs, sizeof fs));
+  create_fit (file);
+  ck_assert_int_eq (backing_open (&b), BACKING_OK);
+  ck_assert_int_eq (backing_claim (&b), BACKING_OK);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf (b.verified.fs_type, sizeof b.verified.fs_type, "%s",
+              cases[i].fs);
+    b.verified.type = cases[i].type;
+    fs[0] = '\0';
+    ck_assert_msg (backing_shares_swap_pool (&b, fs, sizeof fs)
+                   == cases[i].shares, "case %zu (%s)", i, cases[i].fs);
+    if (cases[i].shares)
+      ck_assert_str_eq (fs, cases[i].fs);
+  }
+}
+END_TEST
+
 /* The stats report: the front end's lines, and one wording for a stats
  * file that cannot be written. */
 START_TEST (test_stats)
@@ -239,6 +273,7 @@ main (void)
   tcase_add_test (tc, test_claim);
   tcase_add_test (tc, test_unfit);
   tcase_add_test (tc, test_stats);
+  tcase_add_test (tc, test_shares_pool);
   suite_add_tcase (s, tc);
   return check_run (s);
 }

@@ -155,9 +155,9 @@ START_TEST (test_psk_identity)
 {
   struct exports s;
   struct sockaddr_in lo = ipv4 ("127.0.0.1");
-  struct export_client a = { "alpha", (struct sockaddr *) &lo, NULL };
-  struct export_client b = { "bravo", (struct sockaddr *) &lo, NULL };
-  struct export_client none = { NULL, (struct sockaddr *) &lo, NULL };
+  struct export_client a = { "alpha", (struct sockaddr *) &lo, NULL, 0 };
+  struct export_client b = { "bravo", (struct sockaddr *) &lo, NULL, 0 };
+  struct export_client none = { NULL, (struct sockaddr *) &lo, NULL, 0 };
 
   set_init (&s, true);
   create_fit ("alpha");
@@ -184,9 +184,9 @@ START_TEST (test_allow_per_export)
   struct exports s;
   struct sockaddr_in c1 = ipv4 ("192.0.2.21"), c2 = ipv4 ("192.0.2.22");
   struct sockaddr_un local = { .sun_family = AF_UNIX };
-  struct export_client one = { NULL, (struct sockaddr *) &c1, NULL };
-  struct export_client two = { NULL, (struct sockaddr *) &c2, NULL };
-  struct export_client unix_client = { NULL, (struct sockaddr *) &local, NULL };
+  struct export_client one = { NULL, (struct sockaddr *) &c1, NULL, 0 };
+  struct export_client two = { NULL, (struct sockaddr *) &c2, NULL, 0 };
+  struct export_client unix_client = { NULL, (struct sockaddr *) &local, NULL, 0 };
   char err[128];
 
   set_init (&s, false);
@@ -218,7 +218,7 @@ END_TEST
 START_TEST (test_grants)
 {
   struct exports s;
-  struct export_client a = { "alpha", NULL, NULL }, b = { "bravo", NULL, NULL };
+  struct export_client a = { "alpha", NULL, NULL, 0 }, b = { "bravo", NULL, NULL, 0 };
   char path[128], err[256];
   FILE *fp;
 
@@ -252,8 +252,8 @@ START_TEST (test_psk_and_allow)
 {
   struct exports s;
   struct sockaddr_in c1 = ipv4 ("192.0.2.21"), c2 = ipv4 ("192.0.2.22");
-  struct export_client right = { "alpha", (struct sockaddr *) &c1, NULL };
-  struct export_client elsewhere = { "alpha", (struct sockaddr *) &c2, NULL };
+  struct export_client right = { "alpha", (struct sockaddr *) &c1, NULL, 0 };
+  struct export_client elsewhere = { "alpha", (struct sockaddr *) &c2, NULL, 0 };
   char err[128];
 
   set_init (&s, true);
@@ -272,7 +272,7 @@ END_TEST
 START_TEST (test_unknown)
 {
   struct exports s;
-  struct export_client a = { "alpha", NULL, NULL };
+  struct export_client a = { "alpha", NULL, NULL, 0 };
   bool exists = true;
 
   set_init (&s, true);
@@ -293,7 +293,7 @@ END_TEST
 START_TEST (test_scan_unfit)
 {
   struct exports s;
-  struct export_client any = { NULL, NULL, NULL };
+  struct export_client any = { NULL, NULL, NULL, 0 };
   char sub[128];
   unsigned after_first;
 
@@ -323,7 +323,7 @@ END_TEST
 START_TEST (test_scan_locked)
 {
   struct exports first, second;
-  struct export_client any = { NULL, NULL, NULL };
+  struct export_client any = { NULL, NULL, NULL, 0 };
 
   set_init (&first, false);
   set_init (&second, false);
@@ -345,7 +345,7 @@ END_TEST
 START_TEST (test_scan_removed)
 {
   struct exports s;
-  struct export_client any = { NULL, NULL, NULL };
+  struct export_client any = { NULL, NULL, NULL, 0 };
   struct export *x;
   bool exists;
 
@@ -401,7 +401,7 @@ START_TEST (test_report)
 {
   struct exports s;
   struct sockaddr_in c1 = ipv4 ("192.0.2.7");
-  struct export_client who = { "alpha", (struct sockaddr *) &c1, "inline" };
+  struct export_client who = { "alpha", (struct sockaddr *) &c1, "inline", 0 };
   struct export_conn ca, cb;
   struct export *a, *b;
   char path[128], why[256];
@@ -462,8 +462,8 @@ END_TEST
 START_TEST (test_refusal_line)
 {
   struct sockaddr_in a = ipv4 ("192.0.2.22");
-  struct export_client tls = { "client2", (struct sockaddr *) &a, NULL };
-  struct export_client local = { NULL, NULL, NULL };
+  struct export_client tls = { "client2", (struct sockaddr *) &a, NULL, 0 };
+  struct export_client local = { NULL, NULL, NULL, 0 };
 
   exports_log_refusal ("native: ", &tls, "client1", true, "");
   ck_assert_str_eq (last_error, "native: client 192.0.2.22 (PSK identity "
@@ -481,7 +481,7 @@ static int
 attach (struct exports *s, struct export *x, struct export_conn *c,
         const char *identity, struct sockaddr_in *addr)
 {
-  struct export_client who = { identity, (struct sockaddr *) addr, NULL };
+  struct export_client who = { identity, (struct sockaddr *) addr, NULL, 0 };
   char why[256] = "";
   int r;
 
