@@ -55,6 +55,8 @@ struct req_target {
   uint32_t mem_align;           /* memory handed to the kernel as is */
   const unsigned char *zero_buf;  /* aligned zeroes for WRITE_ZEROES */
   uint32_t zero_size;
+  uint32_t max_direct;          /* the longest direct file operation:
+                                   REQ_MAX_DIRECT, REQ_BDEV_MAX_DIRECT */
   struct retry_policy retry;
   struct rangelock locks;
   struct stats *stats;          /* counted here: &stats unless changed */
@@ -64,6 +66,17 @@ struct req_target {
 /* The longest file operation a zeroing request issues from the zero
  * page (also its size). */
 #define REQ_ZERO_SIZE (1024 * 1024)
+
+/* The longest direct segment of a client buffer: one file operation for
+ * any request a front end accepts (nbdkit's are at most 64 MiB). */
+#define REQ_MAX_DIRECT (UINT32_C (64) << 20)
+
+/* ... on a block device (the caller sets max_direct): Linux (6.1
+ * block/fops.c) takes the bio of a direct operation of up to 256 pages
+ * from the block layer's own pool, but the further bios of a longer one
+ * from fs_bio_set, the pool this machine's swap-outs hold until the
+ * server answers (backing_shares_swap_pool). */
+#define REQ_BDEV_MAX_DIRECT (UINT32_C (1) << 20)
 
 /* Set up t (its locks, the zero page every target shares: memory does
  * not grow with exports), counting into the process's stats.  0 or

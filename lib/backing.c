@@ -295,11 +295,12 @@ backing_claim (struct backing *b)
 bool
 backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
 {
-  /* Linux 6.1: these do direct I/O through iomap (or ext4's own path)
-   * with bios from fs_bio_set; btrfs has btrfs_dio_bioset, NFS and FUSE
-   * send no bios, and others are not known here. */
-  static const char *const shared[] = { "ext4", "ext3", "ext2", "xfs",
-                                        "f2fs" };
+  /* Linux 6.1: these do direct I/O through iomap with no bio_set of
+   * their own, so from fs_bio_set (fs/iomap/direct-io.c); btrfs has
+   * btrfs_dio_bioset, NFS and FUSE send no bios, and others are not
+   * known here.  The name is the verifier's, from the superblock's
+   * magic: ext2 and ext3 mounts are "ext4" there. */
+  static const char *const shared[] = { "ext4", "xfs", "f2fs" };
   const struct verify_result *v = &b->verified;
 
   if (!b->have_verified || v->type != VERIFY_TYPE_REGULAR)

@@ -122,6 +122,8 @@ export_new (struct exports *s, const char *name, const char *path,
     goto error;
   }
   x->target.stats = &x->stats;
+  if (S_ISBLK (st.st_mode))
+    x->target.max_direct = REQ_BDEV_MAX_DIRECT;
   *status = BACKING_OK;
   return x;
 
@@ -568,18 +570,21 @@ pool_warn (struct exports *s, struct export *x,
            const struct export_client *who, const char *tag)
 {
   char fs[32], why[128];
-  bool first;
+  bool said;
 
-  if (!backing_shares_swap_pool (&x->backing, fs, sizeof fs))
+  if (who->here < 0 || !backing_shares_swap_pool (&x->backing, fs, sizeof fs))
     return;
-  if (who->here < 0
+  pthread_mutex_lock (&s->lock);
+  said = x->pool_warned;
+  pthread_mutex_unlock (&s->lock);
+  if (said
       || (who->here == 0 && !peer_in_this_kernel (who->addr, why, sizeof why)))
     return;
   pthread_mutex_lock (&s->lock);
-  first = !x->pool_warned;
+  said = x->pool_warned;
   x->pool_warned = true;
   pthread_mutex_unlock (&s->lock);
-  if (first)
+  if (!said)
     log_warning ("%sexport '%s': %s is a file on %s, whose direct I/O "
                  "takes its bios from the kernel pool that this machine's "
                  "swap-outs hold until the server answers: if this machine "

@@ -16,10 +16,6 @@
 #include "log.h"
 #include "request.h"
 
-/* The longest direct segment of a client buffer: one file operation for
- * any request a front end accepts (nbdkit's are at most 64 MiB). */
-#define MAX_DIRECT (UINT32_C (64) << 20)
-
 /* The zero page all targets share (a process serving many exports
  * keeps one), with how many targets use it and its alignment. */
 static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,6 +87,7 @@ req_target_init (struct req_target *t, const char *file, uint64_t size,
   t->mem_align = mem_align;
   t->zero_buf = zero;
   t->zero_size = REQ_ZERO_SIZE;
+  t->max_direct = REQ_MAX_DIRECT;
   t->retry = *retry;
   t->stats = &stats;
   atomic_init (&t->refuse, 0);
@@ -345,7 +342,7 @@ plan_request (struct req_target *t, struct req *r)
 {
   bool zero = r->cmd == REQ_ZERO;
   bool mem_ok = zero || ptr_is_aligned (r->data, t->mem_align);
-  uint32_t max_direct = zero ? t->zero_size : MAX_DIRECT;
+  uint32_t max_direct = zero ? t->zero_size : t->max_direct;
   uint32_t chunk = r->bounce_size;
 
   if (plan_one_direct (&r->plan, &r->seg, r->offset, r->count, t->align,

@@ -58,6 +58,7 @@
 #include "exports.h"
 #include "harden.h"
 #include "log.h"
+#include "peer.h"
 #include "request.h"
 #include "retry.h"
 #include "servefiles.h"
@@ -74,6 +75,7 @@
 
 static struct swapfile_config cfg;
 static struct exports exports;          /* file=: a set of one; dir= */
+static bool single_stdio;               /* nbdkit -s: stdio is the client */
 /* dir=, held open while serving: 'nbdswap status' finds which directory
  * this process serves by it (as the kernel names it, whatever dir= was
  * relative to), as it does for serve --native --dir. */
@@ -385,6 +387,8 @@ log_serving (void)
 static int
 swapfile_get_ready (void)
 {
+  /* Until nbdkit starts serving, stdio is unsafe only under -s. */
+  single_stdio = !nbdkit_stdio_safe ();
   if (open_exports () < 0 || choose_engine () < 0)
     return -1;
   log_serving ();
@@ -472,19 +476,28 @@ swapfile_preconnect (int readonly)
 
 /* Who the calling connection's client is, for dir='s access rules and
  * log lines: its address (nbdkit 1.32 tells a plugin no TLS identity).
- * file= needs none: nbdkit -s on a pipe has no address, and asking
- * would log an error for every connection. */
+ * file= needs none, but whether the client may be this machine
+ * (exports_attach's shared-pool warning) comes from it where nbdkit
+ * listens; under -s (stdio is the connection, maybe a pipe, for which
+ * asking would log an error) it is not asked: the client may be here. */
 static void
 client_of_connection (struct sockaddr_storage *ss, struct export_client *who)
 {
   socklen_t len = sizeof *ss;
+  char why[128];
 
   who->identity = NULL;
   who->addr = NULL;
   who->file_io = NULL;
   who->here = 0;
-  if (cfg.dir != NULL && nbdkit_peer_name ((struct sockaddr *) ss, &len) == 0)
-    who->addr = (const struct sockaddr *) ss;
+  if (cfg.dir != NULL) {
+    if (nbdkit_peer_name ((struct sockaddr *) ss, &len) == 0)
+      who->addr = (const struct sockaddr *) ss;
+  }
+  else if (!single_stdio
+           && nbdkit_peer_name ((struct sockaddr *) ss, &len) == 0)
+    who->here = peer_in_this_kernel ((struct sockaddr *) ss, why, sizeof why)
+      ? 1 : -1;
 }
 
 /* exports_list's call: one name into nbdkit's list. */

@@ -85,8 +85,9 @@ served_exactly ()
       fail "$kind: no verdict line naming $dev a block device: $(grep 'fit to serve' "$SERVER_LOG")"
     cmp -s "$WORK/in.bin" "$dev" ||
       fail "$kind: $dev itself does not hold what was written"
-    # A block device has a bio pool of its own: no shared-pool warning
-    # for this unix-socket client (the file case: test-serve-file-io).
+    # A block device has a bio pool of its own, wherever its node is: no
+    # shared-pool warning for this unix-socket client (the file case:
+    # test-serve-file-io).
     if grep -q "whose direct I/O takes its bios" "$SERVER_LOG"; then
       fail "$kind: $dev, a block device, was said to share the swap-outs' bio pool"
     fi
@@ -141,6 +142,12 @@ device_cases ()
   stop_server
 
   served_exactly "$fit"
+  # Through a node of its own on this test's filesystem (not devtmpfs):
+  # still a block device, with the block layer's bio pool.
+  mknod "$WORK/node-$1" b "$((0x$(stat -L -c %t "$fit")))" \
+    "$((0x$(stat -L -c %T "$fit")))"
+  chmod 0600 "$WORK/node-$1"
+  served_exactly "$WORK/node-$1"
 }
 
 # Loop devices.

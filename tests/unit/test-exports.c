@@ -27,6 +27,8 @@
 static char dir[64];
 static unsigned errors;                 /* error lines logged */
 static char last_error[LOG_LINE_MAX];
+static unsigned pool_warnings;          /* exports_attach's shared-pool */
+static char pool_warning[LOG_LINE_MAX];
 
 static void
 capture_sink (enum log_level level, const char *line)
@@ -34,6 +36,10 @@ capture_sink (enum log_level level, const char *line)
   if (level == LOG_LEVEL_ERROR) {
     errors++;
     snprintf (last_error, sizeof last_error, "%s", line);
+  }
+  if (level == LOG_LEVEL_WARNING && strstr (line, "whose direct I/O") != NULL) {
+    pool_warnings++;
+    snprintf (pool_warning, sizeof pool_warning, "%s", line);
   }
 }
 
@@ -44,6 +50,8 @@ setup (void)
   ck_assert_ptr_nonnull (mkdtemp (dir));
   errors = 0;
   last_error[0] = '\0';
+  pool_warnings = 0;
+  pool_warning[0] = '\0';
 }
 
 static void
@@ -481,7 +489,7 @@ static int
 attach (struct exports *s, struct export *x, struct export_conn *c,
         const char *identity, struct sockaddr_in *addr)
 {
-  struct export_client who = { identity, (struct sockaddr *) addr, NULL, 0 };
+  struct export_client who = { identity, (struct sockaddr *) addr, NULL, -1 };
   char why[256] = "";
   int r;
 
@@ -579,6 +587,104 @@ START_TEST (test_page_cache)
 }
 END_TEST
 
+/* A file on ext4 or xfs shares the swap-outs' bio pool: exports_attach
+ * says so once per export, to a client that may be this machine (here
+ * 1, or 0 with no address: peer.h's "may be"), never to one elsewhere
+ * (-1).  Skipped where the test directory's filesystem shares no pool. */
+START_TEST (test_pool_warning)
+{
+  struct exports s;
+  struct export_conn k[4];
+  struct export_client far = { NULL, NULL, NULL, -1 };
+  struct export_client near = { NULL, NULL, NULL, 1 };
+  struct export_client unknown = { NULL, NULL, NULL, 0 };
+  struct export *x;
+  char why[256], fs[32];
+  bool exists;
+
+  set_init (&s, false);
+  create_fit ("alpha");
+  ck_assert_int_eq (exports_scan (&s), 0);
+  x = exports_get (&s, "alpha", &far, &exists);
+  ck_assert_ptr_nonnull (x);
+  if (!backing_shares_swap_pool (&x->backing, fs, sizeof fs)) {
+    fprintf (stderr, "test_pool_warning: SKIP: %s is on %s\n", dir,
+             x->backing.verified.fs_type);
+    exports_put (&s, x);
+    exports_close (&s);
+    return;
+  }
+  ck_assert_int_eq (exports_attach (&s, x, &k[0], &far, "native: ", why,
+                                    sizeof why), 0);
+  ck_assert_uint_eq (pool_warnings, 0);
+  ck_assert_int_eq (exports_attach (&s, x, &k[1], &near, "native: ", why,
+                                    sizeof why), 0);
+  ck_assert_uint_eq (pool_warnings, 1);
+  ck_assert_msg (strstr (pool_warning, "native: export 'alpha': ") != NULL
+                 && strstr (pool_warning, "/alpha is a file on ") != NULL
+                 && strstr (pool_warning, "serve a block device") != NULL,
+                 "%s", pool_warning);
+  ck_assert_int_eq (exports_attach (&s, x, &k[2], &unknown, "native: ", why,
+                                    sizeof why), 0);
+  ck_assert_int_eq (exports_attach (&s, x, &k[3], &near, "native: ", why,
+                                    sizeof why), 0);
+  ck_assert_uint_eq (pool_warnings, 1);             /* once per export */
+  for (int i = 0; i < 4; i++)
+    exports_detach (&s, x, &k[i]);
+  exports_put (&s, x);
+  exports_close (&s);
+
+  /* No address, not asked: it may be this machine. */
+  set_init (&s, false);
+  ck_assert_int_eq (exports_scan (&s), 0);
+  x = exports_get (&s, "alpha", &unknown, &exists);
+  ck_assert_ptr_nonnull (x);
+  ck_assert_int_eq (exports_attach (&s, x, &k[0], &unknown, "", why,
+                                    sizeof why), 0);
+  ck_assert_uint_eq (pool_warnings, 2);
+  exports_detach (&s, x, &k[0]);
+  exports_put (&s, x);
+  exports_close (&s);
+}
+END_TEST
+
+/* The request engine's longest direct operation: a file's any request
+ * as one, a block device's at most REQ_BDEV_MAX_DIRECT (larger ones
+ * would take further bios from the swap-outs' pool).  The block device
+ * is a loop device over a file here, where the test may make one. */
+START_TEST (test_max_direct)
+{
+  struct exports s;
+  char path[128], cmd[400], dev[64] = "";
+  FILE *p;
+
+  set_init (&s, false);
+  create_fit ("alpha");
+  snprintf (path, sizeof path, "%s/alpha", dir);
+  ck_assert_int_eq (exports_add_file (&s, "a", path), BACKING_OK);
+  ck_assert_uint_eq (s.list->target.max_direct, REQ_MAX_DIRECT);
+  exports_close (&s);
+
+  snprintf (cmd, sizeof cmd, "losetup -f --show '%s' 2>/dev/null", path);
+  p = geteuid () == 0 ? popen (cmd, "r") : NULL;
+  if (p == NULL || fgets (dev, sizeof dev, p) == NULL || dev[0] != '/') {
+    if (p != NULL)
+      pclose (p);
+    fprintf (stderr, "test_max_direct: SKIP the block device: no loop "
+             "device here\n");
+    return;
+  }
+  pclose (p);
+  dev[strcspn (dev, "\n")] = '\0';
+  set_init (&s, false);
+  ck_assert_int_eq (exports_add_file (&s, "b", dev), BACKING_OK);
+  ck_assert_uint_eq (s.list->target.max_direct, REQ_BDEV_MAX_DIRECT);
+  exports_close (&s);
+  snprintf (cmd, sizeof cmd, "losetup -d '%s'", dev);
+  ck_assert_int_eq (system (cmd), 0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -598,6 +704,8 @@ main (void)
   tcase_add_test (tc, test_scan_removed);
   tcase_add_test (tc, test_report);
   tcase_add_test (tc, test_refusal_line);
+  tcase_add_test (tc, test_pool_warning);
+  tcase_add_test (tc, test_max_direct);
   tcase_add_test (tc, test_one_client);
   tcase_add_test (tc, test_page_cache);
   suite_add_tcase (s, tc);

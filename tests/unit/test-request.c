@@ -181,6 +181,35 @@ START_TEST (test_read_memory)
 }
 END_TEST
 
+/* A target's max_direct cuts an aligned request into direct operations
+ * of at most that length (a block device's REQ_BDEV_MAX_DIRECT, here
+ * scaled down), straight from the client's memory, in order; without
+ * it the request is one operation. */
+START_TEST (test_max_direct)
+{
+  ck_assert_uint_eq (target.max_direct, REQ_MAX_DIRECT);
+  ck_assert_int_eq (run (REQ_WRITE, client, 256 * 1024, 0), 0);
+  ck_assert_uint_eq (nseen, 1);
+
+  target.max_direct = 64 * 1024;
+  nseen = 0;
+  for (unsigned i = 0; i < 256 * 1024; i++)
+    client[i] = (unsigned char) (i * 3 + 2);
+  ck_assert_int_eq (run (REQ_WRITE, client, 256 * 1024, 128 * 1024), 0);
+  ck_assert_uint_eq (nseen, 4);
+  for (unsigned i = 0; i < nseen; i++) {
+    ck_assert_uint_eq (seen[i].len, 64 * 1024);
+    ck_assert_uint_eq (seen[i].off, 128 * 1024 + i * 64 * 1024);
+    ck_assert_ptr_eq (seen[i].buf, client + i * 64 * 1024);
+  }
+  ck_assert_int_eq (memcmp (file + 128 * 1024, client, 256 * 1024), 0);
+  nseen = 0;
+  ck_assert_int_eq (run (REQ_READ, client, 192 * 1024, 0), 0);
+  ck_assert_uint_eq (nseen, 3);
+  ck_assert_int_eq (memcmp (client, file, 192 * 1024), 0);
+}
+END_TEST
+
 /* Unaligned writes of every shape keep the bytes around them: the edge
  * blocks are read first and patched (read-modify-write).  Offsets and
  * lengths cross the bounce buffer's size, and each is checked against a
@@ -445,6 +474,7 @@ main (void)
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_mem_align_at_least_a_page);
   tcase_add_test (tc, test_write_memory);
+  tcase_add_test (tc, test_max_direct);
   tcase_add_test (tc, test_read_memory);
   tcase_add_test (tc, test_rmw);
   tcase_add_test (tc, test_in_place);
