@@ -57,6 +57,19 @@ said ()
   fi
 }
 
+# Write and read back through URI from namespace NS: ns_io NS URI WHO.
+ns_io ()
+{
+  local out
+  if out=$(ip netns exec "$1" qemu-io -f raw -c 'write -P 0x3c 8192 64k' \
+             -c 'read -P 0x3c 8192 64k' "$2" 2>&1) &&
+     ! grep -q "Pattern verification failed" <<<"$out"; then
+    ok "${3:+$3: }write and read back through $2 from $1"
+  else
+    fail "${3:+$3: }I/O through $2 from $1: $out"
+  fi
+}
+
 # One server of IMG: serve_fg LOG ARGS..., wait, I/O through URI (in
 # namespace NS if given), stop.  run LOG URI NS ARGS...
 run ()
@@ -72,14 +85,7 @@ run ()
   fi
   serve_wait "$log" || return 0
   if [ -n "$ns" ]; then
-    local out
-    if out=$(ip netns exec "$ns" qemu-io -f raw -c 'write -P 0x3c 8192 64k' \
-               -c 'read -P 0x3c 8192 64k' "$uri" 2>&1) &&
-       ! grep -q "Pattern verification failed" <<<"$out"; then
-      ok "write and read back through $uri from $ns"
-    else
-      fail "I/O through $uri from $ns: $out"
-    fi
+    ns_io "$ns" "$uri"
   else
     io "$uri"
   fi
@@ -267,13 +273,7 @@ if vxlan; then
     ip netns exec "$NS_C" nbdinfo --size "$vuri" > /dev/null 2>&1 && break
     sleep 0.1
   done
-  if out=$(ip netns exec "$NS_C" qemu-io -f raw -c 'write -P 0x3c 8192 64k' \
-             -c 'read -P 0x3c 8192 64k' "$vuri" 2>&1) &&
-     ! grep -q "Pattern verification failed" <<<"$out"; then
-    ok "plugin: write and read back through $vuri from $NS_C"
-  else
-    fail "plugin: I/O through $vuri from $NS_C: $out"
-  fi
+  ns_io "$NS_C" "$vuri" plugin
   stop "$LAST_PID"
   n=$(pool_said "$WORK/far-plugin.log")
   if [ "$n" = 0 ]; then
