@@ -9,38 +9,11 @@
 # The native server's tasks, every one of which carries
 # PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE after serving I/O (the main thread
 # marks itself before it starts any other: inherited), its OOM score and
-# VmLck.
+# VmLck (guest-scenario's hardening_checks).
 native_hardening_checks ()
 {
-  local t flags flagged=0 nthreads=0 adj lck missing="" comm
   dd if="$NBD" of=/dev/null bs=64k count=256 iflag=direct status=none
-  for t in /proc/"$SERVER_PID"/task/*; do
-    flags=$(task_flags "$t/stat")
-    nthreads=$((nthreads + 1))
-    if (( (flags & PF_MEMALLOC_NOIO) && (flags & PF_LOCAL_THROTTLE) )); then
-      flagged=$((flagged + 1))
-    else
-      read -r comm < "$t/comm"
-      missing="$missing ${t##*/}($comm)"
-    fi
-  done
-  if [ "$flagged" -gt 0 ] && [ -z "$missing" ]; then
-    pass native-io-flusher "all $nthreads tasks are IO flushers"
-  else
-    fail native-io-flusher "$flagged of the server's $nthreads tasks carry PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE; without:$missing"
-  fi
-  adj=$(cat "/proc/$SERVER_PID/oom_score_adj")
-  if [ "$adj" = -1000 ]; then
-    pass native-oom-score-adj "-1000"
-  else
-    fail native-oom-score-adj "oom_score_adj is $adj, want -1000"
-  fi
-  lck=$(awk '/^VmLck:/ { print $2 }' "/proc/$SERVER_PID/status")
-  if [ "${lck:-0}" -gt 0 ]; then
-    pass native-mlocked "VmLck $lck kB"
-  else
-    fail native-mlocked "VmLck is ${lck:-missing} kB, want > 0"
-  fi
+  hardening_checks native-
 }
 
 # A server on CPU 0 only (taskset, as systemd's CPUAffinity= would) keeps
