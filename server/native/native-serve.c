@@ -150,6 +150,7 @@ struct go_ctx {
   struct export_conn session;   /* attached to x once it serves */
   bool attached;
   bool file_here;               /* file_io_decide's: may be this machine */
+  bool file_device;             /* ... x is a block device */
   char file_why[160];           /* ... and why */
   unsigned refusals;            /* names refused to it */
 };
@@ -222,7 +223,10 @@ catalog_list (void *arg, const char *identity,
 
 /* How the connection of g issues its file operations (native.h, enum
  * native_file_io): g->view.file_inline, with the reason in g->file_why
- * and whether the client may be this machine in g->file_here. */
+ * and whether the client may be this machine in g->file_here.  The
+ * workers are for a file's sake: a block device's direct I/O takes its
+ * bios from a pool of its own (backing.h), so the cycle they break does
+ * not form, and auto issues inline for every client of one. */
 static void
 file_io_decide (struct go_ctx *g)
 {
@@ -230,8 +234,9 @@ file_io_decide (struct go_ctx *g)
                                       ? (const struct sockaddr *) &g->addr
                                       : NULL, g->file_why,
                                       sizeof g->file_why);
+  g->file_device = g->x->backing.verified.type == VERIFY_TYPE_BLOCK_DEVICE;
   g->view.file_inline = file_io == NATIVE_FILE_IO_INLINE
-    || (file_io == NATIVE_FILE_IO_AUTO && !g->file_here);
+    || (file_io == NATIVE_FILE_IO_AUTO && (!g->file_here || g->file_device));
 }
 
 /* Say file_io_decide's choice once per connection (a client connects
@@ -243,10 +248,12 @@ file_io_log (const struct go_ctx *g)
 {
   const char *mode = file_io == NATIVE_FILE_IO_INLINE ? "--file-io inline"
     : file_io == NATIVE_FILE_IO_WORKER ? "--file-io worker"
+    : g->file_here && g->file_device ? "a block device, its own bio pool; "
+                                       "the client may be this machine"
     : g->file_here ? "the client may be this machine"
     : "the client is elsewhere";
 
-  if (g->view.file_inline && g->file_here)
+  if (g->view.file_inline && g->file_here && !g->file_device)
     log_warning ("native: export '%s': file operations inline (%s) for a "
                  "client that may be this machine (%s): if this machine "
                  "swaps through it, an operation waiting for memory can "

@@ -91,6 +91,11 @@ served_exactly ()
     if grep -q "whose direct I/O takes its bios" "$SERVER_LOG"; then
       fail "$kind: $dev, a block device, was said to share the swap-outs' bio pool"
     fi
+    # For the same reason the native server issues its operations inline
+    # (serve --file-io auto), for this client too.
+    if [ "$kind" = native ] && ! grep -q "file operations inline (a block device, its own bio pool; the client may be this machine: a unix socket)" "$SERVER_LOG"; then
+      fail "native: $dev: not inline for a unix-socket client: $(grep 'file operations' "$SERVER_LOG")"
+    fi
     echo "$TEST_NAME: ok: $kind serves $dev: $size bytes written and read back"
   done
 }
