@@ -67,19 +67,19 @@ def choose(only, workloads):
             base, _, levers = c.partition("+")
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
-                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|"
+                                r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|worker|"
                                 r"iowq=[0-9]+|poll=[0-9]+|[sw]cpu=[0-9]",
                                 lv)]
             if [lv for lv in levers.split("+") if base != "native" and
-                    re.fullmatch(r"inline|iowq=[0-9]+|poll=[0-9]+", lv)]:
-                sys.exit("bench: --only: '%s': inline, iowq=N and poll=N "
+                    re.fullmatch(r"inline|worker|iowq=[0-9]+|poll=[0-9]+", lv)]:
+                sys.exit("bench: --only: '%s': inline, worker, iowq=N and poll=N "
                          "are the native server's" % c)
             if bad or (base == LIMIT and levers and not all(
                     re.fullmatch(r"pc=[0-9]|wcpu=[0-9]", lv)
                     for lv in levers.split("+"))):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
                          "sched=NAME, maxkb=N, pc=N, scpu=N, wcpu=N, and "
-                         "for native inline, iowq=N and poll=N, "
+                         "for native inline, worker, iowq=N and poll=N, "
                          "after a server's name; the limit takes "
                          "pc=N and wcpu=N only" % c)
             if base not in BASES:
@@ -116,7 +116,7 @@ def recorded(resdir):
     return only, workloads
 
 
-def run_vm(build_dir, rounds, runtime, workload_mib, quick):
+def run_vm(build_dir, rounds, runtime, workload_mib, quick, backing):
     """Run tests/vm/run kbench; return its run directory's results/."""
     logdir = os.environ.get("VM_LOGDIR",
                             os.path.join(build_dir, "tests", "vm", "logs"))
@@ -125,7 +125,8 @@ def run_vm(build_dir, rounds, runtime, workload_mib, quick):
                VM_KBENCH_ROUNDS=str(rounds), VM_KBENCH_RUNTIME=str(runtime),
                VM_WORKLOAD_MIB=str(workload_mib),
                VM_KBENCH_CONFIGS=" ".join(c for c, _ in CONFIGS),
-               VM_KBENCH_JOBS=" ".join(JOBS) or "none")
+               VM_KBENCH_JOBS=" ".join(JOBS) or "none",
+               VM_KBENCH_BACKING=backing)
     if quick:
         # Half of a 256 MiB workload over a 128 MiB cgroup is a near
         # thing: the smoke test checks that swap moved, not how much.
@@ -542,7 +543,7 @@ def main(args):
         choose(args.only, args.workloads)
     t0 = time.time()
     resdir = args.from_run or run_vm(build_dir, rounds, runtime, workload_mib,
-                                        args.quick)
+                                        args.quick, args.backing)
     elapsed = time.time() - t0
     os.makedirs(outdir, exist_ok=True)
     data = load(resdir)
@@ -551,14 +552,20 @@ def main(args):
     write_tsv(data, med, outdir)
     with open(os.path.join(resdir, "kbench-info")) as f:
         guest = "".join("- " + ln for ln in f)
+    if "backing: block device" in guest:
+        served = ("block device (a dm-linear volume of the guest's disk)",
+                  "block device", "a second such volume")
+    else:
+        served = ("backing file made by `nbdswap create`", "backing file",
+                  "a local swap file")
     report = [
         "# nbdswap through the kernel's nbd client, %s" % stamp, "",
         "`bench/run --kernel`: in the tests/vm guest, every server on the same "
-        "backing file made by `nbdswap create`, attached with `nbd-client` "
+        "%s, attached with `nbd-client` "
         "(1 connection, unix socket); fio (io_uring, direct=1) on /dev/nbd0, "
         "then the verifying swap workload in its memory cgroup; the limit is "
-        "the same on the guest's own file (fio on the backing file, the "
-        "workload on a local swap file). Configurations alternate within "
+        "the same without NBD (fio on the %s, the "
+        "workload on %s). Configurations alternate within " % served +
         "each round; medians over the %d complete round(s) (the guest was "
         "asked for the rounds under Machine). %.0f s in all. Guest "
         "results: %s." % (len({k[0] for k in data}), elapsed, resdir), "",

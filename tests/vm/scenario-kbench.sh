@@ -60,7 +60,9 @@ kbench_drop_caches ()
 #   inline        the native server issues file operations inline, not
 #                 through io_uring's workers (serve --file-io inline, what
 #                 a client on another machine gets; auto gives this one,
-#                 on a unix socket, the workers)
+#                 on a unix socket, the workers, but on a block device)
+#   worker        ... through io_uring's workers (serve --file-io worker:
+#                 what auto gives a client here of a file)
 #   iowq=N        at most N of io_uring's workers per native connection
 #                 (NBDSWAP_NATIVE_IOWQ; the kernel's default, which the
 #                 server keeps, is 4 per CPU)
@@ -92,8 +94,8 @@ kbench_select ()
       sched=?*) KB_SCHED=${lever#sched=} ;;
       maxkb=[1-9]*) KB_MAXKB=${lever#maxkb=} ;;
       pc=[0-9]) KB_PC=${lever#pc=} ;;
-      inline) [ "$SERVER_KIND" = native ] || return 1
-              NATIVE_SERVE_OPTS+=(--file-io inline) ;;
+      inline|worker) [ "$SERVER_KIND" = native ] || return 1
+                     NATIVE_SERVE_OPTS+=(--file-io "$lever") ;;
       poll=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
                    NATIVE_SERVE_OPTS+=(--poll-us "${lever#poll=}") ;;
       scpu=[0-9]) SERVER_CPUS=${lever#scpu=} ;;
@@ -471,7 +473,11 @@ kbench_info ()
     echo "guest kernel: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
     echo "clock ticks per second: $(getconf CLK_TCK)"
     echo "versions: $(fio --version); $(nbdkit --version); $(qemu-nbd --version | head -n 1); $(nbd-client -V 2>&1 | head -n 1)"
-    echo "backing file: $VM_SWAP_MIB MiB on $(findmnt -n -o FSTYPE,OPTIONS "$SCRATCH")"
+    if [ "${VM_KBENCH_BACKING:-file}" = device ]; then
+      echo "backing: block device $KB_BACKING (dm-linear, $VM_SWAP_MIB MiB of the virtio disk); the limit's swap on $KB_LOCAL beside it"
+    else
+      echo "backing file: $VM_SWAP_MIB MiB on $(findmnt -n -o FSTYPE,OPTIONS "$SCRATCH")"
+    fi
     echo "swap workload: $VM_WORKLOAD_MIB MiB in a cgroup of $VM_CGROUP_MIB MiB"
     echo "rounds: $VM_KBENCH_ROUNDS, fio runtime $VM_KBENCH_RUNTIME s per job"
     echo "configs: $KBENCH_CONFIGS"
@@ -482,18 +488,36 @@ kbench_info ()
   } > "$RESULTS/kbench-info"
 }
 
+# VM_KBENCH_BACKING=device (bench/run --kernel --backing device): two
+# device-mapper linear volumes of VM_SWAP_MIB on the scratch disk, as LVM
+# makes them, the first served, the second the limit's swap (KB_BACKING,
+# KB_LOCAL): the backing docs/local-swap.md advises for swap of this
+# machine, beside its own limit.
+kbench_volumes ()
+{
+  local n=$((VM_SWAP_MIB * 2048))
+  echo "0 $n linear $VM_DISK 2048" | dmsetup create kb-backing || return 1
+  echo "0 $n linear $VM_DISK $((2048 + n))" | dmsetup create kb-local || return 1
+  KB_BACKING=/dev/mapper/kb-backing KB_LOCAL=/dev/mapper/kb-local
+  [ -b "$KB_BACKING" ] && [ -b "$KB_LOCAL" ]
+}
+
 scenario_kbench ()
 {
-  local backing=$SCRATCH/nbdswap-backing.img local_swap=$SCRATCH/local.swap
   local c
+  KB_BACKING=$SCRATCH/nbdswap-backing.img KB_LOCAL=$SCRATCH/local.swap
   KB_PLUGIN=$NBDSWAP_PLUGIN
   # No kprobes: nbd_swap_cycle's checks cost time on every hit.
   SWAP_PROBES=0
   mkdir -p "$RESULTS/kbench"
   : > "$RESULTS/kbench.tsv"
-  check_cmd ext4-mkfs fs_make ext4 || return
-  check_cmd create-backing backing_create "$backing" "$VM_SWAP_MIB" || return
-  check_cmd local-create local_file_create "$local_swap" "$VM_SWAP_MIB" || return
+  if [ "${VM_KBENCH_BACKING:-file}" = device ]; then
+    check_cmd kbench-volumes kbench_volumes || return
+  else
+    check_cmd ext4-mkfs fs_make ext4 || return
+    check_cmd create-backing backing_create "$KB_BACKING" "$VM_SWAP_MIB" || return
+    check_cmd local-create local_file_create "$KB_LOCAL" "$VM_SWAP_MIB" || return
+  fi
   # Not through check_cmd: its subshell would keep the values.
   if kbench_queue_defaults > "$RESULTS/kbench/queue-defaults" 2>&1; then
     pass kbench-queue-defaults "$(cat "$RESULTS/kbench/queue-defaults")"
@@ -513,10 +537,15 @@ scenario_kbench ()
     for c in $KBENCH_CONFIGS; do
       KB_CONFIG=$c
       log "kbench round $KB_ROUND: $c"
-      kbench_config "$backing" "$local_swap"
+      kbench_config "$KB_BACKING" "$KB_LOCAL"
     done
   done
   pass kbench-done "$VM_KBENCH_ROUNDS round(s)"
-  rm -f "$local_swap" "$backing"
+  if [ "${VM_KBENCH_BACKING:-file}" = device ]; then
+    dmsetup remove kb-backing
+    dmsetup remove kb-local
+    return
+  fi
+  rm -f "$KB_LOCAL" "$KB_BACKING"
   umount "$SCRATCH"
 }
