@@ -142,10 +142,15 @@ def run_vm(build_dir, rounds, runtime, workload_mib, quick, backing):
     if rc in (77, 99):
         sys.exit("bench: tests/vm/run could not run the guest (exit %d)" % rc)
     runs = sorted(set(glob.glob(os.path.join(logdir, "*-kbench"))) - before)
-    if not runs or not os.path.exists(os.path.join(runs[-1], "results",
-                                                    "kbench.tsv")):
-        sys.exit("bench: the guest left no kbench.tsv (tests/vm/run exit %d)"
-                 % rc)
+    for name in ("kbench.tsv", "kbench-info"):
+        if not runs or not os.path.exists(os.path.join(runs[-1], "results",
+                                                        name)):
+            failed = ""
+            if runs:
+                with open(os.path.join(runs[-1], "results", "checks")) as f:
+                    failed = "".join(ln for ln in f if ln.startswith("FAIL"))
+            sys.exit("bench: the guest left no %s (tests/vm/run exit %d)%s"
+                     % (name, rc, ":\n" + failed if failed else ""))
     if rc != 0:
         log("some checks in the guest failed (listed in results.md)")
     return os.path.join(runs[-1], "results")

@@ -491,15 +491,20 @@ kbench_info ()
 # VM_KBENCH_BACKING=device (bench/run --kernel --backing device): two
 # device-mapper linear volumes of VM_SWAP_MIB on the scratch disk, as LVM
 # makes them, the first served, the second the limit's swap (KB_BACKING,
-# KB_LOCAL): the backing docs/local-swap.md advises for swap of this
-# machine, beside its own limit.
+# KB_LOCAL, set by the caller): the backing docs/local-swap.md advises for
+# swap of this machine, beside its own limit.  No udev in the guest:
+# libdevmapper makes the /dev/mapper nodes (DM_DISABLE_UDEV).
 kbench_volumes ()
 {
   local n=$((VM_SWAP_MIB * 2048))
-  echo "0 $n linear $VM_DISK 2048" | dmsetup create kb-backing || return 1
-  echo "0 $n linear $VM_DISK $((2048 + n))" | dmsetup create kb-local || return 1
-  KB_BACKING=/dev/mapper/kb-backing KB_LOCAL=/dev/mapper/kb-local
-  [ -b "$KB_BACKING" ] && [ -b "$KB_LOCAL" ]
+  modprobe dm_mod || return 1
+  echo "0 $n linear $VM_DISK 2048" |
+    DM_DISABLE_UDEV=1 dmsetup create --noudevsync "${KB_BACKING##*/}" || return 1
+  echo "0 $n linear $VM_DISK $((2048 + n))" |
+    DM_DISABLE_UDEV=1 dmsetup create --noudevsync "${KB_LOCAL##*/}" || return 1
+  [ -b "$KB_BACKING" ] && [ -b "$KB_LOCAL" ] && return 0
+  echo "no block devices $KB_BACKING, $KB_LOCAL: $(dmsetup ls 2>&1 | tr '\n' ' ')"
+  return 1
 }
 
 scenario_kbench ()
@@ -512,6 +517,7 @@ scenario_kbench ()
   mkdir -p "$RESULTS/kbench"
   : > "$RESULTS/kbench.tsv"
   if [ "${VM_KBENCH_BACKING:-file}" = device ]; then
+    KB_BACKING=/dev/mapper/kb-backing KB_LOCAL=/dev/mapper/kb-local
     check_cmd kbench-volumes kbench_volumes || return
   else
     check_cmd ext4-mkfs fs_make ext4 || return
@@ -542,8 +548,8 @@ scenario_kbench ()
   done
   pass kbench-done "$VM_KBENCH_ROUNDS round(s)"
   if [ "${VM_KBENCH_BACKING:-file}" = device ]; then
-    dmsetup remove kb-backing
-    dmsetup remove kb-local
+    DM_DISABLE_UDEV=1 dmsetup remove --noudevsync "${KB_BACKING##*/}"
+    DM_DISABLE_UDEV=1 dmsetup remove --noudevsync "${KB_LOCAL##*/}"
     return
   fi
   rm -f "$KB_LOCAL" "$KB_BACKING"
