@@ -331,8 +331,13 @@ def fio_table(med):
     return "\n".join(md) + "\n"
 
 
+# What the limit swaps on: "local swap file", or with --backing device
+# the second volume (main sets it from the guest's kbench-info).
+LIMIT_SWAP = "local swap file"
+
+
 def swap_table(med):
-    heads = ["config", "seconds", "× local swap file", "× qemu-nbd",
+    heads = ["config", "seconds", "× " + LIMIT_SWAP, "× qemu-nbd",
              "verified", "pswpout MiB", "pswpin MiB", "major faults",
              "server CPU s", "server CPU µs/page", "read KiB/req",
              "write KiB/req", "avg queue", "guest CPU busy %"]
@@ -351,8 +356,9 @@ def swap_table(med):
             fmt(g("cpu_us_per_page"), 1), fmt(g("read_kib")),
             fmt(g("write_kib")), fmt(g("queue"), 2),
             fmt(g("guest_busy_pct"), 0)]) + " |")
-    return ("Request sizes and queue: /dev/nbd0's (the local swap file: "
+    return ("Request sizes and queue: /dev/nbd0's (the %s: "
             "the virtio disk's) /sys/block stat over the swap cycle; guest "
+            % LIMIT_SWAP +
             "CPU busy: the share of both vCPUs' time not idle (/proc/stat); "
             "ratios are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
 
@@ -401,7 +407,7 @@ def targets(med):
 
     for cfg in OURS:
         who = dict(CONFIGS)[cfg]
-        for key, bound, what in (("x_local", 1.3, "the local swap file"),
+        for key, bound, what in (("x_local", 1.3, "the " + LIMIT_SWAP),
                                  ("x_qemu", 0.8, "qemu-nbd cache=none")):
             x = get(cfg, SWAP, key)
             if x is not None:
@@ -557,9 +563,11 @@ def main(args):
     write_tsv(data, med, outdir)
     with open(os.path.join(resdir, "kbench-info")) as f:
         guest = "".join("- " + ln for ln in f)
+    global LIMIT_SWAP
     if "backing: block device" in guest:
         served = ("block device (a dm-linear volume of the guest's disk)",
                   "block device", "a second such volume")
+        LIMIT_SWAP = "limit's swap volume"
     else:
         served = ("backing file made by `nbdswap create`", "backing file",
                   "a local swap file")
