@@ -95,8 +95,8 @@ struct native_export {
  * the client in this kernel that cycle hung the native-pressure VM
  * scenario.  AUTO: inline for a client on another machine, workers for
  * one that may be this kernel (peer.h), unless the export is a block
- * device, whose direct I/O takes its bios from a pool of its own: inline
- * for every client then. */
+ * device (its node in /dev, no loop device), whose direct I/O takes its
+ * bios from a pool of its own: inline for every client then. */
 enum native_file_io {
   NATIVE_FILE_IO_AUTO, NATIVE_FILE_IO_WORKER, NATIVE_FILE_IO_INLINE
 };
