@@ -134,6 +134,16 @@ extern void backing_report_stats (struct backing *b);
 extern bool backing_shares_swap_pool (const struct backing *b, char *fs,
                                       size_t fslen);
 
+/* Whether b is a block device whose direct I/O keeps off that pool all
+ * the way: its node on /dev's devtmpfs (the verifier names it tmpfs, by
+ * its magic number; a read or write updates the node's times, and on
+ * ext4 or xfs that is a journal transaction, whose bios come from the
+ * pool) and not a loop device (whose I/O goes to a file).  A device
+ * stacked over a loop device (dm on loop) is not seen through.  The
+ * native server issues such a device's operations inline for every
+ * client. */
+extern bool backing_own_bio_pool (const struct backing *b);
+
 /* Free the verification and close the descriptor (idempotent). */
 extern void backing_close (struct backing *b);
 

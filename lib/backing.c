@@ -9,10 +9,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
+#include <linux/major.h>
 
 #include "align.h"
 #include "backing.h"
@@ -311,6 +313,19 @@ backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
       return true;
     }
   return false;
+}
+
+bool
+backing_own_bio_pool (const struct backing *b)
+{
+  const struct verify_result *v = &b->verified;
+  struct stat st;
+
+  return b->have_verified && v->type == VERIFY_TYPE_BLOCK_DEVICE
+    && (strcmp (v->fs_type, "tmpfs") == 0             /* /dev */
+        || strcmp (v->fs_type, "devtmpfs") == 0)
+    && fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode)
+    && major (st.st_rdev) != LOOP_MAJOR;
 }
 
 void

@@ -29,15 +29,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
-
-#include <linux/major.h>
 
 #include "backing.h"
 #include "clock.h"
@@ -155,7 +151,7 @@ struct go_ctx {
   bool attached;
   bool file_here;               /* file_io_decide's: may be this machine */
   bool file_device;             /* ... x is a block device with a pool of
-                                   its own (own_pool_device) */
+                                   its own (backing_own_bio_pool) */
   char file_why[160];           /* ... and why */
   unsigned refusals;            /* names refused to it */
 };
@@ -226,25 +222,6 @@ catalog_list (void *arg, const char *identity,
   return exports_list (&exports, &who, emit, ctx);
 }
 
-/* Whether x is a block device whose direct I/O keeps off the bio pool
- * the swap-outs hold, all the way: its node on /dev's devtmpfs (the
- * verifier names it tmpfs, by its magic number; a write or read
- * updates the node's times; on ext4 or xfs that is a journal
- * transaction, whose bios come from that pool) and not a loop device
- * (whose I/O goes to a file).  A device stacked over a loop device (dm
- * on loop) is not seen through. */
-static bool
-own_pool_device (const struct export *x)
-{
-  struct stat st;
-
-  return x->backing.verified.type == VERIFY_TYPE_BLOCK_DEVICE
-    && (strcmp (x->backing.verified.fs_type, "tmpfs") == 0     /* /dev */
-        || strcmp (x->backing.verified.fs_type, "devtmpfs") == 0)
-    && fstat (x->backing.fd, &st) == 0 && S_ISBLK (st.st_mode)
-    && major (st.st_rdev) != LOOP_MAJOR;
-}
-
 /* How the connection of g issues its file operations (native.h, enum
  * native_file_io): g->view.file_inline, with the reason in g->file_why
  * and whether the client may be this machine in g->file_here.  The
@@ -258,7 +235,7 @@ file_io_decide (struct go_ctx *g)
                                       ? (const struct sockaddr *) &g->addr
                                       : NULL, g->file_why,
                                       sizeof g->file_why);
-  g->file_device = own_pool_device (g->x);
+  g->file_device = backing_own_bio_pool (&g->x->backing);
   g->view.file_inline = file_io == NATIVE_FILE_IO_INLINE
     || (file_io == NATIVE_FILE_IO_AUTO && (!g->file_here || g->file_device));
 }
