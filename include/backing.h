@@ -90,6 +90,8 @@ struct backing {
   struct verify_options verify;
   struct verify_result verified;
   bool have_verified;
+  char over_loop[64];           /* a block device made of a loop device:
+                                   its name (blockdev_over_loop), or "" */
   bool monitoring;              /* backing_monitor_start succeeded */
   bool map_changed;             /* backing_recheck found it changed */
 };
@@ -124,24 +126,25 @@ extern void backing_monitor_stop (struct backing *b);
 extern void backing_report_stats (struct backing *b);
 
 /* Whether swap of this machine through b can stall under global memory
- * exhaustion: b is a regular file on a filesystem whose direct I/O
- * takes its bios from the kernel's shared pool (fs_bio_set: ext4, xfs,
- * f2fs), the pool this machine's own swap-outs to an nbd device hold
- * until the server answers.  A block device (blkdev_dio_pool), btrfs
- * (its own pool) and NFS (no bios) do not share it.  True with the
- * filesystem's name in fs (at least 32 bytes); a front end says it for
- * a client that may be this machine (peer.h). */
-extern bool backing_shares_swap_pool (const struct backing *b, char *fs,
-                                      size_t fslen);
+ * exhaustion: b's I/O can wait for the kernel's shared bio pool
+ * (fs_bio_set), the pool this machine's own swap-outs to an nbd device
+ * hold until the server answers.  So it is for a regular file on a
+ * filesystem whose direct I/O takes its bios from there (ext4, xfs,
+ * f2fs; not btrfs, which has its own, nor NFS, which sends none), and
+ * for a block device whose own pool (blkdev_dio_pool) is not the whole
+ * way: its node on another filesystem than /dev's devtmpfs (a read or
+ * write updates the node's times, and on ext4 or xfs that is a journal
+ * transaction), or a loop device below it (its I/O goes to a file).
+ * True with what b is, to follow "PATH is ", in what (at least 128
+ * bytes: "a file on ext4", "a block device over loop3, whose I/O goes to
+ * a file"); a front end says it for a client that may be this machine
+ * (peer.h). */
+extern bool backing_shares_swap_pool (const struct backing *b, char *what,
+                                      size_t len);
 
 /* Whether b is a block device whose direct I/O keeps off that pool all
- * the way: its node on /dev's devtmpfs (the verifier names it tmpfs, by
- * its magic number; a read or write updates the node's times, and on
- * ext4 or xfs that is a journal transaction, whose bios come from the
- * pool) and not a loop device (whose I/O goes to a file).  A device
- * stacked over a loop device (dm on loop) is not seen through.  The
- * native server issues such a device's operations inline for every
- * client. */
+ * the way (the converse of the above for a block device).  The native
+ * server issues such a device's operations inline for every client. */
 extern bool backing_own_bio_pool (const struct backing *b);
 
 /* Free the verification and close the descriptor (idempotent). */

@@ -16,6 +16,7 @@
 #define NBDSWAP_BLOCKDEV_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -54,6 +55,13 @@ extern pid_t blockdev_find_opener (dev_t rdev, char *comm, size_t len);
 /* Logs why path, a block device an O_EXCL open refused with EBUSY, is
  * busy: its use above, else the process holding it, with the fix. */
 extern void blockdev_log_busy (const char *path, dev_t rdev);
+
+/* Whether the block device rdev is a loop device or is made of one: a
+ * partition of one, or a dm or md device with one among its slaves, at
+ * any depth (LVM on a loop device, dm-crypt over that).  Its I/O then
+ * goes to a file.  The loop device's name ("loop3") into name; false
+ * when sysfs does not show one. */
+extern bool blockdev_over_loop (dev_t rdev, char *name, size_t len);
 
 /* Reads sys and proc instead of /sys and /proc (the unit test's fake
  * trees); NULL-free, borrowed. */

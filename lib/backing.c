@@ -262,6 +262,7 @@ lock_file (struct backing *b)
 static enum backing_status
 verify_file (struct backing *b)
 {
+  struct stat st;
   int r;
 
   verify_options_init (&b->verify);
@@ -283,6 +284,10 @@ verify_file (struct backing *b)
     return BACKING_UNFIT;
   }
   verify_precache_extents (b->fd, &b->verified);
+  b->over_loop[0] = '\0';
+  if (fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode)
+      && !blockdev_over_loop (st.st_rdev, b->over_loop, sizeof b->over_loop))
+    b->over_loop[0] = '\0';
   return BACKING_OK;
 }
 
@@ -294,8 +299,34 @@ backing_claim (struct backing *b)
   return r == BACKING_OK ? verify_file (b) : r;
 }
 
+/* backing_shares_swap_pool for a block device: why its I/O can reach
+ * the shared pool, into what; false when it cannot. */
+static bool
+bdev_shares_pool (const struct backing *b, char *what, size_t len)
+{
+  const char *fs = b->verified.fs_type;
+  struct stat st;
+
+  /* The verifier names /dev's devtmpfs "tmpfs", by its magic number. */
+  if (strcmp (fs, "tmpfs") != 0 && strcmp (fs, "devtmpfs") != 0) {
+    snprintf (what, len, "a block device node on %s, where every read and "
+              "write updates the node's times", fs);
+    return true;
+  }
+  if (b->over_loop[0] != '\0') {
+    if (fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode)
+        && major (st.st_rdev) == LOOP_MAJOR)
+      snprintf (what, len, "a loop device, whose I/O goes to a file");
+    else
+      snprintf (what, len, "a block device over %s, whose I/O goes to a "
+                "file", b->over_loop);
+    return true;
+  }
+  return false;
+}
+
 bool
-backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
+backing_shares_swap_pool (const struct backing *b, char *what, size_t len)
 {
   /* Linux 6.1: these do direct I/O through iomap with no bio_set of
    * their own, so from fs_bio_set (fs/iomap/direct-io.c); btrfs has
@@ -305,11 +336,15 @@ backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
   static const char *const shared[] = { "ext4", "xfs", "f2fs" };
   const struct verify_result *v = &b->verified;
 
-  if (!b->have_verified || v->type != VERIFY_TYPE_REGULAR)
+  if (!b->have_verified)
+    return false;
+  if (v->type == VERIFY_TYPE_BLOCK_DEVICE)
+    return bdev_shares_pool (b, what, len);
+  if (v->type != VERIFY_TYPE_REGULAR)
     return false;
   for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
     if (strcmp (v->fs_type, shared[i]) == 0) {
-      snprintf (fs, fslen, "%s", v->fs_type);
+      snprintf (what, len, "a file on %s", v->fs_type);
       return true;
     }
   return false;
@@ -318,14 +353,12 @@ backing_shares_swap_pool (const struct backing *b, char *fs, size_t fslen)
 bool
 backing_own_bio_pool (const struct backing *b)
 {
-  const struct verify_result *v = &b->verified;
+  char what[160];
   struct stat st;
 
-  return b->have_verified && v->type == VERIFY_TYPE_BLOCK_DEVICE
-    && (strcmp (v->fs_type, "tmpfs") == 0             /* /dev */
-        || strcmp (v->fs_type, "devtmpfs") == 0)
-    && fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode)
-    && major (st.st_rdev) != LOOP_MAJOR;
+  return b->have_verified && b->verified.type == VERIFY_TYPE_BLOCK_DEVICE
+    && !bdev_shares_pool (b, what, sizeof what)
+    && fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode);
 }
 
 void

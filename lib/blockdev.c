@@ -11,6 +11,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <linux/major.h>
+
 #include "blockdev.h"
 #include "log.h"
 #include "verify-internal.h"
@@ -89,6 +91,79 @@ list_partitions (dev_t rdev, struct devset *s)
     s->n += s->dev[s->n] != 0;
   }
   closedir (d);
+}
+
+/* Slaves deeper than this are not followed (a stack of dm-crypt over LVM
+ * over md is four). */
+#define MAX_STACK 8
+
+/* dir_over_loop's answer: dir's device, in sysfs, is a loop device. */
+static bool
+is_loop_dir (const char *dir, char *name, size_t len)
+{
+  char path[1100], line[128];
+  dev_t dev;
+  FILE *fp;
+
+  snprintf (path, sizeof path, "%s/dev", dir);
+  dev = read_dev_file (path);
+  if (dev == 0 || major (dev) != LOOP_MAJOR)
+    return false;
+  snprintf (name, len, "%u:%u", major (dev), minor (dev));
+  snprintf (path, sizeof path, "%s/uevent", dir);
+  fp = fopen (path, "re");
+  while (fp != NULL && fgets (line, sizeof line, fp) != NULL)
+    if (strncmp (line, "DEVNAME=", 8) == 0) {
+      line[strcspn (line, "\n")] = '\0';
+      snprintf (name, len, "%s", line + 8);
+    }
+  if (fp != NULL)
+    fclose (fp);
+  return true;
+}
+
+/* Is the device of sysfs directory dir (its path through the symlinks
+ * of /sys/dev/block, which the kernel follows), or one below it, a loop
+ * device?  A partition's is its disk's ("DIR/.."), a dm or md device's
+ * those in its "slaves". */
+static bool
+dir_over_loop (const char *dir, int depth, char *name, size_t len)
+{
+  char path[1100];
+  struct dirent *e;
+  bool found = false;
+  DIR *d;
+
+  if (depth > MAX_STACK || strlen (dir) > 1000)
+    return false;
+  if (is_loop_dir (dir, name, len))
+    return true;
+  snprintf (path, sizeof path, "%s/partition", dir);
+  if (access (path, F_OK) == 0) {
+    snprintf (path, sizeof path, "%s/..", dir);
+    return dir_over_loop (path, depth + 1, name, len);
+  }
+  snprintf (path, sizeof path, "%s/slaves", dir);
+  d = opendir (path);
+  while (d != NULL && !found && (e = readdir (d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf (path, sizeof path, "%s/slaves/%s", dir, e->d_name);
+    found = dir_over_loop (path, depth + 1, name, len);
+  }
+  if (d != NULL)
+    closedir (d);
+  return found;
+}
+
+bool
+blockdev_over_loop (dev_t rdev, char *name, size_t len)
+{
+  char dir[PATH_MAX];
+
+  snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
+            minor (rdev));
+  return dir_over_loop (dir, 0, name, len);
 }
 
 /* Is the device or a partition an active swap area? */

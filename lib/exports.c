@@ -569,10 +569,11 @@ static void
 pool_warn (struct exports *s, struct export *x,
            const struct export_client *who, const char *tag)
 {
-  char fs[32], why[128];
+  char what[160], why[128];
   bool said;
 
-  if (who->here < 0 || !backing_shares_swap_pool (&x->backing, fs, sizeof fs))
+  if (who->here < 0 || !backing_shares_swap_pool (&x->backing, what,
+                                                       sizeof what))
     return;
   pthread_mutex_lock (&s->lock);
   said = x->pool_warned;
@@ -585,13 +586,16 @@ pool_warn (struct exports *s, struct export *x,
   x->pool_warned = true;
   pthread_mutex_unlock (&s->lock);
   if (!said)
-    log_warning ("%sexport '%s': %s is a file on %s, whose direct I/O "
-                 "takes its bios from the kernel pool that this machine's "
-                 "swap-outs hold until the server answers: if this machine "
-                 "swaps through it, global memory exhaustion can stall "
-                 "both; for swap of this machine, serve a block device (a "
-                 "partition or an LVM volume; docs/local-swap.md)",
-                 tag, x->name, x->path, fs);
+    log_warning ("%sexport '%s': %s is %s%s the kernel pool that this "
+                 "machine's swap-outs hold until the server answers: if "
+                 "this machine swaps through it, global memory exhaustion "
+                 "can stall both; for swap of this machine, serve a block "
+                 "device (a partition or an LVM volume of a disk, by its "
+                 "node in /dev; docs/local-swap.md)",
+                 tag, x->name, x->path, what,
+                 x->backing.verified.type == VERIFY_TYPE_REGULAR
+                 ? ", whose direct I/O takes its bios from"
+                 : ": its I/O can wait for");
 }
 
 int

@@ -85,20 +85,27 @@ served_exactly ()
       fail "$kind: no verdict line naming $dev a block device: $(grep 'fit to serve' "$SERVER_LOG")"
     cmp -s "$WORK/in.bin" "$dev" ||
       fail "$kind: $dev itself does not hold what was written"
-    # A block device has a bio pool of its own, wherever its node is: no
-    # shared-pool warning for this unix-socket client (the file case:
-    # test-serve-file-io).
-    if grep -q "whose direct I/O takes its bios" "$SERVER_LOG"; then
-      fail "$kind: $dev, a block device, was said to share the swap-outs' bio pool"
-    fi
-    # But a loop device's I/O goes to a file, and a node on ext4 has its
-    # times journaled: the native server keeps io_uring's workers for
-    # this client (serve --file-io auto issues inline only for a device
-    # of its own pool, its node on /dev: the VM's native-pressure-1m-bdev).
+    # Every device here is a loop device or made of one (LVM on one),
+    # whose I/O goes to a file, and the nodes made with mknod are on
+    # this test's filesystem, whose journal their times go through: its
+    # I/O can wait for the pool this machine's swap-outs hold.  Each
+    # server says so once, for this unix-socket client, with the reason
+    # (the converse, a disk by its node in /dev: the VM's pressure-bdev).
+    case $dev in
+      /dev/loop*) why="is a loop device, whose I/O goes to a file: its I/O can wait for the kernel pool that this machine's swap-outs hold" ;;
+      /dev/*) why="is a block device over loop[0-9]*, whose I/O goes to a file: its I/O can wait for the kernel pool that this machine's swap-outs hold" ;;
+      *) why="is a block device node on [a-z0-9]*, where every read and write updates the node's times: its I/O can wait for the kernel pool that this machine's swap-outs hold" ;;
+    esac
+    n=$(grep -c "warning: .*export '': $dev $why" "$SERVER_LOG" || :)
+    [ "$n" = 1 ] ||
+      fail "$kind: $dev: the shared-pool warning $n times, want 1: $(grep -i 'warning' "$SERVER_LOG")"
+    # And the native server keeps io_uring's workers for this client
+    # (serve --file-io auto issues inline only for a device of its own
+    # pool: the VM's native-pressure-1m-bdev).
     if [ "$kind" = native ] && ! grep -q "file operations through io_uring's workers (the client may be this machine: a unix socket)" "$SERVER_LOG"; then
       fail "native: $dev: not through the workers for a unix-socket client: $(grep 'file operations' "$SERVER_LOG")"
     fi
-    echo "$TEST_NAME: ok: $kind serves $dev: $size bytes written and read back"
+    echo "$TEST_NAME: ok: $kind serves $dev: $size bytes written and read back; $(grep -o "is a [a-z ]*device[^,]*" "$SERVER_LOG" | head -1)"
   done
 }
 

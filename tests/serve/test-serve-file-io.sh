@@ -109,7 +109,7 @@ case "$fstype" in
 esac
 pool_said ()
 {
-  grep -c "warning: .*export '': $IMG is a file on [a-z0-9]*, whose direct I/O takes its bios from the kernel pool that this machine's swap-outs hold until the server answers: .*serve a block device (a partition or an LVM volume; docs/local-swap.md)" "$1" || :
+  grep -c "warning: .*export '': $IMG is a file on [a-z0-9]*, whose direct I/O takes its bios from the kernel pool that this machine's swap-outs hold until the server answers: .*serve a block device (a partition or an LVM volume of a disk, by its node in /dev; docs/local-swap.md)" "$1" || :
 }
 for server in "${SERVERS[@]}"; do
   server_opts "$server"

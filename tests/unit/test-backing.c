@@ -203,35 +203,48 @@ START_TEST (test_unfit)
 END_TEST
 
 /* Which exports share the kernel's bio pool with this machine's
- * swap-outs: files on ext4, xfs (and their kin), not a block device,
- * btrfs, NFS or a filesystem not known to; nothing before the claim. */
+ * swap-outs: files on ext4, xfs (and their kin), a block device whose
+ * node is elsewhere than /dev or that is made of a loop device; not a
+ * block device by /dev's node, btrfs, NFS or a filesystem not known
+ * to; nothing before the claim. */
 START_TEST (test_shares_pool)
 {
-  static const struct { const char *fs; int type; bool shares; } cases[] = {
-    { "ext4", VERIFY_TYPE_REGULAR, true },
-    { "xfs", VERIFY_TYPE_REGULAR, true },
-    { "ext4", VERIFY_TYPE_BLOCK_DEVICE, false },
-    { "devtmpfs", VERIFY_TYPE_BLOCK_DEVICE, false },
-    { "btrfs", VERIFY_TYPE_REGULAR, false },
-    { "nfs4", VERIFY_TYPE_REGULAR, false },
-    { "fuse.sshfs", VERIFY_TYPE_REGULAR, false },
-    { "ext", VERIFY_TYPE_REGULAR, false },
+  static const struct {
+    const char *fs; int type; const char *loop; const char *what;
+  } cases[] = {
+    { "ext4", VERIFY_TYPE_REGULAR, "", "a file on ext4" },
+    { "xfs", VERIFY_TYPE_REGULAR, "", "a file on xfs" },
+    { "ext4", VERIFY_TYPE_BLOCK_DEVICE, "", "a block device node on ext4, "
+      "where every read and write updates the node's times" },
+    { "tmpfs", VERIFY_TYPE_BLOCK_DEVICE, "", NULL },
+    { "devtmpfs", VERIFY_TYPE_BLOCK_DEVICE, "", NULL },
+    { "tmpfs", VERIFY_TYPE_BLOCK_DEVICE, "loop3", "a block device over "
+      "loop3, whose I/O goes to a file" },
+    { "btrfs", VERIFY_TYPE_REGULAR, "", NULL },
+    { "nfs4", VERIFY_TYPE_REGULAR, "", NULL },
+    { "fuse.sshfs", VERIFY_TYPE_REGULAR, "", NULL },
+    { "ext", VERIFY_TYPE_REGULAR, "", NULL },
   };
-  char fs[32];
+  char what[160];
 
-  ck_assert (!backing_shares_swap_pool (&b, fs, sizeof fs));
+  ck_assert (!backing_shares_swap_pool (&b, what, sizeof what));
   create_fit (file);
   ck_assert_int_eq (backing_open (&b), BACKING_OK);
   ck_assert_int_eq (backing_claim (&b), BACKING_OK);
+  ck_assert_str_eq (b.over_loop, "");
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     snprintf (b.verified.fs_type, sizeof b.verified.fs_type, "%s",
               cases[i].fs);
     b.verified.type = cases[i].type;
-    fs[0] = '\0';
-    ck_assert_msg (backing_shares_swap_pool (&b, fs, sizeof fs)
-                   == cases[i].shares, "case %zu (%s)", i, cases[i].fs);
-    if (cases[i].shares)
-      ck_assert_str_eq (fs, cases[i].fs);
+    snprintf (b.over_loop, sizeof b.over_loop, "%s", cases[i].loop);
+    what[0] = '\0';
+    ck_assert_msg (backing_shares_swap_pool (&b, what, sizeof what)
+                   == (cases[i].what != NULL), "case %zu (%s)", i,
+                   cases[i].fs);
+    if (cases[i].what != NULL)
+      ck_assert_str_eq (what, cases[i].what);
+    /* The inline choice never for a file (its descriptor here). */
+    ck_assert (!backing_own_bio_pool (&b));
   }
 }
 END_TEST

@@ -219,6 +219,79 @@ START_TEST (test_opener)
 }
 END_TEST
 
+/* ln -s target root/rel, making rel's directories. */
+static void
+link_to (const char *target, const char *rel)
+{
+  char path[512];
+
+  put (rel, "");
+  snprintf (path, sizeof path, "%s/%s", root, rel);
+  ck_assert_int_eq (unlink (path), 0);
+  ck_assert_int_eq (symlink (target, path), 0);
+}
+
+/* A fake sysfs device: devices/DIR with its dev file, reached as
+ * dev/block/DEV like the real one (a symlink), in the tree fsys. */
+static void
+fake_device (const char *dir, const char *dev)
+{
+  char rel[256], target[256];
+
+  snprintf (rel, sizeof rel, "fsys/devices/%s/dev", dir);
+  snprintf (target, sizeof target, "%s\n", dev);
+  put (rel, target);
+  snprintf (rel, sizeof rel, "fsys/dev/block/%s", dev);
+  snprintf (target, sizeof target, "../../devices/%s", dir);
+  link_to (target, rel);
+}
+
+/* Which devices are loop devices or made of one: a loop device, its
+ * partition, LVM on either, dm-crypt over that LVM; not LVM on a disk;
+ * a cycle of slaves ends; a device sysfs does not know is none. */
+START_TEST (test_over_loop)
+{
+  static const struct { unsigned ma, mi; const char *name; } cases[] = {
+    { 7, 0, "loop0" }, { 7, 16, "7:16" }, { 259, 5, "loop0" },
+    { 253, 0, "loop0" }, { 253, 1, "loop0" }, { 253, 2, "loop0" },
+    { 253, 3, NULL }, { 254, 0, NULL }, { 253, 4, NULL }, { 253, 9, NULL },
+  };
+  char name[64], fsys[128];
+
+  fake_device ("virtual/block/loop0", "7:0");
+  put ("fsys/devices/virtual/block/loop0/uevent",
+       "MAJOR=7\nMINOR=0\nDEVNAME=loop0\nDEVTYPE=disk\n");
+  fake_device ("virtual/block/loop1", "7:16");       /* no uevent */
+  fake_device ("virtual/block/loop0/loop0p1", "259:5");
+  put ("fsys/devices/virtual/block/loop0/loop0p1/partition", "1\n");
+  fake_device ("pci0000:00/virtio1/block/vda", "254:0");
+  fake_device ("virtual/block/dm-0", "253:0");
+  link_to ("../../loop0", "fsys/devices/virtual/block/dm-0/slaves/loop0");
+  fake_device ("virtual/block/dm-1", "253:1");
+  link_to ("../../dm-0", "fsys/devices/virtual/block/dm-1/slaves/dm-0");
+  fake_device ("virtual/block/dm-2", "253:2");
+  link_to ("../../loop0/loop0p1",
+           "fsys/devices/virtual/block/dm-2/slaves/loop0p1");
+  fake_device ("virtual/block/dm-3", "253:3");
+  link_to ("../../../../pci0000:00/virtio1/block/vda",
+           "fsys/devices/virtual/block/dm-3/slaves/vda");
+  fake_device ("virtual/block/dm-4", "253:4");
+  link_to ("../../dm-4", "fsys/devices/virtual/block/dm-4/slaves/dm-4");
+  /* A tree of its own: the setup's has this machine's device. */
+  snprintf (fsys, sizeof fsys, "%s/fsys", root);
+  blockdev_set_roots (fsys, proc);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    strcpy (name, "?");
+    ck_assert_msg (blockdev_over_loop (makedev (cases[i].ma, cases[i].mi),
+                                       name, sizeof name)
+                   == (cases[i].name != NULL), "%u:%u", cases[i].ma,
+                   cases[i].mi);
+    if (cases[i].name != NULL)
+      ck_assert_str_eq (name, cases[i].name);
+  }
+}
+END_TEST
+
 int
 main (void)
 {
@@ -237,6 +310,7 @@ main (void)
   tcase_add_test (tc, test_holder);
   tcase_add_test (tc, test_swap_first);
   tcase_add_test (tc, test_opener);
+  tcase_add_test (tc, test_over_loop);
   suite_add_tcase (s, tc);
   return check_run (s);
 }
