@@ -354,11 +354,13 @@ plan_request (struct req_target *t, struct req *r)
     uint64_t cover = round_up (r->offset + r->count, t->align)
       - round_down (r->offset, t->align);
 
-    /* One segment, the whole cover, where the data already is. */
+    /* Segments where the data already is: the whole cover, or pieces
+     * of max_direct (a block device's pool covers no more per
+     * operation). */
     assert (!zero && cover <= r->bounce_size);
     assert ((unsigned char *) r->data
             == r->bounce + r->offset % t->align);
-    chunk = (uint32_t) cover;
+    chunk = cover < max_direct ? (uint32_t) cover : max_direct;
   }
   plan_init (&r->plan, r->offset, r->count, t->align, mem_ok, chunk,
              max_direct);

@@ -269,6 +269,58 @@ START_TEST (test_in_place)
 }
 END_TEST
 
+/* In place, an unaligned request longer than the target's max_direct
+ * goes in operations of at most that length, each from where its data
+ * is (no copy), the edges read and patched: a block device's long
+ * unaligned write does not overrun its pool (REQ_BDEV_MAX_DIRECT, here
+ * scaled down). */
+START_TEST (test_in_place_max_direct)
+{
+  uint64_t off = 2 * 4096 + 300;
+  uint32_t len = 40000, cover = 40448;          /* 8192 .. 48640 */
+  struct req r = {
+    .cmd = REQ_WRITE, .offset = off, .count = len,
+    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
+    .scratch = scratch, .in_place = true,
+  };
+  uint32_t written = 0;
+  enum req_next n;
+
+  target.max_direct = 8192;
+  memcpy (bounce + off % ALIGN, client, len);
+  n = req_start (&target, &r);
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  ck_assert_int_eq (r.err, 0);
+  for (unsigned i = 0; i < nseen; i++) {
+    ck_assert_uint_le (seen[i].len, 8192);
+    if (seen[i].op == REQ_OP_WRITE) {
+      ck_assert_uint_eq (seen[i].off, 8192 + written);
+      ck_assert_ptr_eq (seen[i].buf, bounce + written);
+      written += seen[i].len;
+    }
+  }
+  ck_assert_uint_eq (written, cover);
+  memcpy (model + off, client, len);
+  ck_assert_int_eq (memcmp (file, model, FILE_SIZE), 0);
+
+  /* And a read into place, in pieces too. */
+  memset (bounce, 0, BOUNCE);
+  nseen = 0;
+  r = (struct req) {
+    .cmd = REQ_READ, .offset = off, .count = len,
+    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
+    .scratch = scratch, .in_place = true,
+  };
+  n = req_start (&target, &r);
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  ck_assert_int_eq (r.err, 0);
+  ck_assert_uint_eq (nseen, (cover + 8191) / 8192);
+  ck_assert_int_eq (memcmp (bounce + off % ALIGN, client, len), 0);
+}
+END_TEST
+
 /* In place, a write inside one block: the block is read, patched around
  * the client's bytes, and written whole, under its stripe exclusively
  * (a concurrent shared writer is turned away meanwhile). */
@@ -479,6 +531,7 @@ main (void)
   tcase_add_test (tc, test_rmw);
   tcase_add_test (tc, test_in_place);
   tcase_add_test (tc, test_in_place_one_block);
+  tcase_add_test (tc, test_in_place_max_direct);
   tcase_add_test (tc, test_short_then_retry);
   tcase_add_test (tc, test_zero_fua);
   tcase_add_test (tc, test_short);
