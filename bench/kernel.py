@@ -68,7 +68,7 @@ def choose(only, workloads):
             bad = [lv for lv in levers.split("+") if levers and not
                    re.fullmatch(r"c([1-9]|1[0-6])|sched=[a-z-]+|"
                                 r"maxkb=[1-9][0-9]*|pc=[0-9]|inline|worker|"
-                                r"iowq=[0-9]+|poll=[0-9]+|[sw]cpu=[0-9]",
+                                r"iowq=[0-9]+|poll=[0-9]+|[sw]cpu=[0-9]|tcp",
                                 lv)]
             if [lv for lv in levers.split("+") if base != "native" and
                     re.fullmatch(r"inline|worker|iowq=[0-9]+|poll=[0-9]+", lv)]:
@@ -78,7 +78,8 @@ def choose(only, workloads):
                     re.fullmatch(r"pc=[0-9]|wcpu=[0-9]", lv)
                     for lv in levers.split("+"))):
                 sys.exit("bench: --only: '%s': levers are c1..c16, "
-                         "sched=NAME, maxkb=N, pc=N, scpu=N, wcpu=N, and "
+                         "sched=NAME, maxkb=N, pc=N, scpu=N, wcpu=N, tcp, "
+                         "and "
                          "for native inline, worker, iowq=N and poll=N, "
                          "after a server's name; the limit takes "
                          "pc=N and wcpu=N only" % c)
@@ -211,6 +212,12 @@ def load(resdir):
             if v.get("cpu_ticks", "") != "":
                 r["cpu_us_per_io"] = (float(v["cpu_ticks"]) * 1e6 / hz
                                       / max(r["ios"], 1))
+            # Context switches per I/O: the guest's, every task's, and
+            # the server's threads' (a sleep and a wake-up each).
+            for key, col in (("guest_ctxsw", "guest_cs"),
+                             ("srv_ctxsw", "srv_cs")):
+                if v.get(key, "") != "":
+                    r[col] = float(v[key]) / max(r["ios"], 1)
             # nbdswap's own sums (kbench_server_sums): the mean time of a
             # request in its request engine and, native, from its header
             # read to its reply sent.
@@ -231,6 +238,9 @@ def swap_derived(r, hz):
     if "cpu_ticks" in r:
         r["cpu_s"] = r["cpu_ticks"] / hz
         r["cpu_us_per_page"] = r["cpu_s"] * 1e6 / max(pages, 1)
+    for key, col in (("guest_ctxsw", "guest_cs"), ("srv_ctxsw", "srv_cs")):
+        if key in r:
+            r[col] = r[key] / max(pages, 1)
     dev = "nbd0" if "nbd0_reads" in r else "vda"
     for op in ("read", "write"):
         n = r.get("%s_%ss" % (dev, op), 0)
@@ -248,11 +258,11 @@ def peer_of(cfg, other, fio=False):
     ("native+pc=5" -> "local+pc=5"; a ratio across page-clusters would
     credit the server with the readahead; not for the fio jobs, which do
     not swap), the workload's CPU (wcpu=N) and, against qemu-nbd, the
-    server's CPU (scpu=N).  The other levers (cN, sched, maxkb, inline...)
+    server's CPU (scpu=N) and the transport (tcp).  The other levers (cN, sched, maxkb, inline...)
     are what is measured: the peer runs without them, as its users would
     run it."""
-    keep = ["wcpu"] + ([] if fio else ["pc"]) + (["scpu"] if other == QEMU
-                                                   else [])
+    keep = ["wcpu"] + ([] if fio else ["pc"]) + (["scpu", "tcp"]
+                                                   if other == QEMU else [])
     want = {lv for lv in cfg.split("+")[1:] if lv.split("=")[0] in keep}
     for c, _ in CONFIGS:
         if c.split("+")[0] != other:
@@ -283,7 +293,8 @@ COLS = ["iops", "mbps", "p50_us", "p99_us", "cpu_us_per_io", "guest_busy_pct",
         "seconds",
         "x_local", "x_qemu", "verified", "pswpout_mib", "pswpin_mib",
         "majflt", "cpu_s", "cpu_us_per_page", "read_kib", "write_kib",
-        "queue", "mean_us", "engine_us", "turn_us", "outside_us"]
+        "queue", "mean_us", "engine_us", "turn_us", "outside_us",
+        "guest_cs", "srv_cs"]
 
 
 def medians(data):
@@ -310,7 +321,8 @@ def fmt(v, digits=1):
 
 def fio_table(med):
     heads = ["job", "config", "IOPS", "× limit", "MB/s", "p50 µs", "p99 µs",
-             "server CPU µs/IO", "× qemu-nbd CPU", "guest CPU busy %"]
+             "server CPU µs/IO", "× qemu-nbd CPU", "guest CPU busy %",
+             "guest switches/IO", "server switches/IO"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for job in JOBS:
         for cfg, label in CONFIGS:
@@ -326,7 +338,8 @@ def fio_table(med):
                 fmt(m["iops"] / lim if lim else None, 2), fmt(m["mbps"]),
                 fmt(m["p50_us"]), fmt(m["p99_us"]), fmt(cpu, 2),
                 fmt(cpu / qcpu if cpu is not None and qcpu else None, 2),
-                fmt(m.get("guest_busy_pct"), 0)])
+                fmt(m.get("guest_busy_pct"), 0), fmt(m.get("guest_cs"), 2),
+                fmt(m.get("srv_cs"), 2)])
                 + " |")
     return "\n".join(md) + "\n"
 
@@ -340,7 +353,8 @@ def swap_table(med):
     heads = ["config", "seconds", "× " + LIMIT_SWAP, "× qemu-nbd",
              "verified", "pswpout MiB", "pswpin MiB", "major faults",
              "server CPU s", "server CPU µs/page", "read KiB/req",
-             "write KiB/req", "avg queue", "guest CPU busy %"]
+             "write KiB/req", "avg queue", "guest CPU busy %",
+             "guest switches/page", "server switches/page"]
     md = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for cfg, label in CONFIGS:
         m = med.get((cfg, SWAP))
@@ -355,11 +369,15 @@ def swap_table(med):
             fmt(g("majflt"), 0), fmt(g("cpu_s"), 2),
             fmt(g("cpu_us_per_page"), 1), fmt(g("read_kib")),
             fmt(g("write_kib")), fmt(g("queue"), 2),
-            fmt(g("guest_busy_pct"), 0)]) + " |")
+            fmt(g("guest_busy_pct"), 0), fmt(g("guest_cs"), 2),
+            fmt(g("srv_cs"), 2)]) + " |")
     return ("Request sizes and queue: /dev/nbd0's (the %s: "
             "the virtio disk's) /sys/block stat over the swap cycle; guest "
             % LIMIT_SWAP +
             "CPU busy: the share of both vCPUs' time not idle (/proc/stat); "
+            "switches: context switches, the guest's (/proc/stat ctxt) and "
+            "the server's threads' (their status files), per 4 KiB page "
+            "moved; "
             "ratios are medians of each round's ratio.\n\n" + "\n".join(md) + "\n")
 
 

@@ -102,8 +102,17 @@ local_file_create ()
 server_start ()
 {
   local file=$1 sock=$2 logf=$3 end=$((SECONDS + 30))
+  local -a on=(--socket "$sock") qon=(-k "$sock") kon=(-U "$sock")
   mkdir -p "$(dirname "$sock")"
   rm -f "$sock"
+  # With SERVER_TCP_PORT set, on 127.0.0.1 and that port instead (the
+  # guest's own loopback: client_attach connects there).
+  if [ -n "${SERVER_TCP_PORT:-}" ]; then
+    ip link set lo up || return 1
+    on=(--port "$SERVER_TCP_PORT" --bind 127.0.0.1)
+    qon=(-b 127.0.0.1 -p "$SERVER_TCP_PORT")
+    kon=(-i 127.0.0.1 -p "$SERVER_TCP_PORT")
+  fi
   case "${SERVER_KIND:-plugin}" in
     native)
       # nbdswap's own event-loop server, serve's default, kept in the
@@ -111,25 +120,42 @@ server_start ()
       # if set; the plugin parameters after "--" as serve takes them for
       # it.
       ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
-      "$NBDSWAP_CMD" serve "$file" --foreground --socket "$sock" \
+      "$NBDSWAP_CMD" serve "$file" --foreground "${on[@]}" \
         ${NATIVE_SERVE_OPTS[@]+"${NATIVE_SERVE_OPTS[@]}"} \
         -- "${@:4}" > "$logf" 2>&1 & ;;
     qemu-nbd)
       # -t: keep serving after the client's first connection closes.
       ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
-      qemu-nbd -k "$sock" -t -f raw --cache=none --aio=io_uring "${@:4}" \
+      qemu-nbd "${qon[@]}" -t -f raw --cache=none --aio=io_uring "${@:4}" \
         "$file" > "$logf" 2>&1 & ;;
     *)
       ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} \
-      nbdkit -f -U "$sock" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
+      nbdkit -f "${kon[@]}" "$NBDSWAP_PLUGIN" file="$file" "${@:4}" \
         > "$logf" 2>&1 & ;;
   esac
   SERVER_PID=$!
   while [ "$SECONDS" -lt "$end" ]; do
-    [ -S "$sock" ] && return 0
+    if [ -n "${SERVER_TCP_PORT:-}" ]; then
+      tcp_listening "$SERVER_TCP_PORT" && return 0
+    else
+      [ -S "$sock" ] && return 0
+    fi
     server_running || return 1
     sleep 0.1
   done
+  return 1
+}
+
+# True when a socket listens on TCP port $1 of this namespace (builtins
+# only: /proc/net/tcp, local address and port in hex, state 0A).
+tcp_listening ()
+{
+  local sl local rem st _
+  local want
+  printf -v want ':%04X' "$1"
+  while read -r sl local rem st _; do
+    [ "$st" = 0A ] && [ "${local#*:}" = "${want#:}" ] && return 0
+  done < /proc/net/tcp
   return 1
 }
 
@@ -182,6 +208,23 @@ server_cpu_ticks ()
   echo $((f[11] + f[12]))
 }
 
+# Print the context switches of the server's threads (io_uring's
+# workers among them), voluntary and not, as their status files count
+# them: a sleep and a wake-up each.  Threads that exited meanwhile are
+# not in it.
+server_ctxsw ()
+{
+  local t l n=0
+  for t in "/proc/$SERVER_PID"/task/*/status; do
+    while read -r l; do
+      case $l in
+        *ctxt_switches:*) n=$((n + ${l##*[[:space:]]})) ;;
+      esac
+    done 2>/dev/null < "$t"
+  done
+  [ "$n" -gt 0 ] && echo "$n"
+}
+
 # Print the server's CPU ticks since $1 (a server_cpu_ticks figure);
 # nothing if either reading failed (the server is gone).
 server_cpu_delta ()
@@ -205,13 +248,19 @@ server_stop ()
   return 1
 }
 
-# Attach the kernel nbd device to the server's socket $1.
+# Attach the kernel nbd device to the server's socket $1 (or with
+# SERVER_TCP_PORT set, to 127.0.0.1 and that port).
 client_attach ()
 {
   local -a conn=()
   modprobe nbd nbds_max=4 || return 1
   [ "${VM_NBD_CONNECTIONS:-1}" -gt 1 ] && conn=(-connections "$VM_NBD_CONNECTIONS")
-  nbd-client -unix "$1" "$NBD" -b 4096 "${conn[@]}" || return
+  if [ -n "${SERVER_TCP_PORT:-}" ]; then
+    nbd-client 127.0.0.1 "$SERVER_TCP_PORT" "$NBD" -b 4096 "${conn[@]}" ||
+      return
+  else
+    nbd-client -unix "$1" "$NBD" -b 4096 "${conn[@]}" || return
+  fi
   # A scenario's settings of the new device (kbench's levers).
   ! declare -F client_tune > /dev/null || client_tune
 }
@@ -479,9 +528,10 @@ nbd_swap_cycle ()
     dio_wait_probe
     probe=$?
   fi
-  ticks0=$(server_cpu_ticks)
+  ticks0=$(server_cpu_ticks) cs0=$(server_ctxsw)
   workload_run nbd "$mib"
   NBD_CPU_TICKS=$(server_cpu_delta "$ticks0")
+  NBD_CTXSW=$(cs1=$(server_ctxsw) && [ -n "$cs0" ] && echo $((cs1 - cs0)))
   workload_checks nbd $((VM_MIN_SWAP_MIB * mib / VM_WORKLOAD_MIB))
   [ -z "$probe" ] || dio_wait_check nbd-no-dio-wait "$probe"
   case "$(stat -f -c %T "$backing")" in

@@ -70,6 +70,8 @@ kbench_drop_caches ()
 #   scpu=N        the server on CPU N only (nbdswap's io_uring workers
 #                 with it; qemu-nbd's, on Linux 6.1, anywhere)
 #   wcpu=N        the workload (fio, the swap workload) on CPU N only
+#   tcp           the server on TCP 127.0.0.1:10809 (the guest's loopback)
+#                 instead of a unix socket
 # False for a name it does not know.
 kbench_select ()
 {
@@ -78,7 +80,7 @@ kbench_select ()
   NBDSWAP_PLUGIN=$KB_PLUGIN
   VM_NBD_CONNECTIONS=1 KB_SCHED= KB_MAXKB= KB_PC=
   unset NBDSWAP_NATIVE_IOWQ
-  NATIVE_SERVE_OPTS=() SERVER_CPUS= WORKLOAD_CPUS=
+  NATIVE_SERVE_OPTS=() SERVER_CPUS= WORKLOAD_CPUS= SERVER_TCP_PORT=
   case "${1%%+*}" in
     native) SERVER_KIND=native ;;
     plugin) ;;
@@ -100,6 +102,7 @@ kbench_select ()
                    NATIVE_SERVE_OPTS+=(--poll-us "${lever#poll=}") ;;
       scpu=[0-9]) SERVER_CPUS=${lever#scpu=} ;;
       wcpu=[0-9]) WORKLOAD_CPUS=${lever#wcpu=} ;;
+      tcp) SERVER_TCP_PORT=10809 ;;
       iowq=[0-9]*) [ "$SERVER_KIND" = native ] || return 1
                    export NBDSWAP_NATIVE_IOWQ=${lever#iowq=} ;;
       *) return 1 ;;
@@ -159,14 +162,18 @@ kbench_devstat ()
 # line of /proc/stat; iowait counts as idle).
 kbench_cpustat ()
 {
-  local cpu u n s i w q sq st
+  local cpu u n s i w q sq st k v ctxt=0
   read -r cpu u n s i w q sq st _ < /proc/stat
-  echo "$((u + n + s + q + sq + st)) $((i + w))"
+  while read -r k v _; do
+    [ "$k" != ctxt ] || ctxt=$v
+  done < /proc/stat
+  echo "$((u + n + s + q + sq + st)) $((i + w)) $ctxt"
 }
 
 # Record for job $1 the share of the guest's CPU time that was busy
-# between two kbench_cpustat readings $2 and $3: near 100 the job was
-# bound by the (emulated) CPUs, not by the disk.
+# between two kbench_cpustat readings $2 and $3 (near 100 the job was
+# bound by the (emulated) CPUs, not by the disk), and the guest's
+# context switches meanwhile, every task's (/proc/stat ctxt).
 kbench_busy_record ()
 {
   local -a a b
@@ -174,6 +181,7 @@ kbench_busy_record ()
   read -ra b <<< "$3"
   kbench_record "$1" guest_busy_pct \
     $(( 100 * (b[0] - a[0]) / (b[0] - a[0] + b[1] - a[1] + 1) ))
+  kbench_record "$1" guest_ctxsw $((b[2] - a[2]))
 }
 
 # Record the difference between two kbench_devstat readings $2 and $3 of
@@ -206,12 +214,12 @@ kbench_deltas_record ()
 # used meanwhile.
 kbench_fio ()
 {
-  local name rw bs qd out ticks0= cpu0 sums0=
+  local name rw bs qd out ticks0= cpu0 sums0= cs0= cs1
   IFS=: read -r name rw bs qd <<< "$1"
   out=$RESULTS/kbench/$KB_ROUND-$KB_CONFIG-$name.json
   kbench_drop_caches
   if [ "$KB_CONFIG" != local ]; then
-    ticks0=$(server_cpu_ticks)
+    ticks0=$(server_cpu_ticks) cs0=$(server_ctxsw)
     sums0=$(kbench_server_sums)
   fi
   cpu0=$(kbench_cpustat)
@@ -228,6 +236,8 @@ kbench_fio ()
   kbench_busy_record "$name" "$cpu0" "$(kbench_cpustat)"
   kbench_record "$name" json "${out##*/}"
   [ -z "$ticks0" ] || kbench_record "$name" cpu_ticks "$(server_cpu_delta "$ticks0")"
+  [ -z "$cs0" ] || { cs1=$(server_ctxsw) &&
+    kbench_record "$name" srv_ctxsw $((cs1 - cs0)); }
   [ -z "$sums0" ] || kbench_sums_record "$name" "$sums0" "$(kbench_server_sums)"
 }
 
@@ -321,7 +331,8 @@ kbench_with_pc ()
 # Run command $@ (a swap workload); with VM_KBENCH_PROFILE=1 under a
 # system-wide profile (perf, cpu-clock on both vCPUs: TCG has no PMU),
 # summarised by task, by program or kernel, and by symbol in
-# $RESULTS/kbench/profile-ROUND-CONFIG.txt; and with the block layer's
+# $RESULTS/kbench/profile-ROUND-CONFIG.txt with every context switch
+# counted by the task switched out; and with the block layer's
 # and the nbd driver's tracepoints on (every request's issue and
 # completion, every header and payload the nbd client sends and
 # receives), into the kernel's own trace buffer (no process has to keep
@@ -329,7 +340,7 @@ kbench_with_pc ()
 # bench/ktrace.py.  Its status.
 kbench_profiled ()
 {
-  local prof=/tmp/kbench-prof.data out trc pid rc s ev kb0
+  local prof=/tmp/kbench-prof.data out trc pid pid2 rc s ev kb0
   local clock0
   local -a evs=(block/block_rq_issue block/block_rq_requeue
                 block/block_rq_complete)
@@ -361,13 +372,18 @@ kbench_profiled ()
   perf record -q -a -e cpu-clock -F 250 -o "$prof" \
     > /dev/null 2> "$RESULTS/kbench/perf.err" &
   pid=$!
+  # Every context switch, by the task switched out (idle's "swapper"
+  # when a task wakes on an idle CPU).
+  perf record -q -a -e sched:sched_switch -o "$prof.sw" \
+    > /dev/null 2>> "$RESULTS/kbench/perf.err" &
+  pid2=$!
   sleep 1
   echo 1 > "$TRACEFS/tracing_on"
   "$@"
   rc=$?
   echo 0 > "$TRACEFS/tracing_on"
-  kill -INT "$pid" 2>/dev/null
-  wait "$pid"
+  kill -INT "$pid" "$pid2" 2>/dev/null
+  wait "$pid" "$pid2"
   for ev in "${evs[@]}"; do
     [ "${ev##*/}" = enable ] || ev=$ev/enable
     echo 0 > "$TRACEFS/events/$ev"
@@ -384,13 +400,18 @@ kbench_profiled ()
     perf report -i "$prof" --stdio --sort "$s" --percent-limit 0.5 \
       2>> "$RESULTS/kbench/perf.err" | grep -v -e '^#' -e '^$'
   done > "$out"
+  {
+    echo "== context switches by task switched out (samples: switches)"
+    perf report -i "$prof.sw" --stdio --sort comm -n --percent-limit 0.5 \
+      2>> "$RESULTS/kbench/perf.err" | grep -v -e '^#' -e '^$'
+  } >> "$out"
   if grep -q '%' "$out" && grep -q block_rq_complete "$trc" &&
      grep -q '^overrun: 0$' "$trc"; then
     pass "kbench-profile-$KB_ROUND-$KB_CONFIG" "${out##*/}, ${trc##*/}"
   else
     fail "kbench-profile-$KB_ROUND-$KB_CONFIG" "$(tail -n 1 "$trc") $(tail -n 2 "$RESULTS/kbench/perf.err" | tr '\n' ' ')"
   fi
-  rm -f "$prof"
+  rm -f "$prof" "$prof.sw"
   return "$rc"
 }
 
@@ -451,6 +472,7 @@ kbench_config ()
   kbench_devstat_record nbd0 "$nbd0" "$(kbench_devstat nbd0)"
   kbench_devstat_record vda "$vda0" "$(kbench_devstat vda)"
   kbench_swap_record "$NBD_SECS" "$NBD_CPU_TICKS"
+  [ -z "$NBD_CTXSW" ] || kbench_record swap srv_ctxsw "$NBD_CTXSW"
 }
 
 # What a round trip between two processes costs here (two context
