@@ -537,7 +537,9 @@ def traced(resdir):
            "send, the wait for the reply (socket both ways and the whole "
            "server) and the client's receive and completion; then the "
            "profile's busiest tasks (share of all samples, both vCPUs, idle "
-           "included).", "", "```"]
+           "included) and the tasks that switched out most (share and "
+           "count of all context switches; swapper is idle, leaving a CPU "
+           "to a woken task).", "", "```"]
     for path in files:
         name = os.path.basename(path)[len("trace-"):-len(".txt")]
         out.append("== round " + name.replace("-", ": ", 1))
@@ -545,8 +547,15 @@ def traced(resdir):
         prof = os.path.join(resdir, "kbench", "profile-%s.txt" % name)
         try:
             with open(prof) as f:
-                lines = f.read().split("== by dso")[0].splitlines()[1:9]
+                text = f.read()
+            lines = text.split("== by dso")[0].splitlines()[1:9]
             out += ["  profile: " + " ".join(ln.split()) for ln in lines]
+            # Every context switch, by the task switched out: share,
+            # count, task.
+            sw = text.split("== context switches by task")
+            if len(sw) > 1:
+                out += ["  switches: " + " ".join(ln.split())
+                        for ln in sw[1].splitlines()[1:11]]
         except OSError:
             pass
     out.append("```")
