@@ -70,11 +70,11 @@ seccomp_wrapper ()
 
 # Checks that the pod and the image in the guide say what the blocks run:
 # the sidecar block is the image's ENV and ENTRYPOINT with the pod's
-# args, the init block runs the init container's shell command, and the
-# socket volume's hostPath is SOCK_DIR.  Sets SOCK_DIR.
+# args, the container block makes the node at the pod's devicePath, and
+# the socket volume's hostPath is SOCK_DIR.  Sets SOCK_DIR.
 doc_consistent ()
 {
-  local env entry args init want got
+  local env entry args devpath want got
   env=$(sed -n 's/^ENV //p' "$SIDECAR_DOC")
   entry=$(sed -n 's/^ENTRYPOINT \[\(.*\)\]$/\1/p' "$SIDECAR_DOC" | tr -d '",')
   args=$(sed -n 's/^ *args: \[\(.*\)\]$/\1/p' "$SIDECAR_DOC" | tr -d '",')
@@ -85,13 +85,13 @@ doc_consistent ()
   else
     fail doc-sidecar-is-pod "block runs '$got', image and pod say '$want'"
   fi
-  init=$(sed -n '/command: \["\/bin\/sh", "-c",$/{n;p}' "$SIDECAR_DOC" \
-           | sed 's/^ *"//; s/"\]$//; s/\\"/"/g')
-  got=$(doc_block_flat init)
-  if [ -n "$init" ] && [[ $got == *"'$init'"* ]]; then
-    pass doc-init-is-pod "$init"
+  devpath=$(sed -n 's/^ *- { name: swap-data, devicePath: \([^ ]*\) }$/\1/p' \
+              "$SIDECAR_DOC")
+  got=$(doc_block_flat container)
+  if [ -n "$devpath" ] && [[ $got == *"mknod -m 0600 $devpath b "* ]]; then
+    pass doc-device-is-pod "$devpath"
   else
-    fail doc-init-is-pod "block runs '$got', the pod's init container '$init'"
+    fail doc-device-is-pod "the container block makes no node at the pod's devicePath '$devpath'"
   fi
   SOCK_DIR=$(awk '/hostPath:/ { h = 1; next } h && $1 == "path:" { print $2; exit }' \
                "$SIDECAR_DOC")
@@ -261,7 +261,7 @@ status_check ()
   "$NBDSWAP_CMD" status > "$RESULTS/status.txt" 2>&1
   log "nbdswap status on the node:"$'\n'"$(cat "$RESULTS/status.txt")"
   line=$(awk -v p="$SERVER_PID" '$1 == p' "$RESULTS/status.txt")
-  if [[ $line == *" /data/swap.img "*" unix:/run/nbdswap/swap.sock "* ]] \
+  if [[ $line == *" /dev/swap "*" unix:/run/nbdswap/swap.sock "* ]] \
      && awk '$4 > 0 && $5 > 0 && !/stale/ { f = 1 } END { exit !f }' \
           <<< "$line"
   then
@@ -291,15 +291,44 @@ sidecar_stop ()
   wait "$SIDECAR_PID"
 }
 
-# 5: the sidecar guide's commands: volumes, init container, sidecar (its
-# own namespaces, io_uring denied), the node's attach, the swap cycle,
-# the node's detach, the sidecar stopped.
+# The raw block volume: a device-mapper linear volume of VM_SWAP_MIB on
+# the scratch disk, as LVM makes one (no udev in the guest: libdevmapper
+# makes /dev/mapper/app-swap itself).
+sidecar_volume ()
+{
+  modprobe dm_mod || return 1
+  wipefs -q -a "$VM_DISK" 2> /dev/null
+  DM_DISABLE_UDEV=1 dmsetup create --noudevsync app-swap \
+    --table "0 $((VM_SWAP_MIB * 2048)) linear $VM_DISK 0"
+}
+
+# The sidecar's view of its block volume: a block device node at
+# /dev/swap on a /dev of its own (tmpfs), with the volume's numbers, and
+# the server verified it as a block device.
+device_check ()
+{
+  local root=/proc/$SERVER_PID/root want got fs
+  want=$(stat -L -c %t:%T "$SWAP_DEV")
+  got=$(stat -c %F:%t:%T "$root/dev/swap" 2>&1)
+  fs=$(stat -f -c %T "$root/dev" 2>&1)
+  if [ "$got" = "block special file:$want" ] && [ "$fs" = tmpfs ] &&
+     grep -q "/dev/swap: fit to serve: block device" "$RESULTS/sidecar.log"
+  then
+    pass sidecar-block-volume "its /dev/swap is $SWAP_DEV ($want) on its own /dev ($fs), verified as a block device"
+  else
+    fail sidecar-block-volume "its /dev/swap: $got on $fs (want $want); $(grep 'fit to serve\|refus' "$RESULTS/sidecar.log" | head -n 2 | tr '\n' ' ')"
+  fi
+}
+
+# 5: the sidecar guide's commands: volumes, sidecar (its own namespaces,
+# io_uring denied, a raw block volume), the node's attach, the swap
+# cycle, the node's detach, the sidecar stopped.
 scenario_sidecar ()
 {
   local deny out status
-  check_cmd ext4-mkfs fs_make ext4 || return
+  check_cmd sidecar-volume sidecar_volume || return
   doc_consistent
-  export SWAP_DIR=$SCRATCH/app-swap SOCK_DIR SWAP_SIZE=${VM_SWAP_MIB}M
+  export SWAP_DEV=/dev/mapper/app-swap SOCK_DIR
   export NBDSWAP_PLUGIN PATH=$SIDECAR_BIN:$PATH DEVICE=
   mkdir -p "$SIDECAR_BIN" && ln -sf "$NBDSWAP_CMD" "$SIDECAR_BIN/nbdswap"
   if ! deny=$(seccomp_wrapper) || ! "$deny" true; then
@@ -309,19 +338,13 @@ scenario_sidecar ()
   pass seccomp-filter "$deny"
 
   check_cmd doc-volumes doc_run volumes || return
-  check_cmd doc-init doc_run init "$deny" || return
-  if [ "$(stat -c %s "$SWAP_DIR/swap.img")" = $((VM_SWAP_MIB << 20)) ]; then
-    pass init-created "$SWAP_DIR/swap.img, $SWAP_SIZE"
-  else
-    fail init-created "$(ls -l "$SWAP_DIR")"
-    return
-  fi
   if ! sidecar_start "$deny"; then
     fail sidecar-start "$(tail -n 3 "$RESULTS/sidecar.log" | tr '\n' ' ')"
     return
   fi
   pass sidecar-start "nbdkit $SERVER_PID, socket $SOCK_DIR/swap.sock"
   fallback_check
+  device_check
   namespace_checks
   mode_checks
 
@@ -356,5 +379,5 @@ scenario_sidecar ()
   sidecar_detach_checks
   sidecar_stop
   dmesg_checks nbd-kernel-log
-  umount "$SCRATCH"
+  DM_DISABLE_UDEV=1 dmsetup remove --noudevsync app-swap
 }
