@@ -231,6 +231,23 @@ START_TEST (test_rmw)
 }
 END_TEST
 
+/* An in-place request, the native server's way (its data at bounce +
+ * offset % align), run to its end; its error. */
+static int
+run_in_place (enum req_cmd cmd, uint64_t off, uint32_t len)
+{
+  struct req r = {
+    .cmd = cmd, .offset = off, .count = len,
+    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
+    .scratch = scratch, .in_place = true,
+  };
+  enum req_next n = req_start (&target, &r);
+
+  while (n == REQ_IO)
+    n = req_io_done (&target, &r, fake_io (&r.io));
+  return r.err;
+}
+
 /* The native server's way: the data already sits in the bounce buffer
  * at offset % align, and nothing is copied.  The edges are still read
  * and patched. */
@@ -238,33 +255,16 @@ START_TEST (test_in_place)
 {
   uint64_t off = 3 * 4096 + 100;
   uint32_t len = 5000;
-  struct req r = {
-    .cmd = REQ_WRITE, .offset = off, .count = len,
-    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
-    .scratch = scratch, .in_place = true,
-  };
-  enum req_next n;
 
   memcpy (bounce + off % ALIGN, client, len);
-  n = req_start (&target, &r);
-  while (n == REQ_IO)
-    n = req_io_done (&target, &r, fake_io (&r.io));
-  ck_assert_int_eq (r.err, 0);
+  ck_assert_int_eq (run_in_place (REQ_WRITE, off, len), 0);
   ck_assert_ptr_eq (seen[nseen - 1].buf, bounce);
   memcpy (model + off, client, len);
   ck_assert_int_eq (memcmp (file, model, FILE_SIZE), 0);
 
   /* And a read into place. */
   memset (bounce, 0, BOUNCE);
-  r = (struct req) {
-    .cmd = REQ_READ, .offset = off, .count = len,
-    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
-    .scratch = scratch, .in_place = true,
-  };
-  n = req_start (&target, &r);
-  while (n == REQ_IO)
-    n = req_io_done (&target, &r, fake_io (&r.io));
-  ck_assert_int_eq (r.err, 0);
+  ck_assert_int_eq (run_in_place (REQ_READ, off, len), 0);
   ck_assert_int_eq (memcmp (bounce + off % ALIGN, client, len), 0);
 }
 END_TEST
@@ -278,20 +278,11 @@ START_TEST (test_in_place_max_direct)
 {
   uint64_t off = 2 * 4096 + 300;
   uint32_t len = 40000, cover = 40448;          /* 8192 .. 48640 */
-  struct req r = {
-    .cmd = REQ_WRITE, .offset = off, .count = len,
-    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
-    .scratch = scratch, .in_place = true,
-  };
   uint32_t written = 0;
-  enum req_next n;
 
   target.max_direct = 8192;
   memcpy (bounce + off % ALIGN, client, len);
-  n = req_start (&target, &r);
-  while (n == REQ_IO)
-    n = req_io_done (&target, &r, fake_io (&r.io));
-  ck_assert_int_eq (r.err, 0);
+  ck_assert_int_eq (run_in_place (REQ_WRITE, off, len), 0);
   for (unsigned i = 0; i < nseen; i++) {
     ck_assert_uint_le (seen[i].len, 8192);
     if (seen[i].op == REQ_OP_WRITE) {
@@ -307,15 +298,7 @@ START_TEST (test_in_place_max_direct)
   /* And a read into place, in pieces too. */
   memset (bounce, 0, BOUNCE);
   nseen = 0;
-  r = (struct req) {
-    .cmd = REQ_READ, .offset = off, .count = len,
-    .data = bounce + off % ALIGN, .bounce = bounce, .bounce_size = BOUNCE,
-    .scratch = scratch, .in_place = true,
-  };
-  n = req_start (&target, &r);
-  while (n == REQ_IO)
-    n = req_io_done (&target, &r, fake_io (&r.io));
-  ck_assert_int_eq (r.err, 0);
+  ck_assert_int_eq (run_in_place (REQ_READ, off, len), 0);
   ck_assert_uint_eq (nseen, (cover + 8191) / 8192);
   ck_assert_int_eq (memcmp (bounce + off % ALIGN, client, len), 0);
 }
