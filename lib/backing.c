@@ -310,7 +310,8 @@ bdev_shares_pool (const struct backing *b, char *what, size_t len)
   /* The verifier names /dev's devtmpfs "tmpfs", by its magic number. */
   if (strcmp (fs, "tmpfs") != 0 && strcmp (fs, "devtmpfs") != 0) {
     snprintf (what, len, "a block device node on %s, where every read and "
-              "write updates the node's times", fs);
+              "write updates the node's times", fs[0] ? fs : "a filesystem "
+              "not known here");
     return true;
   }
   if (b->over_loop[0] != '\0') {

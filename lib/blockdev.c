@@ -146,7 +146,7 @@ dir_over_loop (const char *dir, int depth, char *name, size_t len)
   snprintf (path, sizeof path, "%s/slaves", dir);
   d = opendir (path);
   while (d != NULL && !found && (e = readdir (d)) != NULL) {
-    if (e->d_name[0] == '.')
+    if (e->d_name[0] == '.' || strlen (dir) + strlen (e->d_name) + 9 >= sizeof path)
       continue;
     snprintf (path, sizeof path, "%s/slaves/%s", dir, e->d_name);
     found = dir_over_loop (path, depth + 1, name, len);
@@ -161,6 +161,15 @@ blockdev_over_loop (dev_t rdev, char *name, size_t len)
 {
   char dir[PATH_MAX];
 
+  /* A loop device itself, whether or not sysfs can be read (a chroot,
+   * a container without /sys): its name from sysfs if it can. */
+  if (major (rdev) == LOOP_MAJOR) {
+    snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
+              minor (rdev));
+    if (!is_loop_dir (dir, name, len))
+      snprintf (name, len, "loop device %u:%u", major (rdev), minor (rdev));
+    return true;
+  }
   snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
             minor (rdev));
   return dir_over_loop (dir, 0, name, len);

@@ -255,6 +255,7 @@ START_TEST (test_over_loop)
     { 7, 0, "loop0" }, { 7, 16, "7:16" }, { 259, 5, "loop0" },
     { 253, 0, "loop0" }, { 253, 1, "loop0" }, { 253, 2, "loop0" },
     { 253, 3, NULL }, { 254, 0, NULL }, { 253, 4, NULL }, { 253, 9, NULL },
+    { 7, 99, "loop device 7:99" },    /* a loop device sysfs does not show */
   };
   char name[64], fsys[128];
 
