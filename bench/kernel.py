@@ -573,6 +573,13 @@ def main(args):
             sys.exit("bench: %s not found: build first (./build.sh build)"
                      % os.path.join(build_dir, p))
     stamp = datetime.datetime.utcnow().strftime("%Y-%m-%d-%H%M")
+    if args.from_run:
+        # The run's own time, from its log directory (tests/vm/run's
+        # YYYYMMDDTHHMMSSZ-kbench), not the report's.
+        m = re.search(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)\d\dZ-kbench",
+                      os.path.abspath(args.from_run))
+        if m:
+            stamp = "%s-%s-%s-%s%s" % m.groups()
     outdir = args.out or os.path.join(
         HERE, "results", stamp + "-kernel" + ("-quick" if args.quick else ""))
     if args.from_run:
@@ -607,8 +614,11 @@ def main(args):
         "the same without NBD (fio on the %s, the "
         "workload on %s). Configurations alternate within " % served +
         "each round; medians over the %d complete round(s) (the guest was "
-        "asked for the rounds under Machine). %.0f s in all. Guest "
-        "results: %s." % (len({k[0] for k in data}), elapsed, resdir), "",
+        "asked for the rounds under Machine). %s Guest "
+        "results: %s." % (len({k[0] for k in data}),
+                          "Reported afterwards from the run's results."
+                          if args.from_run else "%.0f s in all." % elapsed,
+                          resdir), "",
         "## Machine", "", host_info() + guest,
         "## Checks", "", checks_summary(resdir),
         "## Targets", "", targets(med),

@@ -208,21 +208,48 @@ server_cpu_ticks ()
   echo $((f[11] + f[12]))
 }
 
-# Print the context switches of the server's threads (io_uring's
-# workers among them), voluntary and not, as their status files count
-# them: a sleep and a wake-up each.  Threads that exited meanwhile are
-# not in it.
+# Print the context switches of each of the server's threads (io_uring's
+# workers among them) as TID=COUNT words: voluntary and not, as their
+# status files count them, a sleep and a wake-up each.  Builtins only.
 server_ctxsw ()
 {
-  local t l n=0
-  for t in "/proc/$SERVER_PID"/task/*/status; do
+  local t l n
+  for t in "/proc/$SERVER_PID"/task/*; do
+    n=0
     while read -r l; do
       case $l in
         *ctxt_switches:*) n=$((n + ${l##*[[:space:]]})) ;;
       esac
-    done 2>/dev/null < "$t"
+    done 2>/dev/null < "$t/status" || continue
+    printf '%s=%s ' "${t##*/}" "$n"
   done
-  [ "$n" -gt 0 ] && echo "$n"
+}
+
+# Print the server's context switches since $1 (a server_ctxsw reading):
+# each thread's own change, a thread new since then whole (one that
+# ended meanwhile is lost); nothing when the server is gone.
+server_ctxsw_delta ()
+{
+  local -A was=()
+  local w now sum=0
+  for w in $1; do
+    was[${w%=*}]=${w#*=}
+  done
+  now=$(server_ctxsw)
+  [ -n "$now" ] || return 1
+  for w in $now; do
+    sum=$((sum + ${w#*=} - ${was[${w%=*}]:-0}))
+  done
+  echo "$sum"
+}
+
+# Print the guest's context switches so far, every task's (/proc/stat).
+guest_ctxt ()
+{
+  local k v
+  while read -r k v _; do
+    [ "$k" != ctxt ] || { echo "$v"; return; }
+  done < /proc/stat
 }
 
 # Print the server's CPU ticks since $1 (a server_cpu_ticks figure);
@@ -288,13 +315,13 @@ cgroup_setup ()
 # $2/N MiB each run at once (N page faults in flight: the swap device
 # sees a queue, not one request at a time).  Sets WL_RC (the worst exit
 # status), WL_SECS (wall time), WL_OUT_MIB and WL_IN_MIB (pswpout/pswpin
-# moved), WL_MAJFLT (major page faults) and WL_OOM (OOM kills), all
-# guest-wide.  With WORKLOAD_CPUS set, the workload runs on those CPUs
-# only (taskset -c).
+# moved), WL_MAJFLT (major page faults), WL_OOM (OOM kills) and
+# WL_CTXSW (context switches, every task's), all guest-wide.  With
+# WORKLOAD_CPUS set, the workload runs on those CPUs only (taskset -c).
 workload_run ()
 {
   local label=$1 mib=${2:-$VM_WORKLOAD_MIB} where=${3:-cgroup} jobs=${4:-1}
-  local out0 in0 oom0 maj0 t0 t1 i rc procs=/sys/fs/cgroup/workload/cgroup.procs
+  local out0 in0 oom0 maj0 ctx0 t0 t1 i rc procs=/sys/fs/cgroup/workload/cgroup.procs
   local -a pids=()
   if [ "$where" = global ]; then
     procs=/sys/fs/cgroup/cgroup.procs
@@ -303,6 +330,7 @@ workload_run ()
   fi
   out0=$(vmstat_get pswpout) in0=$(vmstat_get pswpin)
   oom0=$(vmstat_get oom_kill) maj0=$(vmstat_get pgmajfault)
+  ctx0=$(guest_ctxt)
   t0=$(date +%s.%N)
   for ((i = 1; i <= jobs; i++)); do
     bash -c 'echo $$ > "$0" && exec "$@"' "$procs" \
@@ -317,6 +345,7 @@ workload_run ()
     [ "$rc" -gt "$WL_RC" ] && WL_RC=$rc
   done
   t1=$(date +%s.%N)
+  WL_CTXSW=$(( $(guest_ctxt) - ctx0 ))
   for ((i = 1; i <= jobs; i++)); do
     cat "$RESULTS/workload-$label.log.$i"
     rm -f "$RESULTS/workload-$label.log.$i"
@@ -507,8 +536,8 @@ dmesg_checks ()
 nbd_swap_cycle ()
 {
   local backing=$1 mib=${2:-$VM_WORKLOAD_MIB} sock=$SOCKDIR/swap.sock
-  local probe='' ticks0
-  NBD_SECS= NBD_CPU_TICKS=
+  local probe='' ticks0 cs0
+  NBD_SECS= NBD_CPU_TICKS= NBD_CTXSW=
   if ! server_start "$backing" "$sock" "$RESULTS/server.log"; then
     fail server-start "$(tail -n 3 "$RESULTS/server.log" | tr '\n' ' ')"
     return 1
@@ -531,7 +560,7 @@ nbd_swap_cycle ()
   ticks0=$(server_cpu_ticks) cs0=$(server_ctxsw)
   workload_run nbd "$mib"
   NBD_CPU_TICKS=$(server_cpu_delta "$ticks0")
-  NBD_CTXSW=$(cs1=$(server_ctxsw) && [ -n "$cs0" ] && echo $((cs1 - cs0)))
+  [ -z "$cs0" ] || NBD_CTXSW=$(server_ctxsw_delta "$cs0")
   workload_checks nbd $((VM_MIN_SWAP_MIB * mib / VM_WORKLOAD_MIB))
   [ -z "$probe" ] || dio_wait_check nbd-no-dio-wait "$probe"
   case "$(stat -f -c %T "$backing")" in

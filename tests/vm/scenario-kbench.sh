@@ -171,9 +171,8 @@ kbench_cpustat ()
 }
 
 # Record for job $1 the share of the guest's CPU time that was busy
-# between two kbench_cpustat readings $2 and $3 (near 100 the job was
-# bound by the (emulated) CPUs, not by the disk), and the guest's
-# context switches meanwhile, every task's (/proc/stat ctxt).
+# between two kbench_cpustat readings $2 and $3: near 100 the job was
+# bound by the (emulated) CPUs, not by the disk.
 kbench_busy_record ()
 {
   local -a a b
@@ -181,6 +180,16 @@ kbench_busy_record ()
   read -ra b <<< "$3"
   kbench_record "$1" guest_busy_pct \
     $(( 100 * (b[0] - a[0]) / (b[0] - a[0] + b[1] - a[1] + 1) ))
+}
+
+# Record for fio job $1 the guest's context switches (every task's,
+# /proc/stat ctxt) between two kbench_cpustat readings $2 and $3.  The
+# swap job's are the workload's own (WL_CTXSW: kbench_swap_record).
+kbench_ctxsw_record ()
+{
+  local -a a b
+  read -ra a <<< "$2"
+  read -ra b <<< "$3"
   kbench_record "$1" guest_ctxsw $((b[2] - a[2]))
 }
 
@@ -214,7 +223,7 @@ kbench_deltas_record ()
 # used meanwhile.
 kbench_fio ()
 {
-  local name rw bs qd out ticks0= cpu0 sums0= cs0= cs1
+  local name rw bs qd out ticks0= cpu0 cpu1 sums0= cs0= cs1
   IFS=: read -r name rw bs qd <<< "$1"
   out=$RESULTS/kbench/$KB_ROUND-$KB_CONFIG-$name.json
   kbench_drop_caches
@@ -233,11 +242,13 @@ kbench_fio ()
       "$(tail -n 2 "$RESULTS/kbench/fio.err" | tr '\n' ' ')"
     return 1
   fi
-  kbench_busy_record "$name" "$cpu0" "$(kbench_cpustat)"
+  cpu1=$(kbench_cpustat)
+  kbench_busy_record "$name" "$cpu0" "$cpu1"
+  kbench_ctxsw_record "$name" "$cpu0" "$cpu1"
   kbench_record "$name" json "${out##*/}"
   [ -z "$ticks0" ] || kbench_record "$name" cpu_ticks "$(server_cpu_delta "$ticks0")"
-  [ -z "$cs0" ] || { cs1=$(server_ctxsw) &&
-    kbench_record "$name" srv_ctxsw $((cs1 - cs0)); }
+  [ -z "$cs0" ] || { cs1=$(server_ctxsw_delta "$cs0") &&
+    kbench_record "$name" srv_ctxsw "$cs1"; }
   [ -z "$sums0" ] || kbench_sums_record "$name" "$sums0" "$(kbench_server_sums)"
 }
 
@@ -312,6 +323,7 @@ kbench_swap_record ()
   kbench_record swap pswpout_mib "$WL_OUT_MIB"
   kbench_record swap pswpin_mib "$WL_IN_MIB"
   kbench_record swap majflt "$WL_MAJFLT"
+  kbench_record swap guest_ctxsw "$WL_CTXSW"
   [ -z "$2" ] || kbench_record swap cpu_ticks "$2"
 }
 
