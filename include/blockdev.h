@@ -59,7 +59,8 @@ extern void blockdev_log_busy (const char *path, dev_t rdev);
 /* Whether the block device rdev is a loop device or is made of one: a
  * partition of one, or a dm or md device with one among its slaves, at
  * any depth (LVM on a loop device, dm-crypt over that).  Its I/O then
- * goes to a file.  The loop device's name ("loop3") into name.  A loop
+ * goes to a file.  The loop device's name ("loop3") into name (left
+ * as it was when false).  A loop
  * device itself is known by its major number; one below another device
  * only through sysfs (false when it does not show one).  Not seen: other
  * devices whose I/O may go to a file of this machine (nbd, ublk, an

@@ -285,9 +285,8 @@ verify_file (struct backing *b)
   }
   verify_precache_extents (b->fd, &b->verified);
   b->over_loop[0] = '\0';
-  if (fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode)
-      && !blockdev_over_loop (st.st_rdev, b->over_loop, sizeof b->over_loop))
-    b->over_loop[0] = '\0';
+  if (fstat (b->fd, &st) == 0 && S_ISBLK (st.st_mode))
+    blockdev_over_loop (st.st_rdev, b->over_loop, sizeof b->over_loop);
   return BACKING_OK;
 }
 

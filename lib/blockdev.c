@@ -161,17 +161,15 @@ blockdev_over_loop (dev_t rdev, char *name, size_t len)
 {
   char dir[PATH_MAX];
 
+  snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
+            minor (rdev));
   /* A loop device itself, whether or not sysfs can be read (a chroot,
    * a container without /sys): its name from sysfs if it can. */
   if (major (rdev) == LOOP_MAJOR) {
-    snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
-              minor (rdev));
     if (!is_loop_dir (dir, name, len))
       snprintf (name, len, "loop device %u:%u", major (rdev), minor (rdev));
     return true;
   }
-  snprintf (dir, sizeof dir, "%s/dev/block/%u:%u", sys_root, major (rdev),
-            minor (rdev));
   return dir_over_loop (dir, 0, name, len);
 }
 

@@ -159,15 +159,14 @@ kbench_devstat ()
 }
 
 # Print the guest's busy and idle clock ticks so far, all CPUs (the first
-# line of /proc/stat; iowait counts as idle).
+# line of /proc/stat; iowait counts as idle), and its context switches
+# (guest_ctxt, without a subshell).
 kbench_cpustat ()
 {
-  local cpu u n s i w q sq st k v ctxt=0
+  local cpu u n s i w q sq st
   read -r cpu u n s i w q sq st _ < /proc/stat
-  while read -r k v _; do
-    [ "$k" != ctxt ] || ctxt=$v
-  done < /proc/stat
-  echo "$((u + n + s + q + sq + st)) $((i + w)) $ctxt"
+  printf '%s %s ' "$((u + n + s + q + sq + st))" "$((i + w))"
+  guest_ctxt
 }
 
 # Record for job $1 the share of the guest's CPU time that was busy
